@@ -1,0 +1,20 @@
+// Package pluginwire is the one place where the host (internal/pluginhost)
+// and the plugin side (plugin/sdk) agree on how a handler plugin is spoken
+// to: the go-plugin handshake, the plugin name, and two logic-free adapters
+// between the Handler interface below and the gRPC service generated from
+// plugin/proto/handler.proto (package pb).
+//
+// Why a package of its own: both sides must use the very same handshake and
+// plugin set, or the processes refuse each other; keeping them here means a
+// version bump is one edit. The adapters speak in protobuf messages, not in
+// the SDK's types, because plugin/sdk imports this package (the SDK converts
+// between its Run/Result and pb, the host does the same for its callers).
+//
+// Unlike go-plugin's examples there is no package-level plugin map: PluginSet
+// builds a fresh one for each client or server, so nothing is shared or
+// mutable between hosts, tests or plugins.
+//
+// Cancellation is the gRPC stream's context. The host cancels it (timeout,
+// lease loss, shutdown); the server adapter hands that context to the
+// handler unchanged.
+package pluginwire

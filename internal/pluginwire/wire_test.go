@@ -1,0 +1,131 @@
+package pluginwire_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cronfleet/cronfleet/internal/pluginwire"
+	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
+)
+
+// handlerFunc lets a test write its handler inline.
+type handlerFunc func(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error)
+
+func (f handlerFunc) Run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+	return f(ctx, req, output)
+}
+
+// connect serves impl in process and returns the host's view of it.
+func connect(t *testing.T, impl pluginwire.Handler) pluginwire.Handler {
+	t.Helper()
+	client, _ := plugin.TestPluginGRPCConn(t, false, pluginwire.PluginSet(impl))
+	// Closing the client asks the server to stop (go-plugin's controller).
+	t.Cleanup(func() { _ = client.Close() })
+	raw, err := client.Dispense(pluginwire.PluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ok := raw.(pluginwire.Handler)
+	if !ok {
+		t.Fatalf("dispensed %T, want pluginwire.Handler", raw)
+	}
+	return h
+}
+
+func TestRoundTrip(t *testing.T) {
+	req := &pb.RunRequest{
+		Job:          "db-backup",
+		ScheduledAt:  timestamppb.New(time.Date(2026, 11, 26, 15, 4, 5, 123e6, time.UTC)),
+		Attempt:      2,
+		FencingToken: 42,
+		OccurrenceId: "db-backup@2026-11-26T15:04:05.123Z",
+		Node:         "node-a",
+		Settings:     []byte(`{"command":["true"]}`),
+	}
+	want := &pb.RunResult{
+		Message:  "done",
+		Metadata: map[string]string{"exit_code": "0"},
+		Output:   "a\nb\n",
+	}
+	var got *pb.RunRequest
+	h := connect(t, handlerFunc(func(_ context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+		got = r
+		output("a")
+		output("b")
+		return want, nil
+	}))
+
+	var lines []string
+	res, err := h.Run(t.Context(), req, func(l string) { lines = append(lines, l) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(req, got, protocmp.Transform()); diff != "" {
+		t.Errorf("request (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, res, protocmp.Transform()); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, lines); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+}
+
+func TestCancellationReachesHandler(t *testing.T) {
+	started := make(chan struct{})
+	handlerErr := make(chan error, 1)
+	h := connect(t, handlerFunc(func(ctx context.Context, _ *pb.RunRequest, _ func(string)) (*pb.RunResult, error) {
+		close(started)
+		<-ctx.Done()
+		handlerErr <- ctx.Err()
+		return nil, ctx.Err()
+	}))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Run(ctx, &pb.RunRequest{Job: "j"}, nil)
+		errc <- err
+	}()
+	<-started
+	cancel()
+	if err := <-errc; status.Code(err) != codes.Canceled {
+		t.Errorf("host got %v, want code Canceled", err)
+	}
+	select {
+	case err := <-handlerErr:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("handler ctx err = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler ctx was not cancelled")
+	}
+}
+
+func TestErrors(t *testing.T) {
+	h := connect(t, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
+		return nil, status.Error(codes.FailedPrecondition, "boom")
+	}))
+	_, err := h.Run(t.Context(), &pb.RunRequest{}, nil)
+	if status.Code(err) != codes.FailedPrecondition || status.Convert(err).Message() != "boom" {
+		t.Errorf("got %v, want FailedPrecondition boom", err)
+	}
+
+	// A handler-level failure travels inside the result.
+	h = connect(t, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
+		return &pb.RunResult{HasError: true, Error: "exit code 3"}, nil
+	}))
+	res, err := h.Run(t.Context(), &pb.RunRequest{}, nil)
+	if err != nil || !res.GetHasError() || res.GetError() != "exit code 3" {
+		t.Errorf("got %v, %v; want a result carrying the error", res, err)
+	}
+}
