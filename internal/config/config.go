@@ -1,0 +1,111 @@
+package config
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/cronfleet/cronfleet/internal/cron"
+)
+
+// Defaults applied when a job file leaves a setting out.
+const (
+	// DefaultNamespace prefixes every Redis key of a fleet without a runner block.
+	DefaultNamespace = "default"
+	// DefaultLease is how long a claim on an occurrence stays valid without renewal.
+	DefaultLease = 30 * time.Second
+	// MinLease is the shortest lease accepted; shorter leases cannot be renewed reliably.
+	MinLease = time.Second
+
+	// DefaultAttempts is the total number of attempts of an occurrence, the first included.
+	DefaultAttempts = 3
+	// MaxAttempts bounds retry.attempts, so a typo cannot retry a job forever.
+	MaxAttempts = 1000
+	// DefaultBackoff is the delay before the second attempt of a failed occurrence.
+	DefaultBackoff = 10 * time.Second
+	// DefaultMaxBackoff caps the doubling retry delay.
+	DefaultMaxBackoff = 10 * time.Minute
+)
+
+// Config is the job set of a fleet, decoded from one or more job files.
+// Every node that loads the same files gets an equal Config.
+type Config struct {
+	// Runner holds the fleet-wide settings, defaulted when no runner block exists.
+	Runner Runner
+	// Jobs are sorted by name; names are unique.
+	Jobs []*Job
+}
+
+// Runner holds the settings of the runner block, shared by the whole fleet.
+type Runner struct {
+	// Namespace prefixes every Redis key, so several fleets can share one Redis.
+	Namespace string
+	// Lease is how long a claim stays valid without renewal; at least MinLease.
+	Lease time.Duration
+}
+
+// Job is one job block: when a job runs and which handler runs it.
+type Job struct {
+	// Name is the block label; it appears in Redis keys and occurrence ids.
+	Name string
+	// Schedule is the cron expression or descriptor as written.
+	Schedule string
+	// Timezone is the IANA name of the zone the schedule is read in; "UTC" by default.
+	Timezone string
+	// Location is the loaded Timezone.
+	Location *time.Location
+	// Sched is Schedule parsed for Location.
+	Sched cron.Schedule
+	// Timeout bounds one attempt; zero means no timeout.
+	Timeout time.Duration
+	// Retry says how often and how late a failed occurrence is retried.
+	Retry Retry
+	// Handler names the plugin that runs the job and carries its settings.
+	Handler Handler
+	// DeclRange is the range of the job block header, for diagnostics about the job.
+	DeclRange hcl.Range
+	// Hash is the hex SHA-256 of the job's effective definition (everything but
+	// the name and the source ranges); nodes compare it to detect drift.
+	Hash string
+}
+
+// Retry is the retry policy of a job.
+type Retry struct {
+	// Attempts is the total number of attempts, the first included; at least 1.
+	Attempts int
+	// Backoff is the delay after the first failed attempt; it doubles per attempt.
+	Backoff time.Duration
+	// MaxBackoff caps the delay; it is never less than Backoff.
+	MaxBackoff time.Duration
+}
+
+// Delay returns how long to wait before attempt+1 after attempt (counted from 1)
+// failed: Backoff·2^(attempt−1), capped at MaxBackoff. An attempt below 1 is
+// treated as 1.
+func (r Retry) Delay(attempt int) time.Duration {
+	d := r.Backoff
+	for i := 1; i < attempt && d > 0 && d < r.MaxBackoff; i++ {
+		if d > r.MaxBackoff/2 { // doubling would pass the cap (or overflow)
+			d = r.MaxBackoff
+			break
+		}
+		d *= 2
+	}
+	return max(0, min(d, r.MaxBackoff))
+}
+
+// Handler is the handler block of a job: a plugin name and its settings.
+type Handler struct {
+	// Plugin is the block label, the name of the plugin that runs the job.
+	Plugin string
+	// Settings are the block's arguments as one JSON object, for the plugin to
+	// unmarshal into its own settings struct.
+	Settings json.RawMessage
+	// LabelRange is the range of the plugin name, for "unknown plugin" diagnostics.
+	LabelRange hcl.Range
+	// DefRange is the range of the handler block header.
+	DefRange hcl.Range
+	// Body is the undecoded block body, for decoding against a plugin's own schema.
+	Body hcl.Body
+}

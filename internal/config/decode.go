@@ -1,0 +1,430 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/cronfleet/cronfleet/internal/cron"
+)
+
+// The schemas are built by functions rather than held in package variables, so
+// nothing at package level can be mutated.
+
+func fileSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{
+		Blocks: []hcl.BlockHeaderSchema{
+			{Type: "runner"},
+			{Type: "job", LabelNames: []string{"name"}},
+		},
+	}
+}
+
+func runnerSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "namespace"},
+			{Name: "lease"},
+		},
+	}
+}
+
+func jobSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{
+		// schedule is required, but checked by decodeJob: its diagnostic can
+		// name the job and point at its header rather than at the open brace.
+		Attributes: []hcl.AttributeSchema{
+			{Name: "schedule"},
+			{Name: "timezone"},
+			{Name: "timeout"},
+		},
+		Blocks: []hcl.BlockHeaderSchema{
+			{Type: "retry"},
+			{Type: "handler", LabelNames: []string{"plugin"}},
+		},
+	}
+}
+
+func retrySchema() *hcl.BodySchema {
+	return &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "attempts"},
+			{Name: "backoff"},
+			{Name: "max_backoff"},
+		},
+	}
+}
+
+// decode decodes the bodies of files, in order, into one Config. It returns a
+// nil Config if there are errors.
+func decode(files []*hcl.File) (*Config, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	cfg := &Config{Runner: Runner{Namespace: DefaultNamespace, Lease: DefaultLease}}
+	var runnerDecl *hcl.Range
+	seen := map[string]*Job{}
+	for _, f := range files {
+		content, d := f.Body.Content(fileSchema())
+		diags = append(diags, d...)
+		if content == nil {
+			continue
+		}
+		for _, b := range content.Blocks {
+			switch b.Type {
+			case "runner":
+				r, d := decodeRunner(b)
+				diags = append(diags, d...)
+				if runnerDecl != nil {
+					diags = append(diags, duplicate("Duplicate runner block",
+						"A fleet has at most one runner block, across all files", b.DefRange, *runnerDecl))
+					continue
+				}
+				runnerDecl = b.DefRange.Ptr()
+				cfg.Runner = r
+			case "job":
+				j, d := decodeJob(b)
+				diags = append(diags, d...)
+				if prev, ok := seen[j.Name]; ok {
+					diags = append(diags, duplicate("Duplicate job",
+						fmt.Sprintf("Job %q is defined more than once; job names must be unique across all files", j.Name),
+						b.DefRange, prev.DeclRange))
+					continue
+				}
+				seen[j.Name] = j
+				cfg.Jobs = append(cfg.Jobs, j)
+			}
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	slices.SortFunc(cfg.Jobs, func(a, b *Job) int { return strings.Compare(a.Name, b.Name) })
+	return cfg, diags
+}
+
+// duplicate reports a second definition at subject of something first defined at prev.
+func duplicate(summary, detail string, subject, prev hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail: fmt.Sprintf("%s; previous definition was at %s:%d,%d.",
+			detail, prev.Filename, prev.Start.Line, prev.Start.Column),
+		Subject: subject.Ptr(),
+	}
+}
+
+func decodeRunner(b *hcl.Block) (Runner, hcl.Diagnostics) {
+	r := Runner{Namespace: DefaultNamespace, Lease: DefaultLease}
+	content, diags := b.Body.Content(runnerSchema())
+	if content == nil {
+		return r, diags
+	}
+	if a := content.Attributes["namespace"]; a != nil {
+		ns, d := stringValue(a)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			if problem := checkNamespace(ns); problem != "" {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid namespace",
+					Detail:   fmt.Sprintf("The namespace %q is not valid: %s.", ns, problem),
+					Subject:  a.Expr.Range().Ptr(),
+				})
+			}
+			r.Namespace = ns
+		}
+	}
+	if a := content.Attributes["lease"]; a != nil {
+		lease, d := durationValue(a)
+		diags = append(diags, d...)
+		if !d.HasErrors() && lease < MinLease {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Lease too short",
+				Detail:   fmt.Sprintf("The lease %s is shorter than the minimum of %s.", lease, MinLease),
+				Subject:  a.Expr.Range().Ptr(),
+			})
+		}
+		r.Lease = lease
+	}
+	return r, diags
+}
+
+// decodeJob decodes a job block. It always returns a Job with at least Name and
+// DeclRange set, so that duplicates of an invalid job are still reported.
+func decodeJob(b *hcl.Block) (*Job, hcl.Diagnostics) {
+	j := &Job{
+		DeclRange: b.DefRange,
+		Timezone:  "UTC",
+		Location:  time.UTC,
+		Retry:     Retry{Attempts: DefaultAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
+	}
+	var diags hcl.Diagnostics
+	if len(b.Labels) > 0 { // HCL drops job blocks without a label, so this always holds
+		j.Name = b.Labels[0]
+		if problem := checkJobName(j.Name); problem != "" {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid job name",
+				Detail:   fmt.Sprintf("The job name %q is not valid: %s.", j.Name, problem),
+				Subject:  b.LabelRanges[0].Ptr(),
+			})
+		}
+	}
+	content, d := b.Body.Content(jobSchema())
+	diags = append(diags, d...)
+	if content == nil {
+		return j, diags
+	}
+
+	zoneOK := true
+	if a := content.Attributes["timezone"]; a != nil {
+		loc, name, d := decodeZone(a)
+		diags = append(diags, d...)
+		zoneOK = !d.HasErrors()
+		if zoneOK {
+			j.Timezone, j.Location = name, loc
+		}
+	}
+
+	if a := content.Attributes["schedule"]; a != nil {
+		// With a bad zone, the schedule is still parsed (in UTC) to report its own errors.
+		spec, sched, d := decodeSchedule(a, j.Location)
+		diags = append(diags, d...)
+		j.Schedule, j.Sched = spec, sched
+	} else {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing schedule",
+			Detail:   fmt.Sprintf("Job %q has no schedule; add one such as schedule = \"@daily\" or schedule = \"0 30 2 * * *\".", j.Name),
+			Subject:  b.DefRange.Ptr(),
+		})
+	}
+
+	if a := content.Attributes["timeout"]; a != nil {
+		timeout, d := durationValue(a)
+		diags = append(diags, d...)
+		j.Timeout = timeout
+	}
+
+	var retryDecl, handlerDecl *hcl.Range
+	for _, blk := range content.Blocks {
+		switch blk.Type {
+		case "retry":
+			if retryDecl != nil {
+				diags = append(diags, duplicate("Duplicate retry block",
+					fmt.Sprintf("Job %q has more than one retry block", j.Name), blk.DefRange, *retryDecl))
+				continue
+			}
+			retryDecl = blk.DefRange.Ptr()
+			r, d := decodeRetry(blk)
+			diags = append(diags, d...)
+			j.Retry = r
+		case "handler":
+			if handlerDecl != nil {
+				diags = append(diags, duplicate("Duplicate handler block",
+					fmt.Sprintf("Job %q has more than one handler block; a job has exactly one", j.Name), blk.DefRange, *handlerDecl))
+				continue
+			}
+			handlerDecl = blk.DefRange.Ptr()
+			h, d := decodeHandler(blk)
+			diags = append(diags, d...)
+			j.Handler = h
+		}
+	}
+	if handlerDecl == nil {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing handler block",
+			Detail:   fmt.Sprintf("Job %q has no handler block; add one such as handler \"exec\" { command = [\"true\"] }.", j.Name),
+			Subject:  b.DefRange.Ptr(),
+		})
+	}
+
+	if !diags.HasErrors() {
+		j.Hash = hashJob(j)
+	}
+	return j, diags
+}
+
+func decodeZone(a *hcl.Attribute) (*time.Location, string, hcl.Diagnostics) {
+	name, diags := stringValue(a)
+	if diags.HasErrors() {
+		return nil, "", diags
+	}
+	// cron.LoadLocation also rejects "Local": every node must read a schedule
+	// the same way, and a node's local zone is its own.
+	loc, err := cron.LoadLocation(name)
+	if err == nil && loc == nil {
+		err = fmt.Errorf("time zone %q has no location", name)
+	}
+	if err != nil {
+		return nil, "", append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Unknown time zone",
+			Detail:   fmt.Sprintf("%v.", err), // cron's errors name the zone
+			Subject:  a.Expr.Range().Ptr(),
+		})
+	}
+	if name == "" {
+		name = "UTC"
+	}
+	return loc, name, diags
+}
+
+func decodeSchedule(a *hcl.Attribute, loc *time.Location) (string, cron.Schedule, hcl.Diagnostics) {
+	spec, diags := stringValue(a)
+	if diags.HasErrors() {
+		return "", nil, diags
+	}
+	bad := func(summary, detail string) (string, cron.Schedule, hcl.Diagnostics) {
+		return spec, nil, append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  summary,
+			Detail:   detail,
+			Subject:  a.Expr.Range().Ptr(),
+		})
+	}
+	sched, err := cron.Parse(spec, loc)
+	if err == nil && sched == nil {
+		err = fmt.Errorf("schedule %q parsed to nothing", spec)
+	}
+	if err != nil {
+		// cron's errors name the spec, and say why it was rejected.
+		return bad("Invalid schedule", fmt.Sprintf("%v. A schedule is five cron fields (minute hour day-of-month month day-of-week), optionally preceded by seconds, or a descriptor such as \"@daily\" or \"@every 90s\".", err))
+	}
+	// A fixed instant, not the clock, keeps a load deterministic: a schedule that
+	// does not fire within the five years Next searches from it (February 30th)
+	// never fires at all.
+	if sched.Next(time.Date(2001, time.January, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		return bad("Schedule never fires", fmt.Sprintf("The schedule %q matches no time at all, for example a day that does not exist in its month.", spec))
+	}
+	return spec, sched, diags
+}
+
+func decodeRetry(b *hcl.Block) (Retry, hcl.Diagnostics) {
+	r := Retry{Attempts: DefaultAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff}
+	content, diags := b.Body.Content(retrySchema())
+	if content == nil {
+		return r, diags
+	}
+	if a := content.Attributes["attempts"]; a != nil {
+		n, d := intValue(a, 1, MaxAttempts)
+		diags = append(diags, d...)
+		r.Attempts = n
+	}
+	backoff, maxBackoff := content.Attributes["backoff"], content.Attributes["max_backoff"]
+	ok := true
+	if backoff != nil {
+		v, d := durationValue(backoff)
+		diags, ok = append(diags, d...), !d.HasErrors()
+		r.Backoff = v
+	}
+	if maxBackoff != nil {
+		v, d := durationValue(maxBackoff)
+		diags, ok = append(diags, d...), ok && !d.HasErrors()
+		r.MaxBackoff = v
+	}
+	if ok && r.MaxBackoff < r.Backoff {
+		subject, detail := maxBackoff, fmt.Sprintf("The max_backoff %s is less than the backoff %s it caps.", r.MaxBackoff, r.Backoff)
+		if subject == nil {
+			subject, detail = backoff, fmt.Sprintf("The backoff %s exceeds the default max_backoff of %s; set max_backoff too.", r.Backoff, r.MaxBackoff)
+		}
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid retry backoff",
+			Detail:   detail,
+			Subject:  subject.Expr.Range().Ptr(),
+		})
+	}
+	return r, diags
+}
+
+func decodeHandler(b *hcl.Block) (Handler, hcl.Diagnostics) {
+	h := Handler{DefRange: b.DefRange, Body: b.Body}
+	var diags hcl.Diagnostics
+	if len(b.Labels) > 0 { // HCL drops handler blocks without a label
+		h.Plugin, h.LabelRange = b.Labels[0], b.LabelRanges[0]
+		if problem := checkPluginName(h.Plugin); problem != "" {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid plugin name",
+				Detail:   fmt.Sprintf("The plugin name %q is not valid: %s.", h.Plugin, problem),
+				Subject:  h.LabelRange.Ptr(),
+			})
+		}
+	}
+	settings, d := settingsJSON(b.Body)
+	h.Settings = settings
+	return h, append(diags, d...)
+}
+
+// settingsJSON evaluates the arguments of a handler body (no variables or
+// functions yet) and encodes them as one JSON object with sorted keys, so equal
+// settings always encode, and hash, the same.
+func settingsJSON(body hcl.Body) ([]byte, hcl.Diagnostics) {
+	attrs, diags := body.JustAttributes()
+	names := make([]string, 0, len(attrs))
+	for name := range attrs {
+		names = append(names, name)
+	}
+	// Evaluate in source order, so diagnostics come out in a stable order.
+	slices.SortFunc(names, func(a, b string) int { return attrs[a].Range.Start.Byte - attrs[b].Range.Start.Byte })
+	vals := make(map[string]cty.Value, len(attrs))
+	for _, name := range names {
+		a := attrs[name]
+		v, d := a.Expr.Value(nil)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		if problem := checkSetting(v); problem != "" {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid handler setting",
+				Detail:   fmt.Sprintf("The value of %q cannot be handed to a plugin: %s.", name, problem),
+				Subject:  a.Expr.Range().Ptr(),
+			})
+			continue
+		}
+		vals[name] = v
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	obj := cty.ObjectVal(vals)
+	raw, err := ctyjson.Marshal(obj, obj.Type())
+	if err != nil {
+		// checkSetting rejects everything Marshal refuses; this is a safety net.
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid handler setting",
+			Detail:   fmt.Sprintf("The handler settings cannot be encoded as JSON: %s.", err),
+			Subject:  body.MissingItemRange().Ptr(),
+		})
+		return nil, diags
+	}
+	return raw, diags
+}
+
+// checkSetting says why v cannot be encoded as JSON, or returns "".
+func checkSetting(v cty.Value) string {
+	var problem string
+	_ = cty.Walk(v, func(_ cty.Path, v cty.Value) (bool, error) {
+		switch {
+		case problem != "":
+		case !v.IsKnown():
+			problem = "the value is not known"
+		case v.IsMarked():
+			problem = "the value is marked"
+		case !v.IsNull() && v.Type() == cty.Number && !finite(v):
+			problem = "a number is infinite or beyond the range of a 64-bit float"
+		}
+		return problem == "", nil
+	})
+	return problem
+}

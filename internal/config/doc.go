@@ -1,0 +1,35 @@
+// Package config turns HCL job files into the job set a runner executes.
+//
+// It owns the job file schema (the runner block, job blocks and their retry and
+// handler blocks), the defaults, every validation that can be done without Redis
+// or a clock, and the per-job definition hash that lets nodes detect drift. It
+// does not know which plugins exist: the runner asks [Config.CheckPlugins] once
+// it has discovered them.
+//
+// Decoding is schema first, as in Nomad's jobspec2: each body is checked against
+// an [hcl.BodySchema] with Body.Content, so HCL itself reports unknown arguments
+// and blocks (with its "Did you mean" suggestions), missing labels and duplicate
+// arguments. Semantic errors (a bad cron expression, an unknown zone, a duplicate
+// job) are then reported against the exact range of the offending value, label
+// or block header.
+//
+// Problems stay [hcl.Diagnostics] all the way up and are never flattened into an
+// error string midway: a diagnostic keeps its Subject range, so it can be
+// rendered once, with the source line and a caret, by [Sources.WriteDiagnostics],
+// or turned into structured output by a caller. A load collects every problem it
+// can find in every file instead of stopping at the first, so one run of the
+// runner's validation shows everything that needs fixing.
+//
+// Arguments are typed strictly: a duration is a string such as "90s", never the
+// number 90, and HCL's usual conversions (true or 7 to a string) are refused, so
+// a type mistake is reported as one rather than as a puzzling follow-up error.
+// Handler settings are the exception: they are any value, evaluated without
+// variables or functions and handed to the plugin as JSON.
+//
+// A load either succeeds completely or returns no Config at all, so a runner
+// never starts, or reloads into, half of a job set.
+//
+// Bad input is an error, never a crash: besides HCL's own checks, number literals
+// beyond the float64 range are rejected before anything is evaluated, because
+// HCL would otherwise happily spend seconds formatting 1e9999999 as a string.
+package config

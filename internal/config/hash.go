@@ -1,0 +1,41 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// hashJob returns the hex SHA-256 of the effective definition of j: what
+// decides when and how it runs, after defaults. Nodes compare hashes to detect
+// drift, so the encoding must stay stable across releases: fields are encoded
+// in a fixed order, durations in nanoseconds, settings as their canonical JSON text
+// (sorted keys), and the leading version changes if the meaning ever does.
+// The name is the key hashes are compared under, and ranges are not
+// definition, so neither is hashed.
+func hashJob(j *Job) string {
+	def := struct {
+		Version    string `json:"v"`
+		Schedule   string `json:"schedule"`
+		Timezone   string `json:"timezone"`
+		Timeout    int64  `json:"timeout_ns"`
+		Attempts   int    `json:"attempts"`
+		Backoff    int64  `json:"backoff_ns"`
+		MaxBackoff int64  `json:"max_backoff_ns"`
+		Plugin     string `json:"plugin"`
+		Settings   string `json:"settings"`
+	}{
+		Version:    "cronfleet.job.v1",
+		Schedule:   j.Schedule,
+		Timezone:   j.Timezone,
+		Timeout:    int64(j.Timeout),
+		Attempts:   j.Retry.Attempts,
+		Backoff:    int64(j.Retry.Backoff),
+		MaxBackoff: int64(j.Retry.MaxBackoff),
+		Plugin:     j.Handler.Plugin,
+		Settings:   string(j.Handler.Settings),
+	}
+	b, _ := json.Marshal(def) // strings and integers always encode
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

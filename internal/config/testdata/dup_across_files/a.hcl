@@ -1,0 +1,10 @@
+runner {
+  namespace = "one"
+}
+
+job "backup" {
+  schedule = "@daily"
+  handler "exec" {
+    command = ["backup"]
+  }
+}

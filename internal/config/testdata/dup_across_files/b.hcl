@@ -1,0 +1,10 @@
+runner {
+  namespace = "two"
+}
+
+job "backup" {
+  schedule = "@hourly"
+  handler "exec" {
+    command = ["backup", "--fast"]
+  }
+}

@@ -1,0 +1,7 @@
+runner {
+  lease = "30s"
+}
+
+runner {
+  lease = "60s"
+}

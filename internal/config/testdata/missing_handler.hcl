@@ -1,0 +1,3 @@
+job "no-handler" {
+  schedule = "@daily"
+}

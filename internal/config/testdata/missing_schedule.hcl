@@ -1,0 +1,6 @@
+job "no-schedule" {
+  timezone = "UTC"
+  handler "exec" {
+    command = ["true"]
+  }
+}

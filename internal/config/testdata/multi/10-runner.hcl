@@ -1,0 +1,3 @@
+runner {
+  namespace = "multi"
+}

@@ -1,0 +1,6 @@
+job "cleanup" {
+  schedule = "@hourly"
+  handler "exec" {
+    command = ["rm", "-rf", "/tmp/cache"]
+  }
+}

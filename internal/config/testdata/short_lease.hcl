@@ -1,0 +1,3 @@
+runner {
+  lease = "500ms"
+}

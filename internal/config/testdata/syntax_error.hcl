@@ -1,0 +1,6 @@
+job "broken" {
+  schedule "@daily"
+  handler "exec" {
+    command = ["true"]
+  }
+}

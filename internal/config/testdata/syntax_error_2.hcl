@@ -1,0 +1,5 @@
+job "unclosed" {
+  schedule = "@daily"
+  handler "exec" {
+    command = ["true",
+  }
