@@ -1,0 +1,10 @@
+// Command noop is the built-in noop handler as a standalone plugin binary;
+// see package plugin/handlers/noop.
+package main
+
+import (
+	"github.com/cronfleet/cronfleet/plugin/handlers/noop"
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+func main() { sdk.Serve(noop.New()) }

@@ -1,0 +1,390 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cronfleet/cronfleet/internal/pluginwire"
+	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+var (
+	// ErrUnknownPlugin is returned by Run for a name that is neither a
+	// builtin nor an executable in Config.Dir.
+	ErrUnknownPlugin = errors.New("pluginhost: unknown plugin")
+	// ErrPluginFailed wraps failures of the plugin process rather than of
+	// the handler: it would not start, crashed or broke the connection.
+	ErrPluginFailed = errors.New("pluginhost: plugin failed")
+	// ErrClosed is returned by Run after Close.
+	ErrClosed = errors.New("pluginhost: closed")
+)
+
+// Config configures a Host. Zero durations take the defaults documented
+// on each field.
+type Config struct {
+	// Dir holds third-party plugins: every executable file in it is a
+	// plugin named after the file. Empty means none.
+	Dir string
+	// Builtins maps built-in plugin names to the argv that starts them
+	// (the runner re-execs itself: {self, "plugin", "serve", "exec"}). A
+	// builtin shadows a file of the same name in Dir.
+	Builtins map[string][]string
+	// Logger receives the host's and the plugins' logs; nil discards.
+	Logger *slog.Logger
+	// Env is added to every plugin's environment ("KEY=value"), on top of
+	// PATH; nothing else of the runner's environment is passed.
+	Env []string
+	// StartTimeout bounds a plugin's start and handshake (default 10s).
+	StartTimeout time.Duration
+	// KillTimeout is how long a stopping plugin has between SIGTERM and
+	// SIGKILL (default 10s). Keep it above the plugins' own shutdown grace
+	// (plugin/sdk: 5s), so they can stop their jobs' processes.
+	KillTimeout time.Duration
+	// RestartBackoff is the wait before restarting a plugin that failed
+	// once; it doubles with each consecutive failure up to
+	// MaxRestartBackoff (defaults 250ms and 30s).
+	RestartBackoff    time.Duration
+	MaxRestartBackoff time.Duration
+}
+
+// Host runs plugin processes for a runner node. Its methods are safe for
+// concurrent use.
+type Host struct {
+	cfg  Config
+	log  *slog.Logger
+	done chan struct{} // closed by Close
+
+	mu     sync.Mutex
+	closed bool
+	procs  map[string]*proc
+}
+
+// New returns a Host; it starts no process until the first Run.
+func New(cfg Config) *Host {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 10 * time.Second
+	}
+	if cfg.KillTimeout <= 0 {
+		cfg.KillTimeout = 10 * time.Second
+	}
+	if cfg.RestartBackoff <= 0 {
+		cfg.RestartBackoff = 250 * time.Millisecond
+	}
+	if cfg.MaxRestartBackoff <= 0 {
+		cfg.MaxRestartBackoff = 30 * time.Second
+	}
+	return &Host{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), procs: map[string]*proc{}}
+}
+
+// Has reports whether name is a known plugin: a builtin or an executable
+// regular file in Config.Dir.
+func (h *Host) Has(name string) bool {
+	_, ok := h.argv(name)
+	return ok
+}
+
+func (h *Host) argv(name string) ([]string, bool) {
+	if argv, ok := h.cfg.Builtins[name]; ok && len(argv) > 0 {
+		return argv, true
+	}
+	if h.cfg.Dir == "" || name == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
+		return nil, false
+	}
+	path := filepath.Join(h.cfg.Dir, name)
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return nil, false
+	}
+	return []string{path}, true
+}
+
+// Run runs one occurrence on the named plugin, calling output for every
+// output line while it runs, and returns the handler's result. The error
+// wraps ctx's error when ctx ended the run, ErrPluginFailed when the plugin
+// process failed, and otherwise carries the handler's error message (the
+// result may then be non-nil too, e.g. with an exit code).
+func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func(line string)) (*sdk.Result, error) {
+	p, err := h.proc(plugin)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.get(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.handler.Run(ctx, toProto(run), output)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
+		}
+		if status.Code(err) == codes.Unavailable || c.exited() {
+			// The process is gone or going: stop it for good, so the next
+			// Run starts a fresh one.
+			p.failed(h, c)
+			if st := c.exitStatus(); st != "" {
+				err = fmt.Errorf("%w (plugin process %s)", err, st)
+			}
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrPluginFailed, plugin, err)
+	}
+	p.failures.Store(0)
+	out := fromProto(res)
+	if res.GetHasError() {
+		return out, fmt.Errorf("pluginhost: %s: %s", plugin, res.GetError())
+	}
+	return out, nil
+}
+
+// Close stops every plugin process (SIGTERM to its group, SIGKILL after
+// KillTimeout) and waits for them. Runs still in flight fail. Close is
+// idempotent; Run after Close returns ErrClosed.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	close(h.done)
+	procs := make([]*proc, 0, len(h.procs))
+	for _, p := range h.procs {
+		procs = append(procs, p)
+	}
+	h.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Go(func() {
+			p.lock <- struct{}{}
+			defer func() { <-p.lock }()
+			if p.cur != nil {
+				h.stop(p.cur)
+				p.cur = nil
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+func (h *Host) proc(name string) (*proc, error) {
+	argv, ok := h.argv(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownPlugin, name)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	p := h.procs[name]
+	if p == nil {
+		p = &proc{name: name, argv: argv, lock: make(chan struct{}, 1)}
+		h.procs[name] = p
+	}
+	return p, nil
+}
+
+// proc is one plugin and its current process, if any.
+type proc struct {
+	name     string
+	argv     []string
+	lock     chan struct{} // a mutex that waiting callers can abandon (ctx)
+	failures atomic.Int32  // consecutive failures, for the restart backoff
+
+	// Guarded by lock.
+	cur       *conn
+	lastStart time.Time
+}
+
+// conn is one running plugin process.
+type conn struct {
+	client  *plugin.Client
+	cmd     *exec.Cmd
+	handler pluginwire.Handler
+}
+
+func (c *conn) exited() bool { return c.client.Exited() }
+
+// exitStatus describes how the process ended, once go-plugin reaped it.
+func (c *conn) exitStatus() string {
+	if !c.exited() || c.cmd.ProcessState == nil {
+		return ""
+	}
+	return c.cmd.ProcessState.String()
+}
+
+// get returns the running process, starting one if there is none.
+func (p *proc) get(ctx context.Context, h *Host) (*conn, error) {
+	select {
+	case p.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-h.done:
+		return nil, ErrClosed
+	}
+	defer func() { <-p.lock }()
+	select {
+	case <-h.done:
+		return nil, ErrClosed
+	default:
+	}
+
+	if p.cur != nil && !p.cur.exited() {
+		return p.cur, nil
+	}
+	if p.cur != nil {
+		h.log.Warn("plugin process exited; restarting", "plugin", p.name, "status", p.cur.exitStatus())
+		h.stop(p.cur)
+		p.cur = nil
+		p.failures.Add(1)
+	}
+	if n := p.failures.Load(); n > 0 {
+		wait := h.cfg.RestartBackoff << min(n-1, 16)
+		wait = min(wait, h.cfg.MaxRestartBackoff) - time.Since(p.lastStart)
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-h.done:
+				return nil, ErrClosed
+			}
+		}
+	}
+	p.lastStart = time.Now()
+	c, err := h.start(p.name, p.argv)
+	if err != nil {
+		p.failures.Add(1)
+		return nil, err
+	}
+	p.cur = c
+	return c, nil
+}
+
+// failed stops c after a run saw it fail, unless it was replaced already.
+func (p *proc) failed(h *Host, c *conn) {
+	p.lock <- struct{}{}
+	defer func() { <-p.lock }()
+	if p.cur == c {
+		h.stop(c)
+		p.cur = nil
+		p.failures.Add(1)
+	}
+}
+
+func (h *Host) start(name string, argv []string) (*conn, error) {
+	log := h.log.With("plugin", name)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = h.env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  pluginwire.Handshake(),
+		Plugins:          pluginwire.PluginSet(nil),
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		StartTimeout:     h.cfg.StartTimeout,
+		Logger:           newHCLogger(log),
+		SyncStdout:       &lineLogger{log: log, level: slog.LevelInfo, attrs: []any{"stream", "stdout"}},
+		SyncStderr:       &lineLogger{log: log, level: slog.LevelWarn, attrs: []any{"stream", "stderr"}},
+	})
+	c := &conn{client: client, cmd: cmd}
+	rpc, err := client.Client()
+	if err == nil {
+		var raw any
+		raw, err = rpc.Dispense(pluginwire.PluginName)
+		if err == nil {
+			var ok bool
+			if c.handler, ok = raw.(pluginwire.Handler); !ok {
+				err = fmt.Errorf("dispensed %T", raw)
+			}
+		}
+	}
+	if err != nil {
+		h.stop(c)
+		return nil, fmt.Errorf("%w: %s: start: %w", ErrPluginFailed, name, err)
+	}
+	log.Debug("plugin started", "pid", cmd.Process.Pid)
+	return c, nil
+}
+
+// env is the plugins' whole environment; see the package doc.
+func (h *Host) env() []string {
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = "/usr/local/bin:/usr/bin:/bin"
+	}
+	return append([]string{"PATH=" + path}, h.cfg.Env...)
+}
+
+// stop ends c's process group: SIGTERM, then SIGKILL after KillTimeout,
+// then lets go-plugin reap the process and its goroutines.
+func (h *Host) stop(c *conn) {
+	if c.cmd.Process != nil {
+		pgid := c.cmd.Process.Pid
+		if !c.exited() {
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			if !h.waitExit(c, h.cfg.KillTimeout) {
+				h.log.Warn("plugin did not stop in time; killing it", "pid", pgid)
+			}
+		}
+		// Leftovers of the group, and the leader if it ignored SIGTERM.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		h.waitExit(c, h.cfg.KillTimeout)
+	}
+	c.client.Kill() // reaps the process, closes the connection
+}
+
+// waitExit reports whether c's process exited within d. go-plugin exposes
+// the exit only as a flag, hence the polling.
+func (h *Host) waitExit(c *conn, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !c.exited() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+func toProto(r *sdk.Run) *pb.RunRequest {
+	req := &pb.RunRequest{
+		Job:          r.Job,
+		Attempt:      int32(r.Attempt),
+		FencingToken: r.FencingToken,
+		OccurrenceId: r.OccurrenceID,
+		Node:         r.Node,
+		Settings:     r.Settings,
+	}
+	if !r.ScheduledAt.IsZero() {
+		req.ScheduledAt = timestamppb.New(r.ScheduledAt)
+	}
+	return req
+}
+
+func fromProto(r *pb.RunResult) *sdk.Result {
+	return &sdk.Result{Message: r.GetMessage(), Metadata: r.GetMetadata(), Output: r.GetOutput()}
+}

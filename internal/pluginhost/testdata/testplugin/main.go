@@ -1,0 +1,50 @@
+// Command testplugin is a misbehaving plugin for pluginhost's tests. Its
+// settings pick what a run does: {"mode": "ok" | "env" | "exit" | "panic" |
+// "block"}.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+func main() {
+	sdk.Serve(sdk.HandlerFunc(func(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
+		var s struct {
+			Mode string `json:"mode"`
+		}
+		if err := run.Decode(&s); err != nil {
+			return nil, err
+		}
+		pid := map[string]string{"pid": strconv.Itoa(os.Getpid())}
+		switch s.Mode {
+		case "ok":
+			return &sdk.Result{Message: "ok", Metadata: pid}, nil
+		case "env":
+			for _, kv := range os.Environ() {
+				fmt.Fprintln(run.Output(), kv)
+			}
+			return &sdk.Result{Metadata: pid}, nil
+		case "exit":
+			fmt.Fprintln(run.Output(), "about to exit")
+			os.Exit(3)
+		case "panic":
+			fmt.Fprintln(run.Output(), "about to panic")
+			done := make(chan struct{})
+			go func() { // outside the SDK's recover: the process dies
+				defer close(done)
+				panic("testplugin: boom")
+			}()
+			<-done
+		case "block":
+			fmt.Fprintln(run.Output(), "blocking")
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("unknown mode %q", s.Mode)
+	}))
+}

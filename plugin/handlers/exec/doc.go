@@ -1,0 +1,31 @@
+// Package exec is the built-in "exec" handler: it runs a command per
+// occurrence.
+//
+// Settings (the job's handler block):
+//
+//	command = ["pg_dump", "-Fc", "app"]   # argv, required; no shell unless you write ["sh", "-c", "..."]
+//	env     = { PGHOST = "db.internal" }  # extra environment, optional
+//	dir     = "/srv/app"                  # working directory, optional
+//
+// Environment: the command sees only PATH (the plugin's), the job's env and
+// the occurrence as CRONFLEET_JOB, CRONFLEET_SCHEDULED_AT (RFC 3339, UTC,
+// milliseconds), CRONFLEET_ATTEMPT, CRONFLEET_FENCING_TOKEN,
+// CRONFLEET_OCCURRENCE_ID and CRONFLEET_NODE, which are set last so a job's
+// env cannot fake them. Nothing else of the runner's environment (Redis
+// credentials, cloud tokens) reaches a job unless the job file says so.
+//
+// Processes: the command runs in its own process group. When the run's ctx
+// is cancelled (timeout, lost lease, shutdown) the whole group gets SIGTERM
+// and, after a short grace, SIGKILL; when the command exits on its own, any
+// process it left in its group is killed too. A job thus never leaves
+// background processes behind, however it was stopped. The command also
+// gets SIGKILL if the plugin process dies (Pdeathsig), although its own
+// children then survive unless they are killed with their group; the
+// runner therefore stops plugins with SIGTERM, never SIGKILL first, so this
+// handler can clean up.
+//
+// Output: stdout and stderr are merged, streamed to the runner line by line
+// and the last 64 KiB are kept as the result's Output. A non-zero exit is
+// an error naming the exit code; Metadata["exit_code"] holds it ("-1" when
+// the command was killed by a signal).
+package exec

@@ -1,0 +1,5 @@
+// Package noop is the built-in "noop" handler: it does nothing and returns
+// at once, reporting when it started. The benchmark schedules it to measure
+// a fleet's lateness (scheduled time to handler start) without the noise of
+// real work.
+package noop

@@ -1,0 +1,34 @@
+// Package sdk is the only package a cronfleet handler plugin imports.
+//
+// A plugin is a program whose main calls Serve with a Handler:
+//
+//	func main() { sdk.Serve(myHandler{}) }
+//
+// The runner starts the program, speaks go-plugin's gRPC protocol with it
+// (the handshake, the proto and the adapters are internal, so authors never
+// see them) and calls Handler.Run once per occurrence, concurrently for
+// concurrent occurrences. A Run carries the occurrence (job, scheduled time,
+// attempt, fencing token, occurrence id, node) and the job's handler block
+// as JSON, which Run.Decode unmarshals strictly. Output written to
+// Run.Output reaches the runner line by line while the handler runs.
+//
+// Cancellation: the ctx passed to Handler.Run is cancelled when the runner
+// cancels the occurrence (its timeout, a lost lease, the runner's shutdown)
+// and when the plugin itself shuts down. A handler must return promptly
+// after ctx is done and must not leave processes behind.
+//
+// Lifetime: a plugin must never outlive its runner. Serve therefore treats
+// SIGTERM (which the runner's Pdeathsig also delivers when the runner dies)
+// and a change of the parent process id (the backup: Pdeathsig is tied to
+// the OS thread that started the plugin) as the end: it cancels every
+// running handler, waits a short grace period for them to return, and
+// exits. The same happens when the runner closes the connection.
+//
+// Logging: Run.Logger writes structured JSON lines in go-plugin's hclog
+// convention to the plugin's stderr; the runner turns each line into one of
+// its own log records, attributed to the plugin. Anything else written to
+// stdout or stderr is forwarded as plain text.
+//
+// Serve is the only place in a plugin that builds a root context: it is the
+// plugin process' main loop.
+package sdk

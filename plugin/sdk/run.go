@@ -1,0 +1,156 @@
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Handler runs job occurrences. Run is called concurrently, once per
+// occurrence attempt. A non-nil error fails the attempt (the runner retries
+// per the job's policy); the Result may be non-nil in both cases, e.g. to
+// report an exit code together with the failure.
+type Handler interface {
+	Run(ctx context.Context, run *Run) (*Result, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, run *Run) (*Result, error)
+
+// Run calls f.
+func (f HandlerFunc) Run(ctx context.Context, run *Run) (*Result, error) { return f(ctx, run) }
+
+// Run describes one attempt at one occurrence of a job. The runner fills in
+// the exported fields; a Run must not be copied after first use.
+type Run struct {
+	// Job is the job's name.
+	Job string
+	// ScheduledAt is the occurrence's due time, in UTC.
+	ScheduledAt time.Time
+	// Attempt counts from 1.
+	Attempt int
+	// FencingToken grows strictly with every claim of the job. Pass it to
+	// systems that can refuse writes from a stale holder.
+	FencingToken int64
+	// OccurrenceID is stable across attempts and nodes: use it as the
+	// idempotency key of the work.
+	OccurrenceID string
+	// Node names the runner node running this attempt.
+	Node string
+	// Settings is the job's handler block as a JSON object; see Decode.
+	Settings json.RawMessage
+
+	output func(line string) // set by Serve; nil means discard
+	logger *slog.Logger      // set by Serve; nil means discard
+
+	writerOnce sync.Once
+	writer     *lineWriter
+}
+
+// Decode unmarshals Settings into v, strictly: a field that v does not
+// declare is an error, so that a typo in a job file fails the run loudly
+// instead of being ignored. Empty Settings decode as an empty object.
+func (r *Run) Decode(v any) error {
+	data := bytes.TrimSpace(r.Settings)
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("sdk: decode settings: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("sdk: decode settings: trailing data after the JSON object")
+	}
+	return nil
+}
+
+// Output returns a writer whose lines are streamed to the runner while the
+// handler runs (a trailing partial line is sent when Run returns). It is
+// safe for concurrent use. Writes after Run returned are dropped.
+func (r *Run) Output() io.Writer {
+	r.writerOnce.Do(func() { r.writer = &lineWriter{emit: r.output} })
+	return r.writer
+}
+
+// Logger returns a logger whose records reach the runner's log, tagged with
+// the job, occurrence and attempt.
+func (r *Run) Logger() *slog.Logger {
+	l := r.logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return l.With("job", r.Job, "occurrence", r.OccurrenceID, "attempt", r.Attempt)
+}
+
+// flush sends a trailing partial line and stops further output.
+func (r *Run) flush() {
+	r.writerOnce.Do(func() { r.writer = &lineWriter{emit: r.output} })
+	r.writer.close()
+}
+
+// Result is what a handler reports about a run.
+type Result struct {
+	// Message is a short human-readable summary.
+	Message string
+	// Metadata holds small machine-readable facts, e.g. "exit_code".
+	Metadata map[string]string
+	// Output is a bounded excerpt of the output, typically its tail; it is
+	// kept in the job's history.
+	Output string
+}
+
+// MaxLineLength is the longest output line sent as one; longer lines are
+// split.
+const MaxLineLength = 64 << 10
+
+// lineWriter splits written bytes into lines for emit.
+type lineWriter struct {
+	emit func(string)
+
+	mu     sync.Mutex
+	buf    []byte
+	closed bool
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.emit == nil {
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.emit(string(bytes.TrimSuffix(w.buf[:i], []byte{'\r'})))
+		w.buf = w.buf[i+1:]
+	}
+	for len(w.buf) >= MaxLineLength {
+		w.emit(string(w.buf[:MaxLineLength]))
+		w.buf = w.buf[MaxLineLength:]
+	}
+	if len(w.buf) == 0 {
+		w.buf = nil // let a large backing array go
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed && len(w.buf) > 0 && w.emit != nil {
+		w.emit(string(w.buf))
+	}
+	w.buf = nil
+	w.closed = true
+}

@@ -1,0 +1,127 @@
+package sdk
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/cronfleet/cronfleet/internal/pluginwire"
+)
+
+// ServeOption configures Serve.
+type ServeOption func(*serveConfig)
+
+type serveConfig struct {
+	grace    time.Duration
+	level    slog.Level
+	parentIv time.Duration
+}
+
+// WithShutdownGrace sets how long Serve waits for running handlers to
+// return after it cancelled them (default 5s). Keep it below the runner's
+// kill timeout, or the runner kills the plugin first.
+func WithShutdownGrace(d time.Duration) ServeOption {
+	return func(c *serveConfig) { c.grace = d }
+}
+
+// WithLogLevel sets the lowest level Run.Logger sends to the runner
+// (default debug; the runner filters again by its own level).
+func WithLogLevel(l slog.Level) ServeOption {
+	return func(c *serveConfig) { c.level = l }
+}
+
+// Serve serves h to the runner that started this process and exits the
+// process when the runner is gone or asks it to stop; it never returns.
+// Call it from main. Run by hand (without the runner's handshake), it prints
+// a short explanation and exits with status 1.
+func Serve(h Handler, opts ...ServeOption) {
+	os.Exit(serve(h, opts))
+}
+
+func serve(h Handler, opts []ServeOption) int {
+	cfg := serveConfig{grace: 5 * time.Second, level: slog.LevelDebug, parentIv: 250 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+
+	// go-plugin replaces os.Stderr with a pipe once serving; logs must go
+	// to the real stderr, which the host reads line by line.
+	stderr := &lockedWriter{w: os.Stderr}
+	log := slog.New(newLogHandler(stderr, cfg.level))
+
+	// The root of the plugin process (see the package doc).
+	base, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := &server{h: h, log: log, base: base}
+
+	// Watch before serving, so the parent seen is the one that started us.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	parentGone := watchParent(base, os.Getppid(), cfg.parentIv)
+
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		plugin.Serve(&plugin.ServeConfig{
+			HandshakeConfig: pluginwire.Handshake(),
+			Plugins:         pluginwire.PluginSet(srv),
+			GRPCServer:      plugin.DefaultGRPCServer,
+			Logger: hclog.New(&hclog.LoggerOptions{
+				Output:     stderr,
+				JSONFormat: true,
+				Level:      hclog.Info,
+			}),
+		})
+	}()
+
+	select {
+	case <-served:
+		log.Debug("host closed the connection; shutting down")
+	case s := <-sigs:
+		log.Info("received signal; shutting down", "signal", s.String())
+	case <-parentGone:
+		log.Warn("host process is gone; shutting down")
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() {
+		srv.shutdown()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(cfg.grace):
+		log.Error("handlers did not return within the shutdown grace; exiting anyway", "grace", cfg.grace.String())
+		return 1
+	}
+	return 0
+}
+
+// watchParent closes the returned channel when the process' parent id is
+// no longer ppid: the parent died and the process was re-parented.
+func watchParent(ctx context.Context, ppid int, every time.Duration) <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if os.Getppid() != ppid {
+					close(gone)
+					return
+				}
+			}
+		}
+	}()
+	return gone
+}
