@@ -1,0 +1,79 @@
+// Package cron owns the pure computation of when a job is due: parsing a
+// schedule, loading its time zone, stepping from one due instant to the next
+// across daylight-saving transitions, and naming each occurrence with a stable
+// id. It reads no clock, keeps no mutable state and performs no I/O, so every
+// node of a fleet that is given the same spec, zone and instant computes the
+// same answer. That agreement is what makes leaderless expansion idempotent:
+// two nodes that expand the same job add the same occurrence ids to the agenda.
+//
+// # Specs
+//
+// A spec is five cron fields (minute hour day-of-month month day-of-week), an
+// optional leading seconds field, or a descriptor: @yearly (@annually),
+// @monthly, @weekly, @daily (@midnight), @hourly or "@every D".
+//
+// Field parsing is delegated to github.com/robfig/cron/v3, but only its Parser
+// and SpecSchedule are used, never its Cron runner (a hidden goroutine, a
+// global logger and tests that need the wall clock). Its parser and schedule
+// are wrapped because, used directly, they
+//   - panic on a "TZ=" or "CRON_TZ=" prefix with nothing after it; Parse rejects
+//     every such prefix, since the zone belongs in the job's timezone attribute
+//     where it is validated and shown once, and recovers from any other panic;
+//   - accept specs that can never match ("0 0 30 2 *") and then return the zero
+//     time from Next; Parse rejects them with an error saying so;
+//   - give up after five years, although Feb 29 can be eight years apart
+//     (2096, 2104); Next resumes the search instead of reporting "never";
+//   - default to time.Local, which differs between nodes; Parse refuses it;
+//   - step through real time, which skips wall times in the spring-forward gap
+//     and repeats those in the fall-back hour (see below);
+//   - run "@every D" relative to whenever it was first asked, which differs
+//     between nodes (see below).
+//
+// # Daylight-saving time
+//
+// A spec whose hour field is restricted (anything but all 24 hours) names
+// wall-clock times: "30 2 * * *" means "at half past two, local time". Such a
+// schedule is computed in wall-clock space and each wall time is then mapped to
+// one instant in the zone:
+//   - a wall time that does not exist (spring forward) runs once at the
+//     transition instant, the first instant after the gap: New York's
+//     2026-03-08 02:30 runs at 03:00 EDT. Several wall times in one gap collapse
+//     onto that instant and run once;
+//   - a wall time that exists twice (fall back) runs once, at its first
+//     instant: New York's 2026-11-01 01:30 runs at 01:30 EDT, not again at
+//     01:30 EST.
+//
+// A spec whose hour field covers all hours ("*/15 * * * *", "0 * * * *",
+// "@hourly") describes an interval, so it follows real time, as Vixie cron does
+// for wildcard-hour jobs: both copies of a repeated hour run and a nonexistent
+// hour does not. Treating "*/15 * * * *" like a fixed time would silence it
+// for the whole repeated hour, and shifting its gap minutes onto the
+// transition would run it four times at one instant.
+//
+// Zones come from the IANA database; time/tzdata is embedded so that a node
+// without a zoneinfo directory resolves every zone too. When the host has one,
+// Go's time package prefers it, so nodes should run the same tz release.
+// "Local" is rejected because it means something different on every node.
+//
+// # @every
+//
+// "@every D" is due at every instant that is a whole multiple of D since the
+// Unix epoch (1970-01-01T00:00:00Z), so every node computes the same instants
+// however long it has been running, and the zone is irrelevant ("@every 24h"
+// is due at midnight UTC). D must be at least one second and a whole number of
+// seconds: cron specs have second granularity, and sub-second periods would
+// only invite ids that differ in their milliseconds for no scheduling benefit.
+//
+// # Range
+//
+// Due instants lie after the zero time (0001-01-01T00:00:00Z), which Next
+// returns to mean "never again", and no later than the end of the year 9999
+// UTC, the last an occurrence id can spell. Next of the zero time is thus the
+// first occurrence ever.
+//
+// # Occurrence ids
+//
+// OccurrenceID names one occurrence as "JOB@2006-01-02T15:04:05.000Z", the
+// job name and its due instant in UTC with millisecond precision.
+// ParseOccurrenceID splits at the last '@', so job names may contain '@'.
+package cron

@@ -1,0 +1,50 @@
+package cron
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// occurrenceLayout is the due-time part of an occurrence id: UTC, milliseconds.
+const occurrenceLayout = "2006-01-02T15:04:05.000Z"
+
+// OccurrenceID names the occurrence of job due at due, as
+// "JOB@2006-01-02T15:04:05.000Z": the due instant in UTC, truncated to the
+// millisecond. Every node derives the same id for the same occurrence, which
+// is what makes adding it to the agenda idempotent.
+func OccurrenceID(job string, due time.Time) string {
+	var buf [len(occurrenceLayout) + 8]byte
+	ts := due.UTC().AppendFormat(buf[:0], occurrenceLayout)
+	var b strings.Builder
+	b.Grow(len(job) + 1 + len(ts))
+	b.WriteString(job)
+	b.WriteByte('@')
+	b.Write(ts)
+	return b.String()
+}
+
+// ParseOccurrenceID splits an id made by OccurrenceID into the job name and
+// the due instant (in UTC). It splits at the last '@', so job names may
+// contain '@'. Only the exact form OccurrenceID produces is accepted.
+func ParseOccurrenceID(id string) (job string, due time.Time, err error) {
+	i := strings.LastIndexByte(id, '@')
+	if i < 0 {
+		return "", time.Time{}, fmt.Errorf("cron: occurrence id %q: missing '@'", id)
+	}
+	job, ts := id[:i], id[i+1:]
+	if job == "" {
+		return "", time.Time{}, fmt.Errorf("cron: occurrence id %q: empty job name", id)
+	}
+	due, err = time.Parse(occurrenceLayout, ts)
+	if err == nil && due.Format(occurrenceLayout) != ts {
+		// time.Parse is lenient about some fields (a one-digit hour); an id
+		// must be canonical so that equal occurrences have equal ids.
+		err = errors.New("not in canonical form " + occurrenceLayout)
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("cron: occurrence id %q: %w", id, err)
+	}
+	return job, due, nil
+}
