@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cronfleet/cronfleet/internal/embedded"
+	"github.com/cronfleet/cronfleet/internal/engine"
+	"github.com/cronfleet/cronfleet/internal/pluginhost"
+	"github.com/cronfleet/cronfleet/internal/queue"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// runNode runs one node until SIGINT or SIGTERM, then drains.
+func runNode(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var configs stringList
+	fs.Var(&configs, "config", "job file or directory of *.hcl files (repeatable)")
+	redisURL := fs.String("redis", os.Getenv("CRONFLEET_REDIS_URL"), "Redis URL, e.g. redis://host:6379/0 (default $CRONFLEET_REDIS_URL; none: embedded single-node store)")
+	node := fs.String("node", "", "node name in history and logs (default HOSTNAME-PID)")
+	pluginDir := fs.String("plugin-dir", "", "directory of third-party plugin binaries")
+	concurrency := fs.Int("concurrency", 256, "most runs this node has going at once")
+	grace := fs.Duration("grace", 10*time.Second, "how long running handlers may finish after SIGTERM before they are cancelled")
+	allowEviction := fs.Bool("allow-eviction", false, "run even if Redis may evict keys (maxmemory-policy is not noeviction): unsafe")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	if len(configs) == 0 {
+		fmt.Fprintln(stderr, "runner run: at least one -config PATH is required")
+		return exitError{2}
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	if *node == "" {
+		host, _ := os.Hostname()
+		*node = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	logger = logger.With("node", *node)
+
+	host, err := newHost(*pluginDir, pluginhost.Config{Logger: logger})
+	if err != nil {
+		return err
+	}
+	// Plugins are closed after the run group returns, so none dies under running work.
+	defer host.Close()
+	cfg, ok := load(configs, host, stderr)
+	if !ok {
+		return exitError{1}
+	}
+
+	var g run.Group
+	{
+		execute, interrupt := run.SignalHandler(context.Background(), os.Interrupt, syscall.SIGTERM)
+		g.Add(func() error {
+			err := execute()
+			var se *run.SignalError
+			if errors.As(err, &se) {
+				logger.Info("signal received: draining", "signal", se.Signal.String())
+				return nil
+			}
+			return err
+		}, interrupt)
+	}
+
+	var rdb redis.UniversalClient
+	stopStore := func() {}
+	skipEvictionCheck := *allowEviction
+	if *redisURL == "" {
+		store, err := embedded.Start()
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		logger.Warn("no Redis URL given: using the embedded in-memory store; this is a single node, and nothing survives a restart (give -redis or CRONFLEET_REDIS_URL for a fleet)",
+			"addr", store.Addr())
+		rdb = redis.NewClient(&redis.Options{Addr: store.Addr()})
+		skipEvictionCheck = true // miniredis has no CONFIG and no eviction
+		ctx, cancel := context.WithCancel(context.Background())
+		// The store keeps ticking through the engine's drain; the engine actor stops it.
+		g.Add(func() error { return store.Run(ctx) }, func(error) {})
+		stopStore = cancel
+	} else {
+		opts, err := redis.ParseURL(*redisURL)
+		if err != nil {
+			return fmt.Errorf("parse -redis %q: %w", redactURL(*redisURL), err)
+		}
+		opts.ContextTimeoutEnabled = true
+		rdb = redis.NewClient(opts)
+	}
+	defer rdb.Close()
+
+	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease})
+	eng := engine.New(q, host, engine.Config{
+		Node:          *node,
+		Jobs:          cfg.Jobs,
+		Lease:         cfg.Runner.Lease,
+		Concurrency:   *concurrency,
+		Grace:         *grace,
+		AllowEviction: skipEvictionCheck,
+		Logger:        logger,
+	})
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error {
+			defer stopStore()
+			logger.Info("node started", "jobs", len(cfg.Jobs), "namespace", cfg.Runner.Namespace, "lease", cfg.Runner.Lease)
+			err := eng.Run(ctx)
+			logger.Info("node stopped")
+			return err
+		}, func(error) { cancel() })
+	}
+	return g.Run()
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
+
+// redactURL hides a password in a Redis URL before it is printed.
+func redactURL(s string) string {
+	if i := strings.Index(s, "@"); i >= 0 {
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			return s[:j+3] + "…" + s[i:]
+		}
+	}
+	return s
+}

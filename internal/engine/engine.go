@@ -1,0 +1,736 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cronfleet/cronfleet/internal/config"
+	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/lease"
+	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+// Handlers runs one occurrence through a handler plugin. internal/pluginhost implements it.
+type Handlers interface {
+	Run(ctx context.Context, plugin string, run *sdk.Run, output func(line string)) (*sdk.Result, error)
+}
+
+// Config tunes an Engine. Zero fields take the defaults documented on each.
+type Config struct {
+	// Node names this node in history and logs.
+	Node string
+	// Jobs is the job set, identical on every node of the fleet.
+	Jobs []*config.Job
+	// Lease is the lease of a claim; it must match the queue's.
+	Lease time.Duration
+	// Concurrency caps the runs this node has going at once (default 256).
+	Concurrency int
+	// Horizon is how far ahead occurrences are added to the agenda (default 10s).
+	Horizon time.Duration
+	// CatchupWindow bounds how far back occurrences missed while the whole fleet or Redis was
+	// down are still run, once each; older ones are skipped with a warning (default 1h).
+	CatchupWindow time.Duration
+	// Grace is how long running handlers may finish after shutdown begins before they are
+	// cancelled (default 10s).
+	Grace time.Duration
+	// IdlePoll is the longest the dispatcher sleeps without asking Redis, to pick up what
+	// other nodes rescheduled: retries, leases of dead nodes (default 1s).
+	IdlePoll time.Duration
+	// OutputLines is how many of a run's last output lines are kept when the handler returns
+	// no output excerpt of its own (default 20).
+	OutputLines int
+	// AllowEviction skips the check that Redis cannot evict keys (the embedded store has no
+	// eviction; an operator may also override the check, at the risk of duplicate runs).
+	AllowEviction bool
+	// Logger receives the engine's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Engine is one node's scheduler.
+type Engine struct {
+	q      *queue.Queue
+	h      Handlers
+	cfg    Config
+	log    *slog.Logger
+	jobs   map[string]*config.Job
+	shards []int
+	keeper *lease.Keeper
+	redis  *outage
+	clock  *offsetClock
+
+	wake  chan struct{} // something may be due earlier than the dispatcher thought
+	heads *heads
+
+	slots chan struct{} // one token per running occurrence
+	done  chan completion
+}
+
+// New returns an Engine over q (the agenda) and h (the plugins).
+func New(q *queue.Queue, h Handlers, cfg Config) *Engine {
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 256
+	}
+	if cfg.Horizon <= 0 {
+		cfg.Horizon = 10 * time.Second
+	}
+	if cfg.CatchupWindow <= 0 {
+		cfg.CatchupWindow = time.Hour
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 10 * time.Second
+	}
+	if cfg.IdlePoll <= 0 {
+		cfg.IdlePoll = time.Second
+	}
+	if cfg.OutputLines <= 0 {
+		cfg.OutputLines = 20
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		q:     q,
+		h:     h,
+		cfg:   cfg,
+		log:   log,
+		jobs:  map[string]*config.Job{},
+		redis: &outage{log: log},
+		clock: &offsetClock{},
+		wake:  make(chan struct{}, 1),
+		heads: &heads{m: map[int]time.Time{}},
+		slots: make(chan struct{}, cfg.Concurrency),
+		done:  make(chan completion),
+	}
+	seen := map[int]bool{}
+	for _, j := range cfg.Jobs {
+		e.jobs[j.Name] = j
+		if s := queue.ShardOf(j.Name); !seen[s] {
+			seen[s] = true
+			e.shards = append(e.shards, s)
+		}
+	}
+	e.keeper = lease.New(q, lease.Config{Lease: cfg.Lease, Logger: log})
+	return e
+}
+
+// Run schedules and runs occurrences until ctx is cancelled, then drains: it stops claiming,
+// lets running handlers finish within the grace period, cancels the rest, records their
+// outcome (releasing their leases) and returns.
+func (e *Engine) Run(ctx context.Context) error {
+	if !e.cfg.AllowEviction {
+		if err := e.checkEviction(ctx); err != nil {
+			return err
+		}
+	}
+	// Runs, renewals and completions outlive ctx during the grace period: they stop when
+	// the engine says so, not when the signal arrives.
+	bg := context.WithoutCancel(ctx)
+	runCtx, cancelRuns := context.WithCancelCause(bg)
+	defer cancelRuns(nil)
+	keeperCtx, stopKeeper := context.WithCancel(bg)
+	completerCtx, stopCompleter := context.WithCancel(bg)
+
+	var loops sync.WaitGroup
+	loops.Go(func() { _ = e.keeper.Run(keeperCtx) })
+	completerDone := make(chan struct{})
+	go func() { defer close(completerDone); e.completer(completerCtx) }()
+	loops.Go(func() { e.expander(ctx) })
+
+	var runs sync.WaitGroup
+	e.dispatcher(ctx, runCtx, &runs)
+
+	// Drain.
+	idle := make(chan struct{})
+	go func() { runs.Wait(); close(idle) }()
+	if n := len(e.slots); n > 0 {
+		e.log.Info("shutting down: waiting for running handlers", "running", n, "grace", e.cfg.Grace)
+	}
+	select {
+	case <-idle:
+	case <-time.After(e.cfg.Grace):
+		e.log.Warn("shutdown grace period over: cancelling running handlers", "running", len(e.slots))
+		cancelRuns(errShutdown)
+		<-idle
+	}
+	stopCompleter()
+	<-completerDone
+	stopKeeper()
+	loops.Wait()
+	return nil
+}
+
+var (
+	errShutdown = errors.New("node shutting down")
+	errTimeout  = errors.New("job timeout")
+)
+
+// heads is the dispatcher's knowledge of when each shard next has something due.
+type heads struct {
+	mu sync.Mutex
+	m  map[int]time.Time // absent: nothing known
+}
+
+// lower records that shard has an entry due at t, if that is earlier than known.
+func (h *heads) lower(shard int, t time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cur, ok := h.m[shard]; ok && !t.Before(cur) {
+		return false
+	}
+	h.m[shard] = t
+	return true
+}
+
+func (h *heads) set(shard int, t time.Time, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ok {
+		h.m[shard] = t
+	} else {
+		delete(h.m, shard)
+	}
+}
+
+// due returns the shards whose head is at or before now, and the earliest head after now.
+func (h *heads) due(shards []int, now time.Time) (due []int, next time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range shards {
+		t, ok := h.m[s]
+		switch {
+		case !ok:
+		case !t.After(now):
+			due = append(due, s)
+		case next.IsZero() || t.Before(next):
+			next = t
+		}
+	}
+	return due, next
+}
+
+func (e *Engine) notify() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// offsetClock estimates Redis' clock from this node's: local time plus a measured offset.
+// It only decides when to wake up and ask Redis; it never decides what is due.
+type offsetClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+	rtt    time.Duration // round trip of the sample behind offset
+	at     time.Time
+}
+
+// observe takes a sample: Redis said redisNow during a call sent at sent and answered at
+// recv. Samples from quick round trips are trusted more; an old estimate gives way.
+func (c *offsetClock) observe(sent, recv, redisNow time.Time) {
+	rtt := recv.Sub(sent)
+	mid := sent.Add(rtt / 2)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() || rtt <= 2*c.rtt || recv.Sub(c.at) > 10*time.Second {
+		// Redis' TIME in the scripts is truncated to the millisecond: add half of it back.
+		c.offset = redisNow.Add(500 * time.Microsecond).Sub(mid)
+		c.rtt, c.at = rtt, recv
+	}
+}
+
+func (c *offsetClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// until converts an instant on Redis' clock into a wait on this node's.
+func (c *offsetClock) until(t time.Time) time.Duration { return t.Sub(c.now()) }
+
+// outage logs a Redis outage once when it starts and once when it ends, not per attempt.
+type outage struct {
+	mu    sync.Mutex
+	log   *slog.Logger
+	down  bool
+	since time.Time
+}
+
+func (o *outage) fail(op string, err error) {
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		// Redis answered: not an outage but a refusal (a bug, an ACL, a full memory).
+		o.log.Error("redis call failed", "op", op, "err", err)
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.down {
+		o.down, o.since = true, time.Now()
+		o.log.Error("redis unreachable; retrying with backoff", "op", op, "err", err)
+	}
+}
+
+func (o *outage) ok() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.down {
+		o.down = false
+		o.log.Info("redis reachable again", "outage", time.Since(o.since).Round(time.Millisecond))
+	}
+}
+
+// backoff is a capped exponential delay for retrying Redis calls.
+type backoff struct{ n int }
+
+func (b *backoff) next() time.Duration {
+	d := 50 * time.Millisecond << min(b.n, 5)
+	b.n++
+	return d
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+// sleep waits d or until ctx is done; it reports whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// expander keeps every job's occurrences added to the agenda a horizon ahead.
+func (e *Engine) expander(ctx context.Context) {
+	names := make([]string, 0, len(e.jobs))
+	for n := range e.jobs {
+		names = append(names, n)
+	}
+	var bo backoff
+	var wms map[string]time.Time
+	for wms == nil {
+		var err error
+		wms, err = e.q.Watermarks(ctx, names)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			e.redis.fail("watermarks", err)
+			if !sleep(ctx, bo.next()) {
+				return
+			}
+			continue
+		}
+		e.redis.ok()
+	}
+	bo.reset()
+	until := map[string]time.Time{} // how far each job was expanded by this node
+	for {
+		now := e.clock.now()
+		var exps []queue.Expansion
+		for _, j := range e.cfg.Jobs {
+			if u, ok := until[j.Name]; ok && u.After(now.Add(e.cfg.Horizon/2)) {
+				continue
+			}
+			exps = append(exps, e.plan(j, wms, now))
+		}
+		if len(exps) > 0 {
+			got, err := e.q.Expand(ctx, exps)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				e.redis.fail("expand", err)
+				if !sleep(ctx, bo.next()) {
+					return
+				}
+				continue
+			}
+			e.redis.ok()
+			bo.reset()
+			end := now.Add(e.cfg.Horizon)
+			for _, x := range exps {
+				until[x.Job] = end
+				if wm, ok := got[x.Job]; ok {
+					wms[x.Job] = wm
+				}
+				if len(x.Due) > 0 && e.heads.lower(queue.ShardOf(x.Job), x.Due[0]) {
+					e.notify()
+				}
+			}
+		}
+		if !sleep(ctx, e.cfg.Horizon/4) {
+			return
+		}
+	}
+}
+
+// maxExpand bounds the occurrences one job adds per expansion (a catch-up after a long
+// outage of a job that runs every second, say).
+const maxExpand = 20000
+
+// plan computes the occurrences of j to add: from its watermark (or now, for a job never
+// expanded) to a horizon ahead, skipping what is older than the catch-up window.
+func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) queue.Expansion {
+	from := now.Add(-time.Second)
+	if wm, ok := wms[j.Name]; ok {
+		from = wm
+		if oldest := now.Add(-e.cfg.CatchupWindow); from.Before(oldest) {
+			if first := j.Sched.Next(from); !first.IsZero() && first.Before(oldest) {
+				e.log.Warn("skipping occurrences missed by the whole fleet, older than the catch-up window",
+					"job", j.Name, "from", first.UTC(), "to", oldest.UTC(), "catchup_window", e.cfg.CatchupWindow)
+			}
+			from = oldest
+		}
+	}
+	x := queue.Expansion{Job: j.Name}
+	x.Due = cron.Expand(j.Sched, from, now.Add(e.cfg.Horizon), maxExpand)
+	x.IDs = make([]string, len(x.Due))
+	for i, d := range x.Due {
+		x.IDs[i] = cron.OccurrenceID(j.Name, d)
+	}
+	return x
+}
+
+// dispatcher claims due occurrences and starts their runs until ctx is done.
+func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
+	// Ask every shard at once at start: they may hold occurrences due already.
+	lastPoll := time.Time{}
+	var bo backoff
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		now := e.clock.now()
+		due, next := e.heads.due(e.shards, now)
+		if time.Since(lastPoll) >= e.cfg.IdlePoll {
+			due = e.shards
+		}
+		free := cap(e.slots) - len(e.slots)
+		if len(due) > 0 && free > 0 {
+			if time.Since(lastPoll) >= e.cfg.IdlePoll {
+				lastPoll = time.Now()
+			}
+			per := max(1, min(64, free/len(due)+1))
+			sent := time.Now()
+			res, err := e.q.Claim(ctx, due, per)
+			recv := time.Now()
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				e.redis.fail("claim", err)
+				sleep(ctx, bo.next())
+				continue
+			}
+			e.redis.ok()
+			bo.reset()
+			e.clock.observe(sent, recv, res.Now)
+			full := map[int]int{}
+			for _, c := range res.Claims {
+				full[c.Shard]++
+			}
+			for _, s := range due {
+				h, ok := res.Heads[s]
+				if full[s] >= per {
+					h, ok = res.Now, true // more may be due: ask again at once
+				}
+				e.heads.set(s, h, ok)
+			}
+			for _, c := range res.Claims {
+				e.slots <- struct{}{}
+				runs.Go(func() {
+					defer func() { <-e.slots; e.notify() }()
+					e.execute(runCtx, c, sent)
+				})
+			}
+			continue
+		}
+		wait := e.cfg.IdlePoll - time.Since(lastPoll)
+		if !next.IsZero() && free > 0 {
+			wait = min(wait, e.clock.until(next))
+		}
+		timer.Reset(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-e.wake:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// completion is a finished run waiting to be recorded.
+type completion struct {
+	c      queue.Completion
+	result chan<- bool // accepted?
+	// deadline is when the lease surely expired: after it, retrying the call is pointless.
+	deadline time.Time
+}
+
+// complete hands c to the completer and waits for Redis' verdict.
+func (e *Engine) complete(c queue.Completion, deadline time.Time) bool {
+	res := make(chan bool, 1)
+	e.done <- completion{c: c, result: res, deadline: deadline}
+	return <-res
+}
+
+// completer records finished runs, batching whatever is waiting into one round trip.
+func (e *Engine) completer(ctx context.Context) {
+	var bo backoff
+	for {
+		var batch []completion
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-e.done:
+			batch = append(batch, c)
+		}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case c := <-e.done:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		for len(batch) > 0 {
+			cs := make([]queue.Completion, len(batch))
+			for i, c := range batch {
+				cs[i] = c.c
+			}
+			ok, err := e.q.Complete(ctx, cs)
+			if err == nil {
+				e.redis.ok()
+				bo.reset()
+				for i, c := range batch {
+					c.result <- ok[i]
+				}
+				break
+			}
+			e.redis.fail("complete", err)
+			// Keep trying while a lease may still be ours; the scripts are idempotent.
+			now := time.Now()
+			kept := batch[:0]
+			for _, c := range batch {
+				if now.Before(c.deadline) && ctx.Err() == nil {
+					kept = append(kept, c)
+				} else {
+					c.result <- false
+				}
+			}
+			batch = kept
+			if len(batch) > 0 {
+				sleep(ctx, bo.next())
+			}
+		}
+	}
+}
+
+// execute runs one claimed occurrence and records its outcome.
+func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired time.Time) {
+	log := e.log.With("job", c.Job, "occurrence", c.Occurrence, "attempt", c.Attempt, "fencing_token", c.Token)
+	rec := &queue.Record{
+		Occurrence: c.Occurrence, Job: c.Job, Node: e.cfg.Node,
+		Attempt: c.Attempt, FencingToken: c.Token,
+	}
+	finish := func(retry bool, delay time.Duration) {
+		if rec.EndedAt.IsZero() {
+			rec.StartedAt, rec.EndedAt = time.Now().UTC(), time.Now().UTC()
+		}
+		// The lease cannot outlive its last renewal by more than a lease.
+		deadline := time.Now().Add(e.cfg.Lease)
+		if !e.complete(queue.Completion{Claim: c, Retry: retry, Delay: delay, Record: rec}, deadline) {
+			log.Warn("completion refused: the lease was lost and the occurrence belongs to another attempt", "status", rec.Status)
+		}
+	}
+	job, due, skip := e.resolve(c)
+	rec.ScheduledAt = due.UTC()
+	if skip != "" {
+		// During a rolling change of the job files another node may know this occurrence:
+		// hand it back without using up an attempt, and drop it only once it is stale.
+		if e.clock.now().Sub(due) < staleAfter {
+			log.Debug("releasing occurrence this node does not run", "reason", skip)
+			e.complete(queue.Completion{Claim: c, Release: true, Delay: 2 * time.Second}, time.Now().Add(e.cfg.Lease))
+			return
+		}
+		rec.Status, rec.Error = queue.StatusSkipped, skip
+		log.Warn("skipping occurrence", "reason", skip)
+		finish(false, 0)
+		return
+	}
+	if c.Attempt > job.Retry.Attempts {
+		rec.Status = queue.StatusAbandoned
+		rec.Error = fmt.Sprintf("all %d attempts lost their lease (holders died or stalled)", job.Retry.Attempts)
+		log.Error("abandoning occurrence", "err", rec.Error)
+		finish(false, 0)
+		return
+	}
+
+	runCtx, release := e.keeper.Hold(ctx, c.Lease(), acquired)
+	defer release()
+	if job.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeoutCause(runCtx, job.Timeout, errTimeout)
+		defer cancel()
+	}
+	tail := newTail(e.cfg.OutputLines)
+	rec.StartedAt = time.Now().UTC()
+	res, err := e.h.Run(runCtx, job.Handler.Plugin, &sdk.Run{
+		Job: job.Name, ScheduledAt: due, Attempt: c.Attempt, FencingToken: c.Token,
+		OccurrenceID: c.Occurrence, Node: e.cfg.Node, Settings: job.Handler.Settings,
+	}, tail.add)
+	rec.EndedAt = time.Now().UTC()
+	if res != nil {
+		rec.Message, rec.Metadata, rec.Output = res.Message, res.Metadata, res.Output
+	}
+	if rec.Output == "" {
+		rec.Output = tail.String()
+	}
+	cause := context.Cause(runCtx)
+	switch {
+	case errors.Is(cause, lease.ErrLost):
+		rec.Status, rec.Error = queue.StatusRetrying, "lease lost: "+errString(err)
+		log.Warn("run cancelled: lease lost", "err", err)
+		finish(true, 0)
+	case err == nil:
+		rec.Status = queue.StatusSucceeded
+		log.Info("run succeeded", "duration", rec.EndedAt.Sub(rec.StartedAt).Round(time.Microsecond), "output", excerpt(rec.Output))
+		finish(false, 0)
+	case errors.Is(cause, errShutdown):
+		rec.Status, rec.Error = queue.StatusCancelled, "cancelled at shutdown: "+err.Error()
+		log.Warn("run cancelled at shutdown; it runs again elsewhere", "err", err)
+		finish(true, 0)
+	default:
+		if errors.Is(cause, errTimeout) {
+			err = fmt.Errorf("timed out after %s: %w", job.Timeout, err)
+		}
+		rec.Error = err.Error()
+		if c.Attempt < job.Retry.Attempts {
+			rec.Status = queue.StatusRetrying
+			delay := job.Retry.Delay(c.Attempt)
+			log.Warn("run failed; retrying", "err", err, "retry_in", delay)
+			finish(true, delay)
+		} else {
+			rec.Status = queue.StatusFailed
+			log.Error("run failed; no attempts left", "err", err)
+			finish(false, 0)
+		}
+	}
+}
+
+// staleAfter is how long past its due time an occurrence that this node does not know is
+// handed back for other nodes before it is dropped as skipped.
+const staleAfter = time.Minute
+
+// resolve finds the job and due time of a claim, or says why it must be skipped: the job is
+// not defined on this node, or its schedule no longer produces this occurrence.
+func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
+	name, due, err := cron.ParseOccurrenceID(c.Occurrence)
+	if err != nil {
+		return nil, time.Time{}, fmt.Sprintf("malformed occurrence id: %v", err)
+	}
+	job, ok := e.jobs[name]
+	if !ok {
+		return nil, due, "job is not defined on this node"
+	}
+	if next := job.Sched.Next(due.Add(-time.Millisecond)); !next.Equal(due) {
+		return nil, due, "occurrence is no longer in the job's schedule"
+	}
+	return job, due, ""
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "handler finished after the lease was lost"
+	}
+	return err.Error()
+}
+
+// tail keeps the last n output lines of a run.
+type tail struct {
+	mu    sync.Mutex
+	n     int
+	lines []string
+}
+
+func newTail(n int) *tail { return &tail{n: n} }
+
+func (t *tail) add(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(line) > 1024 {
+		line = line[:1024] + "…"
+	}
+	t.lines = append(t.lines, line)
+	if len(t.lines) > t.n {
+		t.lines = t.lines[1:]
+	}
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
+}
+
+// checkEviction refuses to run on a Redis that may evict keys: an evicted lock or watermark
+// would run an occurrence twice. An unreachable Redis is waited for, with backoff.
+func (e *Engine) checkEviction(ctx context.Context) error {
+	var bo backoff
+	for {
+		err := e.q.CheckEviction(ctx)
+		var rerr redis.Error
+		switch {
+		case err == nil:
+			e.redis.ok()
+			return nil
+		case errors.Is(err, queue.ErrEviction):
+			return fmt.Errorf("refusing to run: %w (or pass -allow-eviction to accept duplicate runs)", err)
+		case errors.As(err, &rerr):
+			return fmt.Errorf("refusing to run: cannot verify that Redis never evicts keys: %w (pass -allow-eviction if you are sure)", err)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		e.redis.fail("check maxmemory-policy", err)
+		if !sleep(ctx, bo.next()) {
+			return nil
+		}
+	}
+}
+
+// excerpt shortens output for a log line.
+func excerpt(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = "…" + s[i+1:]
+	}
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}

@@ -1,0 +1,170 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ErrLost is the cancellation cause of a run whose lease was lost or could not be renewed in
+// time. Check it with errors.Is(context.Cause(ctx), ErrLost).
+var ErrLost = errors.New("lease: lost")
+
+// Lease identifies one held lock: the occurrence, the agenda shard that owns its keys, and
+// the fencing token that is the lock's value.
+type Lease struct {
+	Occurrence string
+	Shard      int
+	Token      int64
+}
+
+// Renewer extends leases in Redis; for each lease it reports whether it is still held.
+type Renewer interface {
+	Renew(ctx context.Context, ls []Lease) ([]bool, error)
+}
+
+// Config tunes a Keeper.
+type Config struct {
+	// Lease is the TTL a claim or renewal gives the lock.
+	Lease time.Duration
+	// Margin is how long before the lease's expiry a run is cancelled when its lease could
+	// not be renewed (default Lease/5).
+	Margin time.Duration
+	// Logger receives lease-loss events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Keeper renews the leases of running occurrences and self-fences those it cannot renew.
+type Keeper struct {
+	r   Renewer
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.Mutex
+	held map[Lease]*entry
+}
+
+type entry struct {
+	cancel context.CancelCauseFunc
+	last   time.Time // send time of the last successful claim or renewal (monotonic)
+	fence  *time.Timer
+	done   bool
+}
+
+// New returns a Keeper renewing through r.
+func New(r Renewer, cfg Config) *Keeper {
+	if cfg.Margin <= 0 || cfg.Margin >= cfg.Lease {
+		cfg.Margin = cfg.Lease / 5
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Keeper{r: r, cfg: cfg, log: log, held: map[Lease]*entry{}}
+}
+
+// Hold starts keeping l, acquired by a claim sent at acquired (a time.Now() reading taken
+// before the claim was sent, so it carries the monotonic clock). The returned context is
+// cancelled with cause ErrLost when the lease is lost; release stops keeping it and must be
+// called once the run's completion was decided.
+func (k *Keeper) Hold(ctx context.Context, l Lease, acquired time.Time) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	e := &entry{cancel: cancel, last: acquired}
+	k.mu.Lock()
+	k.held[l] = e
+	e.fence = time.AfterFunc(k.validity(acquired), func() { k.lose(l, e, "not renewed in time", true) })
+	k.mu.Unlock()
+	release := func() {
+		k.mu.Lock()
+		if !e.done {
+			e.done = true
+			e.fence.Stop()
+			delete(k.held, l)
+		}
+		k.mu.Unlock()
+		cancel(context.Canceled)
+	}
+	return ctx, release
+}
+
+// validity is how long from now the lease renewed (or claimed) at last may still be trusted.
+func (k *Keeper) validity(last time.Time) time.Duration {
+	return time.Until(last.Add(k.cfg.Lease - k.cfg.Margin))
+}
+
+// lose cancels the run of l. A fence timer that fired while a renewal succeeded (timed
+// says so) re-checks the deadline under the lock and stands down.
+func (k *Keeper) lose(l Lease, e *entry, why string, timed bool) {
+	k.mu.Lock()
+	if e.done || (timed && k.validity(e.last) > 0) {
+		k.mu.Unlock()
+		return
+	}
+	e.done = true
+	e.fence.Stop()
+	delete(k.held, l)
+	k.mu.Unlock()
+	k.log.Warn("lease lost: cancelling run", "occurrence", l.Occurrence, "fencing_token", l.Token, "reason", why)
+	e.cancel(ErrLost)
+}
+
+// Held returns how many leases the keeper holds.
+func (k *Keeper) Held() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.held)
+}
+
+// Run renews held leases until ctx is done. Each lease is renewed once a third of the lease
+// has passed since its last success, all due leases in one batch.
+func (k *Keeper) Run(ctx context.Context) error {
+	tick := max(k.cfg.Lease/10, 10*time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		k.renewDue(ctx)
+	}
+}
+
+func (k *Keeper) renewDue(ctx context.Context) {
+	now := time.Now()
+	var due []Lease
+	var entries []*entry
+	k.mu.Lock()
+	for l, e := range k.held {
+		if now.Sub(e.last) >= k.cfg.Lease/3 {
+			due = append(due, l)
+			entries = append(entries, e)
+		}
+	}
+	k.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	ok, err := k.r.Renew(ctx, due)
+	if err != nil {
+		// Not fatal by itself: the fence timers cancel the runs if this goes on too long.
+		k.log.Debug("lease renewal failed", "leases", len(due), "err", err)
+		return
+	}
+	for i, l := range due {
+		e := entries[i]
+		if !ok[i] {
+			k.lose(l, e, "lock held by someone else", false)
+			continue
+		}
+		k.mu.Lock()
+		if !e.done {
+			e.last = now
+			e.fence.Reset(k.validity(now))
+		}
+		k.mu.Unlock()
+	}
+}

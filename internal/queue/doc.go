@@ -1,0 +1,33 @@
+// Package queue owns the agenda: the Redis keys and Lua scripts through which identical
+// nodes share one schedule without a leader.
+//
+// # Keys
+//
+// Every key starts with the hash tag {cf:NAMESPACE:SHARD} (keys.go builds them all), so the
+// keys one script touches live in one Redis Cluster slot, and several fleets can share a
+// Redis. Jobs are spread over Shards shards by a hash of their name. Per shard:
+//
+//	agenda        zset  occurrence id → earliest instant (ms) it may be claimed
+//	lock:OCC      str   fencing token of the lease holder (PX = lease), then a done/retry marker
+//	fence         hash  job → last fencing token handed out
+//	attempts      hash  occurrence id → claims so far
+//	wm            hash  job → due time (ms) of the newest occurrence ever added
+//	hist:JOB      list  run records, newest first, capped
+//	req:ID        str   cached reply of a claim call (seconds)
+//
+// # Invariants
+//
+//   - Expansion is idempotent (lua/expand.lua): an occurrence is added only after its job's
+//     watermark, which then moves past it. Any number of nodes, restarts or reloads add each
+//     occurrence once, and a completed one is never added again.
+//   - Due is decided by Redis' TIME inside claim.lua, never by a node's clock.
+//   - A claim takes the lock, bumps the job's fencing token (strictly increasing per job) and
+//     moves the occurrence's score to the lease's expiry: a live lease hides it from other
+//     claimers, an expired one makes it due again by itself, with attempt + 1.
+//   - Renewal and completion compare the lock's value to the caller's token; nothing deletes a
+//     lock the caller may not own. A completion from a node that lost its lease is refused.
+//   - Every script is safe to run twice for the same arguments, because go-redis re-sends a
+//     command whose reply timed out: claims cache their reply, completions leave a marker.
+//   - Scripts are batched per shard and shards are pipelined, so one round trip claims,
+//     renews or completes many occurrences.
+package queue

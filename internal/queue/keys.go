@@ -1,0 +1,56 @@
+package queue
+
+import (
+	"hash/fnv"
+	"strconv"
+)
+
+// Shards is the fixed number of agenda shards per namespace. Each shard's keys share one hash
+// tag, so its scripts run on Redis Cluster, and the shards spread a fleet's load over a
+// cluster's slots. It is a constant, not a setting: changing it would move jobs to other
+// shards and strand the occurrences already scheduled in the old ones.
+const Shards = 16
+
+// ShardOf returns the agenda shard that owns job. Every node must agree, so it depends on the
+// job's name alone.
+func ShardOf(job string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(job))
+	return int(h.Sum32() % Shards)
+}
+
+// keys builds every Redis key of one shard. All of them share the tag {cf:NAMESPACE:SHARD}.
+type keys struct {
+	tag string
+}
+
+func shardKeys(namespace string, shard int) keys {
+	return keys{tag: "{cf:" + namespace + ":" + strconv.Itoa(shard) + "}"}
+}
+
+// agenda is the sorted set of scheduled occurrences: member = occurrence id, score = the
+// earliest instant (ms, Redis clock) at which it may be claimed: its due time, then the
+// expiry of the lease of whoever holds it, or the end of its retry backoff.
+func (k keys) agenda() string { return k.tag + ":agenda" }
+
+// fence is a hash job → last fencing token handed out for that job.
+func (k keys) fence() string { return k.tag + ":fence" }
+
+// attempts is a hash occurrence id → number of claims so far (the current attempt).
+func (k keys) attempts() string { return k.tag + ":attempts" }
+
+// watermarks is a hash job → due time (ms) of the latest occurrence ever added to the agenda.
+// Expansion only adds occurrences after it, so a finished occurrence is never added again.
+func (k keys) watermarks() string { return k.tag + ":wm" }
+
+// lockPrefix + occurrence id is the lock of one occurrence: the holder's fencing token with
+// the lease as TTL; after completion a short-lived "done:TOKEN"/"retry:TOKEN" marker that
+// makes a re-sent completion idempotent.
+func (k keys) lockPrefix() string { return k.tag + ":lock:" }
+
+// historyPrefix + job is a capped list of that job's run records, newest first.
+func (k keys) historyPrefix() string { return k.tag + ":hist:" }
+
+// request + id caches the reply of one claim call, so a claim that go-redis re-sends after a
+// lost reply returns the same claims instead of orphaning them.
+func (k keys) request(id string) string { return k.tag + ":req:" + id }

@@ -1,0 +1,46 @@
+-- claim.lua: claim the due occurrences of one shard, decided by Redis' clock.
+--
+-- KEYS[1] agenda (zset), KEYS[2] fence (hash job -> token), KEYS[3] attempts (hash occ -> n),
+-- KEYS[4] request cache key for this call
+-- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms)
+-- Returns one string: "NOW\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN".
+--   NOW is Redis' time (ms); HEAD is the smallest score left in the agenda ("" when empty).
+--
+-- Due means score <= NOW by Redis' TIME, never by a node's clock, so a node with a wrong clock
+-- cannot fire anything early. Each claim takes the occurrence's lock (SET NX semantics: only
+-- when no live lock exists), hands out the job's next fencing token (strictly increasing per
+-- job), counts the attempt, and moves the occurrence's score to the lease's expiry: while the
+-- lease lives nobody sees it as due, and if the holder dies it becomes due again by itself.
+-- The reply is cached under KEYS[4] so a re-sent call returns the same claims.
+local cached = redis.call('GET', KEYS[4])
+if cached then return cached end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[2])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local lines = {}
+for _, occ in ipairs(due) do
+  local lk = ARGV[1] .. occ
+  local v = redis.call('GET', lk)
+  if v and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:' then
+    -- Still held (its holder renews it): look again when that lease would expire.
+    local ttl = redis.call('PTTL', lk)
+    if ttl < 1 then ttl = lease end
+    redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
+  else
+    local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)
+    local job = string.match(occ, '^(.*)@[^@]*$') or occ
+    local token = redis.call('HINCRBY', KEYS[2], job, 1)
+    redis.call('SET', lk, token, 'PX', lease)
+    redis.call('ZADD', KEYS[1], 'XX', now + lease, occ)
+    lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token
+  end
+end
+local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local h = ''
+if head[2] then h = head[2] end
+local reply = now .. '\n' .. h
+if #lines > 0 then reply = reply .. '\n' .. table.concat(lines, '\n') end
+redis.call('SET', KEYS[4], reply, 'PX', tonumber(ARGV[4]))
+return reply

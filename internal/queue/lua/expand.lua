@@ -1,0 +1,45 @@
+-- expand.lua: add occurrences of jobs of one shard to the agenda, each at most once, ever.
+--
+-- KEYS[1] agenda (zset), KEYS[2] watermarks (hash job -> ms)
+-- ARGV[1] number of jobs; then for each job: name, count n, n due times (ms, ascending),
+--         then the n matching occurrence ids
+-- Returns: for each job, its watermark after the call (ms, as a string; "" if none).
+--
+-- An occurrence is added only if it lies after the job's watermark, and the watermark then
+-- moves to the newest added: so three nodes expanding the same job add it once, and an
+-- occurrence that finished (and left the agenda) is never added again by anyone. For a job
+-- never seen before, occurrences before Redis' now are dropped: a new job starts now, it does
+-- not replay the past. The call is idempotent, so a re-sent call is harmless.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local njobs = tonumber(ARGV[1])
+local i = 2
+local out = {}
+for _ = 1, njobs do
+  local job = ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  i = i + 2
+  -- HGET answers false (not nil) for a missing field.
+  local wm = redis.call('HGET', KEYS[2], job)
+  local floor = now
+  if wm then
+    wm = tonumber(wm)
+    floor = wm + 1
+  else
+    wm = nil
+  end
+  local top = wm
+  for j = 0, n - 1 do
+    local due = tonumber(ARGV[i + j])
+    if due >= floor then
+      redis.call('ZADD', KEYS[1], 'NX', due, ARGV[i + j + n])
+      if top == nil or due > top then top = due end
+    end
+  end
+  i = i + 2 * n
+  if top ~= nil and top ~= wm then
+    redis.call('HSET', KEYS[2], job, top)
+  end
+  if top == nil then out[#out + 1] = '' else out[#out + 1] = tostring(top) end
+end
+return out

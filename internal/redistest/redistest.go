@@ -1,0 +1,211 @@
+// Package redistest starts real redis-server processes for tests.
+//
+// The guarantees cronfleet makes (exactly once, no loss, fencing, failover) are only worth
+// something when proven against the real engine, so tests start their own redis-server on a
+// free loopback port instead of sharing the machine's server: they stay isolated and
+// parallel-safe, and they can kill, pause and restart Redis at will.
+//
+// When redis-server is not installed a test skips with a clear message, except under CI
+// (CI=true), where a missing server is a failure: a green CI must mean the guarantees ran.
+package redistest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is one redis-server process owned by a test. Its port and data directory survive
+// Kill/Restart so a test can model a crashed and recovered server.
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+	args []string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+// Binary returns the path of redis-server, skipping the test (or failing it under CI) when
+// it is not installed.
+func Binary(t testing.TB) string {
+	t.Helper()
+	return lookBinary(t, "redis-server")
+}
+
+func lookBinary(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found on PATH; CI must install it (apt-get install -y redis-server)", name)
+		}
+		t.Skipf("%s not found on PATH; install it (apt-get install -y redis-server) to run this test", name)
+	}
+	return bin
+}
+
+// Start starts a redis-server on a free loopback port with no persistence and registers its
+// shutdown with t.Cleanup. extra are more redis-server arguments ("--maxmemory", "10mb", ...).
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), args: extra}
+	var err error
+	for range 5 { // a free port can be taken between probing and binding: try a few
+		s.port, err = FreePort()
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		if err = s.start(); err == nil {
+			t.Cleanup(s.Kill)
+			return s
+		}
+	}
+	t.Fatalf("redistest: start redis-server: %v", err)
+	return nil
+}
+
+// FreePort asks the kernel for a free loopback TCP port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (s *Server) start() error {
+	args := []string{
+		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--daemonize", "no", "--protected-mode", "no", "--logfile", "",
+	}
+	args = append(args, s.args...)
+	cmd := exec.Command(s.bin, args...)
+	log := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	// Its own process group, so a SIGSTOP of the test's group never hits it by accident.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("redis-server exited: %v: %s", err, log.String())
+		default:
+		}
+		if s.ping() == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("redis-server on port %d not ready after 10s: %s", s.port, log.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline, not synchronisation
+	}
+	s.mu.Lock()
+	s.cmd, s.log = cmd, log
+	s.mu.Unlock()
+	// Reap the process when it ends, whoever ends it.
+	go func() { <-exited }()
+	return nil
+}
+
+func (s *Server) ping() error {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return c.Ping(ctx).Err()
+}
+
+// Addr is host:port of the server.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Port is the server's TCP port.
+func (s *Server) Port() int { return s.port }
+
+// URL is the redis:// URL of the server, as the runner takes it.
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Dir is the server's working directory.
+func (s *Server) Dir() string { return filepath.Clean(s.dir) }
+
+// Client returns a client for the server, closed at the end of the test.
+func (s *Server) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func (s *Server) signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return errors.New("redis-server not running")
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
+// Kill stops the server with SIGKILL (a crash: nothing is flushed) and waits until its port
+// no longer answers.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.ping() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// Restart starts the server again on the same port and directory after Kill.
+func (s *Server) Restart() {
+	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("redistest: restart: %v", err)
+	}
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open but nothing answers.
+func (s *Server) Pause() {
+	s.t.Helper()
+	if err := s.signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("redistest: pause: %v", err)
+	}
+}
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() {
+	s.t.Helper()
+	if err := s.signal(syscall.SIGCONT); err != nil {
+		s.t.Fatalf("redistest: resume: %v", err)
+	}
+}

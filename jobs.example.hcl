@@ -1,0 +1,40 @@
+# An example job file: `go run ./cmd/runner run -config jobs.example.hcl` runs it on the
+# embedded single-node store; add -redis redis://HOST:6379/0 to run it on a fleet.
+
+runner {
+  namespace = "example"
+  lease     = "10s"
+}
+
+# Every five seconds, on whichever node wins the race for the occurrence.
+job "heartbeat" {
+  schedule = "*/5 * * * * *"
+  timeout  = "30s"
+  handler "exec" {
+    command = ["sh", "-c", "echo \"heartbeat $CRONFLEET_OCCURRENCE_ID on $CRONFLEET_NODE (token $CRONFLEET_FENCING_TOKEN)\""]
+  }
+}
+
+# A job that fails half of the time and is retried with backoff.
+job "flaky" {
+  schedule = "@every 10s"
+  retry {
+    attempts = 3
+    backoff  = "2s"
+  }
+  handler "exec" {
+    command = ["sh", "-c", "echo attempt $CRONFLEET_ATTEMPT; test $(( $(date +%s) % 2 )) -eq 0"]
+  }
+}
+
+# Daily at 02:30 Berlin time: on the spring-forward day (no 02:30) it runs at 03:00,
+# on the fall-back day (02:30 twice) it runs once.
+job "nightly-report" {
+  schedule = "30 2 * * *"
+  timezone = "Europe/Berlin"
+  timeout  = "20m"
+  handler "exec" {
+    command = ["sh", "-c", "echo building report for $CRONFLEET_SCHEDULED_AT"]
+    env     = { REPORT_FORMAT = "pdf" }
+  }
+}
