@@ -1,0 +1,140 @@
+package exec_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cronfleet/cronfleet/plugin/handlers/exec"
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+func run(t *testing.T, ctx context.Context, settings string) (*sdk.Result, error) {
+	t.Helper()
+	return exec.New().Run(ctx, &sdk.Run{
+		Job:          "j",
+		ScheduledAt:  time.Date(2026, 11, 26, 15, 4, 5, 7e6, time.FixedZone("X", 3600)),
+		Attempt:      1,
+		FencingToken: 5,
+		OccurrenceID: "j@1",
+		Node:         "n1",
+		Settings:     []byte(settings),
+	})
+}
+
+func TestEnvironment(t *testing.T) {
+	t.Setenv("CRONFLEET_TEST_SECRET", "x")
+	res, err := run(t, t.Context(), `{"command":["env"],"env":{"A":"1","CRONFLEET_JOB":"fake"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(res.Output)
+	slices.Sort(got)
+	want := []string{
+		"A=1",
+		"CRONFLEET_ATTEMPT=1",
+		"CRONFLEET_FENCING_TOKEN=5",
+		"CRONFLEET_JOB=j",
+		"CRONFLEET_NODE=n1",
+		"CRONFLEET_OCCURRENCE_ID=j@1",
+		"CRONFLEET_SCHEDULED_AT=2026-11-26T14:04:05.007Z",
+		"PATH=" + os.Getenv("PATH"),
+	}
+	if !slices.Equal(want, got) {
+		t.Errorf("env = %q, want %q", got, want)
+	}
+}
+
+func TestSettingsErrors(t *testing.T) {
+	for _, s := range []string{`{}`, `{"command":[]}`, `{"command":["true"],"shell":true}`, `{"command":["true"],"env":{"A=B":"1"}}`} {
+		if _, err := run(t, t.Context(), s); err == nil {
+			t.Errorf("settings %s accepted", s)
+		}
+	}
+	if _, err := run(t, t.Context(), `{"command":["/nonexistent/cmd"]}`); err == nil || !strings.Contains(err.Error(), "start") {
+		t.Errorf("missing command: err = %v", err)
+	}
+}
+
+func TestDirAndExitCode(t *testing.T) {
+	dir := t.TempDir()
+	res, err := run(t, t.Context(), fmt.Sprintf(`{"command":["sh","-c","pwd; exit 4"],"dir":%q}`, dir))
+	if err == nil || !strings.Contains(err.Error(), "exited with code 4") {
+		t.Errorf("err = %v", err)
+	}
+	if res.Metadata["exit_code"] != "4" || strings.TrimSpace(res.Output) != dir {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+func TestLeftoversKilledOnNormalExit(t *testing.T) {
+	res, err := run(t, t.Context(), `{"command":["sh","-c","sleep 300 & echo $!"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(res.Output))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, pid)
+}
+
+func TestCancelKillsGroup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	var pids []int
+	r := &sdk.Run{Settings: []byte(`{"command":["sh","-c","trap '' TERM; echo $$; sleep 300 & echo $!; sleep 300"]}`)}
+	res, err := exec.New().Run(ctx, r)
+	if err == nil || !strings.Contains(err.Error(), "deadline exceeded") {
+		t.Errorf("err = %v, want the deadline", err)
+	}
+	for _, f := range strings.Fields(res.Output) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, n)
+	}
+	if len(pids) != 2 {
+		t.Fatalf("output %q, want two pids", res.Output)
+	}
+	waitGone(t, pids...)
+}
+
+func TestOutputTail(t *testing.T) {
+	res, err := run(t, t.Context(), `{"command":["sh","-c","i=0; while [ $i -lt 20000 ]; do echo line$i; i=$((i+1)); done"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Output) != exec.OutputLimit || !strings.HasSuffix(res.Output, "line19999\n") {
+		t.Errorf("output: %d bytes ending %q", len(res.Output), res.Output[len(res.Output)-20:])
+	}
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func waitGone(t *testing.T, pids ...int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for slices.ContainsFunc(pids, alive) {
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v still running", pids)
+		}
+		<-tick.C
+	}
+}
