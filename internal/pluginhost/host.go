@@ -56,10 +56,11 @@ type Config struct {
 	// SIGKILL (default 10s). Keep it above the plugins' own shutdown grace
 	// (plugin/sdk: 5s), so they can stop their jobs' processes.
 	KillTimeout time.Duration
-	// RestartBackoff is the wait before restarting a plugin that failed
-	// once; it doubles with each consecutive failure up to
-	// MaxRestartBackoff (defaults 250ms and 30s).
-	RestartBackoff    time.Duration
+	// RestartBackoff is the least time between two starts of a plugin
+	// that failed once (default 250ms); it doubles with each consecutive
+	// failure. A run that reaches its plugin resets the count.
+	RestartBackoff time.Duration
+	// MaxRestartBackoff caps RestartBackoff's doubling (default 30s).
 	MaxRestartBackoff time.Duration
 }
 
@@ -123,13 +124,19 @@ func (h *Host) argv(name string) ([]string, bool) {
 // process failed, and otherwise carries the handler's error message (the
 // result may then be non-nil too, e.g. with an exit code).
 func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func(line string)) (*sdk.Result, error) {
+	if run == nil {
+		return nil, errors.New("pluginhost: nil run")
+	}
 	p, err := h.proc(plugin)
 	if err != nil {
 		return nil, err
 	}
 	c, err := p.get(ctx, h)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, ErrClosed) || errors.Is(err, ErrPluginFailed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("pluginhost: %s: %w", plugin, err)
 	}
 	res, err := c.handler.Run(ctx, toProto(run), output)
 	if err != nil {

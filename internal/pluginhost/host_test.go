@@ -400,3 +400,56 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		<-tick.C
 	}
 }
+
+// recorder is a slog handler that hands records to a test.
+type recorder struct {
+	attrs []slog.Attr
+	ch    chan slog.Record
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	rec = rec.Clone()
+	rec.AddAttrs(r.attrs...)
+	select {
+	case r.ch <- rec:
+	default: // a test reads only what it waits for
+	}
+	return nil
+}
+func (r *recorder) WithAttrs(as []slog.Attr) slog.Handler {
+	return &recorder{attrs: append(slices.Clone(r.attrs), as...), ch: r.ch}
+}
+func (r *recorder) WithGroup(string) slog.Handler { return r }
+
+func TestPluginLogsReachHost(t *testing.T) {
+	rec := &recorder{ch: make(chan slog.Record, 1000)}
+	h := New(Config{
+		Builtins: map[string][]string{"test": {build(t, t.TempDir(), "./testdata/testplugin")}},
+		Logger:   slog.New(rec),
+	})
+	t.Cleanup(func() { _ = h.Close() })
+	if _, err := h.Run(t.Context(), "test", &sdk.Run{Job: "logger", Settings: settings(`{"mode":"log"}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case r := <-rec.ch:
+			if r.Message != "hello from the plugin" {
+				continue
+			}
+			got := map[string]string{}
+			r.Attrs(func(a slog.Attr) bool {
+				got[a.Key] = a.Value.String()
+				return true
+			})
+			if r.Level != slog.LevelInfo || got["plugin"] != "test" || got["job"] != "logger" || got["answer"] != "42" {
+				t.Errorf("record %v %q %v", r.Level, r.Message, got)
+			}
+			return
+		case <-deadline:
+			t.Fatal("the plugin's log record never arrived")
+		}
+	}
+}

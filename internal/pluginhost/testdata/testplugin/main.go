@@ -1,5 +1,5 @@
 // Command testplugin is a misbehaving plugin for pluginhost's tests. Its
-// settings pick what a run does: {"mode": "ok" | "env" | "exit" | "panic" |
+// settings pick what a run does: {"mode": "ok" | "log" | "env" | "exit" | "panic" |
 // "block"}.
 package main
 
@@ -24,6 +24,9 @@ func main() {
 		switch s.Mode {
 		case "ok":
 			return &sdk.Result{Message: "ok", Metadata: pid}, nil
+		case "log":
+			run.Logger().Info("hello from the plugin", "answer", 42)
+			return &sdk.Result{Metadata: pid}, nil
 		case "env":
 			for _, kv := range os.Environ() {
 				fmt.Fprintln(run.Output(), kv)
