@@ -429,7 +429,7 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			}
 			per := max(1, min(64, free/len(due)+1))
 			sent := time.Now()
-			res, err := e.q.Claim(ctx, due, per)
+			res, err := e.q.Claim(ctx, due, per, e.clock.now().Add(e.q.CallTimeout()))
 			recv := time.Now()
 			if err != nil {
 				if ctx.Err() != nil {

@@ -270,15 +270,21 @@ type Claimed struct {
 	Heads map[int]time.Time
 }
 
-// Claim claims up to max due occurrences from each of shards.
-func (q *Queue) Claim(ctx context.Context, shards []int, max int) (Claimed, error) {
+// Claim claims up to max due occurrences from each of shards. deadline is the caller's
+// estimate of Redis' clock when it will stop waiting for the reply: a call executed later
+// claims nothing (see lua/claim.lua); the zero time means now plus the call timeout on the
+// caller's clock.
+func (q *Queue) Claim(ctx context.Context, shards []int, max int, deadline time.Time) (Claimed, error) {
+	if deadline.IsZero() {
+		deadline = time.Now().Add(q.cfg.CallTimeout)
+	}
 	calls := make([]call, len(shards))
 	for i, s := range shards {
 		k := q.keys(s)
 		id := q.reqBase + "." + strconv.FormatUint(q.reqSeq.Add(1), 36)
 		calls[i] = call{q.claim,
 			[]string{k.agenda(), k.fence(), k.attempts(), k.request(id)},
-			[]any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000}}
+			[]any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000, deadline.UnixMilli()}}
 	}
 	res, err := q.evalAll(ctx, calls)
 	if err != nil {
@@ -410,8 +416,8 @@ type Completion struct {
 func (q *Queue) markerTTL() time.Duration { return max(q.cfg.Lease, 4*q.cfg.CallTimeout) }
 
 // Complete applies completions in one round trip and reports for each whether it was
-// accepted. A completion is refused (false) when the caller no longer holds the occurrence's
-// lease: it was too late, and someone else owns the occurrence now.
+// accepted. A completion is refused (false) when someone else claimed the occurrence since
+// the caller did: it was too late, and the occurrence belongs to another attempt now.
 func (q *Queue) Complete(ctx context.Context, cs []Completion) ([]bool, error) {
 	idx := map[int][]int{}
 	for i, c := range cs {
@@ -440,7 +446,7 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) ([]bool, error) {
 				rec = string(b)
 			}
 			args = append(args, c.Claim.Occurrence, c.Claim.Job, strconv.FormatInt(c.Claim.Token, 10),
-				action, c.Delay.Milliseconds(), rec)
+				strconv.Itoa(c.Claim.Attempt), action, c.Delay.Milliseconds(), rec)
 		}
 		calls[n] = call{q.complete, []string{k.agenda(), k.attempts()}, args}
 	}

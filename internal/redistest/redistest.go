@@ -27,7 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Server is one redis-server process owned by a test. Its port and data directory survive
+// Server is one redis-server process owned by a test (or a benchmark command). Its port and data directory survive
 // Kill/Restart so a test can model a crashed and recovered server.
 type Server struct {
 	t    testing.TB
@@ -64,20 +64,29 @@ func lookBinary(t testing.TB, name string) string {
 // shutdown with t.Cleanup. extra are more redis-server arguments ("--maxmemory", "10mb", ...).
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), args: extra}
+	s, err := Launch(Binary(t), t.TempDir(), extra...)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	s.t = t
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// Launch starts redis-server bin on a free loopback port with dir as its working directory,
+// outside of a test (benchmark commands use it). The caller must Kill it.
+func Launch(bin, dir string, extra ...string) (*Server, error) {
+	s := &Server{bin: bin, dir: dir, args: extra}
 	var err error
 	for range 5 { // a free port can be taken between probing and binding: try a few
-		s.port, err = FreePort()
-		if err != nil {
-			t.Fatalf("redistest: %v", err)
+		if s.port, err = FreePort(); err != nil {
+			return nil, err
 		}
 		if err = s.start(); err == nil {
-			t.Cleanup(s.Kill)
-			return s
+			return s, nil
 		}
 	}
-	t.Fatalf("redistest: start redis-server: %v", err)
-	return nil
+	return nil, fmt.Errorf("start redis-server: %w", err)
 }
 
 // FreePort asks the kernel for a free loopback TCP port.

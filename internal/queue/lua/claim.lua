@@ -2,7 +2,8 @@
 --
 -- KEYS[1] agenda (zset), KEYS[2] fence (hash job -> token), KEYS[3] attempts (hash occ -> n),
 -- KEYS[4] request cache key for this call
--- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms)
+-- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
+-- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting
 -- Returns one string: "NOW\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN".
 --   NOW is Redis' time (ms); HEAD is the smallest score left in the agenda ("" when empty).
 --
@@ -11,22 +12,32 @@
 -- when no live lock exists), hands out the job's next fencing token (strictly increasing per
 -- job), counts the attempt, and moves the occurrence's score to the lease's expiry: while the
 -- lease lives nobody sees it as due, and if the holder dies it becomes due again by itself.
--- The reply is cached under KEYS[4] so a re-sent call returns the same claims.
+-- The reply is cached under KEYS[4] so a re-sent call returns the same claims. A call that
+-- reaches Redis after its caller's deadline (it sat in a socket while Redis was frozen or
+-- slow) claims nothing: nobody would run what it claimed, and the occurrences would wait a
+-- whole lease for nothing.
 local cached = redis.call('GET', KEYS[4])
 if cached then return cached end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[2])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local limit = tonumber(ARGV[3])
+if now > tonumber(ARGV[5]) then limit = 0 end
+local due = {}
+if limit > 0 then
+  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
+end
 local lines = {}
 for _, occ in ipairs(due) do
   local lk = ARGV[1] .. occ
   local v = redis.call('GET', lk)
   if v and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:' then
     -- Still held (its holder renews it): look again when that lease would expire.
+    -- PTTL is 0 for a lock expiring within the millisecond (look again at once), -1 for a
+    -- lock without expiry (never written by cronfleet: give it a lease).
     local ttl = redis.call('PTTL', lk)
-    if ttl < 1 then ttl = lease end
+    if ttl < 0 then ttl = lease elseif ttl < 1 then ttl = 1 end
     redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
   else
     local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)

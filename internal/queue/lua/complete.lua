@@ -3,12 +3,16 @@
 --
 -- KEYS[1] agenda (zset), KEYS[2] attempts (hash)
 -- ARGV[1] lock key prefix, ARGV[2] history key prefix, ARGV[3] history length,
--- ARGV[4] marker TTL (ms), then groups of 6: occurrence id, job, token,
+-- ARGV[4] marker TTL (ms), then groups of 7: occurrence id, job, token, attempt,
 --         action ("done" | "retry" | "release"), delay (ms), history record ("" for none)
 -- Returns: for each group 1 if applied (now or by an earlier identical call), 0 if refused
 -- because the caller no longer holds the lease.
 --
--- The lock is never deleted blindly: its value must be the caller's token. It is replaced by
+-- The lock is never deleted blindly: its value must be the caller's token, or the lock must
+-- have expired with nobody claiming the occurrence since (its attempt count is still the
+-- caller's): then the caller's run was the only one, and recording it is exactly once, not a
+-- duplicate. This matters after a Redis outage, when finished runs could not be recorded
+-- before their leases ran out. It is replaced by
 -- a marker "done:TOKEN" or "retry:TOKEN" that lives a little while, so when go-redis re-sends
 -- a call whose reply was lost, the second run sees its own marker and answers 1 again
 -- instead of reporting a lost lease. "done" removes the occurrence from the agenda for good
@@ -20,12 +24,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hlen = tonumber(ARGV[3])
 local marker_ttl = tonumber(ARGV[4])
 local out = {}
-for i = 5, #ARGV, 6 do
-  local occ, job, token, action = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local delay, record = tonumber(ARGV[i + 4]), ARGV[i + 5]
+for i = 5, #ARGV, 7 do
+  local occ, job, token, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local action, delay, record = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
   local lk = ARGV[1] .. occ
   local v = redis.call('GET', lk)
-  if v == token then
+  if v == token or (not v and redis.call('HGET', KEYS[2], occ) == attempt) then
     if action == 'done' then
       redis.call('ZREM', KEYS[1], occ)
       redis.call('HDEL', KEYS[2], occ)

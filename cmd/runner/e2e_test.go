@@ -1,0 +1,535 @@
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/fleettest"
+	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/redistest"
+)
+
+// The tests in this file run real runner processes against a real redis-server and count
+// handler starts per occurrence id: the invariants of shared/architecture.md, end to end.
+
+func buildRunner(t *testing.T) string {
+	t.Helper()
+	root, err := fleettest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := fleettest.BuildRunner(root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// fleet is a set of runner nodes sharing one Redis and one job file.
+type fleet struct {
+	t     *testing.T
+	bin   string
+	redis *redistest.Server
+	dir   string
+	conf  string
+	runs  string
+	nodes map[string]*fleettest.Node
+}
+
+func newFleet(t *testing.T, hcl func(runs string) string) *fleet {
+	t.Helper()
+	f := &fleet{t: t, bin: buildRunner(t), redis: redistest.Start(t), dir: t.TempDir(), nodes: map[string]*fleettest.Node{}}
+	f.runs = filepath.Join(f.dir, "runs.log")
+	f.conf = filepath.Join(f.dir, "jobs.hcl")
+	if err := os.WriteFile(f.conf, []byte(hcl(f.runs)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fleet) start(name string, args ...string) *fleettest.Node {
+	f.t.Helper()
+	n, err := fleettest.StartNode(fleettest.NodeConfig{
+		Bin: f.bin, Name: name, Configs: []string{f.conf}, RedisURL: f.redis.URL(),
+		LogPath: filepath.Join(f.dir, name+".log"), Args: args,
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.nodes[name] = n
+	f.t.Cleanup(func() {
+		if err := n.Stop(15 * time.Second); err != nil {
+			f.t.Logf("node %s: %v", name, err)
+		}
+		if f.t.Failed() {
+			f.t.Logf("log of node %s:\n%s", name, tailOf(n.Log(), 60))
+		}
+	})
+	waitFor(f.t, 20*time.Second, "node "+name+" started", func() bool {
+		return strings.Contains(n.Log(), "node started")
+	})
+	return n
+}
+
+func (f *fleet) events() []fleettest.Event {
+	f.t.Helper()
+	ev, err := fleettest.ReadRuns(f.runs)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ev
+}
+
+func (f *fleet) history(ns, job string) []queue.Record {
+	f.t.Helper()
+	q := queue.New(f.redis.Client(f.t), queue.Config{Namespace: ns, Lease: 5 * time.Second})
+	recs, err := q.History(f.t.Context(), job, 1000)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return recs
+}
+
+func tailOf(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func recordJobs(n int, schedule string, sleep time.Duration, extra string) func(string) string {
+	return recordJobsLease(n, schedule, sleep, extra, 2*time.Second)
+}
+
+func recordJobsLease(n int, schedule string, sleep time.Duration, extra string, lease time.Duration) func(string) string {
+	return func(runs string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "runner {\n  namespace = \"e2e\"\n  lease = %q\n}\n", lease)
+		cmd := fleettest.RecordCommand(runs, sleep)
+		for i := range n {
+			fmt.Fprintf(&b, "job \"job-%03d\" {\n  schedule = %q\n%s\n  handler \"exec\" {\n    command = [%q, %q, %q]\n    env = { RUNS = %q }\n  }\n}\n",
+				i, schedule, extra, cmd[0], cmd[1], cmd[2], runs)
+		}
+		return b.String()
+	}
+}
+
+// starts groups the start events by occurrence id.
+func starts(ev []fleettest.Event) map[string][]fleettest.Event {
+	m := map[string][]fleettest.Event{}
+	for _, e := range ev {
+		if e.Kind == "start" {
+			m[e.Occurrence] = append(m[e.Occurrence], e)
+		}
+	}
+	return m
+}
+
+func dueOf(t *testing.T, occ string) (string, time.Time) {
+	t.Helper()
+	job, due, err := cron.ParseOccurrenceID(occ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job, due
+}
+
+// checkHealthyRuns asserts invariants 1, 2 and 4 on the events of a fleet: every occurrence
+// of every job due in [from, to] started exactly once, never before its due time, and each
+// job's fencing tokens are unique (and, when inOrder, strictly increase with the due times:
+// claims happened in schedule order, as they do while nothing is re-run late).
+func checkHealthyRuns(t *testing.T, ev []fleettest.Event, jobs int, from, to time.Time, inOrder bool) {
+	t.Helper()
+	byOcc := starts(ev)
+	for occ, ss := range byOcc {
+		if len(ss) != 1 {
+			t.Errorf("occurrence %s started %d times: %+v", occ, len(ss), ss)
+		}
+		_, due := dueOf(t, occ)
+		for _, s := range ss {
+			if s.At.Before(due) {
+				t.Errorf("occurrence %s started at %s, before its due time %s", occ, s.At.Format(time.StampMilli), due.Format(time.StampMilli))
+			}
+		}
+	}
+	byJob := map[string][]fleettest.Event{}
+	for _, e := range ev {
+		if e.Kind == "start" {
+			job, _ := dueOf(t, e.Occurrence)
+			byJob[job] = append(byJob[job], e)
+		}
+	}
+	for job, ss := range byJob {
+		seen := map[int64]string{}
+		for _, e := range ss {
+			if prev, dup := seen[e.Token]; dup {
+				t.Errorf("job %s: fencing token %d handed out twice: %s and %s", job, e.Token, prev, e.Occurrence)
+			}
+			seen[e.Token] = e.Occurrence
+		}
+	}
+	for i := range jobs {
+		job := fmt.Sprintf("job-%03d", i)
+		var prev int64
+		for s := from.Truncate(time.Second); !s.After(to); s = s.Add(time.Second) {
+			occ := cron.OccurrenceID(job, s)
+			ss := byOcc[occ]
+			if len(ss) == 0 {
+				t.Errorf("occurrence %s never started", occ)
+				continue
+			}
+			if inOrder && ss[0].Token <= prev {
+				t.Errorf("job %s: fencing token %d of %s does not increase on %d", job, ss[0].Token, occ, prev)
+			}
+			prev = ss[0].Token
+		}
+	}
+}
+
+func TestFleetRunsEveryOccurrenceExactlyOnce(t *testing.T) {
+	t.Parallel()
+	const jobs = 50
+	f := newFleet(t, recordJobs(jobs, "* * * * * *", 0, ""))
+	for _, n := range []string{"a", "b", "c"} {
+		f.start(n)
+	}
+	from := time.Now().Add(time.Second).Truncate(time.Second)
+	to := from.Add(15 * time.Second)
+	last := cron.OccurrenceID(fmt.Sprintf("job-%03d", jobs-1), to)
+	waitFor(t, 40*time.Second, "the window's last occurrence to run", func() bool {
+		_, ok := starts(f.events())[last]
+		return ok
+	})
+	ev := f.events()
+	checkHealthyRuns(t, ev, jobs, from, to, true)
+
+	nodes := map[string]int{}
+	for _, e := range ev {
+		if e.Kind == "start" {
+			nodes[e.Node]++
+		}
+	}
+	t.Logf("starts per node: %v", nodes)
+
+	// Exactly one completion recorded per occurrence.
+	for i := range jobs {
+		job := fmt.Sprintf("job-%03d", i)
+		done := map[string]int{}
+		for _, r := range f.history("e2e", job) {
+			if r.Status == queue.StatusSucceeded {
+				done[r.Occurrence]++
+			}
+		}
+		for s := from; !s.After(to.Add(-time.Second)); s = s.Add(time.Second) {
+			if occ := cron.OccurrenceID(job, s); done[occ] != 1 {
+				t.Errorf("occurrence %s has %d succeeded records, want 1", occ, done[occ])
+			}
+		}
+	}
+}
+
+func TestFleetRerunsOccurrencesOfKilledNode(t *testing.T) {
+	t.Parallel()
+	const jobs = 10
+	f := newFleet(t, recordJobs(jobs, "*/2 * * * * *", 1500*time.Millisecond, "  retry {\n    attempts = 3\n  }"))
+	for _, n := range []string{"a", "b", "c"} {
+		f.start(n)
+	}
+	// Wait until node a is in the middle of runs, then kill it.
+	victim := f.nodes["a"]
+	var held []string
+	waitFor(t, 30*time.Second, "node a to hold running occurrences", func() bool {
+		held = held[:0]
+		ended := map[string]bool{}
+		ev := f.events()
+		for _, e := range ev {
+			if e.Kind == "end" && e.Node == "a" {
+				ended[e.Occurrence] = true
+			}
+		}
+		for _, e := range ev {
+			if e.Kind == "start" && e.Node == "a" && !ended[e.Occurrence] {
+				held = append(held, e.Occurrence)
+			}
+		}
+		return len(held) > 0
+	})
+	plugins := victim.Children()
+	if err := victim.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	_ = victim.Wait(10 * time.Second)
+
+	// No plugin process, and no handler process, outlives the killed runner.
+	handlerPids := map[int]bool{}
+	for _, e := range f.events() {
+		if e.Node == "a" {
+			handlerPids[e.Pid] = true
+		}
+	}
+	waitFor(t, 10*time.Second, "the killed node's plugins and handlers to exit", func() bool {
+		for _, p := range plugins {
+			if fleettest.Alive(p) {
+				return false
+			}
+		}
+		for p := range handlerPids {
+			if fleettest.Alive(p) {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Every occurrence a held is run again by another node with attempt 2, and completed once.
+	waitFor(t, 30*time.Second, "the killed node's occurrences to be re-run and finished", func() bool {
+		ev := f.events()
+		for _, occ := range held {
+			ok := false
+			for _, e := range ev {
+				if e.Kind == "end" && e.Occurrence == occ && e.Node != "a" {
+					ok = true
+				}
+			}
+			if !ok {
+				return false
+			}
+		}
+		return true
+	})
+	byOcc := starts(f.events())
+	for _, occ := range held {
+		var rerun *fleettest.Event
+		for _, s := range byOcc[occ] {
+			if s.Node != "a" {
+				rerun = &s
+			}
+		}
+		if rerun == nil || rerun.Attempt != 2 {
+			t.Errorf("occurrence %s: re-run %+v, want one with attempt 2 on another node", occ, rerun)
+			continue
+		}
+		if lag := rerun.At.Sub(killedAt); lag > 5*time.Second {
+			t.Errorf("occurrence %s re-run %s after the kill; the lease is 2s", occ, lag)
+		}
+		job, _ := dueOf(t, occ)
+		n := 0
+		for _, r := range f.history("e2e", job) {
+			if r.Occurrence == occ && r.Status == queue.StatusSucceeded {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("occurrence %s has %d succeeded records, want 1", occ, n)
+		}
+	}
+	// Nothing lost, nothing twice: every occurrence started by a survivor started once there.
+	for occ, ss := range byOcc {
+		var others int
+		for _, s := range ss {
+			if s.Node != "a" {
+				others++
+			}
+		}
+		if others > 1 {
+			t.Errorf("occurrence %s started %d times on surviving nodes", occ, others)
+		}
+	}
+	t.Logf("node a held %d occurrences when killed: %v", len(held), held)
+}
+
+func TestFleetFencesPausedNode(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, recordJobs(1, "*/20 * * * * *", 6*time.Second, "  retry {\n    attempts = 3\n  }"))
+	for _, n := range []string{"a", "b", "c"} {
+		f.start(n)
+	}
+	var first fleettest.Event
+	waitFor(t, 30*time.Second, "an occurrence to start", func() bool {
+		for _, e := range f.events() {
+			if e.Kind == "start" {
+				first = e
+				return true
+			}
+		}
+		return false
+	})
+	victim := f.nodes[first.Node]
+	if err := victim.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Another node takes the occurrence over once the paused holder's lease (2s) expires.
+	var second fleettest.Event
+	waitFor(t, 15*time.Second, "another node to take the occurrence over", func() bool {
+		for _, e := range f.events() {
+			if e.Kind == "start" && e.Occurrence == first.Occurrence && e.Node != first.Node {
+				second = e
+				return true
+			}
+		}
+		return false
+	})
+	if err := victim.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if second.Attempt != first.Attempt+1 || second.Token <= first.Token {
+		t.Errorf("takeover %+v after %+v: want attempt+1 and a larger fencing token", second, first)
+	}
+	// The resumed node cancels its handler and its late completion is refused.
+	waitFor(t, 15*time.Second, "the resumed node to cancel its run and be refused", func() bool {
+		l := victim.Log()
+		return strings.Contains(l, "lease lost: cancelling run") && strings.Contains(l, "completion refused")
+	})
+	waitFor(t, 20*time.Second, "the takeover to finish", func() bool {
+		for _, e := range f.events() {
+			if e.Kind == "end" && e.Occurrence == first.Occurrence && e.Node == second.Node {
+				return true
+			}
+		}
+		return false
+	})
+	for _, e := range f.events() {
+		if e.Kind == "end" && e.Occurrence == first.Occurrence && e.Node == first.Node {
+			t.Errorf("the paused node's handler ran to its end; it should have been cancelled: %+v", e)
+		}
+	}
+	job, _ := dueOf(t, first.Occurrence)
+	var done []queue.Record
+	for _, r := range f.history("e2e", job) {
+		if r.Occurrence == first.Occurrence && r.Status == queue.StatusSucceeded {
+			done = append(done, r)
+		}
+	}
+	if len(done) != 1 || done[0].Node != second.Node {
+		t.Errorf("succeeded records of %s: %+v, want exactly one by node %s", first.Occurrence, done, second.Node)
+	}
+}
+
+func TestFleetRecoversFromRedisOutage(t *testing.T) {
+	t.Parallel()
+	const jobs = 5
+	// The outage (3s) is shorter than the lease (6s): runs that finished just before it are
+	// recorded after it, and nothing runs twice. (An outage longer than the lease makes
+	// those runs at-least-once: Redis cannot tell a finished run from a dead holder.)
+	f := newFleet(t, recordJobsLease(jobs, "* * * * * *", 0, "", 6*time.Second))
+	f.start("a")
+	f.start("b")
+	// Runs are going for a few seconds before the outage.
+	waitFor(t, 20*time.Second, "runs to begin", func() bool { return len(f.events()) > 6*jobs })
+	// A frozen Redis: connections stay up, nothing answers (the nastiest kind of outage).
+	f.redis.Pause()
+	pausedAt := time.Now()
+	waitFor(t, 20*time.Second, "both nodes to notice the outage", func() bool {
+		return strings.Contains(f.nodes["a"].Log(), "redis unreachable") && strings.Contains(f.nodes["b"].Log(), "redis unreachable")
+	})
+	waitFor(t, 20*time.Second, "the outage to last 3s", func() bool { return time.Since(pausedAt) > 3*time.Second })
+	f.redis.Resume()
+	resumedAt := time.Now()
+	// Every occurrence due from before the outage to after it ran, once.
+	from := pausedAt.Add(-2 * time.Second).Truncate(time.Second)
+	to := resumedAt.Add(3 * time.Second).Truncate(time.Second)
+	waitFor(t, 30*time.Second, "every occurrence around the outage to run", func() bool {
+		byOcc := starts(f.events())
+		for i := range jobs {
+			for s := from; !s.After(to); s = s.Add(time.Second) {
+				if _, ok := byOcc[cron.OccurrenceID(fmt.Sprintf("job-%03d", i), s)]; !ok {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	checkHealthyRuns(t, f.events(), jobs, from, to, false)
+	for _, n := range f.nodes {
+		if c := strings.Count(n.Log(), "redis unreachable"); c != 1 {
+			t.Errorf("node %s logged the outage %d times, want once", n.Name, c)
+		}
+		if !strings.Contains(n.Log(), "redis reachable again") {
+			t.Errorf("node %s did not log the recovery", n.Name)
+		}
+	}
+}
+
+func TestRunnerRefusesEvictingRedis(t *testing.T) {
+	t.Parallel()
+	bin := buildRunner(t)
+	srv := redistest.Start(t, "--maxmemory", "10mb", "--maxmemory-policy", "allkeys-lru")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "jobs.hcl")
+	if err := os.WriteFile(conf, []byte(recordJobs(1, "* * * * * *", 0, "")(filepath.Join(dir, "runs"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := fleettest.StartNode(fleettest.NodeConfig{Bin: bin, Name: "a", Configs: []string{conf}, RedisURL: srv.URL(), LogPath: filepath.Join(dir, "a.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.Wait(20 * time.Second)
+	if err == nil || strings.Contains(err.Error(), "still running") {
+		t.Fatalf("runner on an evicting Redis: %v, want a non-zero exit", err)
+	}
+	if l := n.Log(); !strings.Contains(l, "maxmemory-policy") || !strings.Contains(l, "allkeys-lru") {
+		t.Errorf("log does not say why it refused:\n%s", l)
+	}
+	if keys, _ := srv.Client(t).Keys(context.Background(), "*").Result(); len(keys) != 0 {
+		t.Errorf("refusing runner wrote to Redis: %v", keys)
+	}
+}
+
+func TestSigtermDrainsRunningHandlers(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, recordJobs(1, "*/2 * * * * *", 1500*time.Millisecond, ""))
+	n := f.start("a")
+	waitFor(t, 20*time.Second, "a run to start", func() bool { return len(f.events()) > 0 })
+	plugins := n.Children()
+	if err := n.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Wait(20 * time.Second); err != nil {
+		t.Fatalf("runner exit after SIGTERM: %v", err)
+	}
+	ev := f.events()
+	byOcc := starts(ev)
+	for occ := range byOcc {
+		if !slices.ContainsFunc(ev, func(e fleettest.Event) bool { return e.Kind == "end" && e.Occurrence == occ }) {
+			t.Errorf("run of %s did not finish within the grace period", occ)
+		}
+	}
+	for _, p := range plugins {
+		if fleettest.Alive(p) {
+			t.Errorf("plugin process %d outlived the runner", p)
+		}
+	}
+	// The lease is released: no lock of this node remains.
+	keys, err := f.redis.Client(t).Keys(t.Context(), "{cf:e2e:*}:lock:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		v, _ := f.redis.Client(t).Get(t.Context(), k).Result()
+		if !strings.HasPrefix(v, "done:") && !strings.HasPrefix(v, "retry:") {
+			t.Errorf("lock %s still held (%q) after a clean stop", k, v)
+		}
+	}
+}
