@@ -27,6 +27,7 @@ job "db-backup" {
 	}
 	fmt.Println(cfg.Jobs[0].Name)
 	// Output:
+	// jobs.hcl:5:14: error: Invalid duration
 	// Error: Invalid duration
 	//
 	//   on jobs.hcl line 5, in job "db-backup":

@@ -23,14 +23,31 @@ type Sources struct {
 	order []string // file names in load order, for sorting diagnostics
 }
 
-// WriteDiagnostics renders diags as plain text (no color), each with its
-// file:line,col and the source snippet it points at.
+// WriteDiagnostics renders diags as plain text (no color). Each starts with a
+// compiler-style "FILE:LINE:COL: error: SUMMARY" line, which editors and CI logs
+// link to, followed by HCL's own rendering with the source snippet it points at.
 func (s *Sources) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics) error {
 	var files map[string]*hcl.File
 	if s != nil {
 		files = s.files
 	}
-	return hcl.NewDiagnosticTextWriter(w, files, diagnosticWidth, false).WriteDiagnostics(diags)
+	tw := hcl.NewDiagnosticTextWriter(w, files, diagnosticWidth, false)
+	for _, d := range diags {
+		sev := "error"
+		if d.Severity == hcl.DiagWarning {
+			sev = "warning"
+		}
+		if d.Subject != nil {
+			_, err := fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
+			if err != nil {
+				return err
+			}
+		}
+		if err := tw.WriteDiagnostic(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Load reads and decodes the job files at paths into one Config. A path is a

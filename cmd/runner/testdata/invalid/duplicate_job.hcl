@@ -1,0 +1,13 @@
+job "a" {
+  schedule = "@daily"
+  handler "exec" {
+    command = ["true"]
+  }
+}
+
+job "a" {
+  schedule = "@hourly"
+  handler "exec" {
+    command = ["true"]
+  }
+}

@@ -1,0 +1,7 @@
+job "a" {
+  schedule = "@daily"
+  retries  = 3
+  handler "exec" {
+    command = ["true"]
+  }
+}

@@ -1,0 +1,7 @@
+job "a" {
+  schedule = "@daily"
+  timezone = "Europe/Atlantis"
+  handler "exec" {
+    command = ["true"]
+  }
+}

@@ -1,0 +1,81 @@
+package main_test
+
+import (
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/fleettest"
+)
+
+func TestValidateReportsLocatedDiagnostics(t *testing.T) {
+	t.Parallel()
+	bin := buildRunner(t)
+	tests := []struct {
+		file string
+		want []string // each must appear in the output
+	}{
+		{"syntax.hcl", []string{"syntax.hcl:1:9: error: Unclosed configuration block"}},
+		{"unknown_attribute.hcl", []string{"unknown_attribute.hcl:3:3: error: Unsupported argument", `"retries"`}},
+		{"bad_cron.hcl", []string{"bad_cron.hcl:2:14: error: Invalid schedule", "never matches"}},
+		{"unknown_zone.hcl", []string{"unknown_zone.hcl:3:14: error: Unknown time zone", "Europe/Atlantis"}},
+		{"duplicate_job.hcl", []string{"duplicate_job.hcl:8:1: error: Duplicate job", "duplicate_job.hcl:1,1"}},
+		{"unknown_plugin.hcl", []string{"unknown_plugin.hcl:3:11: error: Unknown plugin", `"kafka"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join("testdata", "invalid", tc.file)
+			out, err := exec.Command(bin, "validate", path).CombinedOutput()
+			var ee *exec.ExitError
+			if err == nil || !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("runner validate %s: %v, want exit status 1\n%s", tc.file, err, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	t.Run("valid", func(t *testing.T) {
+		out, err := exec.Command(bin, "validate", filepath.Join("..", "..", "jobs.example.hcl")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("runner validate jobs.example.hcl: %v\n%s", err, out)
+		}
+	})
+}
+
+// TestQuickStartRunsTheExample runs the README's first command: the example job file on the
+// embedded store, until a job has fired, then stops it with SIGINT.
+func TestQuickStartRunsTheExample(t *testing.T) {
+	t.Parallel()
+	bin := buildRunner(t)
+	dir := t.TempDir()
+	n, err := fleettestStart(bin, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the heartbeat job to fire", func() bool {
+		return strings.Contains(n.Log(), `msg="run succeeded"`) && strings.Contains(n.Log(), "job=heartbeat")
+	})
+	if !strings.Contains(n.Log(), "embedded in-memory store") {
+		t.Errorf("the embedded mode is not announced:\n%s", n.Log())
+	}
+	if err := n.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Wait(20 * time.Second); err != nil {
+		t.Fatalf("runner after SIGINT: %v\n%s", err, n.Log())
+	}
+}
+
+func fleettestStart(bin, dir string) (*fleettest.Node, error) {
+	return fleettest.StartNode(fleettest.NodeConfig{
+		Bin: bin, Name: "quickstart", Configs: []string{filepath.Join("..", "..", "jobs.example.hcl")},
+		LogPath: filepath.Join(dir, "quickstart.log"),
+	})
+}
