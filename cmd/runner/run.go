@@ -109,6 +109,8 @@ func runNode(args []string, stderr io.Writer) error {
 		rdb = redis.NewClient(opts)
 	}
 	defer rdb.Close()
+	stats := &redisStats{}
+	rdb.AddHook(stats)
 
 	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease})
 	eng := engine.New(q, host, engine.Config{
@@ -126,7 +128,7 @@ func runNode(args []string, stderr io.Writer) error {
 			defer stopStore()
 			logger.Info("node started", "jobs", len(cfg.Jobs), "namespace", cfg.Runner.Namespace, "lease", cfg.Runner.Lease)
 			err := eng.Run(ctx)
-			logger.Info("node stopped")
+			logger.Info("node stopped", "redis_round_trips", stats.roundTrips.Load(), "redis_commands", stats.commands.Load())
 			return err
 		}, func(error) { cancel() })
 	}
