@@ -1,0 +1,318 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/config"
+	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/redistest"
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+// started is what a test remembers of a run.
+type started struct {
+	OccurrenceID string
+	Attempt      int
+	FencingToken int64
+}
+
+// handlers is a Handlers whose behaviour the test decides; it records every run it starts.
+type handlers struct {
+	mu   sync.Mutex
+	runs []started
+	fn   func(ctx context.Context, r *sdk.Run) (*sdk.Result, error)
+}
+
+func (h *handlers) Run(ctx context.Context, plugin string, r *sdk.Run, output func(string)) (*sdk.Result, error) {
+	h.mu.Lock()
+	h.runs = append(h.runs, started{OccurrenceID: r.OccurrenceID, Attempt: r.Attempt, FencingToken: r.FencingToken})
+	h.mu.Unlock()
+	output("hello from " + r.OccurrenceID)
+	return h.fn(ctx, r)
+}
+
+func (h *handlers) started() []started {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]started(nil), h.runs...)
+}
+
+func jobs(t *testing.T, src string) *config.Config {
+	t.Helper()
+	cfg, srcs, diags := config.Parse("jobs.hcl", []byte(src))
+	if diags.HasErrors() {
+		var b strings.Builder
+		_ = srcs.WriteDiagnostics(&b, diags)
+		t.Fatal(b.String())
+	}
+	return cfg
+}
+
+// logBuffer collects log lines for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type node struct {
+	q    *queue.Queue
+	logs *logBuffer
+	stop func()
+}
+
+// start runs an engine over a real Redis until the test ends (or stop is called).
+func start(t *testing.T, srv *redistest.Server, cfg *config.Config, h Handlers, name string, tweak func(*Config)) *node {
+	t.Helper()
+	q := queue.New(srv.Client(t), queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease})
+	logs := &logBuffer{}
+	c := Config{
+		Node: name, Jobs: cfg.Jobs, Lease: cfg.Runner.Lease,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if tweak != nil {
+		tweak(&c)
+	}
+	e := New(q, h, c)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("engine %s: %v", name, err)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("log of %s:\n%s", name, logs.String())
+		}
+	})
+	return &node{q: q, logs: logs, stop: stop}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func history(t *testing.T, q *queue.Queue, job string) []queue.Record {
+	t.Helper()
+	recs, err := q.History(t.Context(), job, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func TestFailedRunIsRetriedWithBackoffThenFails(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	cfg := jobs(t, `
+runner {
+  namespace = "retry"
+  lease = "5s"
+}
+job "flaky" {
+  schedule = "*/30 * * * * *"
+  retry {
+    attempts = 3
+    backoff = "200ms"
+  }
+  handler "x" {}
+}`)
+	h := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+		return &sdk.Result{Message: "tried"}, fmt.Errorf("boom %d", r.Attempt)
+	}}
+	n := start(t, srv, cfg, h, "a", nil)
+	waitFor(t, 45*time.Second, "three attempts of one occurrence", func() bool { return len(h.started()) >= 3 })
+	runs := h.started()[:3]
+	for i, r := range runs {
+		if r.OccurrenceID != runs[0].OccurrenceID || r.Attempt != i+1 {
+			t.Fatalf("runs %+v: want attempts 1, 2, 3 of one occurrence", runs)
+		}
+		if i > 0 && r.FencingToken <= runs[i-1].FencingToken {
+			t.Errorf("fencing token %d after %d", r.FencingToken, runs[i-1].FencingToken)
+		}
+	}
+	waitFor(t, 10*time.Second, "the final failure to be recorded", func() bool {
+		recs := history(t, n.q, "flaky")
+		return len(recs) >= 3 && recs[0].Status == queue.StatusFailed
+	})
+	recs := history(t, n.q, "flaky")
+	want := []queue.Status{queue.StatusFailed, queue.StatusRetrying, queue.StatusRetrying}
+	for i, w := range want {
+		r := recs[i]
+		if r.Status != w || r.Attempt != 3-i || r.Error != fmt.Sprintf("boom %d", 3-i) || r.Message != "tried" || r.Node != "a" {
+			t.Errorf("record %d = %+v, want status %s attempt %d", i, r, w, 3-i)
+		}
+		if !strings.Contains(r.Output, "hello from") {
+			t.Errorf("record %d keeps no output excerpt: %q", i, r.Output)
+		}
+	}
+	// The backoff doubles: attempt 3 starts at least 200ms + 400ms after attempt 1 ended.
+	if gap := recs[0].StartedAt.Sub(recs[2].EndedAt); gap < 600*time.Millisecond {
+		t.Errorf("attempt 3 started %s after attempt 1 ended; backoff is 200ms then 400ms", gap)
+	}
+}
+
+func TestTimeoutCancelsTheRun(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	cfg := jobs(t, `
+runner {
+  namespace = "timeout"
+  lease = "5s"
+}
+job "slow" {
+  schedule = "* * * * * *"
+  timeout = "300ms"
+  retry {
+    attempts = 1
+  }
+  handler "x" {}
+}`)
+	h := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
+	n := start(t, srv, cfg, h, "a", nil)
+	waitFor(t, 10*time.Second, "a timed out run to be recorded", func() bool { return len(history(t, n.q, "slow")) > 0 })
+	r := history(t, n.q, "slow")[0]
+	if r.Status != queue.StatusFailed || !strings.Contains(r.Error, "timed out after 300ms") {
+		t.Errorf("record %+v: want failed, timed out after 300ms", r)
+	}
+	if d := r.EndedAt.Sub(r.StartedAt); d < 300*time.Millisecond || d > 3*time.Second {
+		t.Errorf("run lasted %s; timeout is 300ms", d)
+	}
+}
+
+func TestShutdownCancelsAfterGraceAndHandsTheOccurrenceBack(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	cfg := jobs(t, `
+runner {
+  namespace = "drain"
+  lease = "5s"
+}
+job "long" {
+  schedule = "*/30 * * * * *"
+  handler "x" {}
+}`)
+	cancelled := make(chan error, 1)
+	h := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+		<-ctx.Done()
+		cancelled <- context.Cause(ctx)
+		return nil, ctx.Err()
+	}}
+	// Make an occurrence due now by adding it by hand, as if an earlier expansion had.
+	a := start(t, srv, cfg, h, "a", func(c *Config) { c.Grace = 200 * time.Millisecond })
+	due := time.Now().Add(300 * time.Millisecond).Truncate(time.Millisecond)
+	if _, err := a.q.Expand(t.Context(), []queue.Expansion{{Job: "long", Due: []time.Time{due}, IDs: []string{cron.OccurrenceID("long", due)}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 35*time.Second, "the run to start", func() bool { return len(h.started()) > 0 })
+	occ := h.started()[0].OccurrenceID
+	stopped := time.Now()
+	a.stop()
+	select {
+	case cause := <-cancelled:
+		if !errors.Is(cause, errShutdown) {
+			t.Errorf("handler cancelled with %v, want the shutdown cause", cause)
+		}
+	default:
+		t.Fatal("engine returned without cancelling its running handler")
+	}
+	if d := time.Since(stopped); d > 3*time.Second {
+		t.Errorf("drain took %s with a 200ms grace", d)
+	}
+	r := history(t, a.q, "long")[0]
+	if r.Occurrence != occ || r.Status != queue.StatusCancelled {
+		t.Errorf("record %+v: want %s cancelled", r, occ)
+	}
+	// Another node picks the occurrence up at once, with attempt 2.
+	h2 := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) { return nil, nil }}
+	start(t, srv, cfg, h2, "b", nil)
+	waitFor(t, 10*time.Second, "node b to re-run the occurrence", func() bool {
+		for _, r := range h2.started() {
+			if r.OccurrenceID == occ && r.Attempt == 2 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestCatchUpRunsMissedOccurrencesOnceWithinTheWindow(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	cfg := jobs(t, `
+runner {
+  namespace = "catchup"
+  lease = "5s"
+}
+job "minutely" {
+  schedule = "* * * * *"
+  handler "x" {}
+}`)
+	// The fleet last expanded this job 10 minutes ago, then went down.
+	last := time.Now().Add(-10 * time.Minute).Truncate(time.Minute)
+	if err := srv.Client(t).HSet(t.Context(), "{cf:catchup:"+fmt.Sprint(queue.ShardOf("minutely"))+"}:wm", "minutely", last.UnixMilli()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) { return nil, nil }}
+	n := start(t, srv, cfg, h, "a", func(c *Config) { c.CatchupWindow = 5*time.Minute + 30*time.Second })
+	// Within the window: the five or six minutes before now; older ones are skipped, logged.
+	oldest := time.Now().Add(-5*time.Minute - 30*time.Second)
+	var want []string
+	for m := last.Add(time.Minute); m.Before(time.Now()); m = m.Add(time.Minute) {
+		if m.After(oldest) {
+			want = append(want, cron.OccurrenceID("minutely", m))
+		}
+	}
+	waitFor(t, 10*time.Second, "the missed occurrences to run", func() bool { return len(h.started()) >= len(want) })
+	got := map[string]int{}
+	for _, r := range h.started() {
+		got[r.OccurrenceID]++
+	}
+	for _, w := range want {
+		if got[w] != 1 {
+			t.Errorf("missed occurrence %s ran %d times, want once", w, got[w])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("ran %v, want exactly %v", got, want)
+	}
+	if !strings.Contains(n.logs.String(), "skipping occurrences missed by the whole fleet") {
+		t.Error("skipping occurrences older than the catch-up window was not logged")
+	}
+}
