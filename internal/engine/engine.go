@@ -342,11 +342,16 @@ func (e *Engine) expander(ctx context.Context) {
 	for {
 		now := e.clock.now()
 		var exps []queue.Expansion
+		end := now.Add(e.cfg.Horizon)
 		for _, j := range e.cfg.Jobs {
 			if u, ok := until[j.Name]; ok && u.After(now.Add(e.cfg.Horizon/2)) {
 				continue
 			}
-			exps = append(exps, e.plan(j, wms, now))
+			if x := e.plan(j, wms, now); len(x.Due) > 0 {
+				exps = append(exps, x)
+			} else {
+				until[j.Name] = end // nothing due within the horizon: nothing to send
+			}
 		}
 		if len(exps) > 0 {
 			got, err := e.q.Expand(ctx, exps)
@@ -362,7 +367,6 @@ func (e *Engine) expander(ctx context.Context) {
 			}
 			e.redis.ok()
 			bo.reset()
-			end := now.Add(e.cfg.Horizon)
 			for _, x := range exps {
 				until[x.Job] = end
 				if wm, ok := got[x.Job]; ok {
@@ -395,6 +399,7 @@ func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) qu
 					"job", j.Name, "from", first.UTC(), "to", oldest.UTC(), "catchup_window", e.cfg.CatchupWindow)
 			}
 			from = oldest
+			wms[j.Name] = oldest // said once: the next plan starts here
 		}
 	}
 	x := queue.Expansion{Job: j.Name}
@@ -427,7 +432,12 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			if time.Since(lastPoll) >= e.cfg.IdlePoll {
 				lastPoll = time.Now()
 			}
-			per := max(1, min(64, free/len(due)+1))
+			// Never claim more than can start at once: a claim waiting for a slot would
+			// let its lease run out while nobody renews it.
+			if free < len(due) {
+				due = due[:free]
+			}
+			per := min(64, free/len(due))
 			sent := time.Now()
 			res, err := e.q.Claim(ctx, due, per, e.clock.now().Add(e.q.CallTimeout()))
 			recv := time.Now()
