@@ -47,6 +47,9 @@ type Config struct {
 	// OutputLines is how many of a run's last output lines are kept when the handler returns
 	// no output excerpt of its own (default 20).
 	OutputLines int
+	// Now is this node's clock (default time.Now). It only decides when to wake up and ask
+	// Redis; tests skew it to show that a wrong clock fires nothing early.
+	Now func() time.Time
 	// AllowEviction skips the check that Redis cannot evict keys (the embedded store has no
 	// eviction; an operator may also override the check, at the risk of duplicate runs).
 	AllowEviction bool
@@ -93,6 +96,9 @@ func New(q *queue.Queue, h Handlers, cfg Config) *Engine {
 	if cfg.IdlePoll <= 0 {
 		cfg.IdlePoll = time.Second
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.OutputLines <= 0 {
 		cfg.OutputLines = 20
 	}
@@ -107,7 +113,7 @@ func New(q *queue.Queue, h Handlers, cfg Config) *Engine {
 		log:   log,
 		jobs:  map[string]*config.Job{},
 		redis: &outage{log: log},
-		clock: &offsetClock{},
+		clock: &offsetClock{local: cfg.Now},
 		wake:  make(chan struct{}, 1),
 		heads: &heads{m: map[int]time.Time{}},
 		slots: make(chan struct{}, cfg.Concurrency),
@@ -230,6 +236,7 @@ func (e *Engine) notify() {
 // offsetClock estimates Redis' clock from this node's: local time plus a measured offset.
 // It only decides when to wake up and ask Redis; it never decides what is due.
 type offsetClock struct {
+	local  func() time.Time
 	mu     sync.Mutex
 	offset time.Duration
 	rtt    time.Duration // round trip of the sample behind offset
@@ -253,7 +260,7 @@ func (c *offsetClock) observe(sent, recv, redisNow time.Time) {
 func (c *offsetClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
+	return c.local().Add(c.offset)
 }
 
 // until converts an instant on Redis' clock into a wait on this node's.
@@ -323,8 +330,14 @@ func (e *Engine) expander(ctx context.Context) {
 	var bo backoff
 	var wms map[string]time.Time
 	for wms == nil {
-		var err error
-		wms, err = e.q.Watermarks(ctx, names)
+		// Learn the offset to Redis' clock first: a new job starts at Redis' now, and a
+		// node whose clock is off must not plan from its own.
+		sent := e.clock.local()
+		redisNow, err := e.q.Time(ctx)
+		if err == nil {
+			e.clock.observe(sent, e.clock.local(), redisNow)
+			wms, err = e.q.Watermarks(ctx, names)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -438,9 +451,11 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 				due = due[:free]
 			}
 			per := min(64, free/len(due))
-			sent := time.Now()
+			// acquired starts the leases on the monotonic clock, whatever the wall clock says.
+			acquired := time.Now()
+			sent := e.clock.local()
 			res, err := e.q.Claim(ctx, due, per, e.clock.now().Add(e.q.CallTimeout()))
-			recv := time.Now()
+			recv := e.clock.local()
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -467,7 +482,7 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 				e.slots <- struct{}{}
 				runs.Go(func() {
 					defer func() { <-e.slots; e.notify() }()
-					e.execute(runCtx, c, sent)
+					e.execute(runCtx, c, acquired)
 				})
 			}
 			continue
@@ -569,7 +584,8 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired time.Time)
 	}
 	finish := func(retry bool, delay time.Duration) {
 		if rec.EndedAt.IsZero() {
-			rec.StartedAt, rec.EndedAt = time.Now().UTC(), time.Now().UTC()
+			rec.StartedAt = e.clock.now().UTC()
+			rec.EndedAt = rec.StartedAt
 		}
 		// The lease cannot outlive its last renewal by more than a lease.
 		deadline := time.Now().Add(e.cfg.Lease)
@@ -608,12 +624,12 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired time.Time)
 		defer cancel()
 	}
 	tail := newTail(e.cfg.OutputLines)
-	rec.StartedAt = time.Now().UTC()
+	rec.StartedAt = e.clock.now().UTC()
 	res, err := e.h.Run(runCtx, job.Handler.Plugin, &sdk.Run{
 		Job: job.Name, ScheduledAt: due, Attempt: c.Attempt, FencingToken: c.Token,
 		OccurrenceID: c.Occurrence, Node: e.cfg.Node, Settings: job.Handler.Settings,
 	}, tail.add)
-	rec.EndedAt = time.Now().UTC()
+	rec.EndedAt = e.clock.now().UTC()
 	if res != nil {
 		rec.Message, rec.Metadata, rec.Output = res.Message, res.Metadata, res.Output
 	}

@@ -348,3 +348,51 @@ job "minutely" {
 		t.Error("skipping occurrences older than the catch-up window was not logged")
 	}
 }
+
+func TestWrongClockFiresNothingEarly(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	cfg := jobs(t, `
+runner {
+  namespace = "skew"
+  lease = "5s"
+}
+job "tick" {
+  schedule = "* * * * * *"
+  handler "x" {}
+}`)
+	var mu sync.Mutex
+	var early []string
+	h := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+		if now := time.Now(); now.Before(r.ScheduledAt) {
+			mu.Lock()
+			early = append(early, fmt.Sprintf("%s started at %s", r.OccurrenceID, now.Format(time.StampMilli)))
+			mu.Unlock()
+		}
+		return nil, nil
+	}}
+	// One node's clock is 30s fast, another's 30s slow: Redis' clock decides what is due.
+	fast := start(t, srv, cfg, h, "fast", func(c *Config) { c.Now = func() time.Time { return time.Now().Add(30 * time.Second) } })
+	start(t, srv, cfg, h, "slow", func(c *Config) { c.Now = func() time.Time { return time.Now().Add(-30 * time.Second) } })
+	waitFor(t, 15*time.Second, "five runs", func() bool { return len(h.started()) >= 5 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(early) > 0 {
+		t.Errorf("runs started before they were due: %v", early)
+	}
+	// The fast node did not plan 30s ahead of Redis either: runs are one per second.
+	seen := map[string]int{}
+	for _, r := range h.started() {
+		seen[r.OccurrenceID]++
+	}
+	for occ, n := range seen {
+		if n != 1 {
+			t.Errorf("%s ran %d times", occ, n)
+		}
+	}
+	for _, r := range history(t, fast.q, "tick") {
+		if d := r.StartedAt.Sub(r.ScheduledAt); d < 0 || d > 5*time.Second {
+			t.Errorf("record %s: started %s after its due time by Redis' clock estimate", r.Occurrence, d)
+		}
+	}
+}
