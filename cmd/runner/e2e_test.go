@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -532,4 +533,51 @@ func TestSigtermDrainsRunningHandlers(t *testing.T) {
 			t.Errorf("lock %s still held (%q) after a clean stop", k, v)
 		}
 	}
+}
+
+func TestNodeWaitsForRedisAtStart(t *testing.T) {
+	t.Parallel()
+	const jobs = 3
+	f := newFleet(t, recordJobs(jobs, "* * * * * *", 0, ""))
+	f.redis.Kill()
+	n := f.start("a")
+	waitFor(t, 20*time.Second, "the node to report Redis unreachable", func() bool {
+		return strings.Contains(n.Log(), "redis unreachable")
+	})
+	// Let it retry a while (its backoff reaches 1.6s): the outage is logged once, not per attempt.
+	down := time.Now()
+	waitFor(t, 20*time.Second, "a few retries", func() bool { return time.Since(down) > 3*time.Second })
+	f.redis.Restart()
+	up := time.Now()
+	waitFor(t, 20*time.Second, "runs after Redis came up", func() bool { return len(f.events()) >= 3*jobs })
+	if c := strings.Count(n.Log(), "redis unreachable"); c != 1 {
+		t.Errorf("outage logged %d times, want once:\n%s", c, n.Log())
+	}
+	if !strings.Contains(n.Log(), "redis reachable again") {
+		t.Errorf("recovery not logged:\n%s", n.Log())
+	}
+	checkHealthyRuns(t, f.events(), jobs, up.Add(time.Second).Truncate(time.Second), up.Add(2*time.Second).Truncate(time.Second), true)
+}
+
+func TestThirdPartyPluginFromPluginDir(t *testing.T) {
+	t.Parallel()
+	root, err := fleettest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugins := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(plugins, "recorder"), "./cmd/plugins/exec")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build plugin: %v\n%s", err, out)
+	}
+	f := newFleet(t, func(runs string) string {
+		return strings.Replace(recordJobs(1, "* * * * * *", 0, "")(runs), `handler "exec"`, `handler "recorder"`, 1)
+	})
+	// Without the plugin directory the job file does not validate.
+	if out, err := exec.Command(f.bin, "validate", f.conf).CombinedOutput(); err == nil || !strings.Contains(string(out), `Unknown plugin`) {
+		t.Errorf("validate without -plugin-dir: %v\n%s", err, out)
+	}
+	f.start("a", "-plugin-dir", plugins)
+	waitFor(t, 20*time.Second, "runs through the third-party plugin", func() bool { return len(starts(f.events())) >= 2 })
 }
