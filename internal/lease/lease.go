@@ -3,6 +3,7 @@ package lease
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -155,6 +156,9 @@ func (k *Keeper) renewDue(ctx context.Context) {
 		return
 	}
 	ok, err := k.r.Renew(ctx, due)
+	if err == nil && len(ok) != len(due) {
+		err = fmt.Errorf("lease: renewer answered %d verdicts for %d leases", len(ok), len(due))
+	}
 	if err != nil {
 		// Not fatal by itself: the fence timers cancel the runs if this goes on too long.
 		k.log.Debug("lease renewal failed", "leases", len(due), "err", err)
