@@ -80,6 +80,22 @@ func (f *fleet) start(name string, args ...string) *fleettest.Node {
 	return n
 }
 
+// waitAllStarted waits until every occurrence of job-000… due in [from, to] has started.
+func (f *fleet) waitAllStarted(jobs int, from, to time.Time, timeout time.Duration) {
+	f.t.Helper()
+	waitFor(f.t, timeout, fmt.Sprintf("every occurrence from %s to %s to start", from.Format(time.TimeOnly), to.Format(time.TimeOnly)), func() bool {
+		byOcc := starts(f.events())
+		for i := range jobs {
+			for s := from; !s.After(to); s = s.Add(time.Second) {
+				if _, ok := byOcc[cron.OccurrenceID(fmt.Sprintf("job-%03d", i), s)]; !ok {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
 func (f *fleet) events() []fleettest.Event {
 	f.t.Helper()
 	ev, err := fleettest.ReadRuns(f.runs)
@@ -217,11 +233,7 @@ func TestFleetRunsEveryOccurrenceExactlyOnce(t *testing.T) {
 	}
 	from := time.Now().Add(time.Second).Truncate(time.Second)
 	to := from.Add(15 * time.Second)
-	last := cron.OccurrenceID(fmt.Sprintf("job-%03d", jobs-1), to)
-	waitFor(t, 40*time.Second, "the window's last occurrence to run", func() bool {
-		_, ok := starts(f.events())[last]
-		return ok
-	})
+	f.waitAllStarted(jobs, from, to, 40*time.Second)
 	ev := f.events()
 	checkHealthyRuns(t, ev, jobs, from, to, true)
 
@@ -234,6 +246,14 @@ func TestFleetRunsEveryOccurrenceExactlyOnce(t *testing.T) {
 	t.Logf("starts per node: %v", nodes)
 
 	// Exactly one completion recorded per occurrence.
+	waitFor(t, 10*time.Second, "the window's last completions", func() bool {
+		for _, r := range f.history("e2e", fmt.Sprintf("job-%03d", jobs-1)) {
+			if r.ScheduledAt.Equal(to) {
+				return true
+			}
+		}
+		return false
+	})
 	for i := range jobs {
 		job := fmt.Sprintf("job-%03d", i)
 		done := map[string]int{}
@@ -451,17 +471,7 @@ func TestFleetRecoversFromRedisOutage(t *testing.T) {
 	// Every occurrence due from before the outage to after it ran, once.
 	from := pausedAt.Add(-2 * time.Second).Truncate(time.Second)
 	to := resumedAt.Add(3 * time.Second).Truncate(time.Second)
-	waitFor(t, 30*time.Second, "every occurrence around the outage to run", func() bool {
-		byOcc := starts(f.events())
-		for i := range jobs {
-			for s := from; !s.After(to); s = s.Add(time.Second) {
-				if _, ok := byOcc[cron.OccurrenceID(fmt.Sprintf("job-%03d", i), s)]; !ok {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	f.waitAllStarted(jobs, from, to, 30*time.Second)
 	checkHealthyRuns(t, f.events(), jobs, from, to, false)
 	for _, n := range f.nodes {
 		if c := strings.Count(n.Log(), "redis unreachable"); c != 1 {
@@ -549,14 +559,15 @@ func TestNodeWaitsForRedisAtStart(t *testing.T) {
 	waitFor(t, 20*time.Second, "a few retries", func() bool { return time.Since(down) > 3*time.Second })
 	f.redis.Restart()
 	up := time.Now()
-	waitFor(t, 20*time.Second, "runs after Redis came up", func() bool { return len(f.events()) >= 3*jobs })
+	from, to := up.Add(time.Second).Truncate(time.Second), up.Add(2*time.Second).Truncate(time.Second)
+	f.waitAllStarted(jobs, from, to, 20*time.Second)
 	if c := strings.Count(n.Log(), "redis unreachable"); c != 1 {
 		t.Errorf("outage logged %d times, want once:\n%s", c, n.Log())
 	}
 	if !strings.Contains(n.Log(), "redis reachable again") {
 		t.Errorf("recovery not logged:\n%s", n.Log())
 	}
-	checkHealthyRuns(t, f.events(), jobs, up.Add(time.Second).Truncate(time.Second), up.Add(2*time.Second).Truncate(time.Second), true)
+	checkHealthyRuns(t, f.events(), jobs, from, to, true)
 }
 
 func TestThirdPartyPluginFromPluginDir(t *testing.T) {
