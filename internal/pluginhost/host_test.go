@@ -172,6 +172,29 @@ func TestExecRun(t *testing.T) {
 	}
 }
 
+// TestJobSIGPIPEDefault: plugin/sdk asks for SIGPIPE so that a dead
+// runner's stderr pipe cannot kill a plugin; jobs must still get the default
+// action (a pipeline such as "yes | head" relies on it), which signal.Ignore
+// in the plugin would have passed on to them.
+func TestJobSIGPIPEDefault(t *testing.T) {
+	h := newHost(t)
+	out := newLines()
+	if _, err := h.Run(t.Context(), "exec", &sdk.Run{Settings: settings(`{"command":["grep","SigIgn","/proc/self/status"]}`)}, out.add); err != nil {
+		t.Fatal(err)
+	}
+	got := out.all()
+	if len(got) != 1 {
+		t.Fatalf("output %q, want one SigIgn line", got)
+	}
+	mask, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(got[0], "SigIgn:")), 16, 64)
+	if err != nil {
+		t.Fatalf("output %q: %v", got, err)
+	}
+	if mask&(1<<(syscall.SIGPIPE-1)) != 0 {
+		t.Errorf("job runs with SIGPIPE ignored (SigIgn %#x)", mask)
+	}
+}
+
 func TestPluginEnvNotInherited(t *testing.T) {
 	t.Setenv("CRONFLEET_TEST_SECRET", "must-not-leak")
 	h := newHost(t)
@@ -279,7 +302,9 @@ func TestCloseLeavesNothing(t *testing.T) {
 
 // TestRunnerKilled SIGKILLs a runner in the middle of an exec run: the
 // plugin (Pdeathsig, then its own clean-up) must take the job's whole
-// process group with it.
+// process group with it. Whether the runner's end of the plugin's stderr
+// pipe is already closed when the plugin logs its shutdown is a race; see
+// plugin/sdk's TestServeSurvivesClosedStderr for that case made certain.
 func TestRunnerKilled(t *testing.T) {
 	execBin := build(t, t.TempDir(), "../../cmd/plugins/exec")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -22,7 +22,11 @@
 // and a change of the parent process id (the backup: Pdeathsig is tied to
 // the OS thread that started the plugin) as the end: it cancels every
 // running handler, waits a short grace period for them to return, and
-// exits. The same happens when the runner closes the connection.
+// exits. The same happens when the runner closes the connection. A dead
+// runner also leaves the plugin's stderr a pipe without a reader; Serve
+// handles SIGPIPE so that logging there fails instead of killing the plugin
+// before its handlers have stopped (commands a handler starts still get the
+// default SIGPIPE action).
 //
 // Logging: Run.Logger writes structured JSON lines in go-plugin's hclog
 // convention to the plugin's stderr; the runner turns each line into one of

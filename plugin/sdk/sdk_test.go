@@ -252,6 +252,56 @@ func TestServeExitsOnSIGTERM(t *testing.T) {
 	}
 }
 
+// TestServeSurvivesClosedStderr: when the runner dies, the pipe it read
+// the plugin's stderr from has no reader any more, and the plugin's log
+// line about shutting down must not kill it (SIGPIPE) before it has
+// stopped its handlers.
+func TestServeSurvivesClosedStderr(t *testing.T) {
+	hs := pluginwire.Handshake()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), serveEnv+"=1", hs.MagicCookieKey+"="+hs.MagicCookieValue,
+		"PLUGIN_PROTOCOL_VERSIONS="+strconv.Itoa(pluginwire.ProtocolVersion))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = w
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// The plugin holds the only write end; with the read end closed too,
+	// its next write to stderr meets a pipe without a reader.
+	w.Close()
+	r.Close()
+
+	handshake := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(stdout).ReadString('\n')
+		handshake <- l
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case l := <-handshake:
+		if !strings.Contains(l, "|grpc|") {
+			t.Fatalf("plugin printed %q, want its handshake", l)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no handshake from the plugin")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if st := cmd.ProcessState; st == nil || !st.Exited() || st.ExitCode() != 0 {
+		t.Errorf("plugin ended with %v after SIGTERM, want exit status 0", err)
+	}
+}
+
 func alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

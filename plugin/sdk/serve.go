@@ -50,6 +50,16 @@ func serve(h Handler, opts []ServeOption) int {
 		o(&cfg)
 	}
 
+	// Our stderr is a pipe read by the runner. Once the runner is dead,
+	// which is when SIGTERM (Pdeathsig) or the parent watch below end the
+	// plugin, the next log line goes to a pipe without a reader, and a Go
+	// program writing to such a pipe on fd 1 or 2 dies of SIGPIPE unless it
+	// asked for SIGPIPE itself: the plugin would die before stopping its
+	// handlers, leaving their processes behind. Asking for SIGPIPE makes
+	// that write fail with EPIPE instead. Notify, not Ignore: an ignored
+	// signal stays ignored in the commands handlers start.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+
 	// go-plugin replaces os.Stderr with a pipe once serving; logs must go
 	// to the real stderr, which the host reads line by line.
 	stderr := &lockedWriter{w: os.Stderr}
