@@ -1,0 +1,10 @@
+// Command http is the built-in http handler as a standalone plugin binary;
+// see package plugin/handlers/http.
+package main
+
+import (
+	httphandler "github.com/cronfleet/cronfleet/plugin/handlers/http"
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+func main() { sdk.Serve(httphandler.New()) }
