@@ -1,0 +1,77 @@
+// Command example-webhook is a complete cronfleet handler plugin, written
+// the way you would write your own: it posts a small JSON document about
+// each occurrence to a webhook. docs/plugins.md walks through it.
+//
+// Build it, drop the binary into the runner's plugin directory, and use
+// its file name as the handler's name in a job:
+//
+//	handler "example-webhook" {
+//	  url = "https://hooks.example/cron"
+//	}
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	// The only cronfleet package a plugin imports.
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+// settings mirrors the job's handler block. run.Decode is strict: an
+// attribute this struct does not declare fails the run, so typos are loud.
+type settings struct {
+	URL string `json:"url"`
+}
+
+// webhook is the handler. The runner calls Run once per occurrence attempt,
+// possibly concurrently, so it keeps no per-run state in the struct.
+type webhook struct{}
+
+// Run posts the occurrence to the webhook. ctx ends when the occurrence is
+// cancelled (its timeout, a lost lease, shutdown): pass it to all I/O.
+func (webhook) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
+	var s settings
+	if err := run.Decode(&s); err != nil {
+		return nil, err
+	}
+	// run carries the occurrence. OccurrenceID is the same for every attempt
+	// on every node: receivers can use it to drop duplicates.
+	payload, err := json.Marshal(map[string]any{
+		"job":          run.Job,
+		"scheduled_at": run.ScheduledAt,
+		"attempt":      run.Attempt,
+		"occurrence":   run.OccurrenceID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook: encode payload: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", run.OccurrenceID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err) // a returned error fails the attempt; the runner retries per the job
+	}
+	resp.Body.Close()
+	// Lines written to run.Output() reach the runner's log while Run runs.
+	fmt.Fprintf(run.Output(), "posted %d bytes to %s: %s\n", len(payload), s.URL, resp.Status)
+	// The Result is kept in the job's history: a short message and small
+	// key/value metadata. It may accompany an error, too.
+	res := &sdk.Result{Message: resp.Status, Metadata: map[string]string{"status_code": strconv.Itoa(resp.StatusCode)}}
+	if resp.StatusCode >= 300 {
+		return res, fmt.Errorf("webhook: %s answered %s", s.URL, resp.Status)
+	}
+	return res, nil
+}
+
+// main hands the handler to the SDK, which speaks to the runner and exits
+// when the runner is done with the plugin.
+func main() { sdk.Serve(webhook{}) }
