@@ -1,0 +1,138 @@
+package pythonplugin_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cronfleet/cronfleet/internal/pluginhost"
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+// python is the interpreter the launcher runs.
+const python = "/usr/bin/python3"
+
+// requirePython skips the test when python3 or its gRPC modules are
+// missing, unless CI is running, where the plugin must be tested.
+func requirePython(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command(python, "-c", "import grpc, google.protobuf").CombinedOutput()
+	if err == nil {
+		return
+	}
+	msg := "echo-python needs " + python + " with the grpc and protobuf modules " +
+		"(Debian: apt-get install python3-grpcio python3-protobuf): " + strings.TrimSpace(err.Error()+" "+string(out))
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// newHost returns a plugin host whose plugin directory holds echo-python.
+func newHost(t *testing.T) *pluginhost.Host {
+	t.Helper()
+	requirePython(t)
+	launcher, err := filepath.Abs("echo-python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(launcher, filepath.Join(dir, "echo-python")); err != nil {
+		t.Fatal(err)
+	}
+	h := pluginhost.New(pluginhost.Config{
+		Dir:         dir,
+		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		KillTimeout: 5 * time.Second,
+	})
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+func occurrence(settings string) *sdk.Run {
+	return &sdk.Run{
+		Job:          "report",
+		ScheduledAt:  time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC),
+		Attempt:      2,
+		FencingToken: 17,
+		OccurrenceID: "report@1795662000",
+		Node:         "n1",
+		Settings:     []byte(settings),
+	}
+}
+
+func TestEcho(t *testing.T) {
+	h := newHost(t)
+	var lines []string
+	res, err := h.Run(t.Context(), "echo-python", occurrence(`{"message":"hi","sleep":null}`), func(l string) { lines = append(lines, l) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"job=report",
+		"scheduled_at=2026-11-26T03:00:00Z",
+		"attempt=2",
+		"fencing_token=17",
+		"occurrence_id=report@1795662000",
+		"node=n1",
+		`settings={"message": "hi"}`,
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(&sdk.Result{Message: "echoed", Metadata: map[string]string{"language": "python"}}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+}
+
+func TestFailures(t *testing.T) {
+	h := newHost(t)
+	for _, tc := range []struct{ settings, wantErr string }{
+		{`{"fail":"disk full"}`, "echo-python: disk full"},
+		{`{"mesage":"typo"}`, "unknown attribute 'mesage'"},
+		{`[1]`, "not a JSON object"},
+	} {
+		_, err := h.Run(t.Context(), "echo-python", occurrence(tc.settings), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) || errors.Is(err, pluginhost.ErrPluginFailed) {
+			t.Errorf("settings %s: err = %v, want a handler error containing %q", tc.settings, err, tc.wantErr)
+		}
+	}
+}
+
+// TestCancel cancels a run that would sleep for minutes once it has
+// started; the plugin must end it and go on serving.
+func TestCancel(t *testing.T) {
+	h := newHost(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	start := time.Now()
+	_, err := h.Run(ctx, "echo-python", occurrence(`{"sleep":300}`), func(l string) {
+		if strings.HasPrefix(l, "settings=") {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want the cancellation", err)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("cancelled run took %s", d)
+	}
+	if _, err := h.Run(t.Context(), "echo-python", occurrence(`{}`), nil); err != nil {
+		t.Errorf("run after a cancelled one: %v", err)
+	}
+}
