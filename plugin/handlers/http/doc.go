@@ -6,7 +6,7 @@
 //
 //	method        = "POST"                        # default "GET"
 //	url           = "https://api.internal/rotate" # required; http or https
-//	headers       = { Authorization = "Bearer ${env("TOKEN")}" }
+//	headers       = { Authorization = "Bearer s3cr3t" }
 //	body          = "{\"dry_run\": false}"
 //	expect_status = [200, 202]                    # default: any 2xx
 //	timeout       = "30s"                         # default 30s; the occurrence's ctx bounds it too
