@@ -61,10 +61,10 @@ MAGIC_COOKIE_KEY = "CRONFLEET_PLUGIN_MAGIC_COOKIE"
 MAGIC_COOKIE_VALUE = "3f6c1b0e9a7d4c52b8e1f0a2d6c4e9b7"
 
 SETTINGS = {
-    # name: (type, description); all optional.
-    "message": ("string", "A message echoed as an output line."),
-    "sleep": ("number", "Seconds to wait before returning; a cancelled run returns at once."),
-    "fail": ("string", "When set, the run fails with this message."),
+    # name: (type as an HCL type expression, default as JSON or None, description); all optional.
+    "message": ("string", None, "A message echoed as an output line."),
+    "sleep": ("number", b"0", "Seconds to wait before returning; a cancelled run returns at once."),
+    "fail": ("string", None, "When set, the run fails with this message."),
 }
 
 
@@ -83,9 +83,11 @@ class Handler(handler_pb2_grpc.HandlerServicer):
     the work promptly."""
 
     def Schema(self, request, context):
+        """The handler block's attributes, which the runner checks job
+        files against (protocol version 2 and later)."""
         attrs = [
-            handler_pb2.Attribute(name=name, type=typ, description=desc)
-            for name, (typ, desc) in SETTINGS.items()
+            handler_pb2.Attribute(name=name, type=typ, default_json=default or b"", description=desc)
+            for name, (typ, default, desc) in SETTINGS.items()
         ]
         return handler_pb2.SchemaResponse(attributes=attrs)
 
@@ -93,15 +95,15 @@ class Handler(handler_pb2_grpc.HandlerServicer):
         try:
             settings = json.loads(request.settings or b"{}")
         except ValueError as e:
-            yield result(error=f"echo-python: settings: {e}")
+            yield result(error=f"echo-python: settings: {e}", permanent=True)
             return
         if not isinstance(settings, dict):
-            yield result(error="echo-python: settings: not a JSON object")
+            yield result(error="echo-python: settings: not a JSON object", permanent=True)
             return
         settings = {k: v for k, v in settings.items() if v is not None}  # null: not set
         unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
-            yield result(error=f"echo-python: settings: unknown attribute {unknown[0]!r}")
+            yield result(error=f"echo-python: settings: unknown attribute {unknown[0]!r}", permanent=True)
             return
 
         scheduled = request.scheduled_at.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ") if request.HasField("scheduled_at") else ""
@@ -131,11 +133,14 @@ class Handler(handler_pb2_grpc.HandlerServicer):
         yield result(message="echoed", metadata={"language": "python"})
 
 
-def result(message="", metadata=None, error=None):
-    """Builds the stream's last event."""
+def result(message="", metadata=None, error=None, permanent=False):
+    """Builds the stream's last event. A permanent error is one a retry
+    cannot fix (bad settings): the runner does not retry it."""
     res = handler_pb2.RunResult(message=message, metadata=metadata or {})
     if error is not None:
         res.error, res.has_error = error, True
+        if permanent and "permanent" in handler_pb2.RunResult.DESCRIPTOR.fields_by_name:
+            res.permanent = True
     return handler_pb2.RunEvent(result=res)
 
 
