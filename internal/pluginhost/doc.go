@@ -10,6 +10,34 @@
 // next Run starts a new process, after a backoff that doubles with every
 // consecutive failure so that a crash loop does not spin.
 //
+// Schema: Host.Schema asks a plugin process for its handler block's schema
+// once and caches it with the process (a replaced process is asked again).
+//
+// Health: a call on a process that has not answered anything for
+// Config.HealthInterval first asks the gRPC health service, bounded by
+// Config.HealthTimeout (go-plugin's own Ping has no deadline). A process
+// that does not answer (SIGSTOPped, deadlocked) fails that call with
+// ErrPluginFailed and is stopped in the background (Close waits for it),
+// so the callers behind it are not held up; the next call starts a new
+// process. A process that answered recently is trusted, so the check costs
+// a round trip only on a quiet plugin. Stopping sends SIGCONT after
+// SIGTERM, so a stopped plugin still gets to stop its jobs.
+//
+// Cancellation past a grace: Run returns as soon as its ctx is done; a
+// handler that ignores the cancellation is the plugin's to catch, because
+// only the plugin can tell whether the handler returned. plugin/sdk does
+// (WithCancelGrace): it exits the process, which the next Run restarts.
+//
+// Concurrency: Config.MaxConcurrent caps the runs in flight per plugin; a
+// run beyond it waits for a slot or its ctx.
+//
+// Permanent errors: a handler error marked permanent travels in the result
+// (RunResult.permanent) and Run returns it marked again, so that
+// sdk.IsPermanent(err) holds for the caller.
+//
+// Version: a plugin that announces another protocol version is refused at
+// start with a pluginwire.VersionError naming both versions.
+//
 // Environment: plugins do not inherit the runner's environment, which holds
 // secrets such as Redis credentials. A plugin sees PATH (the runner's, or a
 // default), whatever Config.Env lists, and go-plugin's handshake variables;

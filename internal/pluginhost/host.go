@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,18 @@ type Config struct {
 	RestartBackoff time.Duration
 	// MaxRestartBackoff caps RestartBackoff's doubling (default 30s).
 	MaxRestartBackoff time.Duration
+	// MaxConcurrent limits the runs in flight per plugin name; a run
+	// beyond the limit waits for a slot (or for its ctx). A missing or
+	// non-positive entry means no limit.
+	MaxConcurrent map[string]int
+	// HealthInterval: a run or Schema call on a plugin process that has
+	// not answered anything for this long first checks its health
+	// (default 5s; negative disables the check).
+	HealthInterval time.Duration
+	// HealthTimeout bounds that health check (default 2s). A process that
+	// does not answer in time is stopped and restarted; the run fails with
+	// ErrPluginFailed.
+	HealthTimeout time.Duration
 }
 
 // Host runs plugin processes for a runner node. Its methods are safe for
@@ -74,6 +87,8 @@ type Host struct {
 	mu     sync.Mutex
 	closed bool
 	procs  map[string]*proc
+
+	stopping sync.WaitGroup // processes being stopped apart from any run; Close waits
 }
 
 // New returns a Host; it starts no process until the first Run.
@@ -92,6 +107,12 @@ func New(cfg Config) *Host {
 	}
 	if cfg.MaxRestartBackoff <= 0 {
 		cfg.MaxRestartBackoff = 30 * time.Second
+	}
+	if cfg.HealthInterval == 0 {
+		cfg.HealthInterval = 5 * time.Second
+	}
+	if cfg.HealthTimeout <= 0 {
+		cfg.HealthTimeout = 2 * time.Second
 	}
 	return &Host{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), procs: map[string]*proc{}}
 }
@@ -121,8 +142,13 @@ func (h *Host) argv(name string) ([]string, bool) {
 // Run runs one occurrence on the named plugin, calling output for every
 // output line while it runs, and returns the handler's result. The error
 // wraps ctx's error when ctx ended the run, ErrPluginFailed when the plugin
-// process failed, and otherwise carries the handler's error message (the
-// result may then be non-nil too, e.g. with an exit code).
+// process failed (it would not start, crashed, or failed its health check),
+// and otherwise carries the handler's error message (the result may then be
+// non-nil too, e.g. with an exit code). sdk.IsPermanent reports whether the
+// handler marked its error with sdk.Permanent: retrying will not help.
+//
+// With a Config.MaxConcurrent limit for the plugin, Run first waits for a
+// slot, giving up when ctx is done.
 func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func(line string)) (*sdk.Result, error) {
 	if run == nil {
 		return nil, errors.New("pluginhost: nil run")
@@ -131,34 +157,121 @@ func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func
 	if err != nil {
 		return nil, err
 	}
-	c, err := p.get(ctx, h)
+	release, err := p.acquire(ctx, h)
 	if err != nil {
-		if errors.Is(err, ErrClosed) || errors.Is(err, ErrPluginFailed) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("pluginhost: %s: %w", plugin, err)
+		return nil, err
+	}
+	defer release()
+	c, err := h.ready(ctx, p)
+	if err != nil {
+		return nil, err
 	}
 	res, err := c.handler.Run(ctx, toProto(run), output)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
 		}
-		if status.Code(err) == codes.Unavailable || c.exited() {
-			// The process is gone or going: stop it for good, so the next
-			// Run starts a fresh one.
-			p.failed(h, c)
-			if st := c.exitStatus(); st != "" {
-				err = fmt.Errorf("%w (plugin process %s)", err, st)
-			}
-		}
-		return nil, fmt.Errorf("%w: %s: %w", ErrPluginFailed, plugin, err)
+		return nil, h.callFailed(p, c, err)
 	}
+	c.touch()
 	p.failures.Store(0)
 	out := fromProto(res)
 	if res.GetHasError() {
-		return out, fmt.Errorf("pluginhost: %s: %s", plugin, res.GetError())
+		err := fmt.Errorf("pluginhost: %s: %s", plugin, res.GetError())
+		if res.GetPermanent() {
+			err = sdk.Permanent(err)
+		}
+		return out, err
 	}
 	return out, nil
+}
+
+// Schema returns the schema of the named plugin's handler block, asking
+// the plugin process (started if need be) once; the answer is cached until
+// the process is replaced. An invalid schema (see sdk.Schema.Validate) is
+// an error.
+func (h *Host) Schema(ctx context.Context, plugin string) (sdk.Schema, error) {
+	p, err := h.proc(plugin)
+	if err != nil {
+		return sdk.Schema{}, err
+	}
+	c, err := h.ready(ctx, p)
+	if err != nil {
+		return sdk.Schema{}, err
+	}
+	c.schemaMu.Lock()
+	defer c.schemaMu.Unlock()
+	if c.schema != nil {
+		return *c.schema, nil
+	}
+	res, err := c.handler.Schema(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return sdk.Schema{}, fmt.Errorf("pluginhost: %s: schema: %w", plugin, ctx.Err())
+		}
+		if code := status.Code(err); code != codes.Unavailable && code != codes.Canceled && !c.exited() {
+			// The plugin answered: it is alive but its schema is wrong.
+			c.touch()
+			return sdk.Schema{}, fmt.Errorf("pluginhost: %s: schema: %s", plugin, status.Convert(err).Message())
+		}
+		return sdk.Schema{}, h.callFailed(p, c, err)
+	}
+	c.touch()
+	schema, err := schemaFromProto(res)
+	if err == nil {
+		err = schema.Validate()
+	}
+	if err != nil {
+		return sdk.Schema{}, fmt.Errorf("pluginhost: %s: schema: %w", plugin, err)
+	}
+	c.schema = &schema
+	return schema, nil
+}
+
+// ready returns p's process, started and, if it has been quiet for longer
+// than HealthInterval, checked.
+func (h *Host) ready(ctx context.Context, p *proc) (*conn, error) {
+	c, err := p.get(ctx, h)
+	if err != nil {
+		if errors.Is(err, ErrClosed) || errors.Is(err, ErrPluginFailed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("pluginhost: %s: %w", p.name, err)
+	}
+	if h.cfg.HealthInterval < 0 || time.Since(c.lastOK()) < h.cfg.HealthInterval {
+		return c, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, h.cfg.HealthTimeout)
+	defer cancel()
+	err = c.handler.Ping(pctx)
+	if err == nil {
+		c.touch()
+		return c, nil
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("pluginhost: %s: %w", p.name, ctx.Err())
+	}
+	// A stopped or deadlocked process: replace it without making the
+	// callers queued behind p.lock wait for its KillTimeout.
+	if p.detach(c) {
+		h.log.Warn("plugin failed its health check; restarting it", "plugin", p.name, "pid", c.cmd.Process.Pid, "err", err)
+		h.stopping.Go(func() { h.stop(c) })
+	}
+	return nil, fmt.Errorf("%w: %s: plugin process %d did not pass a health check within %s (%v); it is being restarted",
+		ErrPluginFailed, p.name, c.cmd.Process.Pid, h.cfg.HealthTimeout, err)
+}
+
+// callFailed handles a transport error of a call on c.
+func (h *Host) callFailed(p *proc, c *conn, err error) error {
+	if status.Code(err) == codes.Unavailable || c.exited() {
+		// The process is gone or going: stop it for good, so the next
+		// call starts a fresh one.
+		p.failed(h, c)
+		if st := c.exitStatus(); st != "" {
+			err = fmt.Errorf("%w (plugin process %s)", err, st)
+		}
+	}
+	return fmt.Errorf("%w: %s: %w", ErrPluginFailed, p.name, err)
 }
 
 // Close stops every plugin process (SIGTERM to its group, SIGKILL after
@@ -190,6 +303,7 @@ func (h *Host) Close() error {
 		})
 	}
 	wg.Wait()
+	h.stopping.Wait()
 	return nil
 }
 
@@ -206,6 +320,9 @@ func (h *Host) proc(name string) (*proc, error) {
 	p := h.procs[name]
 	if p == nil {
 		p = &proc{name: name, argv: argv, lock: make(chan struct{}, 1)}
+		if n := h.cfg.MaxConcurrent[name]; n > 0 {
+			p.slots = make(chan struct{}, n)
+		}
 		h.procs[name] = p
 	}
 	return p, nil
@@ -216,6 +333,7 @@ type proc struct {
 	name     string
 	argv     []string
 	lock     chan struct{} // a mutex that waiting callers can abandon (ctx)
+	slots    chan struct{} // MaxConcurrent; nil for no limit
 	failures atomic.Int32  // consecutive failures, for the restart backoff
 
 	// Guarded by lock.
@@ -223,12 +341,34 @@ type proc struct {
 	lastStart time.Time
 }
 
+// acquire takes one of p's run slots, if p is limited.
+func (p *proc) acquire(ctx context.Context, h *Host) (release func(), err error) {
+	if p.slots == nil {
+		return func() {}, nil
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return func() { <-p.slots }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("pluginhost: %s: waiting for one of %d run slots: %w", p.name, cap(p.slots), ctx.Err())
+	case <-h.done:
+		return nil, ErrClosed
+	}
+}
+
 // conn is one running plugin process.
 type conn struct {
 	client  *plugin.Client
 	cmd     *exec.Cmd
-	handler pluginwire.Handler
+	handler pluginwire.Client
+	ok      atomic.Int64 // unix nanoseconds of the last answer from the process
+
+	schemaMu sync.Mutex
+	schema   *sdk.Schema // cached
 }
+
+func (c *conn) touch()            { c.ok.Store(time.Now().UnixNano()) }
+func (c *conn) lastOK() time.Time { return time.Unix(0, c.ok.Load()) }
 
 func (c *conn) exited() bool { return c.client.Exited() }
 
@@ -290,6 +430,19 @@ func (p *proc) get(ctx context.Context, h *Host) (*conn, error) {
 	return c, nil
 }
 
+// detach forgets c, unless it was replaced already; it reports whether the
+// caller is to stop c.
+func (p *proc) detach(c *conn) bool {
+	p.lock <- struct{}{}
+	defer func() { <-p.lock }()
+	if p.cur != c {
+		return false
+	}
+	p.cur = nil
+	p.failures.Add(1)
+	return true
+}
+
 // failed stops c after a run saw it fail, unless it was replaced already.
 func (p *proc) failed(h *Host, c *conn) {
 	p.lock <- struct{}{}
@@ -324,15 +477,16 @@ func (h *Host) start(name string, argv []string) (*conn, error) {
 		raw, err = rpc.Dispense(pluginwire.PluginName)
 		if err == nil {
 			var ok bool
-			if c.handler, ok = raw.(pluginwire.Handler); !ok {
+			if c.handler, ok = raw.(pluginwire.Client); !ok {
 				err = fmt.Errorf("dispensed %T", raw)
 			}
 		}
 	}
 	if err != nil {
 		h.stop(c)
-		return nil, fmt.Errorf("%w: %s: start: %w", ErrPluginFailed, name, err)
+		return nil, fmt.Errorf("%w: %s: start: %w", ErrPluginFailed, name, pluginwire.CheckVersion(err))
 	}
+	c.touch() // the handshake was an answer
 	log.Debug("plugin started", "pid", cmd.Process.Pid)
 	return c, nil
 }
@@ -353,6 +507,9 @@ func (h *Host) stop(c *conn) {
 		pgid := c.cmd.Process.Pid
 		if !c.exited() {
 			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			// A stopped plugin (SIGSTOP, a debugger) handles SIGTERM only
+			// once it runs again; it must, to stop its jobs' processes.
+			_ = syscall.Kill(-pgid, syscall.SIGCONT)
 			if !h.waitExit(c, h.cfg.KillTimeout) {
 				h.log.Warn("plugin did not stop in time; killing it", "pid", pgid)
 			}
@@ -394,4 +551,24 @@ func toProto(r *sdk.Run) *pb.RunRequest {
 
 func fromProto(r *pb.RunResult) *sdk.Result {
 	return &sdk.Result{Message: r.GetMessage(), Metadata: r.GetMetadata(), Output: r.GetOutput()}
+}
+
+// schemaFromProto converts a plugin's wire schema back, decoding defaults
+// as encoding/json does into an any (numbers are float64). A type that is
+// not an sdk.Type is kept as is, for Validate to report.
+func schemaFromProto(r *pb.SchemaResponse) (sdk.Schema, error) {
+	var s sdk.Schema
+	for _, pa := range r.GetAttributes() {
+		a := sdk.Attribute{Name: pa.GetName(), Type: sdk.Type(pa.GetType()), Required: pa.GetRequired(), Description: pa.GetDescription()}
+		if t, err := sdk.ParseType(pa.GetType()); err == nil {
+			a.Type = t
+		}
+		if d := pa.GetDefaultJson(); len(d) > 0 {
+			if err := json.Unmarshal(d, &a.Default); err != nil {
+				return sdk.Schema{}, fmt.Errorf("default of %q: %w", pa.GetName(), err)
+			}
+		}
+		s.Attributes = append(s.Attributes, a)
+	}
+	return s, nil
 }

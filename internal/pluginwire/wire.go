@@ -5,18 +5,54 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"sync"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
 )
 
 // ProtocolVersion is the version of the wire protocol (plugin/proto,
-// package cronfleet.plugin.v1). A host refuses a plugin built for another
-// version at the handshake, before any job runs on it.
-const ProtocolVersion = 1
+// package cronfleet.plugin.v2). A host refuses a plugin built for another
+// version at the handshake, before any job runs on it; see VersionError.
+const ProtocolVersion = 2
+
+// VersionError is a handshake refused because the plugin speaks another
+// protocol version than the host.
+type VersionError struct {
+	Plugin, Host int
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("plugin speaks cronfleet plugin protocol version %d, this runner speaks version %d: "+
+		"rebuild the plugin against a plugin/sdk of protocol version %d", e.Plugin, e.Host, e.Host)
+}
+
+// go-plugin reports a mismatch as "incompatible API version with plugin.
+// Plugin version: 1, Client versions: [2]" in a plain error.
+var goPluginVersionErr = regexp.MustCompile(`(?i)incompatible API version with plugin\. Plugin version: (-?\d+)`)
+
+// CheckVersion turns go-plugin's start error for a version mismatch into a
+// *VersionError (wrapping nothing: go-plugin's text adds nothing); other
+// errors are returned unchanged.
+func CheckVersion(err error) error {
+	if err == nil {
+		return nil
+	}
+	m := goPluginVersionErr.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	v, convErr := strconv.Atoi(m[1])
+	if convErr != nil {
+		return err
+	}
+	return &VersionError{Plugin: v, Host: ProtocolVersion}
+}
 
 // PluginName is the key of the one plugin every handler process serves.
 const PluginName = "handler"
@@ -42,12 +78,24 @@ func PluginSet(impl Handler) plugin.PluginSet {
 // implements it (plugin/sdk wraps a user handler); the host side gets one
 // from Dispense.
 //
-// Run streams output lines through output while the run lasts and returns
-// the final result. A returned error means the transport or the plugin
-// failed; a failing handler is reported inside the result (has_error).
-// output is never called after Run returned.
+// Schema returns the handler block's schema. Run streams output lines
+// through output while the run lasts and returns the final result. A
+// returned error means the transport or the plugin failed; a failing
+// handler is reported inside the result (has_error). output is never called
+// after Run returned.
 type Handler interface {
+	Schema(ctx context.Context) (*pb.SchemaResponse, error)
 	Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error)
+}
+
+// Client is the host's view of a plugin: its Handler plus a health check.
+type Client interface {
+	Handler
+	// Ping asks the plugin's gRPC health service (which go-plugin serves
+	// in every Go plugin, and which plugins in other languages must serve)
+	// whether it is serving. Unlike go-plugin's own Ping it is bounded by
+	// ctx, so a stopped or deadlocked plugin is noticed.
+	Ping(ctx context.Context) error
 }
 
 // GRPCPlugin is the go-plugin Plugin for Handler. Only gRPC is supported.
@@ -68,14 +116,32 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	return nil
 }
 
-// GRPCClient returns a Handler that calls the plugin over c.
+// GRPCClient returns a Client that calls the plugin over c.
 func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &client{c: pb.NewHandlerClient(c)}, nil
+	return &client{c: pb.NewHandlerClient(c), health: healthpb.NewHealthClient(c)}, nil
 }
 
-// client adapts the generated client to Handler.
+// client adapts the generated client to Client.
 type client struct {
-	c pb.HandlerClient
+	c      pb.HandlerClient
+	health healthpb.HealthClient
+}
+
+var _ Client = (*client)(nil)
+
+func (c *client) Ping(ctx context.Context) error {
+	res, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
+	if err != nil {
+		return err
+	}
+	if st := res.GetStatus(); st != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("pluginwire: plugin health is %s", st)
+	}
+	return nil
+}
+
+func (c *client) Schema(ctx context.Context) (*pb.SchemaResponse, error) {
+	return c.c.Schema(ctx, &pb.SchemaRequest{})
 }
 
 func (c *client) Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error) {
@@ -108,6 +174,10 @@ func (c *client) Run(ctx context.Context, req *pb.RunRequest, output func(line s
 type server struct {
 	pb.UnimplementedHandlerServer
 	impl Handler
+}
+
+func (s *server) Schema(ctx context.Context, _ *pb.SchemaRequest) (*pb.SchemaResponse, error) {
+	return s.impl.Schema(ctx)
 }
 
 func (s *server) Run(req *pb.RunRequest, stream grpc.ServerStreamingServer[pb.RunEvent]) error {

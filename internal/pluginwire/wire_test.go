@@ -20,12 +20,16 @@ import (
 // handlerFunc lets a test write its handler inline.
 type handlerFunc func(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error)
 
+func (f handlerFunc) Schema(context.Context) (*pb.SchemaResponse, error) {
+	return &pb.SchemaResponse{Attributes: []*pb.Attribute{{Name: "a", Type: "string"}}}, nil
+}
+
 func (f handlerFunc) Run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
 	return f(ctx, req, output)
 }
 
 // connect serves impl in process and returns the host's view of it.
-func connect(t *testing.T, impl pluginwire.Handler) pluginwire.Handler {
+func connect(t *testing.T, impl pluginwire.Handler) pluginwire.Client {
 	t.Helper()
 	client, _ := plugin.TestPluginGRPCConn(t, false, pluginwire.PluginSet(impl))
 	// Closing the client asks the server to stop (go-plugin's controller).
@@ -34,9 +38,9 @@ func connect(t *testing.T, impl pluginwire.Handler) pluginwire.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, ok := raw.(pluginwire.Handler)
+	h, ok := raw.(pluginwire.Client)
 	if !ok {
-		t.Fatalf("dispensed %T, want pluginwire.Handler", raw)
+		t.Fatalf("dispensed %T, want pluginwire.Client", raw)
 	}
 	return h
 }
@@ -127,5 +131,37 @@ func TestErrors(t *testing.T) {
 	res, err := h.Run(t.Context(), &pb.RunRequest{}, nil)
 	if err != nil || !res.GetHasError() || res.GetError() != "exit code 3" {
 		t.Errorf("got %v, %v; want a result carrying the error", res, err)
+	}
+}
+
+func TestSchemaAndPing(t *testing.T) {
+	h := connect(t, handlerFunc(nil))
+	res, err := h.Schema(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &pb.SchemaResponse{Attributes: []*pb.Attribute{{Name: "a", Type: "string"}}}
+	if diff := cmp.Diff(want, res, protocmp.Transform()); diff != "" {
+		t.Errorf("schema (-want +got):\n%s", diff)
+	}
+	if err := h.Ping(t.Context()); err != nil {
+		t.Errorf("ping: %v", err)
+	}
+}
+
+func TestCheckVersion(t *testing.T) {
+	goPluginErr := errors.New("incompatible API version with plugin. Plugin version: 1, Client versions: [2]")
+	err := pluginwire.CheckVersion(goPluginErr)
+	var ve *pluginwire.VersionError
+	if !errors.As(err, &ve) || ve.Plugin != 1 || ve.Host != pluginwire.ProtocolVersion {
+		t.Fatalf("CheckVersion = %#v, want a VersionError{1, %d}", err, pluginwire.ProtocolVersion)
+	}
+	want := "plugin speaks cronfleet plugin protocol version 1, this runner speaks version 2: rebuild the plugin against a plugin/sdk of protocol version 2"
+	if err.Error() != want {
+		t.Errorf("message %q, want %q", err, want)
+	}
+	other := errors.New("fork/exec: no such file")
+	if got := pluginwire.CheckVersion(other); got != other {
+		t.Errorf("CheckVersion changed an unrelated error to %v", got)
 	}
 }

@@ -12,10 +12,32 @@
 // as JSON, which Run.Decode unmarshals strictly. Output written to
 // Run.Output reaches the runner line by line while the handler runs.
 //
+// Schema: a handler declares its block's attributes (name, Type, required,
+// default, description) with a Schema method (SchemaHandler), or with Func
+// for a plain function. The runner decodes every handler block against it
+// with HCL before anything runs, so mistakes in a job file are reported at
+// their line; defaults are filled in before Run sees the settings. A
+// HandlerFunc, or a Handler without a Schema method, has the empty Schema:
+// its block takes no attributes. Package sdktest runs a handler in-process
+// and checks its settings against its Schema.
+//
+// Errors: an error from Run fails the attempt and the runner retries per
+// the job's policy; wrap it with Permanent when retrying cannot help (bad
+// settings, a refused request). Run.Decode's errors are permanent.
+//
+// Protocol: the handshake carries protocol version 2 (plugin/proto); a
+// runner refuses a plugin built against another version, naming both.
+//
 // Cancellation: the ctx passed to Handler.Run is cancelled when the runner
 // cancels the occurrence (its timeout, a lost lease, the runner's shutdown)
 // and when the plugin itself shuts down. A handler must return promptly
 // after ctx is done and must not leave processes behind.
+//
+// A handler that ignores its cancellation for longer than the cancel grace
+// (WithCancelGrace, default 10s) is treated as stuck: Serve cancels every
+// handler, waits the shutdown grace and exits with status 1, and the
+// runner starts a fresh process for the next run. Its work cannot be
+// stopped otherwise, and the runner already told its caller it stopped.
 //
 // Lifetime: a plugin must never outlive its runner. Serve therefore treats
 // SIGTERM (which the runner's Pdeathsig also delivers when the runner dies)

@@ -12,19 +12,63 @@ import (
 	"time"
 )
 
-// Handler runs job occurrences. Run is called concurrently, once per
-// occurrence attempt. A non-nil error fails the attempt (the runner retries
-// per the job's policy); the Result may be non-nil in both cases, e.g. to
-// report an exit code together with the failure.
+// Handler runs job occurrences.
+//
+// Run is called concurrently, once per occurrence attempt. A non-nil error
+// fails the attempt (the runner retries per the job's policy, unless the
+// error is marked with Permanent); the Result may be non-nil in both cases,
+// e.g. to report an exit code together with the failure.
+//
+// Every Handler should also implement SchemaHandler: a Handler without a
+// Schema method reports the empty Schema, which accepts no attributes. (In
+// a later version Schema becomes part of Handler.)
 type Handler interface {
 	Run(ctx context.Context, run *Run) (*Result, error)
 }
 
-// HandlerFunc adapts a function to Handler.
+// SchemaHandler is a Handler that declares its handler block's attributes.
+//
+// Schema is asked once per plugin process; the runner checks every job
+// file against it before anything runs. It must return the same Schema on
+// every call.
+type SchemaHandler interface {
+	Handler
+	Schema() Schema
+}
+
+// SchemaOf returns h's Schema, or the empty Schema if h declares none.
+func SchemaOf(h Handler) Schema {
+	if sh, ok := h.(SchemaHandler); ok {
+		return sh.Schema()
+	}
+	return Schema{}
+}
+
+// HandlerFunc adapts a function to a Handler whose block takes no
+// attributes (its Schema is empty, so any attribute in the job file is an
+// error). Use Func to declare attributes.
 type HandlerFunc func(ctx context.Context, run *Run) (*Result, error)
+
+// Schema returns the empty Schema.
+func (f HandlerFunc) Schema() Schema { return Schema{} }
 
 // Run calls f.
 func (f HandlerFunc) Run(ctx context.Context, run *Run) (*Result, error) { return f(ctx, run) }
+
+// Func returns a Handler with the given schema that runs fn.
+func Func(schema Schema, fn func(ctx context.Context, run *Run) (*Result, error)) SchemaHandler {
+	return funcHandler{schema: schema, fn: fn}
+}
+
+type funcHandler struct {
+	schema Schema
+	fn     func(ctx context.Context, run *Run) (*Result, error)
+}
+
+func (h funcHandler) Schema() Schema { return h.schema }
+func (h funcHandler) Run(ctx context.Context, run *Run) (*Result, error) {
+	return h.fn(ctx, run)
+}
 
 // Run describes one attempt at one occurrence of a job. The runner fills in
 // the exported fields; a Run must not be copied after first use.
@@ -44,6 +88,8 @@ type Run struct {
 	// Node names the runner node running this attempt.
 	Node string
 	// Settings is the job's handler block as a JSON object; see Decode.
+	// Attributes the block leaves out (or sets to null) are set to their
+	// Schema Default before Run is called.
 	Settings json.RawMessage
 
 	output func(line string) // set by Serve; nil means discard
@@ -54,8 +100,9 @@ type Run struct {
 }
 
 // Decode unmarshals Settings into v, strictly: a field that v does not
-// declare is an error, so that a typo in a job file fails the run loudly
-// instead of being ignored. Empty Settings decode as an empty object.
+// declare is an error, so that a mismatch between the Schema and v fails
+// the run loudly instead of being ignored. Empty Settings decode as an
+// empty object. Its errors are Permanent: the same settings fail again.
 func (r *Run) Decode(v any) error {
 	data := bytes.TrimSpace(r.Settings)
 	if len(data) == 0 {
@@ -64,10 +111,10 @@ func (r *Run) Decode(v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("sdk: decode settings: %w", err)
+		return Permanent(fmt.Errorf("sdk: decode settings: %w", err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("sdk: decode settings: trailing data after the JSON object")
+		return Permanent(errors.New("sdk: decode settings: trailing data after the JSON object"))
 	}
 	return nil
 }

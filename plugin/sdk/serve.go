@@ -18,9 +18,10 @@ import (
 type ServeOption func(*serveConfig)
 
 type serveConfig struct {
-	grace    time.Duration
-	level    slog.Level
-	parentIv time.Duration
+	grace       time.Duration
+	cancelGrace time.Duration
+	level       slog.Level
+	parentIv    time.Duration
 }
 
 // WithShutdownGrace sets how long Serve waits for running handlers to
@@ -28,6 +29,15 @@ type serveConfig struct {
 // kill timeout, or the runner kills the plugin first.
 func WithShutdownGrace(d time.Duration) ServeOption {
 	return func(c *serveConfig) { c.grace = d }
+}
+
+// WithCancelGrace sets how long a handler may take to return after its ctx
+// was cancelled (default 10s). A handler that takes longer is stuck: Serve
+// logs an error naming its run, cancels every other handler, waits the
+// shutdown grace and exits, so that the runner starts a fresh process on
+// the next run. Zero or less disables the watchdog.
+func WithCancelGrace(d time.Duration) ServeOption {
+	return func(c *serveConfig) { c.cancelGrace = d }
 }
 
 // WithLogLevel sets the lowest level Run.Logger sends to the runner
@@ -45,7 +55,7 @@ func Serve(h Handler, opts ...ServeOption) {
 }
 
 func serve(h Handler, opts []ServeOption) int {
-	cfg := serveConfig{grace: 5 * time.Second, level: slog.LevelDebug, parentIv: 250 * time.Millisecond}
+	cfg := serveConfig{grace: 5 * time.Second, cancelGrace: 10 * time.Second, level: slog.LevelDebug, parentIv: 250 * time.Millisecond}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -68,7 +78,13 @@ func serve(h Handler, opts []ServeOption) int {
 	// The root of the plugin process (see the package doc).
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := &server{h: h, log: log, base: base}
+	stuck := make(chan *Run, 1)
+	srv := &server{h: h, log: log, base: base, cancelGrace: cfg.cancelGrace, stuck: func(r *Run) {
+		select {
+		case stuck <- r:
+		default:
+		}
+	}}
 
 	// Watch before serving, so the parent seen is the one that started us.
 	sigs := make(chan os.Signal, 1)
@@ -98,6 +114,20 @@ func serve(h Handler, opts []ServeOption) int {
 		log.Info("received signal; shutting down", "signal", s.String())
 	case <-parentGone:
 		log.Warn("host process is gone; shutting down")
+	case r := <-stuck:
+		r.Logger().Error("handler ignored cancellation; exiting so that the runner restarts the plugin",
+			"cancel_grace", cfg.cancelGrace.String())
+		cancel()
+		done := make(chan struct{})
+		go func() {
+			srv.shutdown()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(cfg.grace):
+		}
+		return 1
 	}
 	cancel()
 	done := make(chan struct{})

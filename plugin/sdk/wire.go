@@ -2,10 +2,12 @@ package sdk
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -17,12 +19,34 @@ import (
 // wire messages and Run/Result, ties each run to the plugin's lifetime and
 // keeps count of the runs in flight so that shutdown can wait for them.
 type server struct {
-	h      Handler
-	log    *slog.Logger
-	base   context.Context // cancelled when the plugin shuts down
+	h    Handler
+	log  *slog.Logger
+	base context.Context // cancelled when the plugin shuts down
+	// cancelGrace is how long a handler may take to return after its ctx
+	// was cancelled before stuck is called with its run; zero disables.
+	cancelGrace time.Duration
+	stuck       func(*Run)
+
+	schemaOnce sync.Once
+	schema     Schema
+
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup
+}
+
+// handlerSchema asks the handler once; Schema must not change anyway.
+func (s *server) handlerSchema() Schema {
+	s.schemaOnce.Do(func() { s.schema = SchemaOf(s.h) })
+	return s.schema
+}
+
+func (s *server) Schema(context.Context) (*pb.SchemaResponse, error) {
+	schema := s.handlerSchema()
+	if err := schema.Validate(); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return schemaToProto(schema)
 }
 
 func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
@@ -40,20 +64,40 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 	stop := context.AfterFunc(s.base, cancel)
 	defer stop()
 
+	settings, err := s.handlerSchema().applyDefaults(req.GetSettings())
+	if err != nil {
+		return &pb.RunResult{HasError: true, Permanent: true, Error: err.Error()}, nil
+	}
 	run := &Run{
 		Job:          req.GetJob(),
 		Attempt:      int(req.GetAttempt()),
 		FencingToken: req.GetFencingToken(),
 		OccurrenceID: req.GetOccurrenceId(),
 		Node:         req.GetNode(),
-		Settings:     req.GetSettings(),
+		Settings:     settings,
 		output:       output,
 		logger:       s.log,
 	}
 	if req.GetScheduledAt() != nil {
 		run.ScheduledAt = req.GetScheduledAt().AsTime()
 	}
+	returned := make(chan struct{})
+	if s.cancelGrace > 0 && s.stuck != nil {
+		// A handler that ignores its cancellation keeps its work (and
+		// maybe a job's processes) alive that the runner believes stopped.
+		unwatch := context.AfterFunc(ctx, func() {
+			t := time.NewTimer(s.cancelGrace)
+			defer t.Stop()
+			select {
+			case <-returned:
+			case <-t.C:
+				s.stuck(run)
+			}
+		})
+		defer unwatch()
+	}
 	res, err := s.call(ctx, run)
+	close(returned)
 	run.flush()
 
 	out := &pb.RunResult{}
@@ -61,7 +105,7 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 		out.Message, out.Metadata, out.Output = res.Message, res.Metadata, res.Output
 	}
 	if err != nil {
-		out.HasError, out.Error = true, err.Error()
+		out.HasError, out.Error, out.Permanent = true, err.Error(), IsPermanent(err)
 	}
 	return out, nil
 }
@@ -85,4 +129,21 @@ func (s *server) shutdown() {
 	s.closed = true
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// schemaToProto converts a Schema to its wire form.
+func schemaToProto(s Schema) (*pb.SchemaResponse, error) {
+	out := &pb.SchemaResponse{}
+	for _, a := range s.Attributes {
+		pa := &pb.Attribute{Name: a.Name, Type: a.Type.String(), Required: a.Required, Description: a.Description}
+		if a.Default != nil {
+			b, err := json.Marshal(a.Default)
+			if err != nil {
+				return nil, fmt.Errorf("sdk: default of %q: %w", a.Name, err)
+			}
+			pa.DefaultJson = b
+		}
+		out.Attributes = append(out.Attributes, pa)
+	}
+	return out, nil
 }

@@ -3,9 +3,18 @@
 //
 // Settings (the job's handler block):
 //
-//	command = ["pg_dump", "-Fc", "app"]   # argv, required; no shell unless you write ["sh", "-c", "..."]
+//	command = ["pg_dump", "-Fc", "app"]   # argv, run without a shell
+//	shell   = "pg_dump -Fc app | gzip"    # or: a script run with /bin/sh -c
 //	env     = { PGHOST = "db.internal" }  # extra environment, optional
 //	dir     = "/srv/app"                  # working directory, optional
+//	user    = "backup"                    # run as this user (name or uid), optional
+//
+// Exactly one of command and shell is required. user needs the plugin (so
+// the runner) to run as root; otherwise the run fails rather than run the
+// command as the wrong user. The command then runs with that user's uid,
+// primary gid and supplementary groups; its environment is not changed (no
+// HOME or USER). Handler.Schema declares these attributes. Invalid settings
+// fail the run with an sdk.Permanent error: retrying cannot fix them.
 //
 // Environment: the command sees only PATH (the plugin's), the job's env and
 // the occurrence as CRONFLEET_JOB, CRONFLEET_SCHEDULED_AT (RFC 3339, UTC,

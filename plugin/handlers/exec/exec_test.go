@@ -138,3 +138,63 @@ func waitGone(t *testing.T, pids ...int) {
 		<-tick.C
 	}
 }
+
+func TestShell(t *testing.T) {
+	res, err := run(t, t.Context(), `{"shell":"echo $CRONFLEET_JOB | tr j J; exit 5"}`)
+	if err == nil || !strings.Contains(err.Error(), "shell exited with code 5") || sdk.IsPermanent(err) {
+		t.Errorf("err = %v, want a retryable exit code 5", err)
+	}
+	if res.Output != "J\n" || res.Metadata["exit_code"] != "5" || res.Message != "exit code 5" {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+func TestInvalidSettingsArePermanent(t *testing.T) {
+	for _, s := range []string{
+		`{}`, `{"command":[]}`, `{"command":[""]}`, `{"command":["true"],"shell":"true"}`,
+		`{"shell":"true","env":{"A=B":"1"}}`, `{"shell":true}`, `{"comand":["true"]}`,
+	} {
+		if _, err := run(t, t.Context(), s); !sdk.IsPermanent(err) {
+			t.Errorf("settings %s: err = %v, want a permanent error", s, err)
+		}
+	}
+}
+
+func TestUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		_, err := run(t, t.Context(), `{"shell":"true","user":"nobody"}`)
+		if !sdk.IsPermanent(err) || !strings.Contains(err.Error(), "not root") {
+			t.Errorf("user as non-root: err = %v, want a permanent refusal", err)
+		}
+		return
+	}
+	res, err := run(t, t.Context(), `{"command":["id","-u"],"user":"nobody"}`)
+	if err != nil {
+		t.Skipf("cannot run as nobody here: %v", err)
+	}
+	if strings.TrimSpace(res.Output) == "0" {
+		t.Errorf("command ran as root: %q", res.Output)
+	}
+	if _, err := run(t, t.Context(), `{"shell":"true","user":"no-such-user-cronfleet"}`); !sdk.IsPermanent(err) {
+		t.Errorf("unknown user: err = %v", err)
+	}
+}
+
+func TestSchemaMatchesSettings(t *testing.T) {
+	h, ok := exec.New().(sdk.SchemaHandler)
+	if !ok {
+		t.Fatal("exec declares no schema")
+	}
+	schema := h.Schema()
+	if err := schema.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	full := `{"command":["true"],"shell":"","env":{"A":"b"},"dir":"/","user":""}`
+	if err := schema.CheckSettings([]byte(full)); err != nil {
+		t.Errorf("schema rejects settings Decode accepts: %v", err)
+	}
+	var s exec.Settings
+	if err := (&sdk.Run{Settings: []byte(full)}).Decode(&s); err != nil {
+		t.Errorf("Decode rejects settings the schema accepts: %v", err)
+	}
+}

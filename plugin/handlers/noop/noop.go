@@ -17,6 +17,9 @@ func New() sdk.Handler { return handler{} }
 
 type handler struct{}
 
+// Schema is empty: a noop handler block takes no attributes.
+func (handler) Schema() sdk.Schema { return sdk.Schema{} }
+
 func (handler) Run(_ context.Context, run *sdk.Run) (*sdk.Result, error) {
 	started := time.Now()
 	if err := run.Decode(&struct{}{}); err != nil {

@@ -1,19 +1,25 @@
 // Command testplugin is a misbehaving plugin for pluginhost's tests. Its
 // settings pick what a run does: {"mode": "ok" | "log" | "env" | "exit" | "panic" |
-// "block"}.
+// "block" | "ignore" | "permanent"}; "ignore" ignores cancellation until the
+// SDK's watchdog (a 300ms cancel grace here) ends the process.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
 func main() {
-	sdk.Serve(sdk.HandlerFunc(func(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
+	schema := sdk.Schema{Attributes: []sdk.Attribute{
+		{Name: "mode", Type: sdk.TypeString, Required: true, Description: "What the run does."},
+	}}
+	sdk.Serve(sdk.Func(schema, func(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 		var s struct {
 			Mode string `json:"mode"`
 		}
@@ -47,7 +53,12 @@ func main() {
 			fmt.Fprintln(run.Output(), "blocking")
 			<-ctx.Done()
 			return nil, ctx.Err()
+		case "ignore":
+			fmt.Fprintln(run.Output(), os.Getpid())
+			select {} // the watchdog exits the process
+		case "permanent":
+			return nil, sdk.Permanent(errors.New("never works"))
 		}
 		return nil, fmt.Errorf("unknown mode %q", s.Mode)
-	}))
+	}), sdk.WithCancelGrace(300*time.Millisecond), sdk.WithShutdownGrace(300*time.Millisecond))
 }

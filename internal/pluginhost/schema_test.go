@@ -1,0 +1,184 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cronfleet/cronfleet/internal/pluginwire"
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+func TestSchema(t *testing.T) {
+	h := newHost(t)
+	got, err := h.Schema(t.Context(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sdk.Schema{Attributes: []sdk.Attribute{{Name: "mode", Type: sdk.TypeString, Required: true, Description: "What the run does."}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("schema (-want +got):\n%s", diff)
+	}
+	got, err = h.Schema(t.Context(), "exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range got.Attributes {
+		names = append(names, a.Name+":"+a.Type.String())
+	}
+	if diff := cmp.Diff([]string{"command:list(string)", "shell:string", "env:map(string)", "dir:string", "user:string"}, names); diff != "" {
+		t.Errorf("exec schema (-want +got):\n%s", diff)
+	}
+	if _, err := h.Schema(t.Context(), "missing"); !errors.Is(err, ErrUnknownPlugin) {
+		t.Errorf("Schema(missing): err = %v", err)
+	}
+}
+
+func TestPermanentErrors(t *testing.T) {
+	h := newHost(t)
+	_, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"permanent"}`)}, nil)
+	if !sdk.IsPermanent(err) || !strings.Contains(err.Error(), "never works") {
+		t.Errorf("err = %v, want a permanent error", err)
+	}
+	_, err = h.Run(t.Context(), "exec", &sdk.Run{Settings: settings(`{"command":["true"],"shell":"true"}`)}, nil)
+	if !sdk.IsPermanent(err) || !strings.Contains(err.Error(), "mutually exclusive") {
+		t.Errorf("exec with command and shell: err = %v, want a permanent error", err)
+	}
+	_, err = h.Run(t.Context(), "exec", &sdk.Run{Settings: settings(`{"shell":"exit 2"}`)}, nil)
+	if err == nil || sdk.IsPermanent(err) {
+		t.Errorf("exit 2: err = %v, want a retryable error", err)
+	}
+}
+
+// TestVersionMismatch: a plugin announcing protocol 1 is refused with a
+// message naming both versions.
+func TestVersionMismatch(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "old")
+	script := "#!/bin/sh\necho '1|1|unix|/nonexistent.sock|grpc|'\nexec sleep 60\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := New(Config{Builtins: map[string][]string{"old": {bin}}, KillTimeout: time.Second})
+	t.Cleanup(func() { _ = h.Close() })
+	_, err := h.Run(t.Context(), "old", &sdk.Run{}, nil)
+	var ve *pluginwire.VersionError
+	if !errors.As(err, &ve) || !errors.Is(err, ErrPluginFailed) {
+		t.Fatalf("err = %v, want ErrPluginFailed with a VersionError", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "protocol version 1") || !strings.Contains(msg, "speaks version 2") {
+		t.Errorf("message %q does not name both versions", msg)
+	}
+}
+
+func TestMaxConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	h := New(Config{
+		Builtins:      map[string][]string{"test": {build(t, dir, "./testdata/testplugin")}},
+		MaxConcurrent: map[string]int{"test": 1},
+	})
+	t.Cleanup(func() { _ = h.Close() })
+
+	out := newLines()
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Run(ctx, "test", &sdk.Run{Settings: settings(`{"mode":"block"}`)}, out.add)
+		errc <- err
+	}()
+	out.waitN(t, 1) // the one slot is taken
+
+	waiting, cancelWaiting := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancelWaiting()
+	_, err := h.Run(waiting, "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "run slots") {
+		t.Errorf("second run: err = %v, want it to time out waiting for a slot", err)
+	}
+
+	// A waiting run gets the slot as soon as it is free.
+	second := make(chan error, 1)
+	go func() {
+		_, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
+		second <- err
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("first run: err = %v", err)
+	}
+	if err := <-second; err != nil {
+		t.Errorf("waiting run: %v", err)
+	}
+}
+
+// TestHungPluginRestarted SIGSTOPs a plugin: the next run fails its health
+// check with a clear error, the process is stopped and a new one serves.
+func TestHungPluginRestarted(t *testing.T) {
+	dir := t.TempDir()
+	h := New(Config{
+		Builtins:       map[string][]string{"test": {build(t, dir, "./testdata/testplugin")}},
+		RestartBackoff: 10 * time.Millisecond,
+		HealthInterval: time.Nanosecond, // check before every call
+		HealthTimeout:  300 * time.Millisecond,
+		KillTimeout:    5 * time.Second,
+	})
+	t.Cleanup(func() { _ = h.Close() })
+	pidOf := func() int {
+		t.Helper()
+		res, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(res.Metadata["pid"])
+		return pid
+	}
+	first := pidOf()
+	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(first, syscall.SIGKILL) })
+
+	_, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
+	if !errors.Is(err, ErrPluginFailed) || !strings.Contains(err.Error(), "health check") {
+		t.Fatalf("run on a stopped plugin: err = %v, want a failed health check", err)
+	}
+	t.Log(err)
+	if second := pidOf(); second == first {
+		t.Errorf("still served by the stopped process %d", first)
+	}
+	waitGone(t, first)
+}
+
+// TestIgnoredCancellation: a handler that ignores cancellation past its
+// grace takes its plugin process down (plugin/sdk's watchdog); the run
+// returned at cancellation and the next run gets a fresh process.
+func TestIgnoredCancellation(t *testing.T) {
+	h := newHost(t)
+	out := newLines()
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Run(ctx, "test", &sdk.Run{Settings: settings(`{"mode":"ignore"}`)}, out.add)
+		errc <- err
+	}()
+	pid := atoi(t, out.waitN(t, 1))[0]
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	waitGone(t, pid)
+	res, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metadata["pid"] == strconv.Itoa(pid) {
+		t.Error("the stuck process still serves")
+	}
+}
