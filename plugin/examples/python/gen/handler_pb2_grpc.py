@@ -6,9 +6,6 @@ import handler_pb2 as handler__pb2
 
 class HandlerStub(object):
   """Handler runs job occurrences. A plugin process serves exactly one Handler.
-
-  Reserved for later: a Schema RPC returning the JSON schema of the
-  handler's settings, so the runner can validate job files before a run.
   """
 
   def __init__(self, channel):
@@ -17,8 +14,13 @@ class HandlerStub(object):
     Args:
       channel: A grpc.Channel.
     """
+    self.Schema = channel.unary_unary(
+        '/cronfleet.plugin.v2.Handler/Schema',
+        request_serializer=handler__pb2.SchemaRequest.SerializeToString,
+        response_deserializer=handler__pb2.SchemaResponse.FromString,
+        )
     self.Run = channel.unary_stream(
-        '/cronfleet.plugin.v1.Handler/Run',
+        '/cronfleet.plugin.v2.Handler/Run',
         request_serializer=handler__pb2.RunRequest.SerializeToString,
         response_deserializer=handler__pb2.RunEvent.FromString,
         )
@@ -26,10 +28,16 @@ class HandlerStub(object):
 
 class HandlerServicer(object):
   """Handler runs job occurrences. A plugin process serves exactly one Handler.
-
-  Reserved for later: a Schema RPC returning the JSON schema of the
-  handler's settings, so the runner can validate job files before a run.
   """
+
+  def Schema(self, request, context):
+    """Schema describes the handler block's attributes. The host asks once per
+    plugin process and decodes every job's handler block against it before
+    any run; the answer must not change during the process' life.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
 
   def Run(self, request, context):
     """Run executes one occurrence. The plugin streams zero or more output
@@ -47,6 +55,11 @@ class HandlerServicer(object):
 
 def add_HandlerServicer_to_server(servicer, server):
   rpc_method_handlers = {
+      'Schema': grpc.unary_unary_rpc_method_handler(
+          servicer.Schema,
+          request_deserializer=handler__pb2.SchemaRequest.FromString,
+          response_serializer=handler__pb2.SchemaResponse.SerializeToString,
+      ),
       'Run': grpc.unary_stream_rpc_method_handler(
           servicer.Run,
           request_deserializer=handler__pb2.RunRequest.FromString,
@@ -54,5 +67,5 @@ def add_HandlerServicer_to_server(servicer, server):
       ),
   }
   generic_handler = grpc.method_handlers_generic_handler(
-      'cronfleet.plugin.v1.Handler', rpc_method_handlers)
+      'cronfleet.plugin.v2.Handler', rpc_method_handlers)
   server.add_generic_rpc_handlers((generic_handler,))
