@@ -30,8 +30,9 @@
 // response body (Metadata["body_truncated"] = "true" when there was more),
 // made valid UTF-8 because results travel as protobuf strings. The same
 // excerpt is streamed as output lines. A status outside expect_status is an
-// error; so is a transport failure or the timeout. Invalid settings are
-// reported before any request is sent.
+// error; so is a transport failure or the timeout, and the runner retries
+// them per the job's policy. Invalid settings fail before any request is
+// sent and are marked sdk.Permanent: retrying cannot fix them.
 //
 // Connections: each run builds its own transport (its TLS settings are the
 // job's) and closes its idle connections when it returns, so a plugin

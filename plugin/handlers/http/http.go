@@ -67,6 +67,22 @@ func New() sdk.Handler { return handler{} }
 
 type handler struct{}
 
+// Schema declares the handler block; see the package doc.
+func (handler) Schema() sdk.Schema {
+	return sdk.Schema{Attributes: []sdk.Attribute{
+		{Name: "url", Type: sdk.TypeString, Required: true, Description: "The absolute http:// or https:// URL to send the request to."},
+		{Name: "method", Type: sdk.TypeString, Default: http.MethodGet, Description: "The HTTP method."},
+		{Name: "headers", Type: sdk.TypeMapString, Description: "Request headers; the Idempotency-Key and X-Cronfleet-* headers are the handler's."},
+		{Name: "body", Type: sdk.TypeString, Description: "The request body."},
+		{Name: "expect_status", Type: sdk.TypeListNumber, Description: "The status codes that count as success; default any 2xx."},
+		{Name: "timeout", Type: sdk.TypeString, Default: DefaultTimeout.String(), Description: "How long the request may take, as a Go duration; the job's timeout applies too."},
+		{Name: "tls_ca_file", Type: sdk.TypeString, Description: "PEM file of the CAs to trust instead of the system's."},
+		{Name: "tls_cert_file", Type: sdk.TypeString, Description: "PEM client certificate for mutual TLS (with tls_key_file)."},
+		{Name: "tls_key_file", Type: sdk.TypeString, Description: "PEM private key of tls_cert_file."},
+		{Name: "tls_insecure_skip_verify", Type: sdk.TypeBool, Default: false, Description: "Do not verify the server's certificate."},
+	}}
+}
+
 // request is a validated Settings.
 type request struct {
 	method  string
@@ -83,11 +99,12 @@ type request struct {
 func (handler) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 	var s Settings
 	if err := run.Decode(&s); err != nil {
-		return nil, fmt.Errorf("http: %w", err)
+		return nil, fmt.Errorf("http: %w", err) // Permanent already
 	}
 	r, err := parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("http: settings: %w", err)
+		// The same settings fail the same way on every attempt.
+		return nil, sdk.Permanent(fmt.Errorf("http: settings: %w", err))
 	}
 	target := r.method + " " + r.url.Redacted()
 

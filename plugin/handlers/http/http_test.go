@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,34 @@ func call(t *testing.T, ctx context.Context, s httphandler.Settings) (*sdk.Resul
 		Node:         "n1",
 		Settings:     raw,
 	})
+}
+
+func TestSchema(t *testing.T) {
+	schema := sdk.SchemaOf(httphandler.New())
+	if err := schema.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// Every attribute is a Settings field, and the defaults decode.
+	defaults, err := schema.Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s httphandler.Settings
+	if err := (&sdk.Run{Settings: defaults}).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(httphandler.Settings{Method: "GET", Timeout: "30s"}, s); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	for _, a := range schema.Attributes {
+		raw := `{"url":"http://x/","` + a.Name + `":null}`
+		if err := (&sdk.Run{Settings: []byte(raw)}).Decode(&httphandler.Settings{}); err != nil {
+			t.Errorf("attribute %s: %v", a.Name, err)
+		}
+	}
+	if len(schema.Attributes) != reflect.TypeFor[httphandler.Settings]().NumField() {
+		t.Errorf("%d attributes for %d settings fields", len(schema.Attributes), reflect.TypeFor[httphandler.Settings]().NumField())
+	}
 }
 
 func TestRequest(t *testing.T) {
@@ -125,6 +154,9 @@ func TestExpectStatus(t *testing.T) {
 			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
 			}
+			if sdk.IsPermanent(err) {
+				t.Errorf("err = %v is permanent; a status may change on retry", err)
+			}
 			if res == nil || res.Metadata[httphandler.StatusCodeKey] != tc.status {
 				t.Errorf("result = %+v, want status_code %s", res, tc.status)
 			}
@@ -162,6 +194,9 @@ func TestSettingsErrors(t *testing.T) {
 			_, err := httphandler.New().Run(t.Context(), &sdk.Run{Settings: []byte(tc.settings)})
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("err = %v, want it to contain %q", err, tc.wantErr)
+			}
+			if !sdk.IsPermanent(err) {
+				t.Errorf("err = %v, want it marked permanent", err)
 			}
 		})
 	}
