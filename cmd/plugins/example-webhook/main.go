@@ -22,8 +22,7 @@ import (
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
-// settings mirrors the job's handler block. run.Decode is strict: an
-// attribute this struct does not declare fails the run, so typos are loud.
+// settings mirrors the job's handler block, as JSON.
 type settings struct {
 	URL string `json:"url"`
 }
@@ -32,12 +31,21 @@ type settings struct {
 // possibly concurrently, so it keeps no per-run state in the struct.
 type webhook struct{}
 
+// Schema declares the handler block's attributes. The runner checks every
+// job file against it before anything runs: `runner validate` points at a
+// missing url, a misspelled attribute or a wrong type by file:line:col.
+func (webhook) Schema() sdk.Schema {
+	return sdk.Schema{Attributes: []sdk.Attribute{
+		{Name: "url", Type: sdk.TypeString, Required: true, Description: "The webhook to post to."},
+	}}
+}
+
 // Run posts the occurrence to the webhook. ctx ends when the occurrence is
 // cancelled (its timeout, a lost lease, shutdown): pass it to all I/O.
 func (webhook) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 	var s settings
 	if err := run.Decode(&s); err != nil {
-		return nil, err
+		return nil, err // settings the Schema let through but the struct lacks
 	}
 	// run carries the occurrence. OccurrenceID is the same for every attempt
 	// on every node: receivers can use it to drop duplicates.

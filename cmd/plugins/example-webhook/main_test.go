@@ -56,6 +56,15 @@ func TestWebhook(t *testing.T) {
 	}
 }
 
+func TestSchema(t *testing.T) {
+	if err := (webhook{}).Schema().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (webhook{}).Schema().CheckSettings([]byte(`{"ulr":"http://x/"}`)); err == nil {
+		t.Error("a misspelled attribute passed the schema")
+	}
+}
+
 func TestWebhookFailures(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
