@@ -102,14 +102,20 @@ func TestEcho(t *testing.T) {
 
 func TestFailures(t *testing.T) {
 	h := newHost(t)
-	for _, tc := range []struct{ settings, wantErr string }{
-		{`{"fail":"disk full"}`, "echo-python: disk full"},
-		{`{"mesage":"typo"}`, "unknown attribute 'mesage'"},
-		{`[1]`, "not a JSON object"},
+	for _, tc := range []struct {
+		settings, wantErr string
+		permanent         bool
+	}{
+		{`{"fail":"disk full"}`, "echo-python: disk full", false},
+		{`{"mesage":"typo"}`, "unknown attribute 'mesage'", true},
+		{`[1]`, "not a JSON object", true},
 	} {
 		_, err := h.Run(t.Context(), "echo-python", occurrence(tc.settings), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) || errors.Is(err, pluginhost.ErrPluginFailed) {
 			t.Errorf("settings %s: err = %v, want a handler error containing %q", tc.settings, err, tc.wantErr)
+		}
+		if got := sdk.IsPermanent(err); got != tc.permanent {
+			t.Errorf("settings %s: permanent = %v, want %v", tc.settings, got, tc.permanent)
 		}
 	}
 }
