@@ -96,7 +96,7 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 		})
 		defer unwatch()
 	}
-	res, err := s.call(ctx, run)
+	res, err := callHandler(ctx, s.h, run)
 	close(returned)
 	run.flush()
 
@@ -110,16 +110,33 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 	return out, nil
 }
 
-// call runs the handler and turns a panic into an error, so that one bad
-// run does not take down the other runs sharing the plugin process.
-func (s *server) call(ctx context.Context, run *Run) (res *Result, err error) {
+// callHandler runs h and turns a panic into an error, so that one bad run
+// does not take down the other runs sharing the plugin process.
+func callHandler(ctx context.Context, h Handler, run *Run) (res *Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			run.Logger().Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			res, err = nil, fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return s.h.Run(ctx, run)
+	return h.Run(ctx, run)
+}
+
+// Call runs h on run in this process the way Serve runs it in a plugin:
+// attributes of run.Settings that are absent or null are set to the
+// defaults of h's Schema, lines written to run.Output go to output (nil
+// discards; a trailing partial line is sent before Call returns), and a
+// panic in h becomes an error. run.Logger discards. Call is for tests (see
+// package sdktest) and benchmarks; run must not have been used before.
+func Call(ctx context.Context, h Handler, run *Run, output func(line string)) (*Result, error) {
+	settings, err := SchemaOf(h).applyDefaults(run.Settings)
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	run.Settings = settings
+	run.output = output
+	defer run.flush()
+	return callHandler(ctx, h, run)
 }
 
 // shutdown refuses new runs and waits for the running ones. The caller
