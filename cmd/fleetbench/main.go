@@ -25,7 +25,8 @@
 //   - lateness, from the scheduled time to the handler's start as the noop handler reports it
 //     (metadata started_at_unix_nano): p50, p90, p99 and max, split into the node's part
 //     (scheduled → the engine hands the run to the plugin host) and the plugin call's part;
-//   - CPU per occurrence, split into nodes, plugins and Redis;
+//   - CPU per occurrence, split into nodes, plugins and Redis, next to the busy share of the
+//     whole machine (/proc/stat): other work on a shared machine shows in the lateness;
 //   - runs per node.
 //
 // Redis work per occurrence comes from two sides. The nodes count their own round trips (a
