@@ -155,7 +155,7 @@ func (handler) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 	excerpt := validUTF8(body[:min(len(body), OutputLimit)])
 	fmt.Fprintf(run.Output(), "%s: %s\n", target, resp.Status)
 	if excerpt != "" {
-		fmt.Fprintln(run.Output(), excerpt)
+		fmt.Fprintln(run.Output(), strings.TrimSuffix(excerpt, "\n"))
 	}
 
 	res := &sdk.Result{

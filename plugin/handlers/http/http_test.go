@@ -26,24 +26,34 @@ import (
 
 	httphandler "github.com/cronfleet/cronfleet/plugin/handlers/http"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
+	"github.com/cronfleet/cronfleet/plugin/sdk/sdktest"
 )
 
-// call runs the handler for a fixed occurrence with settings s.
+// occ is the occurrence the tests run.
+var occ = sdktest.Occurrence{
+	Job:          "rotate",
+	ScheduledAt:  time.Date(2026, 11, 26, 15, 4, 5, 7e6, time.FixedZone("X", 3600)),
+	Attempt:      2,
+	FencingToken: 41,
+	OccurrenceID: "rotate@1795705445",
+	Node:         "n1",
+}
+
+// call runs the handler in process, as the runner would (settings checked
+// against the schema, defaults filled in), with settings s.
 func call(t *testing.T, ctx context.Context, s httphandler.Settings) (*sdk.Result, error) {
+	t.Helper()
+	res, _, err := callLines(t, ctx, s)
+	return res, err
+}
+
+func callLines(t *testing.T, ctx context.Context, s httphandler.Settings) (*sdk.Result, []string, error) {
 	t.Helper()
 	raw, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return httphandler.New().Run(ctx, &sdk.Run{
-		Job:          "rotate",
-		ScheduledAt:  time.Date(2026, 11, 26, 15, 4, 5, 7e6, time.FixedZone("X", 3600)),
-		Attempt:      2,
-		FencingToken: 41,
-		OccurrenceID: "rotate@1795705445",
-		Node:         "n1",
-		Settings:     raw,
-	})
+	return sdktest.RunContext(ctx, t, httphandler.New(), occ, raw)
 }
 
 func TestSchema(t *testing.T) {
@@ -92,7 +102,7 @@ func TestRequest(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	res, err := call(t, t.Context(), httphandler.Settings{
+	res, lines, err := callLines(t, t.Context(), httphandler.Settings{
 		Method:  "post",
 		URL:     srv.URL + "/rotate?dry=0",
 		Headers: map[string]string{"authorization": "Bearer t", "Content-Type": "application/json", "Host": "api.example"},
@@ -120,6 +130,10 @@ func TestRequest(t *testing.T) {
 	wantRes := &sdk.Result{Message: "202 Accepted", Metadata: map[string]string{"status_code": "202"}, Output: "queued\n"}
 	if diff := cmp.Diff(wantRes, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	wantLines := []string{"POST " + srv.URL + "/rotate?dry=0: 202 Accepted", "queued"}
+	if diff := cmp.Diff(wantLines, lines); diff != "" {
+		t.Errorf("output lines (-want +got):\n%s", diff)
 	}
 }
 
