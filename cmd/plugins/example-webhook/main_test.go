@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cronfleet/cronfleet/plugin/sdk"
+	"github.com/cronfleet/cronfleet/plugin/sdk/sdktest"
 )
 
 func TestWebhook(t *testing.T) {
@@ -31,13 +32,13 @@ func TestWebhook(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	res, err := webhook{}.Run(t.Context(), &sdk.Run{
+	// sdktest runs the handler as the runner would: settings checked
+	// against the Schema, output collected line by line.
+	res, lines, err := sdktest.Run(t, webhook{}, sdktest.Occurrence{
 		Job:          "nightly",
 		ScheduledAt:  time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC),
-		Attempt:      1,
 		OccurrenceID: "nightly@1795662000",
-		Settings:     []byte(`{"url":"` + srv.URL + `"}`),
-	})
+	}, map[string]any{"url": srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +55,16 @@ func TestWebhook(t *testing.T) {
 	if diff := cmp.Diff(&sdk.Result{Message: "204 No Content", Metadata: map[string]string{"status_code": "204"}}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
+	if len(lines) != 1 || !strings.HasSuffix(lines[0], ": 204 No Content") {
+		t.Errorf("output lines = %q", lines)
+	}
 }
 
-func TestSchema(t *testing.T) {
-	if err := (webhook{}).Schema().Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if err := (webhook{}).Schema().CheckSettings([]byte(`{"ulr":"http://x/"}`)); err == nil {
-		t.Error("a misspelled attribute passed the schema")
+func TestSettingsRejected(t *testing.T) {
+	for _, settings := range []string{`{}`, `{"ulr":"http://x/"}`, `{"url":1}`} {
+		if err := sdktest.CheckSettings(webhook{}, settings); err == nil {
+			t.Errorf("settings %s passed the schema", settings)
+		}
 	}
 }
 
@@ -70,13 +73,8 @@ func TestWebhookFailures(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	t.Cleanup(srv.Close)
-	for _, tc := range []struct{ settings, wantErr string }{
-		{`{"url":"` + srv.URL + `"}`, "503 Service Unavailable"},
-		{`{"ulr":"` + srv.URL + `"}`, `unknown field "ulr"`},
-	} {
-		_, err := webhook{}.Run(t.Context(), &sdk.Run{Settings: []byte(tc.settings)})
-		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-			t.Errorf("settings %s: err = %v, want it to contain %q", tc.settings, err, tc.wantErr)
-		}
+	res, _, err := sdktest.Run(t, webhook{}, sdktest.Occurrence{}, map[string]any{"url": srv.URL})
+	if err == nil || !strings.Contains(err.Error(), "503 Service Unavailable") || res.Metadata["status_code"] != "503" {
+		t.Errorf("got %+v, %v; want the 503 as result and error", res, err)
 	}
 }
