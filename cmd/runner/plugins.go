@@ -43,7 +43,12 @@ func newHost(dir string, cfg pluginhost.Config) (*pluginhost.Host, error) {
 	return pluginhost.New(cfg), nil
 }
 
+// pluginCmd is "runner plugin ...". Its check prints its PASS/FAIL lines
+// to the process' stdout (dispatch hands this subcommand only stderr).
 func pluginCmd(args []string, stderr io.Writer) error {
+	if len(args) >= 1 && args[0] == "check" {
+		return pluginCheck(args[1:], os.Stdout, stderr)
+	}
 	if len(args) == 2 && args[0] == "serve" {
 		h, ok := builtins()[args[1]]
 		if !ok {
@@ -52,7 +57,8 @@ func pluginCmd(args []string, stderr io.Writer) error {
 		sdk.Serve(h())
 		return nil
 	}
-	fmt.Fprintf(stderr, "usage: runner plugin serve NAME   (built-ins: %v)\n", builtinNames())
+	fmt.Fprintf(stderr, "usage:\n  runner plugin check [flags] PATH|BUILTIN   (conformance checks; -h for flags)\n"+
+		"  runner plugin serve NAME                   (internal: serves a built-in)\n(built-ins: %v)\n", builtinNames())
 	return exitError{2}
 }
 

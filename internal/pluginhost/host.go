@@ -168,7 +168,7 @@ func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func
 	}
 	res, err := c.handler.Run(ctx, toProto(run), output)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctxEnded(ctx, err) {
 			return nil, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
 		}
 		return nil, h.callFailed(p, c, err)
@@ -206,7 +206,7 @@ func (h *Host) Schema(ctx context.Context, plugin string) (sdk.Schema, error) {
 	}
 	res, err := c.handler.Schema(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctxEnded(ctx, err) {
 			return sdk.Schema{}, fmt.Errorf("pluginhost: %s: schema: %w", plugin, ctx.Err())
 		}
 		if code := status.Code(err); code != codes.Unavailable && code != codes.Canceled && !c.exited() {
@@ -226,6 +226,18 @@ func (h *Host) Schema(ctx context.Context, plugin string) (sdk.Schema, error) {
 	}
 	c.schema = &schema
 	return schema, nil
+}
+
+// Start starts the named plugin's process if it is not running (the
+// handshake) and checks that it answers; the runner can use it to fail
+// early, "runner plugin check" to test the handshake on its own.
+func (h *Host) Start(ctx context.Context, plugin string) error {
+	p, err := h.proc(plugin)
+	if err != nil {
+		return err
+	}
+	_, err = h.ready(ctx, p)
+	return err
 }
 
 // ready returns p's process, started and, if it has been quiet for longer
@@ -259,6 +271,21 @@ func (h *Host) ready(ctx context.Context, p *proc) (*conn, error) {
 	}
 	return nil, fmt.Errorf("%w: %s: plugin process %d did not pass a health check within %s (%v); it is being restarted",
 		ErrPluginFailed, p.name, c.cmd.Process.Pid, h.cfg.HealthTimeout, err)
+}
+
+// ctxEnded reports whether ctx ended the call that returned err. gRPC
+// sends ctx's deadline to the plugin, whose side may expire it a moment
+// before ctx's own timer fires: the call then fails with DeadlineExceeded
+// while ctx.Err() is still nil, and ctxEnded waits for ctx to catch up.
+func ctxEnded(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if _, ok := ctx.Deadline(); !ok || status.Code(err) != codes.DeadlineExceeded {
+		return false
+	}
+	<-ctx.Done()
+	return true
 }
 
 // callFailed handles a transport error of a call on c.

@@ -182,3 +182,18 @@ func TestIgnoredCancellation(t *testing.T) {
 		t.Error("the stuck process still serves")
 	}
 }
+
+// TestTimeoutIsTheContexts: gRPC hands the deadline to the plugin, whose
+// side may expire first; the run must still fail with ctx's deadline, not
+// as a plugin failure.
+func TestTimeoutIsTheContexts(t *testing.T) {
+	h := newHost(t)
+	for range 5 {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		_, err := h.Run(ctx, "test", &sdk.Run{Settings: settings(`{"mode":"block"}`)}, nil)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrPluginFailed) {
+			t.Fatalf("err = %v, want ctx's deadline", err)
+		}
+	}
+}
