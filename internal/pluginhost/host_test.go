@@ -44,7 +44,7 @@ func helperRunner(execBin string) int {
 }
 
 // build compiles a package of this module into dir and returns the binary.
-func build(t *testing.T, dir, pkg string) string {
+func build(t testing.TB, dir, pkg string) string {
 	t.Helper()
 	bin := filepath.Join(dir, filepath.Base(pkg))
 	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
