@@ -41,6 +41,11 @@ type Config struct {
 	// Grace is how long running handlers may finish after shutdown begins before they are
 	// cancelled (default 10s).
 	Grace time.Duration
+	// ClaimAhead is how long before their due time occurrences are claimed (default 100ms,
+	// negative for none). Their runs are prepared, then started when Redis' clock reaches the
+	// due time: a burst of occurrences due at the same instant starts on time instead of
+	// queueing behind its own claims.
+	ClaimAhead time.Duration
 	// IdlePoll is the longest the dispatcher sleeps without asking Redis, to pick up what
 	// other nodes rescheduled: retries, leases of dead nodes (default 1s).
 	IdlePoll time.Duration
@@ -93,6 +98,10 @@ func New(q *queue.Queue, h Handlers, cfg Config) *Engine {
 	if cfg.Grace <= 0 {
 		cfg.Grace = 10 * time.Second
 	}
+	if cfg.ClaimAhead == 0 {
+		cfg.ClaimAhead = 100 * time.Millisecond
+	}
+	cfg.ClaimAhead = max(cfg.ClaimAhead, 0)
 	if cfg.IdlePoll <= 0 {
 		cfg.IdlePoll = time.Second
 	}
@@ -436,7 +445,7 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			return
 		}
 		now := e.clock.now()
-		due, next := e.heads.due(e.shards, now)
+		due, next := e.heads.due(e.shards, now.Add(e.cfg.ClaimAhead))
 		if time.Since(lastPoll) >= e.cfg.IdlePoll {
 			due = e.shards
 		}
@@ -454,8 +463,8 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			// acquired starts the leases on the monotonic clock, whatever the wall clock says.
 			acquired := time.Now()
 			sent := e.clock.local()
-			res, err := e.q.Claim(ctx, due, per, e.clock.now().Add(e.q.CallTimeout()))
-			recv := e.clock.local()
+			res, err := e.q.Claim(ctx, due, per, e.cfg.ClaimAhead, e.clock.now().Add(e.q.CallTimeout()))
+			recv, received := e.clock.local(), time.Now()
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -479,17 +488,20 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 				e.heads.set(s, h, ok)
 			}
 			for _, c := range res.Claims {
+				// Redis' clock read res.Now before the reply arrived, so res.Now plus the time
+				// elapsed since is a lower bound of it: starting then is never early.
+				startAt := received.Add(c.NotBefore.Sub(res.Now))
 				e.slots <- struct{}{}
 				runs.Go(func() {
 					defer func() { <-e.slots; e.notify() }()
-					e.execute(runCtx, c, acquired)
+					e.execute(runCtx, c, acquired, startAt)
 				})
 			}
 			continue
 		}
 		wait := e.cfg.IdlePoll - time.Since(lastPoll)
 		if !next.IsZero() && free > 0 {
-			wait = min(wait, e.clock.until(next))
+			wait = min(wait, e.clock.until(next)-e.cfg.ClaimAhead)
 		}
 		timer.Reset(max(wait, 0))
 		select {
@@ -575,8 +587,9 @@ func (e *Engine) completer(ctx context.Context) {
 	}
 }
 
-// execute runs one claimed occurrence and records its outcome.
-func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired time.Time) {
+// execute runs one claimed occurrence, not before startAt (monotonic), and records its
+// outcome.
+func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt time.Time) {
 	log := e.log.With("job", c.Job, "occurrence", c.Occurrence, "attempt", c.Attempt, "fencing_token", c.Token)
 	rec := &queue.Record{
 		Occurrence: c.Occurrence, Job: c.Job, Node: e.cfg.Node,
@@ -618,6 +631,14 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired time.Time)
 
 	runCtx, release := e.keeper.Hold(ctx, c.Lease(), acquired)
 	defer release()
+	if wait := time.Until(startAt); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-runCtx.Done():
+			t.Stop()
+		}
+	}
 	if job.Timeout > 0 {
 		var cancel context.CancelFunc
 		runCtx, cancel = context.WithTimeoutCause(runCtx, job.Timeout, errTimeout)

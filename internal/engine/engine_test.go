@@ -391,7 +391,8 @@ job "tick" {
 		}
 	}
 	for _, r := range history(t, fast.q, "tick") {
-		if d := r.StartedAt.Sub(r.ScheduledAt); d < 0 || d > 5*time.Second {
+		// Records carry the node's estimate of Redis' clock, good to a millisecond or two.
+		if d := r.StartedAt.Sub(r.ScheduledAt); d < -2*time.Millisecond || d > 5*time.Second {
 			t.Errorf("record %s: started %s after its due time by Redis' clock estimate", r.Occurrence, d)
 		}
 	}

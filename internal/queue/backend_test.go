@@ -163,7 +163,7 @@ func (b *backend) claim(ctx context.Context, q *Queue, shards []int, max int) (C
 	if err != nil {
 		return Claimed{}, err
 	}
-	return q.Claim(ctx, shards, max, now.Add(q.CallTimeout()))
+	return q.Claim(ctx, shards, max, 0, now.Add(q.CallTimeout()))
 }
 
 func (b *backend) mustClaim(t *testing.T, q *Queue, shard, max int) Claimed {

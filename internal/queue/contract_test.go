@@ -155,6 +155,37 @@ func TestNeverEarly(t *testing.T) {
 	})
 }
 
+func TestClaimAheadTellsWhenToStart(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{})
+		const job = "ahead"
+		shard := ShardOf(job)
+		due := b.now(t).Add(b.lease / 3).Truncate(time.Millisecond)
+		mustExpand(t, q, expansion(job, due))
+		claim := func(lead time.Duration) Claimed {
+			now := b.now(t)
+			c, err := q.Claim(t.Context(), []int{shard}, 10, lead, now.Add(q.CallTimeout()))
+			if err != nil {
+				t.Fatalf("Claim: %v", err)
+			}
+			return c
+		}
+		if c := claim(b.lease / 6); len(c.Claims) != 0 {
+			t.Fatalf("claimed %+v with a lead shorter than the wait", c.Claims)
+		}
+		c := claim(b.lease)
+		if len(c.Claims) != 1 {
+			t.Fatalf("claims with a lead past the due time: %+v, want 1", c.Claims)
+		}
+		if got := c.Claims[0]; got.Occurrence != occID(job, due) || !got.NotBefore.Equal(due) {
+			t.Errorf("claim %+v: want %s not before %s", got, occID(job, due), due)
+		}
+		if !c.Now.Before(due) {
+			t.Errorf("Redis' clock %s at the claim is not before the due time %s: the test claimed nothing ahead", c.Now, due)
+		}
+	})
+}
+
 func TestOneHolderFencing(t *testing.T) {
 	contract(t, func(t *testing.T, b *backend) {
 		const (
@@ -590,7 +621,7 @@ func TestClaimAfterDeadline(t *testing.T) {
 		mustExpand(t, q, expansion(job, due))
 		b.clockTo(t, due)
 
-		c, err := q.Claim(t.Context(), []int{shard}, 10, b.now(t).Add(-time.Millisecond))
+		c, err := q.Claim(t.Context(), []int{shard}, 10, 0, b.now(t).Add(-time.Millisecond))
 		if err != nil {
 			t.Fatalf("Claim: %v", err)
 		}

@@ -253,6 +253,9 @@ type Claim struct {
 	Attempt int
 	// Token is the fencing token: strictly larger than every earlier claim's of the same job.
 	Token int64
+	// NotBefore is when the occurrence may start, on Redis' clock: its due time, or the end
+	// of its retry backoff. A claim made ahead (see Claim's lead) must wait for it.
+	NotBefore time.Time
 }
 
 // Lease returns the lease this claim holds.
@@ -270,21 +273,18 @@ type Claimed struct {
 	Heads map[int]time.Time
 }
 
-// Claim claims up to max due occurrences from each of shards. deadline is the caller's
-// estimate of Redis' clock when it will stop waiting for the reply: a call executed later
-// claims nothing (see lua/claim.lua); the zero time means now plus the call timeout on the
-// caller's clock.
-func (q *Queue) Claim(ctx context.Context, shards []int, max int, deadline time.Time) (Claimed, error) {
+// Claim claims up to max occurrences from each of shards that are due, or become due within
+// lead, by Redis' clock. deadline is the caller's estimate of Redis' clock when it will stop
+// waiting for the reply: a call executed later claims nothing (see lua/claim.lua); the zero
+// time means now plus the call timeout on the caller's clock.
+func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time) (Claimed, error) {
 	if deadline.IsZero() {
 		deadline = time.Now().Add(q.cfg.CallTimeout)
 	}
 	calls := make([]call, len(shards))
 	for i, s := range shards {
-		k := q.keys(s)
 		id := q.reqBase + "." + strconv.FormatUint(q.reqSeq.Add(1), 36)
-		calls[i] = call{q.claim,
-			[]string{k.agenda(), k.fence(), k.attempts(), k.request(id)},
-			[]any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000, deadline.UnixMilli()}}
+		calls[i] = q.claimCall(s, id, max, lead, deadline)
 	}
 	res, err := q.evalAll(ctx, calls)
 	if err != nil {
@@ -301,6 +301,15 @@ func (q *Queue) Claim(ctx context.Context, shards []int, max int, deadline time.
 		}
 	}
 	return out, nil
+}
+
+// claimCall is one shard's claim script call; id names the request for its reply cache.
+func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time) call {
+	k := q.keys(shard)
+	return call{q.claim,
+		[]string{k.agenda(), k.fence(), k.attempts(), k.request(id)},
+		[]any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
+			deadline.UnixMilli(), lead.Milliseconds()}}
 }
 
 func parseClaimReply(reply string, shard int, out *Claimed) error {
@@ -324,16 +333,18 @@ func parseClaimReply(reply string, shard int, out *Claimed) error {
 	}
 	for _, l := range lines[2:] {
 		f := strings.Split(l, "\t")
-		if len(f) != 3 {
+		if len(f) != 4 {
 			return fmt.Errorf("malformed claim %q", l)
 		}
 		attempt, err1 := strconv.Atoi(f[1])
 		token, err2 := strconv.ParseInt(f[2], 10, 64)
+		notBefore, err3 := strconv.ParseFloat(f[3], 64)
 		at := strings.LastIndexByte(f[0], '@')
-		if err := errors.Join(err1, err2); err != nil || at < 0 {
+		if err := errors.Join(err1, err2, err3); err != nil || at < 0 {
 			return fmt.Errorf("malformed claim %q", l)
 		}
-		out.Claims = append(out.Claims, Claim{Occurrence: f[0], Job: f[0][:at], Shard: shard, Attempt: attempt, Token: token})
+		out.Claims = append(out.Claims, Claim{Occurrence: f[0], Job: f[0][:at], Shard: shard, Attempt: attempt, Token: token,
+			NotBefore: time.UnixMilli(int64(notBefore))})
 	}
 	return nil
 }

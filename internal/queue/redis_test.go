@@ -25,9 +25,7 @@ func TestClaimIdempotent(t *testing.T) {
 
 		k := q.keys(shard)
 		deadline := b.now(t).Add(time.Minute) // the re-sent call is not late
-		c := call{q.claim,
-			[]string{k.agenda(), k.fence(), k.attempts(), k.request("resent")},
-			[]any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), 10, (2 * q.cfg.CallTimeout).Milliseconds() + 1000, deadline.UnixMilli()}}
+		c := q.claimCall(shard, "resent", 10, 0, deadline)
 		state := func() []any {
 			t.Helper()
 			ctx := t.Context()
@@ -117,7 +115,7 @@ func ops(q *Queue, cl Claim) []struct {
 	}{
 		{"Expand", func(ctx context.Context) error { _, err := q.Expand(ctx, []Expansion{exp}); return err }},
 		{"Watermarks", func(ctx context.Context) error { _, err := q.Watermarks(ctx, []string{cl.Job}); return err }},
-		{"Claim", func(ctx context.Context) error { _, err := q.Claim(ctx, []int{cl.Shard}, 10, time.Time{}); return err }},
+		{"Claim", func(ctx context.Context) error { _, err := q.Claim(ctx, []int{cl.Shard}, 10, 0, time.Time{}); return err }},
 		{"Renew", func(ctx context.Context) error { _, err := q.Renew(ctx, []lease.Lease{cl.Lease()}); return err }},
 		{"Complete", func(ctx context.Context) error { _, err := q.Complete(ctx, []Completion{{Claim: cl}}); return err }},
 		{"History", func(ctx context.Context) error { _, err := q.History(ctx, cl.Job, 10); return err }},

@@ -3,8 +3,13 @@
 -- KEYS[1] agenda (zset), KEYS[2] fence (hash job -> token), KEYS[3] attempts (hash occ -> n),
 -- KEYS[4] request cache key for this call
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
--- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting
--- Returns one string: "NOW\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN".
+-- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
+-- ARGV[6] lead (ms): also claim what becomes due within this much of NOW
+-- Returns one string: "NOW\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE".
+--   NOTBEFORE is the claimed entry's score: the caller must not start it before Redis' clock
+--   reads NOTBEFORE. Claiming a little ahead (the lead) lets a node prepare a burst of runs
+--   and start each on time; the start is still never early by Redis' clock, because Redis'
+--   time in this reply plus the time elapsed since is a lower bound of Redis' clock.
 --   NOW is Redis' time (ms); HEAD is the smallest score left in the agenda ("" when empty).
 --
 -- Due means score <= NOW by Redis' TIME, never by a node's clock, so a node with a wrong clock
@@ -26,10 +31,11 @@ local limit = tonumber(ARGV[3])
 if now > tonumber(ARGV[5]) then limit = 0 end
 local due = {}
 if limit > 0 then
-  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
+  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + tonumber(ARGV[6]), 'WITHSCORES', 'LIMIT', 0, limit)
 end
 local lines = {}
-for _, occ in ipairs(due) do
+for d = 1, #due, 2 do
+  local occ, score = due[d], due[d + 1]
   local lk = ARGV[1] .. occ
   local v = redis.call('GET', lk)
   if v and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:' then
@@ -45,7 +51,7 @@ for _, occ in ipairs(due) do
     local token = redis.call('HINCRBY', KEYS[2], job, 1)
     redis.call('SET', lk, token, 'PX', lease)
     redis.call('ZADD', KEYS[1], 'XX', now + lease, occ)
-    lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token
+    lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. score
   end
 end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
