@@ -288,6 +288,7 @@ func TestLeaseExpiry(t *testing.T) {
 		occ := occID(job, due)
 
 		first, at := b.claimDue(t, q1, occ, due)
+		at = at.Truncate(time.Millisecond) // scores are milliseconds; Claimed.Now has microseconds
 		// A claim moves the score to the lease's expiry: if the holder dies, the occurrence
 		// becomes due again by itself.
 		if s := b.score(t, q1, occ); !s.Equal(at.Add(b.lease)) {
@@ -337,6 +338,7 @@ func TestRenewExtends(t *testing.T) {
 		occ := occID(job, due)
 
 		first, at := b.claimDue(t, q1, occ, due)
+		at = at.Truncate(time.Millisecond) // scores are milliseconds; Claimed.Now has microseconds
 		renew := func() (before, after time.Time) {
 			t.Helper()
 			before = b.now(t)
@@ -376,6 +378,7 @@ func TestClaimSkipsLiveLock(t *testing.T) {
 		mustExpand(t, q1, expansion(job, due))
 		occ := occID(job, due)
 		first, at := b.claimDue(t, q1, occ, due)
+		at = at.Truncate(time.Millisecond) // scores are milliseconds; Claimed.Now has microseconds
 
 		if err := b.rdb.ZAdd(t.Context(), q1.keys(shard).agenda(), redis.Z{Score: float64(due.UnixMilli()), Member: occ}).Err(); err != nil {
 			t.Fatalf("ZADD: %v", err)

@@ -321,7 +321,7 @@ func parseClaimReply(reply string, shard int, out *Claimed) error {
 	if err != nil {
 		return fmt.Errorf("malformed time in reply %q", reply)
 	}
-	if t := time.UnixMilli(now); t.After(out.Now) {
+	if t := time.UnixMicro(now); t.After(out.Now) {
 		out.Now = t
 	}
 	if lines[1] != "" {

@@ -115,7 +115,10 @@ func ops(q *Queue, cl Claim) []struct {
 	}{
 		{"Expand", func(ctx context.Context) error { _, err := q.Expand(ctx, []Expansion{exp}); return err }},
 		{"Watermarks", func(ctx context.Context) error { _, err := q.Watermarks(ctx, []string{cl.Job}); return err }},
-		{"Claim", func(ctx context.Context) error { _, err := q.Claim(ctx, []int{cl.Shard}, 10, 0, time.Time{}); return err }},
+		{"Claim", func(ctx context.Context) error {
+			_, err := q.Claim(ctx, []int{cl.Shard}, 10, 0, time.Time{})
+			return err
+		}},
 		{"Renew", func(ctx context.Context) error { _, err := q.Renew(ctx, []lease.Lease{cl.Lease()}); return err }},
 		{"Complete", func(ctx context.Context) error { _, err := q.Complete(ctx, []Completion{{Claim: cl}}); return err }},
 		{"History", func(ctx context.Context) error { _, err := q.History(ctx, cl.Job, 10); return err }},

@@ -5,12 +5,13 @@
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW
--- Returns one string: "NOW\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE".
+-- Returns one string: "NOWUS\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE".
 --   NOTBEFORE is the claimed entry's score: the caller must not start it before Redis' clock
 --   reads NOTBEFORE. Claiming a little ahead (the lead) lets a node prepare a burst of runs
 --   and start each on time; the start is still never early by Redis' clock, because Redis'
 --   time in this reply plus the time elapsed since is a lower bound of Redis' clock.
---   NOW is Redis' time (ms); HEAD is the smallest score left in the agenda ("" when empty).
+--   NOWUS is Redis' time in microseconds (a precise lower bound of its clock when the reply
+--   arrives); HEAD is the smallest score left in the agenda ("" when empty).
 --
 -- Due means score <= NOW by Redis' TIME, never by a node's clock, so a node with a wrong clock
 -- cannot fire anything early. Each claim takes the occurrence's lock (SET NX semantics: only
@@ -57,7 +58,7 @@ end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local h = ''
 if head[2] then h = head[2] end
-local reply = now .. '\n' .. h
+local reply = t[1] .. string.format('%06d', tonumber(t[2])) .. '\n' .. h
 if #lines > 0 then reply = reply .. '\n' .. table.concat(lines, '\n') end
 redis.call('SET', KEYS[4], reply, 'PX', tonumber(ARGV[4]))
 return reply
