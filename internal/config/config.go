@@ -35,6 +35,8 @@ type Config struct {
 	Runner Runner
 	// Jobs are sorted by name; names are unique.
 	Jobs []*Job
+
+	eval *hcl.EvalContext // functions for handler blocks, kept for DecodeHandlers
 }
 
 // Runner holds the settings of the runner block, shared by the whole fleet.

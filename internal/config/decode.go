@@ -64,7 +64,7 @@ func retrySchema() *hcl.BodySchema {
 // nil Config if there are errors.
 func decode(files []*hcl.File) (*Config, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	cfg := &Config{Runner: Runner{Namespace: DefaultNamespace, Lease: DefaultLease}}
+	cfg := &Config{Runner: Runner{Namespace: DefaultNamespace, Lease: DefaultLease}, eval: evalContext(processEnv)}
 	var runnerDecl *hcl.Range
 	seen := map[string]*Job{}
 	for _, f := range files {
@@ -86,7 +86,7 @@ func decode(files []*hcl.File) (*Config, hcl.Diagnostics) {
 				runnerDecl = b.DefRange.Ptr()
 				cfg.Runner = r
 			case "job":
-				j, d := decodeJob(b)
+				j, d := decodeJob(b, cfg.eval)
 				diags = append(diags, d...)
 				if prev, ok := seen[j.Name]; ok {
 					diags = append(diags, duplicate("Duplicate job",
@@ -156,7 +156,7 @@ func decodeRunner(b *hcl.Block) (Runner, hcl.Diagnostics) {
 
 // decodeJob decodes a job block. It always returns a Job with at least Name and
 // DeclRange set, so that duplicates of an invalid job are still reported.
-func decodeJob(b *hcl.Block) (*Job, hcl.Diagnostics) {
+func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
 	j := &Job{
 		DeclRange: b.DefRange,
 		Timezone:  "UTC",
@@ -231,7 +231,7 @@ func decodeJob(b *hcl.Block) (*Job, hcl.Diagnostics) {
 				continue
 			}
 			handlerDecl = blk.DefRange.Ptr()
-			h, d := decodeHandler(blk)
+			h, d := decodeHandler(blk, ev)
 			diags = append(diags, d...)
 			j.Handler = h
 		}
@@ -344,7 +344,7 @@ func decodeRetry(b *hcl.Block) (Retry, hcl.Diagnostics) {
 	return r, diags
 }
 
-func decodeHandler(b *hcl.Block) (Handler, hcl.Diagnostics) {
+func decodeHandler(b *hcl.Block, ev *hcl.EvalContext) (Handler, hcl.Diagnostics) {
 	h := Handler{DefRange: b.DefRange, Body: b.Body}
 	var diags hcl.Diagnostics
 	if len(b.Labels) > 0 { // HCL drops handler blocks without a label
@@ -358,15 +358,16 @@ func decodeHandler(b *hcl.Block) (Handler, hcl.Diagnostics) {
 			})
 		}
 	}
-	settings, d := settingsJSON(b.Body)
+	settings, d := settingsJSON(b.Body, ev)
 	h.Settings = settings
 	return h, append(diags, d...)
 }
 
-// settingsJSON evaluates the arguments of a handler body (no variables or
-// functions yet) and encodes them as one JSON object with sorted keys, so equal
-// settings always encode, and hash, the same.
-func settingsJSON(body hcl.Body) ([]byte, hcl.Diagnostics) {
+// settingsJSON evaluates the arguments of a handler body (with the functions of
+// evalContext) and encodes them as one JSON object with sorted keys, so equal
+// settings always encode, and hash, the same. DecodeHandlers later re-decodes
+// the body against its plugin's schema.
+func settingsJSON(body hcl.Body, ev *hcl.EvalContext) ([]byte, hcl.Diagnostics) {
 	attrs, diags := body.JustAttributes()
 	names := make([]string, 0, len(attrs))
 	for name := range attrs {
@@ -377,7 +378,7 @@ func settingsJSON(body hcl.Body) ([]byte, hcl.Diagnostics) {
 	vals := make(map[string]cty.Value, len(attrs))
 	for _, name := range names {
 		a := attrs[name]
-		v, d := a.Expr.Value(nil)
+		v, d := a.Expr.Value(ev)
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue

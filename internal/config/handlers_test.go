@@ -1,0 +1,122 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// webhookSchema is what a plugin might declare.
+func webhookSchema(plugin string) ([]HandlerAttribute, error) {
+	switch plugin {
+	case "webhook":
+		return []HandlerAttribute{
+			{Name: "url", Type: "string", Required: true},
+			{Name: "method", Type: "string", Default: []byte(`"POST"`)},
+			{Name: "expect_status", Type: "list(number)", Default: []byte(`[200]`)},
+			{Name: "headers", Type: "map(string)"},
+			{Name: "retries", Type: "number"},
+		}, nil
+	case "broken":
+		return nil, errors.New("plugin exited during start-up")
+	}
+	return nil, nil
+}
+
+func TestDecodeHandlersChecksSettingsAgainstTheSchema(t *testing.T) {
+	t.Setenv("CRONFLEET_TEST_TOKEN", "s3cret")
+	tests := []struct {
+		name     string
+		handler  string
+		want     string // JSON settings, when valid
+		wantDiag []string
+	}{
+		{
+			name: "valid with expressions and defaults",
+			handler: `handler "webhook" {
+    url     = "https://example.invalid/${lower("HOOK")}"
+    headers = { Authorization = "Bearer ${env("CRONFLEET_TEST_TOKEN")}" }
+  }`,
+			want: `{"expect_status":[200],"headers":{"Authorization":"Bearer s3cret"},"method":"POST","retries":null,"url":"https://example.invalid/hook"}`,
+		},
+		{
+			name: "wrong type",
+			handler: `handler "webhook" {
+    url     = "x"
+    retries = "many"
+  }`,
+			wantDiag: []string{`jobs.hcl:6:15: error: Incorrect attribute value type`},
+		},
+		{
+			name:     "missing required",
+			handler:  `handler "webhook" {}`,
+			wantDiag: []string{`jobs.hcl:4:21: error: Missing required argument`, `"url"`},
+		},
+		{
+			name: "misspelled",
+			handler: `handler "webhook" {
+    url    = "x"
+    methd  = "GET"
+  }`,
+			wantDiag: []string{`jobs.hcl:6:5: error: Unsupported argument`, `Did you mean "method"?`},
+		},
+		{
+			name: "unset env",
+			handler: `handler "webhook" {
+    url = env("CRONFLEET_TEST_UNSET")
+  }`,
+			wantDiag: []string{`jobs.hcl:5:16: error: Invalid function argument`, `"CRONFLEET_TEST_UNSET" is not set`},
+		},
+		{
+			name:     "plugin cannot tell",
+			handler:  `handler "broken" {}`,
+			wantDiag: []string{`jobs.hcl:4:11: error: Plugin schema unavailable`, "plugin exited during start-up"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "job \"j\" {\n  schedule = \"@daily\"\n\n  " + tc.handler + "\n}\n"
+			cfg, srcs, diags := Parse("jobs.hcl", []byte(src))
+			if !diags.HasErrors() {
+				diags = cfg.DecodeHandlers(webhookSchema)
+			}
+			var out strings.Builder
+			_ = srcs.WriteDiagnostics(&out, diags)
+			if tc.wantDiag == nil {
+				if diags.HasErrors() {
+					t.Fatalf("unexpected diagnostics:\n%s", out.String())
+				}
+				got := string(cfg.Jobs[0].Handler.Settings)
+				var a, b any
+				_ = json.Unmarshal([]byte(tc.want), &a)
+				_ = json.Unmarshal([]byte(got), &b)
+				if diff := cmp.Diff(a, b); diff != "" {
+					t.Errorf("settings (-want +got):\n%s", diff)
+				}
+				return
+			}
+			for _, w := range tc.wantDiag {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("diagnostics lack %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeHandlersRehashes(t *testing.T) {
+	cfg, _, diags := Parse("jobs.hcl", []byte("job \"j\" {\n  schedule = \"@daily\"\n  handler \"webhook\" {\n    url = \"x\"\n  }\n}\n"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	before := cfg.Jobs[0].Hash
+	if d := cfg.DecodeHandlers(webhookSchema); d.HasErrors() {
+		t.Fatal(d)
+	}
+	if cfg.Jobs[0].Hash == before {
+		t.Error("the hash did not change although defaults were filled in")
+	}
+}
