@@ -12,13 +12,14 @@
 // as JSON, which Run.Decode unmarshals strictly. Output written to
 // Run.Output reaches the runner line by line while the handler runs.
 //
-// Schema: a handler declares its block's attributes (name, Type, required,
-// default, description) with a Schema method (SchemaHandler), or with Func
-// for a plain function. The runner decodes every handler block against it
-// with HCL before anything runs, so mistakes in a job file are reported at
-// their line; defaults are filled in before Run sees the settings. A
-// HandlerFunc, or a Handler without a Schema method, has the empty Schema:
-// its block takes no attributes. Package sdktest runs a handler in-process
+// Schema: a Handler declares its block's attributes (name, Type, required,
+// default, description) with its Schema method; Func pairs a Schema with a
+// plain function. The runner decodes every handler block against it with
+// HCL before anything runs, so mistakes in a job file are reported at their
+// line; defaults are filled in before Run sees the settings. A HandlerFunc
+// has the empty Schema: its block takes no attributes. (Schema joined
+// Handler with protocol version 2: a Handler written before needs a Schema
+// method, or HandlerFunc/Func around its Run.) Package sdktest runs a handler in-process
 // and checks its settings against its Schema.
 //
 // Errors: an error from Run fails the attempt and the runner retries per

@@ -14,35 +14,21 @@ import (
 
 // Handler runs job occurrences.
 //
+// Schema describes the handler block's attributes. It is asked once per
+// plugin process; the runner checks every job file against it before
+// anything runs. It must return the same Schema on every call.
+//
 // Run is called concurrently, once per occurrence attempt. A non-nil error
 // fails the attempt (the runner retries per the job's policy, unless the
 // error is marked with Permanent); the Result may be non-nil in both cases,
 // e.g. to report an exit code together with the failure.
-//
-// Every Handler should also implement SchemaHandler: a Handler without a
-// Schema method reports the empty Schema, which accepts no attributes. (In
-// a later version Schema becomes part of Handler.)
 type Handler interface {
+	Schema() Schema
 	Run(ctx context.Context, run *Run) (*Result, error)
 }
 
-// SchemaHandler is a Handler that declares its handler block's attributes.
-//
-// Schema is asked once per plugin process; the runner checks every job
-// file against it before anything runs. It must return the same Schema on
-// every call.
-type SchemaHandler interface {
-	Handler
-	Schema() Schema
-}
-
-// SchemaOf returns h's Schema, or the empty Schema if h declares none.
-func SchemaOf(h Handler) Schema {
-	if sh, ok := h.(SchemaHandler); ok {
-		return sh.Schema()
-	}
-	return Schema{}
-}
+// SchemaOf returns h.Schema(). It dates from when Schema was optional.
+func SchemaOf(h Handler) Schema { return h.Schema() }
 
 // HandlerFunc adapts a function to a Handler whose block takes no
 // attributes (its Schema is empty, so any attribute in the job file is an
@@ -56,7 +42,7 @@ func (f HandlerFunc) Schema() Schema { return Schema{} }
 func (f HandlerFunc) Run(ctx context.Context, run *Run) (*Result, error) { return f(ctx, run) }
 
 // Func returns a Handler with the given schema that runs fn.
-func Func(schema Schema, fn func(ctx context.Context, run *Run) (*Result, error)) SchemaHandler {
+func Func(schema Schema, fn func(ctx context.Context, run *Run) (*Result, error)) Handler {
 	return funcHandler{schema: schema, fn: fn}
 }
 

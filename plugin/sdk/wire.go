@@ -37,7 +37,7 @@ type server struct {
 
 // handlerSchema asks the handler once; Schema must not change anyway.
 func (s *server) handlerSchema() Schema {
-	s.schemaOnce.Do(func() { s.schema = SchemaOf(s.h) })
+	s.schemaOnce.Do(func() { s.schema = s.h.Schema() })
 	return s.schema
 }
 
@@ -129,7 +129,7 @@ func callHandler(ctx context.Context, h Handler, run *Run) (res *Result, err err
 // panic in h becomes an error. run.Logger discards. Call is for tests (see
 // package sdktest) and benchmarks; run must not have been used before.
 func Call(ctx context.Context, h Handler, run *Run, output func(line string)) (*Result, error) {
-	settings, err := SchemaOf(h).applyDefaults(run.Settings)
+	settings, err := h.Schema().applyDefaults(run.Settings)
 	if err != nil {
 		return nil, Permanent(err)
 	}

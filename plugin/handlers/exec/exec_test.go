@@ -181,11 +181,7 @@ func TestUser(t *testing.T) {
 }
 
 func TestSchemaMatchesSettings(t *testing.T) {
-	h, ok := exec.New().(sdk.SchemaHandler)
-	if !ok {
-		t.Fatal("exec declares no schema")
-	}
-	schema := h.Schema()
+	schema := exec.New().Schema()
 	if err := schema.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,7 @@ func RunContext(ctx context.Context, t testing.TB, h sdk.Handler, occ Occurrence
 // CheckSettings reports whether h's Schema is valid and settings match it,
 // as the runner would check a job file's handler block.
 func CheckSettings(h sdk.Handler, settings any) error {
-	schema := sdk.SchemaOf(h)
+	schema := h.Schema()
 	if err := schema.Validate(); err != nil {
 		return err
 	}
