@@ -14,6 +14,15 @@
 // builds a fresh one for each client or server, so nothing is shared or
 // mutable between hosts, tests or plugins.
 //
+// The host's side of a plugin is a Client: the Handler service (Schema and
+// Run) plus Ping, a health check through the standard gRPC health service
+// that, unlike go-plugin's Ping, honours a deadline.
+//
+// Versions: ProtocolVersion is the handshake's app protocol version and the
+// number in the proto package's name. go-plugin refuses a mismatch with an
+// obscure message; CheckVersion turns it into a VersionError naming both
+// versions.
+//
 // Cancellation is the gRPC stream's context. The host cancels it (timeout,
 // lease loss, shutdown); the server adapter hands that context to the
 // handler unchanged.
