@@ -676,14 +676,14 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 			err = fmt.Errorf("timed out after %s: %w", job.Timeout, err)
 		}
 		rec.Error = err.Error()
-		if c.Attempt < job.Retry.Attempts {
+		if c.Attempt < job.Retry.Attempts && !sdk.IsPermanent(err) {
 			rec.Status = queue.StatusRetrying
 			delay := job.Retry.Delay(c.Attempt)
 			log.Warn("run failed; retrying", "err", err, "retry_in", delay)
 			finish(true, delay)
 		} else {
 			rec.Status = queue.StatusFailed
-			log.Error("run failed; no attempts left", "err", err)
+			log.Error("run failed; no retry (no attempts left, or a permanent error)", "err", err)
 			finish(false, 0)
 		}
 	}

@@ -397,3 +397,36 @@ job "tick" {
 		}
 	}
 }
+
+func TestPermanentErrorIsNotRetried(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	cfg := jobs(t, `
+runner {
+  namespace = "permanent"
+  lease = "5s"
+}
+job "bad" {
+  schedule = "* * * * * *"
+  retry {
+    attempts = 3
+    backoff = "100ms"
+  }
+  handler "x" {}
+}`)
+	h := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+		return nil, sdk.Permanent(errors.New("settings cannot work"))
+	}}
+	n := start(t, srv, cfg, h, "a", nil)
+	waitFor(t, 10*time.Second, "three occurrences to fail", func() bool { return len(history(t, n.q, "bad")) >= 3 })
+	for _, r := range history(t, n.q, "bad") {
+		if r.Status != queue.StatusFailed || r.Attempt != 1 {
+			t.Errorf("record %+v: want failed at attempt 1, no retry", r)
+		}
+	}
+	for _, r := range h.started() {
+		if r.Attempt != 1 {
+			t.Errorf("occurrence %s retried (attempt %d) after a permanent error", r.OccurrenceID, r.Attempt)
+		}
+	}
+}
