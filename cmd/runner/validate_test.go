@@ -25,6 +25,8 @@ func TestValidateReportsLocatedDiagnostics(t *testing.T) {
 		{"unknown_zone.hcl", []string{"unknown_zone.hcl:3:14: error: Unknown time zone", "Europe/Atlantis"}},
 		{"duplicate_job.hcl", []string{"duplicate_job.hcl:8:1: error: Duplicate job", "duplicate_job.hcl:1,1"}},
 		{"unknown_plugin.hcl", []string{"unknown_plugin.hcl:3:11: error: Unknown plugin", `"kafka"`}},
+		{"exec_wrong_type.hcl", []string{"exec_wrong_type.hcl:4:15: error: Incorrect attribute value type", "list of string required"}},
+		{"exec_misspelled.hcl", []string{"exec_misspelled.hcl:4:5: error: Unsupported argument", `Did you mean "command"?`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -41,6 +43,34 @@ func TestValidateReportsLocatedDiagnostics(t *testing.T) {
 			}
 		})
 	}
+	t.Run("third-party plugin settings", func(t *testing.T) {
+		// A plugin built the way a user would, dropped into a plugin directory: its schema
+		// checks the handler blocks exactly like the built-ins' and the core attributes.
+		root, err := fleettest.ModuleRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, "webhook"), "./cmd/plugins/example-webhook")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build plugin: %v\n%s", err, out)
+		}
+		out, err := exec.Command(bin, "validate", "-plugin-dir", dir, filepath.Join("testdata", "invalid", "webhook_settings.hcl")).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("runner validate: %v, want exit status 1\n%s", err, out)
+		}
+		for _, w := range []string{
+			"webhook_settings.hcl:4:11: error: Incorrect attribute value type",
+			"webhook_settings.hcl:10:21: error: Missing required argument",
+			"webhook_settings.hcl:18:5: error: Unsupported argument",
+		} {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("output lacks %q:\n%s", w, out)
+			}
+		}
+	})
 	t.Run("valid", func(t *testing.T) {
 		out, err := exec.Command(bin, "validate", filepath.Join("..", "..", "jobs.example.hcl")).CombinedOutput()
 		if err != nil {
