@@ -35,6 +35,8 @@ type Config struct {
 	Runner Runner
 	// Jobs are sorted by name; names are unique.
 	Jobs []*Job
+	// Plugins are the plugin blocks, sorted by name; names are unique.
+	Plugins []*Plugin
 
 	eval *hcl.EvalContext // functions for handler blocks, kept for DecodeHandlers
 }

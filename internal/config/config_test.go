@@ -86,6 +86,9 @@ func writeSummary(w *bytes.Buffer, cfg *Config) {
 		fmt.Fprintf(w, "  handler %s %s\n", j.Handler.Plugin, j.Handler.Settings)
 		fmt.Fprintf(w, "  hash %s\n", j.Hash)
 	}
+	for _, p := range cfg.Plugins {
+		fmt.Fprintf(w, "plugin %s path=%s sha256=%s max_concurrent=%d\n", p.Name, p.Path, p.SHA256, p.MaxConcurrent)
+	}
 }
 
 func TestLoadValid(t *testing.T) {

@@ -21,6 +21,17 @@ func fileSchema() *hcl.BodySchema {
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "runner"},
 			{Type: "job", LabelNames: []string{"name"}},
+			{Type: "plugin", LabelNames: []string{"name"}},
+		},
+	}
+}
+
+func pluginSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "path", Required: true},
+			{Name: "sha256"},
+			{Name: "max_concurrent"},
 		},
 	}
 }
@@ -67,6 +78,7 @@ func decode(files []*hcl.File) (*Config, hcl.Diagnostics) {
 	cfg := &Config{Runner: Runner{Namespace: DefaultNamespace, Lease: DefaultLease}, eval: evalContext(processEnv)}
 	var runnerDecl *hcl.Range
 	seen := map[string]*Job{}
+	plugins := map[string]*Plugin{}
 	for _, f := range files {
 		content, d := f.Body.Content(fileSchema())
 		diags = append(diags, d...)
@@ -96,6 +108,16 @@ func decode(files []*hcl.File) (*Config, hcl.Diagnostics) {
 				}
 				seen[j.Name] = j
 				cfg.Jobs = append(cfg.Jobs, j)
+			case "plugin":
+				p, d := decodePlugin(b)
+				diags = append(diags, d...)
+				if prev, ok := plugins[p.Name]; ok {
+					diags = append(diags, duplicate("Duplicate plugin",
+						fmt.Sprintf("Plugin %q is declared more than once", p.Name), b.DefRange, prev.DeclRange))
+					continue
+				}
+				plugins[p.Name] = p
+				cfg.Plugins = append(cfg.Plugins, p)
 			}
 		}
 	}
@@ -103,6 +125,7 @@ func decode(files []*hcl.File) (*Config, hcl.Diagnostics) {
 		return nil, diags
 	}
 	slices.SortFunc(cfg.Jobs, func(a, b *Job) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(cfg.Plugins, func(a, b *Plugin) int { return strings.Compare(a.Name, b.Name) })
 	return cfg, diags
 }
 

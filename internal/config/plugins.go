@@ -1,19 +1,92 @@
 package config
 
 import (
+	"encoding/hex"
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
 )
 
+// Plugin is a plugin block: a third-party plugin binary declared, and optionally pinned,
+// in the job files rather than found in the plugin directory.
+//
+//	plugin "webhook" {
+//	  path           = "/opt/cronfleet/plugins/webhook"
+//	  sha256         = "5f1c…"  # the binary is refused if its checksum differs
+//	  max_concurrent = 4        # runs of this plugin at once on a node
+//	}
+type Plugin struct {
+	// Name is the label: the name handler blocks use.
+	Name string
+	// Path is the plugin binary.
+	Path string
+	// SHA256 is the expected hex checksum of the binary; empty means not pinned.
+	SHA256 string
+	// MaxConcurrent caps this plugin's runs at once on one node; 0 means no cap.
+	MaxConcurrent int
+	// DeclRange is the range of the block header.
+	DeclRange hcl.Range
+}
+
+func decodePlugin(b *hcl.Block) (*Plugin, hcl.Diagnostics) {
+	p := &Plugin{Name: b.Labels[0], DeclRange: b.DefRange}
+	var diags hcl.Diagnostics
+	if problem := checkPluginName(p.Name); problem != "" {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid plugin name",
+			Detail:   fmt.Sprintf("The plugin name %q is not valid: %s.", p.Name, problem),
+			Subject:  b.LabelRanges[0].Ptr(),
+		})
+	}
+	content, d := b.Body.Content(pluginSchema())
+	diags = append(diags, d...)
+	if content == nil {
+		return p, diags
+	}
+	if a, ok := content.Attributes["path"]; ok {
+		p.Path, d = stringValue(a)
+		diags = append(diags, d...)
+		if !d.HasErrors() && p.Path == "" {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid plugin path",
+				Detail:   "The path of a plugin binary must not be empty.",
+				Subject:  a.Expr.Range().Ptr(),
+			})
+		}
+	}
+	if a, ok := content.Attributes["sha256"]; ok {
+		p.SHA256, d = stringValue(a)
+		diags = append(diags, d...)
+		if b, err := hex.DecodeString(p.SHA256); !d.HasErrors() && (err != nil || len(b) != 32) {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid checksum",
+				Detail:   fmt.Sprintf("The sha256 %q is not 64 hexadecimal digits (as sha256sum prints them).", p.SHA256),
+				Subject:  a.Expr.Range().Ptr(),
+			})
+		}
+	}
+	if a, ok := content.Attributes["max_concurrent"]; ok {
+		p.MaxConcurrent, d = intValue(a, 1, 1<<20)
+		diags = append(diags, d...)
+	}
+	return p, diags
+}
+
 // CheckPlugins reports an "Unknown plugin" error, at the plugin name, for every
-// job whose handler plugin is not known to the runner. It is separate from Load
-// because only the runner knows its plugins, and a config can be validated
-// without them.
+// job whose handler plugin is neither known to the runner nor declared by a plugin
+// block. It is separate from Load because only the runner knows its plugins, and
+// a config can be validated without them.
 func (c *Config) CheckPlugins(known func(name string) bool) hcl.Diagnostics {
+	declared := map[string]bool{}
+	for _, p := range c.Plugins {
+		declared[p.Name] = true
+	}
 	var diags hcl.Diagnostics
 	for _, j := range c.Jobs {
-		if known(j.Handler.Plugin) {
+		if known(j.Handler.Plugin) || declared[j.Handler.Plugin] {
 			continue
 		}
 		diags = append(diags, &hcl.Diagnostic{
