@@ -8,6 +8,7 @@ import (
 
 	"github.com/cronfleet/cronfleet/internal/pluginhost"
 	"github.com/cronfleet/cronfleet/plugin/handlers/exec"
+	httphandler "github.com/cronfleet/cronfleet/plugin/handlers/http"
 	"github.com/cronfleet/cronfleet/plugin/handlers/noop"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
@@ -17,6 +18,7 @@ import (
 func builtins() map[string]func() sdk.Handler {
 	return map[string]func() sdk.Handler{
 		"exec": exec.New,
+		"http": httphandler.New,
 		"noop": noop.New,
 	}
 }
