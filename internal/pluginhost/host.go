@@ -177,6 +177,11 @@ func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func
 	p.failures.Store(0)
 	out := fromProto(res)
 	if res.GetHasError() {
+		if ctxEndedRun(ctx) {
+			// The handler failed because its ctx ended: say so, so that
+			// the caller sees a timeout or a cancellation as such.
+			return out, fmt.Errorf("pluginhost: %s: %w: %s", plugin, ctx.Err(), res.GetError())
+		}
 		err := fmt.Errorf("pluginhost: %s: %s", plugin, res.GetError())
 		if res.GetPermanent() {
 			err = sdk.Permanent(err)
@@ -282,6 +287,25 @@ func ctxEnded(ctx context.Context, err error) bool {
 		return true
 	}
 	if _, ok := ctx.Deadline(); !ok || status.Code(err) != codes.DeadlineExceeded {
+		return false
+	}
+	<-ctx.Done()
+	return true
+}
+
+// deadlineSkew bounds how much earlier than ctx the plugin's side of a
+// call may see ctx's deadline expire (gRPC sends the remaining time, so the
+// difference is the transit time).
+const deadlineSkew = 50 * time.Millisecond
+
+// ctxEndedRun reports whether ctx has ended, or is about to end by its
+// deadline, such that a handler error that arrived may be the plugin's
+// view of that end; if so it waits for ctx to end.
+func ctxEndedRun(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > deadlineSkew {
 		return false
 	}
 	<-ctx.Done()
