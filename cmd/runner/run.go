@@ -38,6 +38,7 @@ func runNode(args []string, stderr io.Writer) error {
 	pluginDir := fs.String("plugin-dir", "", "directory of third-party plugin binaries")
 	concurrency := fs.Int("concurrency", 256, "most runs this node has going at once")
 	grace := fs.Duration("grace", 10*time.Second, "how long running handlers may finish after SIGTERM before they are cancelled")
+	allowWritable := fs.Bool("allow-writable-plugins", false, "run plugin binaries that others than their owner may write (unsafe)")
 	allowEviction := fs.Bool("allow-eviction", false, "run even if Redis may evict keys (maxmemory-policy is not noeviction): unsafe")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
@@ -58,15 +59,13 @@ func runNode(args []string, stderr io.Writer) error {
 	}
 	logger = logger.With("node", *node)
 
-	host, err := newHost(*pluginDir, pluginhost.Config{Logger: logger})
+	cfg, host, err := load(configs, *pluginDir, pluginhost.Config{Logger: logger, AllowWritable: *allowWritable}, stderr)
+	if host != nil {
+		// Plugins are closed after the run group returns, so none dies under running work.
+		defer host.Close()
+	}
 	if err != nil {
 		return err
-	}
-	// Plugins are closed after the run group returns, so none dies under running work.
-	defer host.Close()
-	cfg, ok := load(configs, host, stderr)
-	if !ok {
-		return exitError{1}
 	}
 
 	var g run.Group

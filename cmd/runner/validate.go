@@ -17,6 +17,7 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	pluginDir := fs.String("plugin-dir", "", "directory of third-party plugin binaries")
+	allowWritable := fs.Bool("allow-writable-plugins", false, "run plugin binaries that others than their owner may write (unsafe)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{2}
 	}
@@ -24,33 +25,49 @@ func validate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: runner validate [-plugin-dir DIR] PATH…")
 		return exitError{2}
 	}
-	host, err := newHost(*pluginDir, pluginhost.Config{})
+	cfg, host, err := load(fs.Args(), *pluginDir, pluginhost.Config{AllowWritable: *allowWritable}, stderr)
+	if host != nil {
+		defer host.Close()
+	}
 	if err != nil {
 		return err
-	}
-	defer host.Close()
-	cfg, ok := load(fs.Args(), host, stderr)
-	if !ok {
-		return exitError{1}
 	}
 	fmt.Fprintf(stdout, "ok: %d jobs, namespace %q\n", len(cfg.Jobs), cfg.Runner.Namespace)
 	return nil
 }
 
-// load reads job files, checks their plugins exist and decodes every handler block against
-// its plugin's schema (which starts those plugins); it prints diagnostics to w.
-func load(paths []string, host *pluginhost.Host, w io.Writer) (*config.Config, bool) {
+// load reads job files, starts a plugin host knowing the runner's plugins and the files'
+// plugin blocks, checks that every handler's plugin exists and decodes every handler block
+// against its plugin's schema (which starts those plugins). It prints diagnostics to w and
+// then returns exitError{1}. The caller closes the host, which may be returned with an
+// error.
+func load(paths []string, pluginDir string, hostCfg pluginhost.Config, w io.Writer) (*config.Config, *pluginhost.Host, error) {
 	cfg, src, diags := config.Load(paths...)
-	if !diags.HasErrors() {
-		diags = append(diags, cfg.CheckPlugins(host.Has)...)
+	if diags.HasErrors() {
+		_ = src.WriteDiagnostics(w, diags)
+		return nil, nil, exitError{1}
 	}
+	hostCfg.Pinned = map[string]pluginhost.Pin{}
+	hostCfg.MaxConcurrent = map[string]int{}
+	for _, p := range cfg.Plugins {
+		hostCfg.Pinned[p.Name] = pluginhost.Pin{Path: p.Path, SHA256: p.SHA256}
+		hostCfg.MaxConcurrent[p.Name] = p.MaxConcurrent
+	}
+	host, err := newHost(pluginDir, hostCfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	diags = append(diags, cfg.CheckPlugins(host.Has)...)
 	if !diags.HasErrors() {
 		diags = append(diags, cfg.DecodeHandlers(schemas(host))...)
 	}
 	if len(diags) > 0 {
 		_ = src.WriteDiagnostics(w, diags)
 	}
-	return cfg, !diags.HasErrors()
+	if diags.HasErrors() {
+		return nil, host, exitError{1}
+	}
+	return cfg, host, nil
 }
 
 // schemas asks the plugin host for a plugin's schema, in the config's terms.

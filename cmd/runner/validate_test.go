@@ -1,7 +1,11 @@
 package main_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -108,4 +112,49 @@ func fleettestStart(bin, dir string) (*fleettest.Node, error) {
 		Bin: bin, Name: "quickstart", Configs: []string{filepath.Join("..", "..", "jobs.example.hcl")},
 		LogPath: filepath.Join(dir, "quickstart.log"),
 	})
+}
+
+func TestPinnedPluginIsRefusedWhenItsBinaryChanges(t *testing.T) {
+	t.Parallel()
+	bin := buildRunner(t)
+	root, err := fleettest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	plugin := filepath.Join(dir, "webhook")
+	build := exec.Command("go", "build", "-o", plugin, "./cmd/plugins/example-webhook")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build plugin: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	conf := filepath.Join(dir, "jobs.hcl")
+	write := func(pin string) {
+		src := fmt.Sprintf("plugin \"webhook\" {\n  path   = %q\n  sha256 = %q\n}\n\njob \"notify\" {\n  schedule = \"@hourly\"\n  handler \"webhook\" {\n    url = \"https://example.invalid/\"\n  }\n}\n", plugin, pin)
+		if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(hex.EncodeToString(sum[:]))
+	if out, err := exec.Command(bin, "validate", conf).CombinedOutput(); err != nil {
+		t.Fatalf("validate with the right pin: %v\n%s", err, out)
+	}
+	// Someone replaces the binary: the pin no longer matches.
+	if err := os.WriteFile(plugin, append(data, 0), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "validate", conf).CombinedOutput()
+	if err == nil {
+		t.Fatalf("validate accepted a changed pinned binary:\n%s", out)
+	}
+	for _, w := range []string{"jobs.hcl:8:11: error: Plugin schema unavailable", "refusing a changed binary", hex.EncodeToString(sum[:])} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
 }

@@ -34,6 +34,9 @@ var (
 	ErrPluginFailed = errors.New("pluginhost: plugin failed")
 	// ErrClosed is returned by Run after Close.
 	ErrClosed = errors.New("pluginhost: closed")
+	// ErrUntrusted is returned when a third-party plugin binary is refused: its checksum
+	// differs from its pin, or others may write it.
+	ErrUntrusted = errors.New("pluginhost: plugin refused")
 )
 
 // Config configures a Host. Zero durations take the defaults documented
@@ -75,6 +78,14 @@ type Config struct {
 	// does not answer in time is stopped and restarted; the run fails with
 	// ErrPluginFailed.
 	HealthTimeout time.Duration
+	// Pinned declares third-party plugins by path, and pins those with a
+	// checksum (the job files' plugin blocks). It takes precedence over
+	// Dir; builtins take precedence over both.
+	Pinned map[string]Pin
+	// AllowWritable lets group- or world-writable third-party plugin
+	// binaries run (refused by default: anyone who can write one can run
+	// code as the runner).
+	AllowWritable bool
 }
 
 // Host runs plugin processes for a runner node. Its methods are safe for
@@ -127,6 +138,9 @@ func (h *Host) Has(name string) bool {
 func (h *Host) argv(name string) ([]string, bool) {
 	if argv, ok := h.cfg.Builtins[name]; ok && len(argv) > 0 {
 		return argv, true
+	}
+	if pin, ok := h.cfg.Pinned[name]; ok && pin.Path != "" {
+		return []string{pin.Path}, true
 	}
 	if h.cfg.Dir == "" || name == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
 		return nil, false
@@ -507,14 +521,25 @@ func (p *proc) failed(h *Host, c *conn) {
 
 func (h *Host) start(name string, argv []string) (*conn, error) {
 	log := h.log.With("plugin", name)
+	var secure *plugin.SecureConfig
+	if _, builtin := h.cfg.Builtins[name]; !builtin {
+		var err error
+		if secure, err = h.trust(name, argv[0]); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = h.env()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  pluginwire.Handshake(),
-		Plugins:          pluginwire.PluginSet(nil),
-		Cmd:              cmd,
-		SkipHostEnv:      true,
+		HandshakeConfig: pluginwire.Handshake(),
+		Plugins:         pluginwire.PluginSet(nil),
+		Cmd:             cmd,
+		SkipHostEnv:     true,
+		SecureConfig:    secure,
+		// Mutual TLS with a certificate made for this process: nothing else on the machine
+		// can talk to the plugin, nor pose as the runner.
+		AutoMTLS:         true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     h.cfg.StartTimeout,
 		Logger:           newHCLogger(log),

@@ -1,0 +1,73 @@
+package pluginhost
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+func TestPinnedAndWritablePlugins(t *testing.T) {
+	dir := t.TempDir()
+	bin := build(t, dir, "./testdata/testplugin")
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := fileSHA256(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := func(pin Pin, allowWritable bool) *Host {
+		h := New(Config{
+			Pinned:        map[string]Pin{"pinned": pin},
+			AllowWritable: allowWritable,
+			Logger:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		})
+		t.Cleanup(func() { _ = h.Close() })
+		return h
+	}
+	// run runs once on a fresh host and closes it, so the binary is free to change.
+	run := func(h *Host) error {
+		_, err := h.Run(t.Context(), "pinned", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
+		if cerr := h.Close(); cerr != nil {
+			t.Fatal(cerr)
+		}
+		return err
+	}
+
+	if err := run(host(Pin{Path: bin, SHA256: sum}, false)); err != nil {
+		t.Fatalf("pinned plugin with the right checksum: %v", err)
+	}
+	if err := run(host(Pin{Path: bin}, false)); err != nil {
+		t.Fatalf("declared plugin without a pin: %v", err)
+	}
+
+	// The binary changes after it was pinned: refused, with both checksums named.
+	f, err := os.OpenFile(bin, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("tampered")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	err = run(host(Pin{Path: bin, SHA256: sum}, false))
+	if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), sum) {
+		t.Fatalf("changed pinned binary: err = %v, want ErrUntrusted naming the pin", err)
+	}
+
+	// A binary others may write is refused unless allowed.
+	fresh := build(t, t.TempDir(), "./testdata/testplugin")
+	if err := os.Chmod(fresh, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(host(Pin{Path: fresh}, false)); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "writable") {
+		t.Fatalf("world-writable binary: err = %v, want ErrUntrusted saying why", err)
+	}
+	if err := run(host(Pin{Path: fresh}, true)); err != nil {
+		t.Fatalf("world-writable binary, allowed: %v", err)
+	}
+}
