@@ -36,7 +36,7 @@ func runNode(args []string, stderr io.Writer) error {
 	redisURL := fs.String("redis", os.Getenv("CRONFLEET_REDIS_URL"), "Redis URL, e.g. redis://host:6379/0 (default $CRONFLEET_REDIS_URL; none: embedded single-node store)")
 	node := fs.String("node", "", "node name in history and logs (default HOSTNAME-PID)")
 	pluginDir := fs.String("plugin-dir", "", "directory of third-party plugin binaries")
-	concurrency := fs.Int("concurrency", 256, "most runs this node has going at once")
+	concurrency := fs.Int("concurrency", 1024, "most runs this node has going at once")
 	grace := fs.Duration("grace", 10*time.Second, "how long running handlers may finish after SIGTERM before they are cancelled")
 	allowWritable := fs.Bool("allow-writable-plugins", false, "run plugin binaries that others than their owner may write (unsafe)")
 	allowEviction := fs.Bool("allow-eviction", false, "run even if Redis may evict keys (maxmemory-policy is not noeviction): unsafe")

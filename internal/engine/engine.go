@@ -18,9 +18,11 @@ import (
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
-// Handlers runs one occurrence through a handler plugin. internal/pluginhost implements it.
+// Handlers runs one occurrence through a handler plugin, not before startAt (a time.Now
+// reading). internal/pluginhost implements it: it sends the run to the plugin ahead, and the
+// plugin starts it on time.
 type Handlers interface {
-	Run(ctx context.Context, plugin string, run *sdk.Run, output func(line string)) (*sdk.Result, error)
+	RunAt(ctx context.Context, plugin string, run *sdk.Run, startAt time.Time, output func(line string)) (*sdk.Result, error)
 }
 
 // Config tunes an Engine. Zero fields take the defaults documented on each.
@@ -41,7 +43,7 @@ type Config struct {
 	// Grace is how long running handlers may finish after shutdown begins before they are
 	// cancelled (default 10s).
 	Grace time.Duration
-	// ClaimAhead is how long before their due time occurrences are claimed (default 100ms,
+	// ClaimAhead is how long before their due time occurrences are claimed (default 250ms,
 	// negative for none). Their runs are prepared, then started when Redis' clock reaches the
 	// due time: a burst of occurrences due at the same instant starts on time instead of
 	// queueing behind its own claims.
@@ -87,7 +89,7 @@ func New(q *queue.Queue, h Handlers, cfg Config) *Engine {
 		cfg.Lease = 30 * time.Second
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 256
+		cfg.Concurrency = 1024
 	}
 	if cfg.Horizon <= 0 {
 		cfg.Horizon = 10 * time.Second
@@ -99,7 +101,7 @@ func New(q *queue.Queue, h Handlers, cfg Config) *Engine {
 		cfg.Grace = 10 * time.Second
 	}
 	if cfg.ClaimAhead == 0 {
-		cfg.ClaimAhead = 100 * time.Millisecond
+		cfg.ClaimAhead = 250 * time.Millisecond
 	}
 	cfg.ClaimAhead = max(cfg.ClaimAhead, 0)
 	if cfg.IdlePoll <= 0 {
@@ -399,10 +401,22 @@ func (e *Engine) expander(ctx context.Context) {
 				}
 			}
 		}
-		if !sleep(ctx, e.cfg.Horizon/4) {
+		now = e.clock.now()
+		if !sleep(ctx, untilMidSecond(now, now.Add(e.cfg.Horizon/4))) {
 			return
 		}
 	}
+}
+
+// untilMidSecond is how long from now (Redis' clock) until the first half-second mark at or
+// after t: most schedules fall due on whole seconds, so expanding in between keeps the
+// expansion's CPU out of the way of the runs starting then.
+func untilMidSecond(now, t time.Time) time.Duration {
+	mid := t.Truncate(time.Second).Add(500 * time.Millisecond)
+	if mid.Before(t) {
+		mid = mid.Add(time.Second)
+	}
+	return mid.Sub(now)
 }
 
 // maxExpand bounds the occurrences one job adds per expansion (a catch-up after a long
@@ -631,25 +645,18 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 
 	runCtx, release := e.keeper.Hold(ctx, c.Lease(), acquired)
 	defer release()
-	if wait := time.Until(startAt); wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-runCtx.Done():
-			t.Stop()
-		}
-	}
 	if job.Timeout > 0 {
+		// The timeout counts from the start, not from the claim ahead of it.
 		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeoutCause(runCtx, job.Timeout, errTimeout)
+		runCtx, cancel = context.WithDeadlineCause(runCtx, later(startAt, time.Now()).Add(job.Timeout), errTimeout)
 		defer cancel()
 	}
 	tail := newTail(e.cfg.OutputLines)
-	rec.StartedAt = e.clock.now().UTC()
-	res, err := e.h.Run(runCtx, job.Handler.Plugin, &sdk.Run{
+	rec.StartedAt = e.clock.now().Add(max(time.Until(startAt), 0)).UTC()
+	res, err := e.h.RunAt(runCtx, job.Handler.Plugin, &sdk.Run{
 		Job: job.Name, ScheduledAt: due, Attempt: c.Attempt, FencingToken: c.Token,
 		OccurrenceID: c.Occurrence, Node: e.cfg.Node, Settings: job.Handler.Settings,
-	}, tail.add)
+	}, startAt, tail.add)
 	rec.EndedAt = e.clock.now().UTC()
 	if res != nil {
 		rec.Message, rec.Metadata, rec.Output = res.Message, res.Metadata, res.Output
@@ -780,4 +787,11 @@ func excerpt(s string) string {
 		s = s[:200] + "…"
 	}
 	return s
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

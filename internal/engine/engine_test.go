@@ -31,7 +31,16 @@ type handlers struct {
 	fn   func(ctx context.Context, r *sdk.Run) (*sdk.Result, error)
 }
 
-func (h *handlers) Run(ctx context.Context, plugin string, r *sdk.Run, output func(string)) (*sdk.Result, error) {
+func (h *handlers) RunAt(ctx context.Context, plugin string, r *sdk.Run, startAt time.Time, output func(string)) (*sdk.Result, error) {
+	if wait := time.Until(startAt); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
 	h.mu.Lock()
 	h.runs = append(h.runs, started{OccurrenceID: r.OccurrenceID, Attempt: r.Attempt, FencingToken: r.FencingToken})
 	h.mu.Unlock()

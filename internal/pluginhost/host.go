@@ -164,6 +164,17 @@ func (h *Host) argv(name string) ([]string, bool) {
 // With a Config.MaxConcurrent limit for the plugin, Run first waits for a
 // slot, giving up when ctx is done.
 func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func(line string)) (*sdk.Result, error) {
+	return h.RunAt(ctx, plugin, run, time.Time{}, output)
+}
+
+// RunAt is Run for a run that must not start before startAt (a time.Now
+// reading: its monotonic clock counts). The request goes to the plugin at
+// once, and a plugin that honours start_at (plugin/sdk does, it says so
+// in its schema) waits for the rest itself, so that many runs due at one
+// instant start together instead of queueing behind their own dispatch; for
+// other plugins the host waits before sending. Either way the handler never
+// starts before startAt.
+func (h *Host) RunAt(ctx context.Context, plugin string, run *sdk.Run, startAt time.Time, output func(line string)) (*sdk.Result, error) {
 	if run == nil {
 		return nil, errors.New("pluginhost: nil run")
 	}
@@ -180,7 +191,27 @@ func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.handler.Run(ctx, toProto(run), output)
+	req := toProto(run)
+	if time.Until(startAt) > 0 && !c.schemaKnown() {
+		// A restarted process has not said yet whether it honours start_at.
+		_, _ = h.Schema(ctx, plugin)
+	}
+	if wait := time.Until(startAt); wait > 0 {
+		if c.honoursStartAt() {
+			// The machine's clock, which the plugin reads too: the wall time that is wait
+			// from now.
+			req.StartAt = timestamppb.New(time.Now().Round(0).Add(wait))
+		} else {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
+			}
+		}
+	}
+	res, err := c.handler.Run(ctx, req, output)
 	if err != nil {
 		if ctxEnded(ctx, err) {
 			return nil, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
@@ -236,6 +267,7 @@ func (h *Host) Schema(ctx context.Context, plugin string) (sdk.Schema, error) {
 		return sdk.Schema{}, h.callFailed(p, c, err)
 	}
 	c.touch()
+	c.startAt.Store(res.GetHonoursStartAt())
 	schema, err := schemaFromProto(res)
 	if err == nil {
 		err = schema.Validate()
@@ -430,6 +462,9 @@ type conn struct {
 
 	schemaMu sync.Mutex
 	schema   *sdk.Schema // cached
+	// startAt: the plugin said (in its schema) that it honours
+	// RunRequest.start_at; unknown until Schema was asked.
+	startAt atomic.Bool
 }
 
 func (c *conn) touch()            { c.ok.Store(time.Now().UnixNano()) }
@@ -608,6 +643,14 @@ func (h *Host) waitExit(c *conn, d time.Duration) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return true
+}
+
+func (c *conn) honoursStartAt() bool { return c.startAt.Load() }
+
+func (c *conn) schemaKnown() bool {
+	c.schemaMu.Lock()
+	defer c.schemaMu.Unlock()
+	return c.schema != nil
 }
 
 func toProto(r *sdk.Run) *pb.RunRequest {

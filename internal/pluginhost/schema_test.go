@@ -1,8 +1,10 @@
 package pluginhost
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -144,6 +146,15 @@ func TestHungPluginRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(first, syscall.SIGKILL) })
+	// The stop takes effect when the process next enters the kernel: wait until it has.
+	waitFor(t, "the plugin to be stopped", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", first))
+		if err != nil {
+			return false
+		}
+		i := bytes.LastIndexByte(b, ')')
+		return i > 0 && i+2 < len(b) && b[i+2] == 'T'
+	})
 
 	_, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
 	if !errors.Is(err, ErrPluginFailed) || !strings.Contains(err.Error(), "health check") {

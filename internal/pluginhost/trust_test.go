@@ -4,9 +4,12 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cronfleet/cronfleet/plugin/handlers/noop"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
@@ -69,5 +72,30 @@ func TestPinnedAndWritablePlugins(t *testing.T) {
 	}
 	if err := run(host(Pin{Path: fresh}, true)); err != nil {
 		t.Fatalf("world-writable binary, allowed: %v", err)
+	}
+}
+
+// TestRunAtStartsOnTime sends runs ahead of their start: the plugin waits, and the handler
+// never starts before startAt.
+func TestRunAtStartsOnTime(t *testing.T) {
+	dir := t.TempDir()
+	h := New(Config{Builtins: map[string][]string{"noop": {build(t, dir, "../../cmd/plugins/noop")}}})
+	t.Cleanup(func() { _ = h.Close() })
+	if _, err := h.Schema(t.Context(), "noop"); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		startAt := time.Now().Add(200 * time.Millisecond)
+		res, err := h.RunAt(t.Context(), "noop", &sdk.Run{}, startAt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, err := strconv.ParseInt(res.Metadata[noop.StartedAtKey], 10, 64)
+		if err != nil {
+			t.Fatalf("metadata %v: %v", res.Metadata, err)
+		}
+		if started := time.Unix(0, ns); started.Before(startAt) {
+			t.Errorf("handler started %s before its start time", startAt.Sub(started))
+		}
 	}
 }

@@ -81,6 +81,14 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 	if req.GetScheduledAt() != nil {
 		run.ScheduledAt = req.GetScheduledAt().AsTime()
 	}
+	// The runner sent the run ahead of its start: wait for it on the machine's clock, which
+	// the runner read too, so that a burst of runs starts together, on time.
+	if req.GetStartAt() != nil {
+		waitUntil(ctx, req.GetStartAt().AsTime())
+	}
+	if ctx.Err() != nil {
+		return &pb.RunResult{HasError: true, Error: fmt.Sprintf("cancelled before it started: %v", context.Cause(ctx))}, nil
+	}
 	returned := make(chan struct{})
 	if s.cancelGrace > 0 && s.stuck != nil {
 		// A handler that ignores its cancellation keeps its work (and
@@ -150,7 +158,7 @@ func (s *server) shutdown() {
 
 // schemaToProto converts a Schema to its wire form.
 func schemaToProto(s Schema) (*pb.SchemaResponse, error) {
-	out := &pb.SchemaResponse{}
+	out := &pb.SchemaResponse{HonoursStartAt: true}
 	for _, a := range s.Attributes {
 		pa := &pb.Attribute{Name: a.Name, Type: a.Type.String(), Required: a.Required, Description: a.Description}
 		if a.Default != nil {
@@ -163,4 +171,23 @@ func schemaToProto(s Schema) (*pb.SchemaResponse, error) {
 		out.Attributes = append(out.Attributes, pa)
 	}
 	return out, nil
+}
+
+// waitUntil returns at the wall-clock instant t, or when ctx is done. It re-checks the wall
+// clock after the timer, so that a clock set back meanwhile delays the start rather than
+// letting it happen early.
+func waitUntil(ctx context.Context, t time.Time) {
+	for {
+		d := time.Until(t.Round(0)) // Round(0): the wall clock, not a monotonic reading
+		if d <= 0 || ctx.Err() != nil {
+			return
+		}
+		timer := time.NewTimer(d)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		}
+	}
 }

@@ -61,7 +61,15 @@ type RunRequest struct {
 	// node names the runner node that holds the lease.
 	Node string `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
 	// settings is the job's handler block encoded as a JSON object.
-	Settings      []byte `protobuf:"bytes,7,opt,name=settings,proto3" json:"settings,omitempty"`
+	Settings []byte `protobuf:"bytes,7,opt,name=settings,proto3" json:"settings,omitempty"`
+	// start_at asks the plugin not to call the handler before this instant of
+	// the machine's clock (host and plugin run on one machine and read the
+	// same clock). The runner claims occurrences a little before they fall due
+	// and sends them ahead, so that a burst of occurrences due at one instant
+	// starts on time instead of queueing behind its own dispatch. Only sent to
+	// plugins whose SchemaResponse sets honours_start_at; others receive each
+	// request at its start time.
+	StartAt       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_at,json=startAt,proto3" json:"start_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -141,6 +149,13 @@ func (x *RunRequest) GetNode() string {
 func (x *RunRequest) GetSettings() []byte {
 	if x != nil {
 		return x.Settings
+	}
+	return nil
+}
+
+func (x *RunRequest) GetStartAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartAt
 	}
 	return nil
 }
@@ -365,10 +380,13 @@ func (*SchemaRequest) Descriptor() ([]byte, []int) {
 // order the plugin declares them. An attribute that is not listed is an
 // error in the job file.
 type SchemaResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Attributes    []*Attribute           `protobuf:"bytes,1,rep,name=attributes,proto3" json:"attributes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Attributes []*Attribute           `protobuf:"bytes,1,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	// honours_start_at is true when the plugin waits for RunRequest.start_at
+	// before calling its handler (plugin/sdk does).
+	HonoursStartAt bool `protobuf:"varint,2,opt,name=honours_start_at,json=honoursStartAt,proto3" json:"honours_start_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SchemaResponse) Reset() {
@@ -406,6 +424,13 @@ func (x *SchemaResponse) GetAttributes() []*Attribute {
 		return x.Attributes
 	}
 	return nil
+}
+
+func (x *SchemaResponse) GetHonoursStartAt() bool {
+	if x != nil {
+		return x.HonoursStartAt
+	}
+	return false
 }
 
 // Attribute is one attribute of the handler block.
@@ -498,7 +523,7 @@ var File_handler_proto protoreflect.FileDescriptor
 
 const file_handler_proto_rawDesc = "" +
 	"\n" +
-	"\rhandler.proto\x12\x13cronfleet.plugin.v2\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n" +
+	"\rhandler.proto\x12\x13cronfleet.plugin.v2\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x02\n" +
 	"\n" +
 	"RunRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12=\n" +
@@ -507,7 +532,8 @@ const file_handler_proto_rawDesc = "" +
 	"\rfencing_token\x18\x04 \x01(\x03R\ffencingToken\x12#\n" +
 	"\roccurrence_id\x18\x05 \x01(\tR\foccurrenceId\x12\x12\n" +
 	"\x04node\x18\x06 \x01(\tR\x04node\x12\x1a\n" +
-	"\bsettings\x18\a \x01(\fR\bsettings\"g\n" +
+	"\bsettings\x18\a \x01(\fR\bsettings\x125\n" +
+	"\bstart_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\astartAt\"g\n" +
 	"\bRunEvent\x12\x18\n" +
 	"\x06output\x18\x01 \x01(\tH\x00R\x06output\x128\n" +
 	"\x06result\x18\x02 \x01(\v2\x1e.cronfleet.plugin.v2.RunResultH\x00R\x06resultB\a\n" +
@@ -522,11 +548,12 @@ const file_handler_proto_rawDesc = "" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x0f\n" +
-	"\rSchemaRequest\"P\n" +
+	"\rSchemaRequest\"z\n" +
 	"\x0eSchemaResponse\x12>\n" +
 	"\n" +
 	"attributes\x18\x01 \x03(\v2\x1e.cronfleet.plugin.v2.AttributeR\n" +
-	"attributes\"\x94\x01\n" +
+	"attributes\x12(\n" +
+	"\x10honours_start_at\x18\x02 \x01(\bR\x0ehonoursStartAt\"\x94\x01\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
@@ -562,18 +589,19 @@ var file_handler_proto_goTypes = []any{
 }
 var file_handler_proto_depIdxs = []int32{
 	7, // 0: cronfleet.plugin.v2.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
-	2, // 1: cronfleet.plugin.v2.RunEvent.result:type_name -> cronfleet.plugin.v2.RunResult
-	6, // 2: cronfleet.plugin.v2.RunResult.metadata:type_name -> cronfleet.plugin.v2.RunResult.MetadataEntry
-	5, // 3: cronfleet.plugin.v2.SchemaResponse.attributes:type_name -> cronfleet.plugin.v2.Attribute
-	3, // 4: cronfleet.plugin.v2.Handler.Schema:input_type -> cronfleet.plugin.v2.SchemaRequest
-	0, // 5: cronfleet.plugin.v2.Handler.Run:input_type -> cronfleet.plugin.v2.RunRequest
-	4, // 6: cronfleet.plugin.v2.Handler.Schema:output_type -> cronfleet.plugin.v2.SchemaResponse
-	1, // 7: cronfleet.plugin.v2.Handler.Run:output_type -> cronfleet.plugin.v2.RunEvent
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	7, // 1: cronfleet.plugin.v2.RunRequest.start_at:type_name -> google.protobuf.Timestamp
+	2, // 2: cronfleet.plugin.v2.RunEvent.result:type_name -> cronfleet.plugin.v2.RunResult
+	6, // 3: cronfleet.plugin.v2.RunResult.metadata:type_name -> cronfleet.plugin.v2.RunResult.MetadataEntry
+	5, // 4: cronfleet.plugin.v2.SchemaResponse.attributes:type_name -> cronfleet.plugin.v2.Attribute
+	3, // 5: cronfleet.plugin.v2.Handler.Schema:input_type -> cronfleet.plugin.v2.SchemaRequest
+	0, // 6: cronfleet.plugin.v2.Handler.Run:input_type -> cronfleet.plugin.v2.RunRequest
+	4, // 7: cronfleet.plugin.v2.Handler.Schema:output_type -> cronfleet.plugin.v2.SchemaResponse
+	1, // 8: cronfleet.plugin.v2.Handler.Run:output_type -> cronfleet.plugin.v2.RunEvent
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_handler_proto_init() }
