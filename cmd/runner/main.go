@@ -2,7 +2,8 @@
 // share one schedule through Redis, with no leader.
 //
 //	runner run -config jobs.hcl [-config more.hcl…] [-redis URL] [-node NAME] [-plugin-dir DIR]
-//	runner validate PATH…
+//	runner validate [-plugin-dir DIR] PATH…
+//	runner plugin check [flags] PATH|BUILTIN
 //	runner plugin serve NAME     (internal: serves a built-in handler plugin)
 //
 // main only picks the subcommand, runs it, prints its error and sets the exit code; each
@@ -28,6 +29,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 const usage = `usage:
   runner run -config PATH [-config PATH…] [-redis URL] [-node NAME] [-plugin-dir DIR]
   runner validate [-plugin-dir DIR] PATH…
+  runner plugin check [flags] PATH|BUILTIN
   runner plugin serve NAME
 
 Run "runner SUBCOMMAND -h" for a subcommand's flags.
@@ -45,7 +47,7 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		err = validate(args[1:], stdout, stderr)
 	case "plugin":
-		err = pluginCmd(args[1:], stderr)
+		err = pluginCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

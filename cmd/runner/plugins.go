@@ -47,9 +47,9 @@ func newHost(dir string, cfg pluginhost.Config) (*pluginhost.Host, error) {
 
 // pluginCmd is "runner plugin ...". Its check prints its PASS/FAIL lines
 // to the process' stdout (dispatch hands this subcommand only stderr).
-func pluginCmd(args []string, stderr io.Writer) error {
+func pluginCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) >= 1 && args[0] == "check" {
-		return pluginCheck(args[1:], os.Stdout, stderr)
+		return pluginCheck(args[1:], stdout, stderr)
 	}
 	if len(args) == 2 && args[0] == "serve" {
 		h, ok := builtins()[args[1]]
