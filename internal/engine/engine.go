@@ -262,8 +262,7 @@ func (c *offsetClock) observe(sent, recv, redisNow time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.at.IsZero() || rtt <= 2*c.rtt || recv.Sub(c.at) > 10*time.Second {
-		// Redis' TIME in the scripts is truncated to the millisecond: add half of it back.
-		c.offset = redisNow.Add(500 * time.Microsecond).Sub(mid)
+		c.offset = redisNow.Sub(mid)
 		c.rtt, c.at = rtt, recv
 	}
 }

@@ -10,8 +10,8 @@
 --   reads NOTBEFORE. Claiming a little ahead (the lead) lets a node prepare a burst of runs
 --   and start each on time; the start is still never early by Redis' clock, because Redis'
 --   time in this reply plus the time elapsed since is a lower bound of Redis' clock.
---   NOWUS is Redis' time in microseconds (a precise lower bound of its clock when the reply
---   arrives); HEAD is the smallest score left in the agenda ("" when empty).
+--   NOWUS is Redis' time in microseconds at the end of the script (a precise lower bound of
+--   its clock when the reply arrives); HEAD is the smallest score left in the agenda ("" when empty).
 --
 -- Due means score <= NOW by Redis' TIME, never by a node's clock, so a node with a wrong clock
 -- cannot fire anything early. Each claim takes the occurrence's lock (SET NX semantics: only
@@ -58,7 +58,10 @@ end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local h = ''
 if head[2] then h = head[2] end
-local reply = t[1] .. string.format('%06d', tonumber(t[2])) .. '\n' .. h
+-- Redis' time now, at the end of the script: the tightest lower bound of its clock when the
+-- reply arrives (what was due was decided at the start, above).
+local t2 = redis.call('TIME')
+local reply = t2[1] .. string.format('%06d', tonumber(t2[2])) .. '\n' .. h
 if #lines > 0 then reply = reply .. '\n' .. table.concat(lines, '\n') end
 redis.call('SET', KEYS[4], reply, 'PX', tonumber(ARGV[4]))
 return reply
