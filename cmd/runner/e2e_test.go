@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -591,4 +592,126 @@ func TestThirdPartyPluginFromPluginDir(t *testing.T) {
 	}
 	f.start("a", "-plugin-dir", plugins)
 	waitFor(t, 20*time.Second, "runs through the third-party plugin", func() bool { return len(starts(f.events())) >= 2 })
+}
+
+// TestMisbehavingPluginsAreContained runs a plugin that panics mid-run, one that exits
+// mid-run and one that hangs ignoring cancellation, next to a healthy job: each bad run fails
+// with a clear error and is retried per policy, its plugin is restarted, the healthy job
+// keeps running once per second, and after a SIGKILL of the runner no process is left.
+func TestMisbehavingPluginsAreContained(t *testing.T) {
+	t.Parallel()
+	root, err := fleettest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugins := t.TempDir()
+	bad := filepath.Join(plugins, "panicker")
+	build := exec.Command("go", "build", "-o", bad, "./internal/pluginhost/testdata/testplugin")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build plugin: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"exiter", "hanger"} {
+		if err := os.WriteFile(filepath.Join(plugins, name), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newFleet(t, func(runs string) string {
+		healthy := recordJobs(1, "* * * * * *", 0, "")(runs)
+		return healthy + `
+job "panics" {
+  schedule = "*/2 * * * * *"
+  retry {
+    attempts = 2
+    backoff  = "100ms"
+  }
+  handler "panicker" {
+    mode = "panic"
+  }
+}
+job "exits" {
+  schedule = "*/2 * * * * *"
+  retry {
+    attempts = 2
+    backoff  = "100ms"
+  }
+  handler "exiter" {
+    mode = "exit"
+  }
+}
+job "hangs" {
+  schedule = "*/3 * * * * *"
+  timeout  = "500ms"
+  retry {
+    attempts = 2
+    backoff  = "100ms"
+  }
+  handler "hanger" {
+    mode = "ignore"
+  }
+}
+`
+	})
+	n := f.start("a", "-plugin-dir", plugins)
+	from := time.Now().Add(time.Second).Truncate(time.Second)
+
+	// Each bad job fails both of its attempts, each with a clear error. (A hanging run's
+	// plugin is killed when it ignores its cancellation; a retry that landed on that process
+	// meanwhile fails as a plugin failure.)
+	wants := map[string][]string{"panics": {"plugin failed"}, "exits": {"plugin failed"}, "hangs": {"timed out after 500ms", "plugin failed"}}
+	for job, want := range wants {
+		waitFor(t, 30*time.Second, "two attempts of "+job, func() bool {
+			recs := f.history("e2e", job)
+			return len(recs) >= 2 && recs[len(recs)-1].Attempt == 1
+		})
+		recs := f.history("e2e", job)
+		first, second := recs[len(recs)-1], recs[len(recs)-2]
+		if first.Occurrence != second.Occurrence || first.Status != queue.StatusRetrying || second.Status != queue.StatusFailed || second.Attempt != 2 {
+			t.Errorf("job %s: records %+v then %+v, want attempt 1 retrying then attempt 2 failed, same occurrence", job, first, second)
+		}
+		if !strings.Contains(first.Error, want[0]) {
+			t.Errorf("job %s attempt 1: error %q does not say %q", job, first.Error, want[0])
+		}
+		if !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(second.Error, w) }) {
+			t.Errorf("job %s attempt 2: error %q says none of %q", job, second.Error, want)
+		}
+	}
+	// Later occurrences run on restarted plugins: they fail the same way, not with "closed".
+	waitFor(t, 30*time.Second, "the crashing plugins to serve again after a restart", func() bool {
+		return len(f.history("e2e", "exits")) >= 4 && len(f.history("e2e", "panics")) >= 4
+	})
+	// Meanwhile the healthy job ran every second, once.
+	to := time.Now().Add(-time.Second).Truncate(time.Second)
+	f.waitAllStarted(1, from, to, 10*time.Second)
+	checkHealthyRuns(t, f.events(), 1, from, to, true)
+
+	// A SIGKILLed runner leaves no plugin behind.
+	if err := n.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = n.Wait(10 * time.Second)
+	waitFor(t, 15*time.Second, "every plugin process to exit", func() bool {
+		return len(processesUnder(plugins)) == 0
+	})
+}
+
+// processesUnder lists live processes whose executable lies in dir.
+func processesUnder(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err == nil && strings.HasPrefix(exe, dir+string(filepath.Separator)) && fleettest.Alive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }

@@ -187,9 +187,25 @@ func (h *Host) RunAt(ctx context.Context, plugin string, run *sdk.Run, startAt t
 		return nil, err
 	}
 	defer release()
+	for try := 0; ; try++ {
+		res, again, err := h.runOnce(ctx, p, run, startAt, output)
+		if again && try == 0 {
+			// The process refused the run without starting it (it is shutting down, e.g.
+			// after its watchdog gave up on a handler ignoring cancellation): start a fresh
+			// process and send it there. Safe, because the handler never saw it.
+			continue
+		}
+		return res, err
+	}
+}
+
+// runOnce sends run to p's current process. again reports a run that the process refused
+// before starting it: it may be sent again to a fresh process.
+func (h *Host) runOnce(ctx context.Context, p *proc, run *sdk.Run, startAt time.Time, output func(line string)) (_ *sdk.Result, again bool, _ error) {
+	plugin := p.name
 	c, err := h.ready(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	req := toProto(run)
 	if time.Until(startAt) > 0 && !c.schemaKnown() {
@@ -207,16 +223,20 @@ func (h *Host) RunAt(ctx context.Context, plugin string, run *sdk.Run, startAt t
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return nil, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
+				return nil, false, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
 			}
 		}
 	}
 	res, err := c.handler.Run(ctx, req, output)
 	if err != nil {
 		if ctxEnded(ctx, err) {
-			return nil, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
+			return nil, false, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
 		}
-		return nil, h.callFailed(p, c, err)
+		notStarted := status.Code(err) == codes.Aborted
+		if notStarted {
+			p.failed(h, c)
+		}
+		return nil, notStarted, h.callFailed(p, c, err)
 	}
 	c.touch()
 	p.failures.Store(0)
@@ -225,15 +245,15 @@ func (h *Host) RunAt(ctx context.Context, plugin string, run *sdk.Run, startAt t
 		if ctxEndedRun(ctx) {
 			// The handler failed because its ctx ended: say so, so that
 			// the caller sees a timeout or a cancellation as such.
-			return out, fmt.Errorf("pluginhost: %s: %w: %s", plugin, ctx.Err(), res.GetError())
+			return out, false, fmt.Errorf("pluginhost: %s: %w: %s", plugin, ctx.Err(), res.GetError())
 		}
 		err := fmt.Errorf("pluginhost: %s: %s", plugin, res.GetError())
 		if res.GetPermanent() {
 			err = sdk.Permanent(err)
 		}
-		return out, err
+		return out, false, err
 	}
-	return out, nil
+	return out, false, nil
 }
 
 // Schema returns the schema of the named plugin's handler block, asking

@@ -54,7 +54,9 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, status.Error(codes.Unavailable, "plugin is shutting down")
+		// Aborted tells the host that the handler never saw this run: it may send it to a
+		// fresh process.
+		return nil, status.Error(codes.Aborted, "plugin is shutting down: the run was not started")
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -180,13 +182,25 @@ func schemaToProto(s Schema) (*pb.SchemaResponse, error) {
 // waitUntil returns at the wall-clock instant t, or when ctx is done. It re-checks the wall
 // clock after the timer, so that a clock set back meanwhile delays the start rather than
 // letting it happen early.
+//
+// Go's timers can fire up to about a millisecond late on an idle process (the poller waits
+// in whole milliseconds), which would be most of the lateness of a run sent ahead. So the
+// timer aims startSpin early, and the rest is a yielding wait on the clock: at most that
+// long, once per run sent ahead.
 func waitUntil(ctx context.Context, t time.Time) {
+	t = t.Round(0) // the wall clock, not a monotonic reading
 	for {
-		d := time.Until(t.Round(0)) // Round(0): the wall clock, not a monotonic reading
+		d := time.Until(t)
 		if d <= 0 || ctx.Err() != nil {
 			return
 		}
-		timer := time.NewTimer(d)
+		if d <= startSpin {
+			for time.Now().Before(t) && ctx.Err() == nil {
+				runtime.Gosched()
+			}
+			return
+		}
+		timer := time.NewTimer(d - startSpin)
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
@@ -195,3 +209,7 @@ func waitUntil(ctx context.Context, t time.Time) {
 		}
 	}
 }
+
+// startSpin is how much of a wait for a start time is spent yielding on the clock rather
+// than sleeping on a timer.
+const startSpin = 1500 * time.Microsecond
