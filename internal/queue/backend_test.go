@@ -175,16 +175,22 @@ func (b *backend) mustClaim(t *testing.T, q *Queue, shard, max int) Claimed {
 	return c
 }
 
-// claimDue moves Redis' clock to at and claims occ, which must be due by then; it returns the
-// claim and Redis' time of it. On miniredis the first claim must get it; on a real server a
-// lock may outlive its agenda score by a millisecond, so it polls a little. Every claim it
-// sees must be occ.
-func (b *backend) claimDue(t *testing.T, q *Queue, occ string, at time.Time) (Claim, time.Time) {
+// claimDue moves Redis' clock to at and claims occ, which must be due by then. It returns the
+// claim and two readings of Redis' clock that bound when the claim script ran: sent, read
+// just before the call, and now, the reply's Claimed.Now (taken at the end of the script).
+// The lock and the agenda score were set from TIME at the start of the script, so the
+// lease's expiry lies in [sent+lease, now+lease]; which millisecond inside that window is
+// not for a test to assume (the script may cross a millisecond, or Redis may be descheduled
+// between its two TIME calls on a loaded machine).
+// On miniredis the first claim must get it; on a real server a lock may outlive its agenda
+// score by a millisecond, so it polls a little. Every claim it sees must be occ.
+func (b *backend) claimDue(t *testing.T, q *Queue, occ string, at time.Time) (cl Claim, sent, now time.Time) {
 	t.Helper()
 	b.clockTo(t, at)
 	shard := ShardOf(occ[:strings.LastIndexByte(occ, '@')])
 	deadline := time.Now().Add(5 * time.Second)
 	for {
+		sent := b.now(t)
 		c := b.mustClaim(t, q, shard, 10)
 		for _, cl := range c.Claims {
 			if cl.Occurrence != occ {
@@ -193,7 +199,8 @@ func (b *backend) claimDue(t *testing.T, q *Queue, occ string, at time.Time) (Cl
 			if c.Now.Before(at) {
 				t.Fatalf("claimed %s at Redis time %v, before %v", occ, c.Now, at)
 			}
-			return cl, c.Now
+			// Scores are milliseconds; Claimed.Now has microseconds.
+			return cl, sent, c.Now.Truncate(time.Millisecond)
 		}
 		if b.mr != nil || time.Now().After(deadline) {
 			t.Fatalf("%s not claimable at Redis time %v (heads %v)", occ, c.Now, c.Heads)

@@ -266,7 +266,10 @@ func (c Claim) Lease() lease.Lease {
 // Claimed is the outcome of one Claim call.
 type Claimed struct {
 	Claims []Claim
-	// Now is Redis' clock when the last shard was claimed.
+	// Now is Redis' clock at the end of the last shard's claim script: a lower bound of its
+	// clock when the reply arrives. The claims' leases and agenda scores count from the TIME
+	// read at the start of their script, which may be earlier (by a millisecond boundary, or
+	// by however long Redis was descheduled), so Now+Lease is not the leases' expiry.
 	Now time.Time
 	// Heads is, per shard asked, the score of its earliest remaining entry: when it is next
 	// worth asking. A shard missing from Heads has an empty agenda.

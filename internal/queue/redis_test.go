@@ -38,6 +38,7 @@ func TestClaimIdempotent(t *testing.T) {
 			return []any{fence, attempts, agenda}
 		}
 
+		sent := b.now(t) // the leases below were taken no earlier than this
 		first, err := q.evalAll(t.Context(), []call{c})
 		if err != nil {
 			t.Fatalf("claim: %v", err)
@@ -62,7 +63,8 @@ func TestClaimIdempotent(t *testing.T) {
 		if len(got.Claims) != 3 {
 			t.Errorf("first claim got %d occurrences, want 3: %+v", len(got.Claims), got.Claims)
 		}
-		b.claimNothing(t, q, shard, got.Now.Add(q.cfg.Lease))
+		// got.Now is read at the end of the script, the leases were taken at its start.
+		b.claimNothing(t, q, shard, sent.Add(q.cfg.Lease))
 	})
 }
 
@@ -148,7 +150,7 @@ func TestRedisDown(t *testing.T) {
 			const job = "down"
 			due := b.now(t).Add(100 * time.Millisecond)
 			mustExpand(t, q, expansion(job, due))
-			cl, _ := b.claimDue(t, q, occID(job, due), due)
+			cl, _, _ := b.claimDue(t, q, occID(job, due), due)
 
 			tc.down(b)
 			for _, op := range ops(q, cl) {
@@ -177,7 +179,7 @@ func TestRedisDown(t *testing.T) {
 			job2 := "back-" + tc.name
 			due2 := b.now(t).Add(100 * time.Millisecond)
 			mustExpand(t, q, expansion(job2, due2))
-			cl2, _ := b.claimDue(t, q, occID(job2, due2), due2)
+			cl2, _, _ := b.claimDue(t, q, occID(job2, due2), due2)
 			if ok, err := q.Renew(t.Context(), []lease.Lease{cl2.Lease()}); err != nil || !ok[0] {
 				t.Errorf("Renew after Redis came back = %v, %v; want [true], nil", ok, err)
 			}
