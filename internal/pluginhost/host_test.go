@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cronfleet/cronfleet/internal/fleettest"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
@@ -257,7 +258,7 @@ func TestCancelKillsProcessGroup(t *testing.T) {
 	}()
 	pids := atoi(t, out.waitN(t, 2))
 	for _, pid := range pids {
-		if !alive(pid) {
+		if !fleettest.Alive(pid) {
 			t.Fatalf("pid %d not running before cancel", pid)
 		}
 	}
@@ -375,23 +376,11 @@ func atoi(t *testing.T, ss []string) []int {
 	return out
 }
 
-// alive reports whether pid is a live process. A zombie counts as dead:
-// the container's PID 1 may never reap orphans.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
 // waitGone waits until none of pids is alive.
 func waitGone(t *testing.T, pids ...int) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("processes %v to end", pids), func() bool {
-		return !slices.ContainsFunc(pids, alive)
+		return !slices.ContainsFunc(pids, fleettest.Alive)
 	})
 }
 
@@ -405,7 +394,7 @@ func waitGroupGone(t *testing.T, pgid int) {
 			if err != nil {
 				continue
 			}
-			if g, err := syscall.Getpgid(pid); err == nil && g == pgid && alive(pid) {
+			if g, err := syscall.Getpgid(pid); err == nil && g == pgid && fleettest.Alive(pid) {
 				return false
 			}
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cronfleet/cronfleet/internal/fleettest"
 	"github.com/cronfleet/cronfleet/internal/pluginwire"
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
 )
@@ -302,22 +303,12 @@ func TestServeSurvivesClosedStderr(t *testing.T) {
 	}
 }
 
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for alive(pid) {
+	for fleettest.Alive(pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("process %d still running", pid)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cronfleet/cronfleet/internal/fleettest"
 	"github.com/cronfleet/cronfleet/plugin/handlers/exec"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
@@ -116,22 +117,12 @@ func TestOutputTail(t *testing.T) {
 	}
 }
 
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
 func waitGone(t *testing.T, pids ...int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for slices.ContainsFunc(pids, alive) {
+	for slices.ContainsFunc(pids, fleettest.Alive) {
 		if time.Now().After(deadline) {
 			t.Fatalf("processes %v still running", pids)
 		}
