@@ -107,6 +107,7 @@ func serve(h Handler, opts []ServeOption) int {
 		})
 	}()
 
+	code := 0
 	select {
 	case <-served:
 		log.Debug("host closed the connection; shutting down")
@@ -117,17 +118,7 @@ func serve(h Handler, opts []ServeOption) int {
 	case r := <-stuck:
 		r.Logger().Error("handler ignored cancellation; exiting so that the runner restarts the plugin",
 			"cancel_grace", cfg.cancelGrace.String())
-		cancel()
-		done := make(chan struct{})
-		go func() {
-			srv.shutdown()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(cfg.grace):
-		}
-		return 1
+		code = 1
 	}
 	cancel()
 	done := make(chan struct{})
@@ -141,7 +132,7 @@ func serve(h Handler, opts []ServeOption) int {
 		log.Error("handlers did not return within the shutdown grace; exiting anyway", "grace", cfg.grace.String())
 		return 1
 	}
-	return 0
+	return code
 }
 
 // watchParent closes the returned channel when the process' parent id is
