@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cronfleet/cronfleet/internal/fleettest"
 	"github.com/cronfleet/cronfleet/internal/pluginwire"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
@@ -206,5 +208,54 @@ func TestTimeoutIsTheContexts(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrPluginFailed) {
 			t.Fatalf("err = %v, want ctx's deadline", err)
 		}
+	}
+}
+
+// TestRunRefusedByDyingPluginGoesToAFreshOne: a plugin whose watchdog gave up
+// on a handler ignoring cancellation refuses new runs while it shuts down
+// (Aborted: the handler never saw them); the host sends such a run to a fresh
+// process instead of failing it.
+func TestRunRefusedByDyingPluginGoesToAFreshOne(t *testing.T) {
+	dir := t.TempDir()
+	rec := &recorder{ch: make(chan slog.Record, 100)}
+	h := New(Config{
+		Builtins: map[string][]string{"test": {build(t, dir, "./testdata/testplugin")}},
+		// The dying process stays up (refusing runs) for the whole test.
+		Env:            []string{"TESTPLUGIN_SHUTDOWN_GRACE=1m"},
+		Logger:         slog.New(rec),
+		RestartBackoff: 10 * time.Millisecond,
+		KillTimeout:    time.Second,
+	})
+	t.Cleanup(func() { _ = h.Close() })
+
+	out := newLines()
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Run(ctx, "test", &sdk.Run{Settings: settings(`{"mode":"ignore"}`)}, out.add)
+		errc <- err
+	}()
+	stuckPID := atoi(t, out.waitN(t, 1))[0]
+	cancel()
+	<-errc
+	deadline := time.After(30 * time.Second)
+	for watchdog := false; !watchdog; {
+		select {
+		case r := <-rec.ch:
+			watchdog = strings.Contains(r.Message, "handler ignored cancellation")
+		case <-deadline:
+			t.Fatal("the plugin's watchdog never gave up on the stuck handler")
+		}
+	}
+	if !fleettest.Alive(stuckPID) {
+		t.Fatalf("the dying plugin %d is gone already; the test needs it to refuse runs", stuckPID)
+	}
+
+	res, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
+	if err != nil {
+		t.Fatalf("run sent while the plugin was shutting down: %v, want it re-sent to a fresh process", err)
+	}
+	if res.Metadata["pid"] == strconv.Itoa(stuckPID) {
+		t.Errorf("the run was served by the dying process %d", stuckPID)
 	}
 }

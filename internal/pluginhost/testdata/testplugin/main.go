@@ -1,7 +1,9 @@
 // Command testplugin is a misbehaving plugin for pluginhost's tests. Its
 // settings pick what a run does: {"mode": "ok" | "log" | "env" | "exit" | "panic" |
 // "block" | "ignore" | "permanent"}; "ignore" ignores cancellation until the
-// SDK's watchdog (a 300ms cancel grace here) ends the process.
+// SDK's watchdog (a 300ms cancel grace here) ends the process. The shutdown
+// grace is 300ms, or TESTPLUGIN_SHUTDOWN_GRACE (a duration) to hold a dying
+// process open longer.
 package main
 
 import (
@@ -16,6 +18,10 @@ import (
 )
 
 func main() {
+	grace := 300 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv("TESTPLUGIN_SHUTDOWN_GRACE")); err == nil {
+		grace = d
+	}
 	schema := sdk.Schema{Attributes: []sdk.Attribute{
 		{Name: "mode", Type: sdk.TypeString, Required: true, Description: "What the run does."},
 	}}
@@ -60,5 +66,5 @@ func main() {
 			return nil, sdk.Permanent(errors.New("never works"))
 		}
 		return nil, fmt.Errorf("unknown mode %q", s.Mode)
-	}), sdk.WithCancelGrace(300*time.Millisecond), sdk.WithShutdownGrace(300*time.Millisecond))
+	}), sdk.WithCancelGrace(300*time.Millisecond), sdk.WithShutdownGrace(grace))
 }
