@@ -507,6 +507,19 @@ func TestRunnerRefusesEvictingRedis(t *testing.T) {
 	if keys, _ := srv.Client(t).Keys(context.Background(), "*").Result(); len(keys) != 0 {
 		t.Errorf("refusing runner wrote to Redis: %v", keys)
 	}
+
+	// The operator may override the check, at the stated risk.
+	runs := filepath.Join(dir, "runs")
+	forced, err := fleettest.StartNode(fleettest.NodeConfig{Bin: bin, Name: "b", Configs: []string{conf}, RedisURL: srv.URL(),
+		LogPath: filepath.Join(dir, "b.log"), Args: []string{"-allow-eviction"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = forced.Stop(15 * time.Second) })
+	waitFor(t, 20*time.Second, "the overriding node to run jobs", func() bool {
+		ev, _ := fleettest.ReadRuns(runs)
+		return len(ev) > 0
+	})
 }
 
 func TestSigtermDrainsRunningHandlers(t *testing.T) {
