@@ -319,6 +319,16 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.n = 0 }
 
+// retry records a failed Redis call (an outage is logged once) and waits out the backoff;
+// it reports whether ctx is still alive, i.e. whether to try again.
+func (e *Engine) retry(ctx context.Context, op string, err error, bo *backoff) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	e.redis.fail(op, err)
+	return sleep(ctx, bo.next())
+}
+
 // sleep waits d or until ctx is done; it reports whether ctx is still alive.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -349,11 +359,7 @@ func (e *Engine) expander(ctx context.Context) {
 			wms, err = e.q.Watermarks(ctx, names)
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			e.redis.fail("watermarks", err)
-			if !sleep(ctx, bo.next()) {
+			if !e.retry(ctx, "watermarks", err, &bo) {
 				return
 			}
 			continue
@@ -379,11 +385,7 @@ func (e *Engine) expander(ctx context.Context) {
 		if len(exps) > 0 {
 			got, err := e.q.Expand(ctx, exps)
 			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				e.redis.fail("expand", err)
-				if !sleep(ctx, bo.next()) {
+				if !e.retry(ctx, "expand", err, &bo) {
 					return
 				}
 				continue
@@ -395,7 +397,7 @@ func (e *Engine) expander(ctx context.Context) {
 				if wm, ok := got[x.Job]; ok {
 					wms[x.Job] = wm
 				}
-				if len(x.Due) > 0 && e.heads.lower(queue.ShardOf(x.Job), x.Due[0]) {
+				if e.heads.lower(queue.ShardOf(x.Job), x.Due[0]) {
 					e.notify()
 				}
 			}
@@ -479,11 +481,9 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			res, err := e.q.Claim(ctx, due, per, e.cfg.ClaimAhead, e.clock.now().Add(e.q.CallTimeout()))
 			recv, received := e.clock.local(), time.Now()
 			if err != nil {
-				if ctx.Err() != nil {
+				if !e.retry(ctx, "claim", err, &bo) {
 					return
 				}
-				e.redis.fail("claim", err)
-				sleep(ctx, bo.next())
 				continue
 			}
 			e.redis.ok()
@@ -766,11 +766,7 @@ func (e *Engine) checkEviction(ctx context.Context) error {
 		case errors.As(err, &rerr):
 			return fmt.Errorf("refusing to run: cannot verify that Redis never evicts keys: %w (pass -allow-eviction if you are sure)", err)
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		e.redis.fail("check maxmemory-policy", err)
-		if !sleep(ctx, bo.next()) {
+		if !e.retry(ctx, "check maxmemory-policy", err, &bo) {
 			return nil
 		}
 	}
