@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -708,23 +707,6 @@ job "hangs" {
 	}
 	_ = n.Wait(10 * time.Second)
 	waitFor(t, 15*time.Second, "every plugin process to exit", func() bool {
-		return len(processesUnder(plugins)) == 0
+		return len(fleettest.ProcessesIn(plugins)) == 0
 	})
-}
-
-// processesUnder lists live processes whose executable lies in dir.
-func processesUnder(dir string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err == nil && strings.HasPrefix(exe, dir+string(filepath.Separator)) && fleettest.Alive(pid) {
-			out = append(out, pid)
-		}
-	}
-	return out
 }

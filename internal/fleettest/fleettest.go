@@ -164,14 +164,27 @@ func (n *Node) Children() []int {
 
 // ChildrenOf lists the pids of the processes whose parent is pid, from /proc.
 func ChildrenOf(pid int) []int {
+	return processes(func(p int) bool {
+		ppid, ok := parentOf(p)
+		return ok && ppid == pid
+	})
+}
+
+// ProcessesIn lists the live processes whose executable lies in dir: what a test's
+// plugin directory left running.
+func ProcessesIn(dir string) []int {
+	return processes(func(p int) bool {
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p))
+		return err == nil && strings.HasPrefix(exe, dir+string(filepath.Separator)) && Alive(p)
+	})
+}
+
+// processes lists the pids in /proc for which keep holds.
+func processes(keep func(pid int) bool) []int {
 	entries, _ := os.ReadDir("/proc")
 	var out []int
 	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ppid, ok := parentOf(p); ok && ppid == pid {
+		if p, err := strconv.Atoi(e.Name()); err == nil && keep(p) {
 			out = append(out, p)
 		}
 	}
