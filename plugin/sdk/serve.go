@@ -108,6 +108,7 @@ func serve(h Handler, opts []ServeOption) int {
 	}()
 
 	code := 0
+	var stuckRun *Run
 	select {
 	case <-served:
 		log.Debug("host closed the connection; shutting down")
@@ -115,10 +116,16 @@ func serve(h Handler, opts []ServeOption) int {
 		log.Info("received signal; shutting down", "signal", s.String())
 	case <-parentGone:
 		log.Warn("host process is gone; shutting down")
-	case r := <-stuck:
-		r.Logger().Error("handler ignored cancellation; exiting so that the runner restarts the plugin",
-			"cancel_grace", cfg.cancelGrace.String())
+	case stuckRun = <-stuck:
 		code = 1
+	}
+	// Refuse new runs before saying anything: once the host reads the log line below it
+	// may send a run at once, and that run must get Aborted (go to a fresh process), not
+	// land on this dying one.
+	srv.refuseNew()
+	if stuckRun != nil {
+		stuckRun.Logger().Error("handler ignored cancellation; exiting so that the runner restarts the plugin",
+			"cancel_grace", cfg.cancelGrace.String())
 	}
 	cancel()
 	done := make(chan struct{})

@@ -153,12 +153,18 @@ func Call(ctx context.Context, h Handler, run *Run, output func(line string)) (*
 	return callHandler(ctx, h, run)
 }
 
-// shutdown refuses new runs and waits for the running ones. The caller
-// cancels base first so that they are asked to stop.
-func (s *server) shutdown() {
+// refuseNew makes every later Run return Aborted: the handler never sees it,
+// so the host may send it to a fresh process.
+func (s *server) refuseNew() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+}
+
+// shutdown refuses new runs and waits for the running ones. The caller
+// cancels base first so that they are asked to stop.
+func (s *server) shutdown() {
+	s.refuseNew()
 	s.wg.Wait()
 }
 
