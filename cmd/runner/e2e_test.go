@@ -710,3 +710,33 @@ job "hangs" {
 		return len(fleettest.ProcessesIn(plugins)) == 0
 	})
 }
+
+// TestPluginMaxConcurrentLimitsRunsOnANode: a plugin block's max_concurrent reaches the
+// plugin host. Three jobs fall due at the same instant every second; with max_concurrent = 1
+// their runs on the one node take turns (the runs file reads start, end, start, end…), and
+// none is lost for waiting. Without the limit the three start together, so the test fails.
+func TestPluginMaxConcurrentLimitsRunsOnANode(t *testing.T) {
+	t.Parallel()
+	const jobs = 3
+	f := newFleet(t, func(runs string) string {
+		return "plugin \"exec\" {\n  max_concurrent = 1\n}\n" + recordJobs(jobs, "* * * * * *", 100*time.Millisecond, "")(runs)
+	})
+	f.start("a")
+	from := time.Now().Add(time.Second).Truncate(time.Second)
+	to := from.Add(3 * time.Second)
+	f.waitAllStarted(jobs, from, to, 20*time.Second)
+	ev := f.events()
+	checkHealthyRuns(t, ev, jobs, from, to, true)
+	running := map[int]bool{}
+	for _, e := range ev {
+		switch e.Kind {
+		case "start":
+			if len(running) > 0 {
+				t.Fatalf("%s started while another run of the plugin was in flight; events:\n%+v", e.Occurrence, ev)
+			}
+			running[e.Pid] = true
+		case "end":
+			delete(running, e.Pid)
+		}
+	}
+}

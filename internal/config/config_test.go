@@ -349,6 +349,24 @@ func TestCheckPlugins(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CheckPlugins (-want +got):\n%s", diff)
 	}
+
+	// A plugin block without a path sets limits for a plugin the runner has; naming
+	// one it does not have is an error at the label.
+	cfg, _, diags = Load("testdata/plugin_settings.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if n := cfg.Plugins[0].MaxConcurrent; n != 2 {
+		t.Errorf("exec max_concurrent = %d, want 2", n)
+	}
+	got = nil
+	for _, d := range cfg.CheckPlugins(func(name string) bool { return name == "exec" }) {
+		got = append(got, fmt.Sprintf("%s: %s: %s", d.Subject, d.Summary, d.Detail))
+	}
+	want = []string{`testdata/plugin_settings.hcl:5,8-16: Unknown plugin: The plugin block "nosuch" has no path, and this runner has no plugin of that name.`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CheckPlugins on path-less plugin blocks (-want +got):\n%s", diff)
+	}
 }
 
 func TestNames(t *testing.T) {

@@ -29,7 +29,7 @@ func fileSchema() *hcl.BodySchema {
 func pluginSchema() *hcl.BodySchema {
 	return &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
-			{Name: "path", Required: true},
+			{Name: "path"},
 			{Name: "sha256"},
 			{Name: "max_concurrent"},
 		},
