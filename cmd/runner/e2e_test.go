@@ -16,6 +16,7 @@ import (
 	"github.com/cronfleet/cronfleet/internal/fleettest"
 	"github.com/cronfleet/cronfleet/internal/queue"
 	"github.com/cronfleet/cronfleet/internal/redistest"
+	"github.com/cronfleet/cronfleet/internal/testwait"
 )
 
 // The tests in this file run real runner processes against a real redis-server and count
@@ -74,7 +75,7 @@ func (f *fleet) start(name string, args ...string) *fleettest.Node {
 			f.t.Logf("log of node %s:\n%s", name, tailOf(n.Log(), 60))
 		}
 	})
-	waitFor(f.t, 20*time.Second, "node "+name+" started", func() bool {
+	testwait.For(f.t, 20*time.Second, "node "+name+" started", func() bool {
 		return strings.Contains(n.Log(), "node started")
 	})
 	return n
@@ -83,7 +84,7 @@ func (f *fleet) start(name string, args ...string) *fleettest.Node {
 // waitAllStarted waits until every occurrence of job-000… due in [from, to] has started.
 func (f *fleet) waitAllStarted(jobs int, from, to time.Time, timeout time.Duration) {
 	f.t.Helper()
-	waitFor(f.t, timeout, fmt.Sprintf("every occurrence from %s to %s to start", from.Format(time.TimeOnly), to.Format(time.TimeOnly)), func() bool {
+	testwait.For(f.t, timeout, fmt.Sprintf("every occurrence from %s to %s to start", from.Format(time.TimeOnly), to.Format(time.TimeOnly)), func() bool {
 		byOcc := starts(f.events())
 		for i := range jobs {
 			for s := from; !s.After(to); s = s.Add(time.Second) {
@@ -121,18 +122,6 @@ func tailOf(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
-	}
 }
 
 func recordJobs(n int, schedule string, sleep time.Duration, extra string) func(string) string {
@@ -246,7 +235,7 @@ func TestFleetRunsEveryOccurrenceExactlyOnce(t *testing.T) {
 	t.Logf("starts per node: %v", nodes)
 
 	// Exactly one completion recorded per occurrence.
-	waitFor(t, 10*time.Second, "the window's last completions", func() bool {
+	testwait.For(t, 10*time.Second, "the window's last completions", func() bool {
 		for _, r := range f.history("e2e", fmt.Sprintf("job-%03d", jobs-1)) {
 			if r.ScheduledAt.Equal(to) {
 				return true
@@ -280,7 +269,7 @@ func TestFleetRerunsOccurrencesOfKilledNode(t *testing.T) {
 	// Wait until node a is in the middle of runs, then kill it.
 	victim := f.nodes["a"]
 	var held []string
-	waitFor(t, 30*time.Second, "node a to hold running occurrences", func() bool {
+	testwait.For(t, 30*time.Second, "node a to hold running occurrences", func() bool {
 		held = held[:0]
 		ended := map[string]bool{}
 		ev := f.events()
@@ -310,7 +299,7 @@ func TestFleetRerunsOccurrencesOfKilledNode(t *testing.T) {
 			handlerPids[e.Pid] = true
 		}
 	}
-	waitFor(t, 10*time.Second, "the killed node's plugins and handlers to exit", func() bool {
+	testwait.For(t, 10*time.Second, "the killed node's plugins and handlers to exit", func() bool {
 		for _, p := range plugins {
 			if fleettest.Alive(p) {
 				return false
@@ -325,7 +314,7 @@ func TestFleetRerunsOccurrencesOfKilledNode(t *testing.T) {
 	})
 
 	// Every occurrence a held is run again by another node with attempt 2, and completed once.
-	waitFor(t, 30*time.Second, "the killed node's occurrences to be re-run and finished", func() bool {
+	testwait.For(t, 30*time.Second, "the killed node's occurrences to be re-run and finished", func() bool {
 		ev := f.events()
 		for _, occ := range held {
 			ok := false
@@ -388,7 +377,7 @@ func TestFleetFencesPausedNode(t *testing.T) {
 		f.start(n)
 	}
 	var first fleettest.Event
-	waitFor(t, 30*time.Second, "an occurrence to start", func() bool {
+	testwait.For(t, 30*time.Second, "an occurrence to start", func() bool {
 		for _, e := range f.events() {
 			if e.Kind == "start" {
 				first = e
@@ -403,7 +392,7 @@ func TestFleetFencesPausedNode(t *testing.T) {
 	}
 	// Another node takes the occurrence over once the paused holder's lease (2s) expires.
 	var second fleettest.Event
-	waitFor(t, 15*time.Second, "another node to take the occurrence over", func() bool {
+	testwait.For(t, 15*time.Second, "another node to take the occurrence over", func() bool {
 		for _, e := range f.events() {
 			if e.Kind == "start" && e.Occurrence == first.Occurrence && e.Node != first.Node {
 				second = e
@@ -419,11 +408,11 @@ func TestFleetFencesPausedNode(t *testing.T) {
 		t.Errorf("takeover %+v after %+v: want attempt+1 and a larger fencing token", second, first)
 	}
 	// The resumed node cancels its handler and its late completion is refused.
-	waitFor(t, 15*time.Second, "the resumed node to cancel its run and be refused", func() bool {
+	testwait.For(t, 15*time.Second, "the resumed node to cancel its run and be refused", func() bool {
 		l := victim.Log()
 		return strings.Contains(l, "lease lost: cancelling run") && strings.Contains(l, "completion refused")
 	})
-	waitFor(t, 20*time.Second, "the takeover to finish", func() bool {
+	testwait.For(t, 20*time.Second, "the takeover to finish", func() bool {
 		for _, e := range f.events() {
 			if e.Kind == "end" && e.Occurrence == first.Occurrence && e.Node == second.Node {
 				return true
@@ -458,14 +447,14 @@ func TestFleetRecoversFromRedisOutage(t *testing.T) {
 	f.start("a")
 	f.start("b")
 	// Runs are going for a few seconds before the outage.
-	waitFor(t, 20*time.Second, "runs to begin", func() bool { return len(f.events()) > 6*jobs })
+	testwait.For(t, 20*time.Second, "runs to begin", func() bool { return len(f.events()) > 6*jobs })
 	// A frozen Redis: connections stay up, nothing answers (the nastiest kind of outage).
 	f.redis.Pause()
 	pausedAt := time.Now()
-	waitFor(t, 20*time.Second, "both nodes to notice the outage", func() bool {
+	testwait.For(t, 20*time.Second, "both nodes to notice the outage", func() bool {
 		return strings.Contains(f.nodes["a"].Log(), "redis unreachable") && strings.Contains(f.nodes["b"].Log(), "redis unreachable")
 	})
-	waitFor(t, 20*time.Second, "the outage to last 3s", func() bool { return time.Since(pausedAt) > 3*time.Second })
+	testwait.For(t, 20*time.Second, "the outage to last 3s", func() bool { return time.Since(pausedAt) > 3*time.Second })
 	f.redis.Resume()
 	resumedAt := time.Now()
 	// Every occurrence due from before the outage to after it ran, once.
@@ -515,7 +504,7 @@ func TestRunnerRefusesEvictingRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = forced.Stop(15 * time.Second) })
-	waitFor(t, 20*time.Second, "the overriding node to run jobs", func() bool {
+	testwait.For(t, 20*time.Second, "the overriding node to run jobs", func() bool {
 		ev, _ := fleettest.ReadRuns(runs)
 		return len(ev) > 0
 	})
@@ -525,7 +514,7 @@ func TestSigtermDrainsRunningHandlers(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, recordJobs(1, "*/2 * * * * *", 1500*time.Millisecond, ""))
 	n := f.start("a")
-	waitFor(t, 20*time.Second, "a run to start", func() bool { return len(f.events()) > 0 })
+	testwait.For(t, 20*time.Second, "a run to start", func() bool { return len(f.events()) > 0 })
 	plugins := n.Children()
 	if err := n.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -564,12 +553,12 @@ func TestNodeWaitsForRedisAtStart(t *testing.T) {
 	f := newFleet(t, recordJobs(jobs, "* * * * * *", 0, ""))
 	f.redis.Kill()
 	n := f.start("a")
-	waitFor(t, 20*time.Second, "the node to report Redis unreachable", func() bool {
+	testwait.For(t, 20*time.Second, "the node to report Redis unreachable", func() bool {
 		return strings.Contains(n.Log(), "redis unreachable")
 	})
 	// Let it retry a while (its backoff reaches 1.6s): the outage is logged once, not per attempt.
 	down := time.Now()
-	waitFor(t, 20*time.Second, "a few retries", func() bool { return time.Since(down) > 3*time.Second })
+	testwait.For(t, 20*time.Second, "a few retries", func() bool { return time.Since(down) > 3*time.Second })
 	f.redis.Restart()
 	up := time.Now()
 	from, to := up.Add(time.Second).Truncate(time.Second), up.Add(2*time.Second).Truncate(time.Second)
@@ -603,7 +592,7 @@ func TestThirdPartyPluginFromPluginDir(t *testing.T) {
 		t.Errorf("validate without -plugin-dir: %v\n%s", err, out)
 	}
 	f.start("a", "-plugin-dir", plugins)
-	waitFor(t, 20*time.Second, "runs through the third-party plugin", func() bool { return len(starts(f.events())) >= 2 })
+	testwait.For(t, 20*time.Second, "runs through the third-party plugin", func() bool { return len(starts(f.events())) >= 2 })
 }
 
 // TestMisbehavingPluginsAreContained runs a plugin that panics mid-run, one that exits
@@ -676,7 +665,7 @@ job "hangs" {
 	// meanwhile fails as a plugin failure.)
 	wants := map[string][]string{"panics": {"plugin failed"}, "exits": {"plugin failed"}, "hangs": {"timed out after 500ms", "plugin failed"}}
 	for job, want := range wants {
-		waitFor(t, 30*time.Second, "two attempts of "+job, func() bool {
+		testwait.For(t, 30*time.Second, "two attempts of "+job, func() bool {
 			recs := f.history("e2e", job)
 			return len(recs) >= 2 && recs[len(recs)-1].Attempt == 1
 		})
@@ -693,7 +682,7 @@ job "hangs" {
 		}
 	}
 	// Later occurrences run on restarted plugins: they fail the same way, not with "closed".
-	waitFor(t, 30*time.Second, "the crashing plugins to serve again after a restart", func() bool {
+	testwait.For(t, 30*time.Second, "the crashing plugins to serve again after a restart", func() bool {
 		return len(f.history("e2e", "exits")) >= 4 && len(f.history("e2e", "panics")) >= 4
 	})
 	// Meanwhile the healthy job ran every second, once.
@@ -706,7 +695,7 @@ job "hangs" {
 		t.Fatal(err)
 	}
 	_ = n.Wait(10 * time.Second)
-	waitFor(t, 15*time.Second, "every plugin process to exit", func() bool {
+	testwait.For(t, 15*time.Second, "every plugin process to exit", func() bool {
 		return len(fleettest.ProcessesIn(plugins)) == 0
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cronfleet/cronfleet/internal/fleettest"
+	"github.com/cronfleet/cronfleet/internal/testwait"
 )
 
 func TestValidateReportsLocatedDiagnostics(t *testing.T) {
@@ -93,7 +94,7 @@ func TestQuickStartRunsTheExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the heartbeat job to fire", func() bool {
+	testwait.For(t, 30*time.Second, "the heartbeat job to fire", func() bool {
 		return strings.Contains(n.Log(), `msg="run succeeded"`) && strings.Contains(n.Log(), "job=heartbeat")
 	})
 	if !strings.Contains(n.Log(), "embedded in-memory store") {

@@ -14,6 +14,7 @@ import (
 	"github.com/cronfleet/cronfleet/internal/cron"
 	"github.com/cronfleet/cronfleet/internal/queue"
 	"github.com/cronfleet/cronfleet/internal/redistest"
+	"github.com/cronfleet/cronfleet/internal/testwait"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
@@ -123,17 +124,6 @@ func start(t *testing.T, srv *redistest.Server, cfg *config.Config, h Handlers, 
 	return &node{q: q, logs: logs, stop: stop}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-	}
-}
-
 func history(t *testing.T, q *queue.Queue, job string) []queue.Record {
 	t.Helper()
 	recs, err := q.History(t.Context(), job, 100)
@@ -175,7 +165,7 @@ job "flaky" {
 	}}
 	n := start(t, srv, cfg, h, "a", nil)
 	var runs []started
-	waitFor(t, 20*time.Second, "three attempts of one occurrence", func() bool {
+	testwait.For(t, 20*time.Second, "three attempts of one occurrence", func() bool {
 		runs = runs[:0]
 		for _, r := range h.started() {
 			if r.OccurrenceID == h.started()[0].OccurrenceID {
@@ -201,7 +191,7 @@ job "flaky" {
 		}
 		return out
 	}
-	waitFor(t, 10*time.Second, "the final failure to be recorded", func() bool {
+	testwait.For(t, 10*time.Second, "the final failure to be recorded", func() bool {
 		recs := mine()
 		return len(recs) >= 3 && recs[0].Status == queue.StatusFailed
 	})
@@ -246,7 +236,7 @@ job "slow" {
 		return nil, ctx.Err()
 	}}
 	n := start(t, srv, cfg, h, "a", nil)
-	waitFor(t, 10*time.Second, "a timed out run to be recorded", func() bool { return len(history(t, n.q, "slow")) > 0 })
+	testwait.For(t, 10*time.Second, "a timed out run to be recorded", func() bool { return len(history(t, n.q, "slow")) > 0 })
 	r := history(t, n.q, "slow")[0]
 	if r.Status != queue.StatusFailed || !strings.Contains(r.Error, "timed out after 300ms") {
 		t.Errorf("record %+v: want failed, timed out after 300ms", r)
@@ -276,7 +266,7 @@ job "long" {
 		return nil, ctx.Err()
 	}}
 	a := start(t, srv, cfg, h, "a", func(c *Config) { c.Grace = 200 * time.Millisecond })
-	waitFor(t, 10*time.Second, "a run to start", func() bool { return len(h.started()) > 0 })
+	testwait.For(t, 10*time.Second, "a run to start", func() bool { return len(h.started()) > 0 })
 	occ := h.started()[0].OccurrenceID
 	stopped := time.Now()
 	a.stop()
@@ -303,7 +293,7 @@ job "long" {
 	// Another node picks the occurrence up at once, with attempt 2.
 	h2 := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) { return nil, nil }}
 	start(t, srv, cfg, h2, "b", nil)
-	waitFor(t, 10*time.Second, "node b to re-run the occurrence", func() bool {
+	testwait.For(t, 10*time.Second, "node b to re-run the occurrence", func() bool {
 		for _, r := range h2.started() {
 			if r.OccurrenceID == occ && r.Attempt == 2 {
 				return true
@@ -340,7 +330,7 @@ job "minutely" {
 			want = append(want, cron.OccurrenceID("minutely", m))
 		}
 	}
-	waitFor(t, 10*time.Second, "the missed occurrences to run", func() bool { return len(h.started()) >= len(want) })
+	testwait.For(t, 10*time.Second, "the missed occurrences to run", func() bool { return len(h.started()) >= len(want) })
 	got := map[string]int{}
 	for _, r := range h.started() {
 		got[r.OccurrenceID]++
@@ -383,7 +373,7 @@ job "tick" {
 	// One node's clock is 30s fast, another's 30s slow: Redis' clock decides what is due.
 	fast := start(t, srv, cfg, h, "fast", func(c *Config) { c.Now = func() time.Time { return time.Now().Add(30 * time.Second) } })
 	start(t, srv, cfg, h, "slow", func(c *Config) { c.Now = func() time.Time { return time.Now().Add(-30 * time.Second) } })
-	waitFor(t, 15*time.Second, "five runs", func() bool { return len(h.started()) >= 5 })
+	testwait.For(t, 15*time.Second, "five runs", func() bool { return len(h.started()) >= 5 })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(early) > 0 {
@@ -427,7 +417,7 @@ job "bad" {
 		return nil, sdk.Permanent(errors.New("settings cannot work"))
 	}}
 	n := start(t, srv, cfg, h, "a", nil)
-	waitFor(t, 10*time.Second, "three occurrences to fail", func() bool { return len(history(t, n.q, "bad")) >= 3 })
+	testwait.For(t, 10*time.Second, "three occurrences to fail", func() bool { return len(history(t, n.q, "bad")) >= 3 })
 	for _, r := range history(t, n.q, "bad") {
 		if r.Status != queue.StatusFailed || r.Attempt != 1 {
 			t.Errorf("record %+v: want failed at attempt 1, no retry", r)

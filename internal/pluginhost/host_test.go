@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cronfleet/cronfleet/internal/fleettest"
+	"github.com/cronfleet/cronfleet/internal/testwait"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
@@ -379,7 +380,7 @@ func atoi(t *testing.T, ss []string) []int {
 // waitGone waits until none of pids is alive.
 func waitGone(t *testing.T, pids ...int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("processes %v to end", pids), func() bool {
+	testwait.For(t, 30*time.Second, fmt.Sprintf("processes %v to end", pids), func() bool {
 		return !slices.ContainsFunc(pids, fleettest.Alive)
 	})
 }
@@ -387,7 +388,7 @@ func waitGone(t *testing.T, pids ...int) {
 // waitGroupGone waits until no live process is left in process group pgid.
 func waitGroupGone(t *testing.T, pgid int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("process group %d to end", pgid), func() bool {
+	testwait.For(t, 30*time.Second, fmt.Sprintf("process group %d to end", pgid), func() bool {
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
 			pid, err := strconv.Atoi(e.Name())
@@ -400,19 +401,6 @@ func waitGroupGone(t *testing.T, pgid int) {
 		}
 		return true
 	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 // recorder is a slog handler that hands records to a test.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cronfleet/cronfleet/internal/fleettest"
 	"github.com/cronfleet/cronfleet/internal/pluginwire"
+	"github.com/cronfleet/cronfleet/internal/testwait"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
@@ -149,7 +150,7 @@ func TestHungPluginRestarted(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = syscall.Kill(first, syscall.SIGKILL) })
 	// The stop takes effect when the process next enters the kernel: wait until it has.
-	waitFor(t, "the plugin to be stopped", func() bool {
+	testwait.For(t, 30*time.Second, "the plugin to be stopped", func() bool {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", first))
 		if err != nil {
 			return false

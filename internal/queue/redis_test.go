@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cronfleet/cronfleet/internal/lease"
+	"github.com/cronfleet/cronfleet/internal/testwait"
 )
 
 // TestClaimIdempotent runs one claim script call twice, as go-redis does when a reply is lost:
@@ -165,17 +166,10 @@ func TestRedisDown(t *testing.T) {
 			}
 			tc.revive(b)
 
-			deadline := time.Now().Add(10 * time.Second)
-			for {
+			testwait.For(t, 10*time.Second, "Redis to come back", func() bool {
 				_, err := q.Time(t.Context())
-				if err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("Redis did not come back: %v", err)
-				}
-				time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-			}
+				return err == nil
+			})
 			job2 := "back-" + tc.name
 			due2 := b.now(t).Add(100 * time.Millisecond)
 			mustExpand(t, q, expansion(job2, due2))
