@@ -188,6 +188,12 @@ func TestIgnoredCancellation(t *testing.T) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 	waitGone(t, pid)
+	// A run sent in the instant between the process' exit and go-plugin reaping it would
+	// fail (and be retried per its job's policy); what this test checks is that the next
+	// run after that goes to a fresh process.
+	testwait.For(t, 30*time.Second, "the host to notice that the stuck plugin exited", func() bool {
+		return exitNoticed(t, h, "test")
+	})
 	res, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +201,19 @@ func TestIgnoredCancellation(t *testing.T) {
 	if res.Metadata["pid"] == strconv.Itoa(pid) {
 		t.Error("the stuck process still serves")
 	}
+}
+
+// exitNoticed reports whether h knows that the plugin's current process exited (or
+// has none), so that the next run starts a fresh one.
+func exitNoticed(t *testing.T, h *Host, plugin string) bool {
+	t.Helper()
+	p, err := h.proc(plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.lock <- struct{}{}
+	defer func() { <-p.lock }()
+	return p.cur == nil || p.cur.exited()
 }
 
 // TestTimeoutIsTheContexts: gRPC hands the deadline to the plugin, whose
