@@ -608,14 +608,16 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 		Occurrence: c.Occurrence, Job: c.Job, Node: e.cfg.Node,
 		Attempt: c.Attempt, FencingToken: c.Token,
 	}
-	finish := func(retry bool, delay time.Duration) {
+	// finish records rec and completes the claim as how says (done, retry or release).
+	finish := func(how queue.Completion) {
 		if rec.EndedAt.IsZero() {
 			rec.StartedAt = e.clock.now().UTC()
 			rec.EndedAt = rec.StartedAt
 		}
+		how.Claim, how.Record = c, rec
 		// The lease cannot outlive its last renewal by more than a lease.
 		deadline := time.Now().Add(e.cfg.Lease)
-		if !e.complete(queue.Completion{Claim: c, Retry: retry, Delay: delay, Record: rec}, deadline) {
+		if !e.complete(how, deadline) {
 			log.Warn("completion refused: the lease was lost and the occurrence belongs to another attempt", "status", rec.Status)
 		}
 	}
@@ -631,14 +633,14 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 		}
 		rec.Status, rec.Error = queue.StatusSkipped, skip
 		log.Warn("skipping occurrence", "reason", skip)
-		finish(false, 0)
+		finish(queue.Completion{})
 		return
 	}
 	if c.Attempt > job.Retry.Attempts {
 		rec.Status = queue.StatusAbandoned
 		rec.Error = fmt.Sprintf("all %d attempts lost their lease (holders died or stalled)", job.Retry.Attempts)
 		log.Error("abandoning occurrence", "err", rec.Error)
-		finish(false, 0)
+		finish(queue.Completion{})
 		return
 	}
 
@@ -668,15 +670,17 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 	case errors.Is(cause, lease.ErrLost):
 		rec.Status, rec.Error = queue.StatusRetrying, "lease lost: "+errString(err)
 		log.Warn("run cancelled: lease lost", "err", err)
-		finish(true, 0)
+		finish(queue.Completion{Retry: true})
 	case err == nil:
 		rec.Status = queue.StatusSucceeded
 		log.Info("run succeeded", "duration", rec.EndedAt.Sub(rec.StartedAt).Round(time.Microsecond), "output", excerpt(rec.Output))
-		finish(false, 0)
+		finish(queue.Completion{})
 	case errors.Is(cause, errShutdown):
+		// The node's shutdown is not the job's fault: hand the occurrence back with its
+		// attempt, so that another node runs it even on the job's last attempt.
 		rec.Status, rec.Error = queue.StatusCancelled, "cancelled at shutdown: "+err.Error()
 		log.Warn("run cancelled at shutdown; it runs again elsewhere", "err", err)
-		finish(true, 0)
+		finish(queue.Completion{Release: true})
 	default:
 		if errors.Is(cause, errTimeout) {
 			err = fmt.Errorf("timed out after %s: %w", job.Timeout, err)
@@ -686,11 +690,11 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 			rec.Status = queue.StatusRetrying
 			delay := job.Retry.Delay(c.Attempt)
 			log.Warn("run failed; retrying", "err", err, "retry_in", delay)
-			finish(true, delay)
+			finish(queue.Completion{Retry: true, Delay: delay})
 		} else {
 			rec.Status = queue.StatusFailed
 			log.Error("run failed; no retry (no attempts left, or a permanent error)", "err", err)
-			finish(false, 0)
+			finish(queue.Completion{})
 		}
 	}
 }

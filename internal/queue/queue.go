@@ -418,7 +418,8 @@ type Completion struct {
 	// Retry reschedules the occurrence Delay from now instead of finishing it.
 	Retry bool
 	// Release reschedules it like Retry but gives the attempt back: this node did not run
-	// it (it does not know the job, or the job's schedule differs here).
+	// it (it does not know the job, or the job's schedule differs here), or its run was
+	// cancelled by the node's own shutdown, which is not the job's failure.
 	Release bool
 	Delay   time.Duration
 	// Record, if not nil, is appended to the job's history.
