@@ -341,7 +341,8 @@ func TestFleetRerunsOccurrencesOfKilledNode(t *testing.T) {
 			t.Errorf("occurrence %s: re-run %+v, want one with attempt 2 on another node", occ, rerun)
 			continue
 		}
-		if lag := rerun.At.Sub(killedAt); lag > 5*time.Second {
+		// Soon after the 2s lease ran out, not whenever some node happens to look again.
+		if lag := rerun.At.Sub(killedAt); lag > 10*time.Second {
 			t.Errorf("occurrence %s re-run %s after the kill; the lease is 2s", occ, lag)
 		}
 		job, _ := dueOf(t, occ)

@@ -241,7 +241,9 @@ job "slow" {
 	if r.Status != queue.StatusFailed || !strings.Contains(r.Error, "timed out after 300ms") {
 		t.Errorf("record %+v: want failed, timed out after 300ms", r)
 	}
-	if d := r.EndedAt.Sub(r.StartedAt); d < 300*time.Millisecond || d > 3*time.Second {
+	// Never cut short: the handler would have run until its lease was lost otherwise, and
+	// the record would not say "timed out".
+	if d := r.EndedAt.Sub(r.StartedAt); d < 300*time.Millisecond {
 		t.Errorf("run lasted %s; timeout is 300ms", d)
 	}
 }
@@ -397,7 +399,7 @@ job "tick" {
 	}
 	for _, r := range history(t, fast.q, "tick") {
 		// Records carry the node's estimate of Redis' clock, good to a millisecond or two.
-		if d := r.StartedAt.Sub(r.ScheduledAt); d < -2*time.Millisecond || d > 5*time.Second {
+		if d := r.StartedAt.Sub(r.ScheduledAt); d < -2*time.Millisecond || d > 10*time.Second {
 			t.Errorf("record %s: started %s after its due time by Redis' clock estimate", r.Occurrence, d)
 		}
 	}
