@@ -467,7 +467,7 @@ func TestFleetRecoversFromRedisOutage(t *testing.T) {
 		if c := strings.Count(n.Log(), "redis unreachable"); c != 1 {
 			t.Errorf("node %s logged the outage %d times, want once", n.Name, c)
 		}
-		if !strings.Contains(n.Log(), "redis reachable again") {
+		if !strings.Contains(n.Log(), "redis answering again") {
 			t.Errorf("node %s did not log the recovery", n.Name)
 		}
 	}
@@ -567,7 +567,7 @@ func TestNodeWaitsForRedisAtStart(t *testing.T) {
 	if c := strings.Count(n.Log(), "redis unreachable"); c != 1 {
 		t.Errorf("outage logged %d times, want once:\n%s", c, n.Log())
 	}
-	if !strings.Contains(n.Log(), "redis reachable again") {
+	if !strings.Contains(n.Log(), "redis answering again") {
 		t.Errorf("recovery not logged:\n%s", n.Log())
 	}
 	checkHealthyRuns(t, f.events(), jobs, from, to, true)

@@ -277,26 +277,34 @@ func (c *offsetClock) now() time.Time {
 func (c *offsetClock) until(t time.Time) time.Duration { return t.Sub(c.now()) }
 
 // outage logs a Redis outage once when it starts and once when it ends, not per attempt.
+// An error reply (LOADING after a restart, READONLY after a failover, OOM) is an outage
+// too, of its own kind: it is logged again only when the kind changes.
 type outage struct {
 	mu    sync.Mutex
 	log   *slog.Logger
 	down  bool
+	kind  string
 	since time.Time
 }
 
 func (o *outage) fail(op string, err error) {
+	kind, msg := "unreachable", "redis unreachable; retrying with backoff"
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		// Redis answered: not an outage but a refusal (a bug, an ACL, a full memory).
-		o.log.Error("redis call failed", "op", op, "err", err)
-		return
+		// Redis answered, but refused: the reply's first word says why.
+		kind, _, _ = strings.Cut(rerr.Error(), " ")
+		msg = "redis refused the call; retrying with backoff"
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if !o.down {
-		o.down, o.since = true, time.Now()
-		o.log.Error("redis unreachable; retrying with backoff", "op", op, "err", err)
+	if o.down && o.kind == kind {
+		return
 	}
+	if !o.down {
+		o.since = time.Now()
+	}
+	o.down, o.kind = true, kind
+	o.log.Error(msg, "op", op, "err", err)
 }
 
 func (o *outage) ok() {
@@ -304,7 +312,7 @@ func (o *outage) ok() {
 	defer o.mu.Unlock()
 	if o.down {
 		o.down = false
-		o.log.Info("redis reachable again", "outage", time.Since(o.since).Round(time.Millisecond))
+		o.log.Info("redis answering again", "outage", time.Since(o.since).Round(time.Millisecond))
 	}
 }
 
