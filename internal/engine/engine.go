@@ -622,6 +622,7 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 			rec.StartedAt = e.clock.now().UTC()
 			rec.EndedAt = rec.StartedAt
 		}
+		bound(rec)
 		how.Claim, how.Record = c, rec
 		// The lease cannot outlive its last renewal by more than a lease.
 		deadline := time.Now().Add(e.cfg.Lease)
