@@ -45,8 +45,9 @@ func newHost(dir string, cfg pluginhost.Config) (*pluginhost.Host, error) {
 	return pluginhost.New(cfg), nil
 }
 
-// pluginCmd is "runner plugin ...". Its check prints its PASS/FAIL lines
-// to the process' stdout (dispatch hands this subcommand only stderr).
+// pluginCmd is "runner plugin ...": "check" prints its PASS/FAIL lines to
+// stdout and its diagnostics to stderr; "serve" serves a built-in handler to
+// the runner that re-executed this binary.
 func pluginCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) >= 1 && args[0] == "check" {
 		return pluginCheck(args[1:], stdout, stderr)

@@ -23,8 +23,10 @@
 // Arguments are typed strictly: a duration is a string such as "90s", never the
 // number 90, and HCL's usual conversions (true or 7 to a string) are refused, so
 // a type mistake is reported as one rather than as a puzzling follow-up error.
-// Handler settings are the exception: they are any value, evaluated without
-// variables or functions and handed to the plugin as JSON.
+// Handler settings are the exception: their types come from the plugin's schema
+// (see Config.DecodeHandlers), and their expressions may use templates, lists,
+// maps and a fixed set of functions such as env() and jsonencode() (no
+// variables); the values are handed to the plugin as JSON.
 //
 // A load either succeeds completely or returns no Config at all, so a runner
 // never starts, or reloads into, half of a job set.

@@ -33,7 +33,8 @@ type Config struct {
 	Jobs []*config.Job
 	// Lease is the lease of a claim; it must match the queue's.
 	Lease time.Duration
-	// Concurrency caps the runs this node has going at once (default 256).
+	// Concurrency caps the runs this node has going at once, counting those claimed
+	// ahead of their start (default 1024).
 	Concurrency int
 	// Horizon is how far ahead occurrences are added to the agenda (default 10s).
 	Horizon time.Duration
