@@ -120,3 +120,72 @@ func TestDecodeHandlersRehashes(t *testing.T) {
 		t.Error("the hash did not change although defaults were filled in")
 	}
 }
+
+// TestCheckHandlersLocatesProblems: a plugin's own findings are reported at the value of
+// the attribute they name, or at the block when the attribute is not set (say, one of two
+// that must be given); a plugin that cannot answer is reported once, at its name.
+func TestCheckHandlersLocatesProblems(t *testing.T) {
+	src := `job "a" {
+  schedule = "@daily"
+  handler "webhook" {
+    url    = "ftp://example.invalid"
+    method = "GET"
+  }
+}
+job "b" {
+  schedule = "@daily"
+  handler "webhook" {
+    url = "https://example.invalid"
+  }
+}
+job "c" {
+  schedule = "@daily"
+  handler "broken" {}
+}
+job "d" {
+  schedule = "@daily"
+  handler "broken" {}
+}
+`
+	cfg, srcs, diags := Parse("jobs.hcl", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	check := func(plugin string, settings json.RawMessage) ([]HandlerProblem, error) {
+		if plugin == "broken" {
+			return nil, errors.New("plugin exited")
+		}
+		var s struct{ URL string }
+		if err := json.Unmarshal(settings, &s); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(s.URL, "ftp:") {
+			return []HandlerProblem{
+				{Attribute: "url", Message: "must be an http:// or https:// URL."},
+				{Attribute: "body", Message: "is required with method GET"},
+			}, nil
+		}
+		return nil, nil
+	}
+	for _, j := range cfg.Jobs {
+		// The schema step is skipped here: settings as DecodeHandlers would leave them.
+		raw, _ := json.Marshal(map[string]string{"url": map[string]string{"a": "ftp://x", "b": "https://x"}[j.Name]})
+		j.Handler.Settings = raw
+	}
+	diags = cfg.CheckHandlers(check)
+	var got []string
+	for _, d := range diags {
+		got = append(got, d.Subject.String()+": "+d.Summary+": "+d.Detail)
+	}
+	want := []string{
+		`jobs.hcl:4,14-37: Invalid handler setting: The "webhook" handler of job "a" refuses its settings: url: must be an http:// or https:// URL.`,
+		`jobs.hcl:3,3-20: Invalid handler setting: The "webhook" handler of job "a" refuses its settings: body: is required with method GET.`,
+		`jobs.hcl:16,11-19: Plugin check unavailable: The settings of the "broken" handler cannot be checked: plugin exited.`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
+		var out strings.Builder
+		_ = srcs.WriteDiagnostics(&out, diags)
+		t.Log(out.String())
+	}
+}
