@@ -14,15 +14,26 @@ import (
 var ErrLost = errors.New("lease: lost")
 
 // Lease identifies one held lock: the occurrence, the agenda shard that owns its keys, and
-// the fencing token that is the lock's value.
+// the fencing token that is the lock's value. It is comparable: a Keeper keys its held
+// leases by it.
 type Lease struct {
+	// Occurrence is the id of the occurrence the lock is taken on: one lock per occurrence,
+	// not per job, so overlapping occurrences of a job do not block each other.
 	Occurrence string
-	Shard      int
-	Token      int64
+	// Shard is the agenda shard whose keys hold the lock, so that a Renewer can reach them
+	// (and their Redis Cluster slot) without knowing the job.
+	Shard int
+	// Token is the fencing token the claim stored as the lock's value. A renewal extends the
+	// lock only while it still holds this value, so a lease that another node took over is
+	// never extended by this one.
+	Token int64
 }
 
 // Renewer extends leases in Redis; for each lease it reports whether it is still held.
 type Renewer interface {
+	// Renew extends each of ls by the lease's TTL if its lock still holds its token, and
+	// answers one verdict per lease, in order: false means the lease is lost for good. An
+	// error means nothing is known; the Keeper then retries, and fences by its own clock.
 	Renew(ctx context.Context, ls []Lease) ([]bool, error)
 }
 

@@ -24,9 +24,16 @@ const ProtocolVersion = 2
 // VersionError is a handshake refused because the plugin speaks another
 // protocol version than the host.
 type VersionError struct {
-	Plugin, Host int
+	// Plugin is the protocol version the plugin announced: for a Go
+	// plugin, that of the plugin/sdk it was built with.
+	Plugin int
+	// Host is this runner's ProtocolVersion: the version the plugin must be
+	// rebuilt for.
+	Host int
 }
 
+// Error names both versions and the fix, because it is what an operator
+// sees when a plugin does not start, and go-plugin's own text says neither.
 func (e *VersionError) Error() string {
 	return fmt.Sprintf("plugin speaks cronfleet plugin protocol version %d, this runner speaks version %d: "+
 		"rebuild the plugin against a plugin/sdk of protocol version %d", e.Plugin, e.Host, e.Host)
@@ -100,6 +107,9 @@ type Client interface {
 
 // GRPCPlugin is the go-plugin Plugin for Handler. Only gRPC is supported.
 type GRPCPlugin struct {
+	// NetRPCUnsupportedPlugin answers go-plugin's net/rpc half with an
+	// error, so a host that asks for net/rpc fails at once rather than
+	// talking a protocol no cronfleet plugin serves.
 	plugin.NetRPCUnsupportedPlugin
 	// Impl is served by the plugin process; the host leaves it nil.
 	Impl Handler
@@ -129,6 +139,8 @@ type client struct {
 
 var _ Client = (*client)(nil)
 
+// Ping implements Client.Ping: a plugin whose health service answers
+// anything but SERVING is as unusable as one that does not answer.
 func (c *client) Ping(ctx context.Context) error {
 	res, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
 	if err != nil {
@@ -140,10 +152,14 @@ func (c *client) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Schema implements Handler.Schema over gRPC.
 func (c *client) Schema(ctx context.Context) (*pb.SchemaResponse, error) {
 	return c.c.Schema(ctx, &pb.SchemaRequest{})
 }
 
+// Run implements Handler.Run over the server stream: output events reach
+// output as they arrive, and a stream that ends without a result is an
+// error, since the plugin died or broke the protocol mid-run.
 func (c *client) Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error) {
 	stream, err := c.c.Run(ctx, req)
 	if err != nil {
@@ -176,10 +192,14 @@ type server struct {
 	impl Handler
 }
 
+// Schema serves Handler.Schema.
 func (s *server) Schema(ctx context.Context, _ *pb.SchemaRequest) (*pb.SchemaResponse, error) {
 	return s.impl.Schema(ctx)
 }
 
+// Run serves Handler.Run as a stream of output events closed by one result
+// event; the stream's context is the run's, so the host's cancellation
+// reaches the handler.
 func (s *server) Run(req *pb.RunRequest, stream grpc.ServerStreamingServer[pb.RunEvent]) error {
 	// grpc streams do not allow concurrent Send, nor Send after the method
 	// returned; a handler may write output from several goroutines or leak

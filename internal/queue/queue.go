@@ -143,9 +143,16 @@ func isNoScript(err error) bool {
 
 // Expansion is the next occurrences of one job, as computed by a node from its schedule.
 type Expansion struct {
+	// Job is the job's name. It picks the shard (ShardOf) and the watermark that decides
+	// which of Due are new.
 	Job string
-	// Due are the due instants, ascending; IDs the matching occurrence ids.
+	// Due are the due instants, ascending, at millisecond precision. Only those after the
+	// job's watermark are added (for a job never expanded before: those not before Redis'
+	// now), so any number of nodes may send the same expansion.
 	Due []time.Time
+	// IDs are the occurrence ids of Due, index for index (cron.OccurrenceID): the name the
+	// occurrence keeps on every attempt and node, in its lock, its history and the ids
+	// handlers see. Expand refuses an Expansion whose IDs and Due differ in length.
 	IDs []string
 }
 
@@ -246,9 +253,14 @@ func (q *Queue) Watermarks(ctx context.Context, jobs []string) (map[string]time.
 
 // Claim is one occurrence won by this node.
 type Claim struct {
+	// Occurrence is the claimed occurrence's id, "JOB@DUE" (cron.OccurrenceID): the same on
+	// every attempt and node, so handlers can deduplicate on it.
 	Occurrence string
-	Job        string
-	Shard      int
+	// Job is the job's name, the part of Occurrence before its last '@'.
+	Job string
+	// Shard is the agenda shard whose keys hold the occurrence and its lock (ShardOf(Job));
+	// renewal and completion must go to the same shard.
+	Shard int
 	// Attempt counts the claims of this occurrence, this one included.
 	Attempt int
 	// Token is the fencing token: strictly larger than every earlier claim's of the same job.
@@ -396,32 +408,68 @@ const (
 )
 
 // Record is one run in a job's history.
+//
+// The engine fills it; the queue keeps it as JSON in the job's capped history list without
+// interpreting it. Times are UTC. The JSON names are the stored format: renaming one would
+// hide that field of every record already kept.
 type Record struct {
-	Occurrence   string            `json:"occurrence"`
-	Job          string            `json:"job"`
-	Node         string            `json:"node"`
-	Attempt      int               `json:"attempt"`
-	FencingToken int64             `json:"fencing_token"`
-	ScheduledAt  time.Time         `json:"scheduled_at"`
-	StartedAt    time.Time         `json:"started_at"`
-	EndedAt      time.Time         `json:"ended_at"`
-	Status       Status            `json:"status"`
-	Error        string            `json:"error,omitempty"`
-	Message      string            `json:"message,omitempty"`
-	Output       string            `json:"output,omitempty"`
-	Metadata     map[string]string `json:"metadata,omitempty"`
+	// Occurrence is the occurrence id, shared by every attempt of the same run, so the
+	// records of its retries can be told apart from the runs of other occurrences.
+	Occurrence string `json:"occurrence"`
+	// Job is the job's name; the record lives in this job's history.
+	Job string `json:"job"`
+	// Node names the node that held the claim and wrote the record.
+	Node string `json:"node"`
+	// Attempt is which claim of the occurrence this was, counting from 1; it includes
+	// attempts whose holder died without writing a record.
+	Attempt int `json:"attempt"`
+	// FencingToken is the claim's fencing token: compare it with the token a handler's side
+	// effects recorded to tell which attempt wrote them.
+	FencingToken int64 `json:"fencing_token"`
+	// ScheduledAt is the occurrence's due time, not when it ran; zero when its id could not
+	// be parsed.
+	ScheduledAt time.Time `json:"scheduled_at"`
+	// StartedAt is when the handler was started, on the recording node's clock. A run that
+	// never started (skipped, abandoned) has StartedAt equal to EndedAt: the time it was
+	// recorded.
+	StartedAt time.Time `json:"started_at"`
+	// EndedAt is when the handler returned, on the recording node's clock.
+	EndedAt time.Time `json:"ended_at"`
+	// Status is the outcome; StatusRetrying and StatusCancelled mean the occurrence runs
+	// again, so another record for it follows.
+	Status Status `json:"status"`
+	// Error says why the run did not succeed: the handler's error, the lost lease, the
+	// shutdown, or why the occurrence was skipped or abandoned. Empty on success.
+	Error string `json:"error,omitempty"`
+	// Message is the handler's one-line summary of the run (its result's Message, e.g. an
+	// exit code or an HTTP status line); empty when the handler returned no result.
+	Message string `json:"message,omitempty"`
+	// Output is the handler's result Output or, when it returned none, the last lines the
+	// run streamed: enough to see why it failed without the node's logs.
+	Output string `json:"output,omitempty"`
+	// Metadata is the handler's result Metadata, such as "exit_code" or "status_code": the
+	// values a dashboard or script can test without parsing Output.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Completion finishes (or reschedules) a claimed occurrence.
+//
+// With neither Retry nor Release the occurrence is done and leaves the agenda for good.
 type Completion struct {
+	// Claim is the claim being completed. Its token must still be the lock's value (or the
+	// lock must have expired with nobody claiming the occurrence since); otherwise the
+	// completion is refused, because the occurrence belongs to a later attempt.
 	Claim Claim
-	// Retry reschedules the occurrence Delay from now instead of finishing it.
+	// Retry reschedules the occurrence Delay from now instead of finishing it; its next
+	// claim counts the next attempt.
 	Retry bool
 	// Release reschedules it like Retry but gives the attempt back: this node did not run
 	// it (it does not know the job, or the job's schedule differs here), or its run was
 	// cancelled by the node's own shutdown, which is not the job's failure.
 	Release bool
-	Delay   time.Duration
+	// Delay is, with Retry or Release, how long after now on Redis' clock the occurrence is
+	// due again (at least a millisecond): the retry backoff. It is ignored otherwise.
+	Delay time.Duration
 	// Record, if not nil, is appended to the job's history.
 	Record *Record
 }

@@ -23,13 +23,36 @@ const OutputLimit = 64 << 10
 // ScheduledAtLayout formats CRONFLEET_SCHEDULED_AT.
 const ScheduledAtLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// Settings is the exec handler's settings block; see Schema.
+// Settings is the exec handler's settings block; see Schema. Each field is
+// the HCL attribute named by its JSON tag. Invalid settings fail the run
+// with a permanent error, since every attempt would fail the same way.
 type Settings struct {
-	Command []string          `json:"command"`
-	Shell   string            `json:"shell"`
-	Env     map[string]string `json:"env"`
-	Dir     string            `json:"dir"`
-	User    string            `json:"user"`
+	// Command is the "command" attribute: the program and its arguments,
+	// run directly without a shell, so nothing in them is expanded, quoted
+	// or globbed. A command[0] without a slash is looked up in the plugin's
+	// PATH. Exactly one of Command and Shell must be set; no default.
+	Command []string `json:"command"`
+	// Shell is the "shell" attribute: a script run as /bin/sh -c SCRIPT,
+	// for when the job needs pipes, redirections or variables. Exactly one
+	// of Command and Shell must be set; no default.
+	Shell string `json:"shell"`
+	// Env is the "env" attribute: variables added to the command's
+	// environment, which otherwise holds only PATH and the CRONFLEET_*
+	// variables of the occurrence (nothing of the runner's, so no secrets
+	// leak into jobs). It may replace PATH but not the CRONFLEET_* ones,
+	// which are set after it. Names must be non-empty without '=' or NUL.
+	// Default: none.
+	Env map[string]string `json:"env"`
+	// Dir is the "dir" attribute: the command's working directory. Default
+	// (empty): the plugin process's working directory.
+	Dir string `json:"dir"`
+	// User is the "user" attribute: a user name, or else a numeric uid,
+	// to run the command as, with that user's uid, primary gid and
+	// supplementary groups but an unchanged environment (no HOME or USER;
+	// set them in Env if the command needs them). Switching users needs a
+	// plugin running as root, otherwise the run fails rather than run the
+	// command as the wrong user. Default (empty): the plugin's own user.
+	User string `json:"user"`
 }
 
 // Schema describes the handler block; see the package doc.
@@ -46,10 +69,14 @@ func (h *Handler) Schema() sdk.Schema {
 // Handler runs commands. The zero value is not ready; use New.
 type Handler struct {
 	// KillGrace is how long a cancelled command's process group has between
-	// SIGTERM and SIGKILL.
+	// SIGTERM and SIGKILL, to clean up (New: 2s). Keep it well below the
+	// runner's lease margin (a fifth of the lease by default): a run
+	// cancelled for a lost lease must be dead before the lease expires and
+	// another node may claim the occurrence.
 	KillGrace time.Duration
 	// PipeGrace bounds how long output is still read after the group was
-	// killed, for a process that escaped the group but kept the pipe open.
+	// killed, for a process that escaped the group but kept the pipe open
+	// (New: 1s); without it such a process would keep the run from ending.
 	PipeGrace time.Duration
 }
 
@@ -240,6 +267,8 @@ type tailBuffer struct {
 	buf   []byte
 }
 
+// Write keeps the tail of p; it never fails, so a large output cannot
+// break the copy that also streams it to the runner.
 func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -250,6 +279,7 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns the bytes kept so far.
 func (b *tailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -34,12 +34,26 @@ const (
 )
 
 // Request headers the handler sets on every request; see the package doc.
+// A job's headers may not set them: the receiver must be able to trust them.
 const (
+	// HeaderIdempotencyKey carries the occurrence id, the same on every
+	// attempt and node, so the receiver can deduplicate a retried or
+	// taken-over request.
 	HeaderIdempotencyKey = "Idempotency-Key"
-	HeaderJob            = "X-Cronfleet-Job"
-	HeaderAttempt        = "X-Cronfleet-Attempt"
-	HeaderFencingToken   = "X-Cronfleet-Fencing-Token"
-	HeaderScheduledAt    = "X-Cronfleet-Scheduled-At"
+	// HeaderJob carries the job's name.
+	HeaderJob = "X-Cronfleet-Job"
+	// HeaderAttempt carries the attempt number, counting from 1, so the
+	// receiver can tell a retry from a first try.
+	HeaderAttempt = "X-Cronfleet-Attempt"
+	// HeaderFencingToken carries the claim's fencing token, strictly growing
+	// per job: a receiver that remembers the highest it has seen can refuse
+	// the late request of a holder that lost its lease.
+	HeaderFencingToken = "X-Cronfleet-Fencing-Token"
+	// HeaderScheduledAt carries the occurrence's due time (not the send
+	// time) in ScheduledAtLayout, UTC, so a late or retried run still works
+	// on the period it was scheduled for. It is left out when the run has
+	// no due time.
+	HeaderScheduledAt = "X-Cronfleet-Scheduled-At"
 )
 
 // ScheduledAtLayout formats the X-Cronfleet-Scheduled-At header.
@@ -48,18 +62,57 @@ const ScheduledAtLayout = "2006-01-02T15:04:05.000Z07:00"
 // reserved are the headers a job may not set, canonicalised.
 var reserved = []string{HeaderIdempotencyKey, HeaderJob, HeaderAttempt, HeaderFencingToken, HeaderScheduledAt}
 
-// Settings is the http handler's settings block.
+// Settings is the http handler's settings block; see Schema. Each field is
+// the HCL attribute named by its JSON tag. Invalid settings fail the run
+// before any request is sent, with a permanent error, since every attempt
+// would fail the same way.
 type Settings struct {
-	Method                string            `json:"method"`
-	URL                   string            `json:"url"`
-	Headers               map[string]string `json:"headers"`
-	Body                  string            `json:"body"`
-	ExpectStatus          []int             `json:"expect_status"`
-	Timeout               string            `json:"timeout"`
-	TLSCAFile             string            `json:"tls_ca_file"`
-	TLSCertFile           string            `json:"tls_cert_file"`
-	TLSKeyFile            string            `json:"tls_key_file"`
-	TLSInsecureSkipVerify bool              `json:"tls_insecure_skip_verify"`
+	// Method is the "method" attribute: the request method, upper-cased, so
+	// "post" is POST. Any RFC 9110 token is accepted, not only the standard
+	// methods. Default "GET".
+	Method string `json:"method"`
+	// URL is the "url" attribute, required: an absolute http:// or https://
+	// URL with a host. A password in it is sent but redacted from errors
+	// and output, which end up in logs and history.
+	URL string `json:"url"`
+	// Headers is the "headers" attribute: request headers, name to value.
+	// A "Host" entry sets the request's Host (for virtual hosts) rather
+	// than a header. The headers of the Header constants are refused (the
+	// handler sets them from the occurrence), as are names that are not
+	// tokens and values with a line break or NUL. User-Agent defaults to
+	// "cronfleet-http". Default: none.
+	Headers map[string]string `json:"headers"`
+	// Body is the "body" attribute: the request body, sent as is. No
+	// Content-Type is added; set one in Headers. Default (empty): no body.
+	Body string `json:"body"`
+	// ExpectStatus is the "expect_status" attribute: the status codes
+	// (100-599) of the final response, after redirects, that count as
+	// success; any other fails the run, so the job's retry policy applies.
+	// Default (absent): any 2xx. An empty list is an error, not "anything".
+	ExpectStatus []int `json:"expect_status"`
+	// Timeout is the "timeout" attribute: how long the request may take,
+	// reading the response included, as a positive Go duration ("90s",
+	// "2m"). Default "30s" (DefaultTimeout). The job's timeout, a lost
+	// lease or the node's shutdown can still end it sooner.
+	Timeout string `json:"timeout"`
+	// TLSCAFile is the "tls_ca_file" attribute: a PEM file, on the node
+	// running the plugin, of the CAs to trust instead of (not besides) the
+	// system's, for services with an internal CA. It must hold at least one
+	// certificate. Default (empty): the system's roots.
+	TLSCAFile string `json:"tls_ca_file"`
+	// TLSCertFile is the "tls_cert_file" attribute: a PEM client
+	// certificate for mutual TLS, set together with TLSKeyFile. Both are
+	// read on every run, so a renewed certificate is used without a
+	// restart. Default (empty): no client certificate.
+	TLSCertFile string `json:"tls_cert_file"`
+	// TLSKeyFile is the "tls_key_file" attribute: the PEM private key of
+	// TLSCertFile; one without the other is an error. Default: none.
+	TLSKeyFile string `json:"tls_key_file"`
+	// TLSInsecureSkipVerify is the "tls_insecure_skip_verify" attribute:
+	// when true the server's certificate and name are not verified, so
+	// anyone on the path can impersonate the server; meant for tests, not
+	// production. Default false.
+	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify"`
 }
 
 // New returns the http handler.
