@@ -60,6 +60,7 @@ func load(paths []string, pluginDir string, hostCfg pluginhost.Config, w io.Writ
 	diags = append(diags, cfg.CheckPlugins(host.Has)...)
 	if !diags.HasErrors() {
 		diags = append(diags, cfg.DecodeHandlers(schemas(host))...)
+		diags = append(diags, cfg.CheckHandlers(checks(host))...)
 	}
 	if len(diags) > 0 {
 		_ = src.WriteDiagnostics(w, diags)
@@ -68,6 +69,23 @@ func load(paths []string, pluginDir string, hostCfg pluginhost.Config, w io.Writ
 		return nil, host, exitError{1}
 	}
 	return cfg, host, nil
+}
+
+// checks asks the plugins about handler settings for config.CheckHandlers.
+func checks(host *pluginhost.Host) config.HandlerChecks {
+	return func(plugin string, settings json.RawMessage) ([]config.HandlerProblem, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ps, err := host.Check(ctx, plugin, settings)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]config.HandlerProblem, len(ps))
+		for i, p := range ps {
+			out[i] = config.HandlerProblem{Attribute: p.Attribute, Message: p.Message}
+		}
+		return out, nil
+	}
 }
 
 // schemas asks the plugin host for a plugin's schema, in the config's terms.

@@ -32,6 +32,12 @@ func TestValidateReportsLocatedDiagnostics(t *testing.T) {
 		{"unknown_plugin.hcl", []string{"unknown_plugin.hcl:3:11: error: Unknown plugin", `"kafka"`}},
 		{"exec_wrong_type.hcl", []string{"exec_wrong_type.hcl:4:15: error: Incorrect attribute value type", "list of string required"}},
 		{"exec_misspelled.hcl", []string{"exec_misspelled.hcl:4:5: error: Unsupported argument", `Did you mean "command"?`}},
+		// Found by the plugins' own checks, beyond their schemas.
+		{"exec_no_command.hcl", []string{"exec_no_command.hcl:3:3: error: Invalid handler setting", "one of command and shell is required"}},
+		{"http_settings.hcl", []string{
+			"http_settings.hcl:3:18: error: Missing required argument", `"url"`,
+			"http_settings.hcl:11:15: error: Invalid handler setting", `url: "ftp://example.invalid/hook": want an`,
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {

@@ -23,14 +23,14 @@ type HandlerChecks func(plugin string, settings json.RawMessage) ([]HandlerProbl
 
 // CheckHandlers asks each job's plugin to check its handler block's settings, after
 // DecodeHandlers, for mistakes a schema cannot express (one of two attributes, a URL that
-// must parse). Each problem is reported at its attribute's value, or at the block when it
+// must parse). Blocks that DecodeHandlers refused are left out: their errors are known. Each problem is reported at its attribute's value, or at the block when it
 // names no attribute that the block sets, so `runner validate` locates it like any other.
 func (c *Config) CheckHandlers(check HandlerChecks) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	failed := map[string]bool{}
 	for _, j := range c.Jobs {
 		name := j.Handler.Plugin
-		if failed[name] {
+		if failed[name] || !j.Handler.decoded {
 			continue
 		}
 		problems, err := check(name, j.Handler.Settings)

@@ -112,4 +112,6 @@ type Handler struct {
 	DefRange hcl.Range
 	// Body is the undecoded block body, for decoding against a plugin's own schema.
 	Body hcl.Body
+
+	decoded bool // by DecodeHandlers: Settings follow the plugin's schema
 }

@@ -153,7 +153,7 @@ func TestLoadValid(t *testing.T) {
 		cmpopts.IgnoreFields(hcl.Pos{}, "Byte"),
 		cmpopts.IgnoreFields(Handler{}, "Body"),
 		cmpopts.IgnoreFields(Job{}, "Sched", "Hash"),
-		cmpopts.IgnoreUnexported(Config{}),
+		cmpopts.IgnoreUnexported(Config{}, Handler{}),
 		cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() }),
 		cmp.Transformer("json", func(m json.RawMessage) string { return string(m) }),
 	}
@@ -203,7 +203,7 @@ func TestLoadDirectoryAndFiles(t *testing.T) {
 	opts := cmp.Options{
 		cmpopts.IgnoreFields(Handler{}, "Body"),
 		cmpopts.IgnoreFields(Job{}, "Sched"),
-		cmpopts.IgnoreUnexported(Config{}),
+		cmpopts.IgnoreUnexported(Config{}, Handler{}),
 		cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() }),
 	}
 	if diff := cmp.Diff(fromDir, fromFiles, opts); diff != "" {

@@ -76,6 +76,7 @@ func (c *Config) DecodeHandlers(schemas HandlerSchemas) hcl.Diagnostics {
 			continue
 		}
 		j.Handler.Settings = raw
+		j.Handler.decoded = true
 		j.Hash = hashJob(j)
 	}
 	return diags

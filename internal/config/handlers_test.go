@@ -167,10 +167,11 @@ job "d" {
 		}
 		return nil, nil
 	}
-	for _, j := range cfg.Jobs {
-		// The schema step is skipped here: settings as DecodeHandlers would leave them.
-		raw, _ := json.Marshal(map[string]string{"url": map[string]string{"a": "ftp://x", "b": "https://x"}[j.Name]})
-		j.Handler.Settings = raw
+	schema := func(string) ([]HandlerAttribute, error) {
+		return []HandlerAttribute{{Name: "url", Type: "string"}, {Name: "method", Type: "string"}}, nil
+	}
+	if diags := cfg.DecodeHandlers(schema); diags.HasErrors() {
+		t.Fatal(diags)
 	}
 	diags = cfg.CheckHandlers(check)
 	var got []string

@@ -299,6 +299,33 @@ func (h *Host) Schema(ctx context.Context, plugin string) (sdk.Schema, error) {
 	return schema, nil
 }
 
+// Check asks the named plugin (started if need be) about one handler block's
+// settings: the problems its own checks find beyond its schema, none for a
+// plugin without checks (one that predates the Check call included).
+func (h *Host) Check(ctx context.Context, plugin string, settings []byte) ([]sdk.Problem, error) {
+	p, err := h.proc(plugin)
+	if err != nil {
+		return nil, err
+	}
+	c, err := h.ready(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.handler.Check(ctx, &pb.CheckRequest{Settings: settings})
+	if err != nil {
+		if ctxEnded(ctx, err) {
+			return nil, fmt.Errorf("pluginhost: %s: check: %w", plugin, ctx.Err())
+		}
+		return nil, h.callFailed(p, c, err)
+	}
+	c.touch()
+	out := make([]sdk.Problem, len(res.GetProblems()))
+	for i, pr := range res.GetProblems() {
+		out[i] = sdk.Problem{Attribute: pr.GetAttribute(), Message: pr.GetMessage()}
+	}
+	return out, nil
+}
+
 // Start starts the named plugin's process if it is not running (the
 // handshake) and checks that it answers; the runner can use it to fail
 // early, "runner plugin check" to test the handshake on its own.

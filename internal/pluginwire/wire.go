@@ -11,7 +11,9 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
 )
@@ -89,10 +91,14 @@ func PluginSet(impl Handler) plugin.PluginSet {
 // through output while the run lasts and returns the final result. A
 // returned error means the transport or the plugin failed; a failing
 // handler is reported inside the result (has_error). output is never called
-// after Run returned.
+// after Run returned. Check returns the problems found in one handler
+// block's settings; a plugin without checks of its own answers with none
+// (over the wire, a plugin that does not implement it answers UNIMPLEMENTED,
+// which the host's Check turns into none).
 type Handler interface {
 	Schema(ctx context.Context) (*pb.SchemaResponse, error)
 	Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error)
+	Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error)
 }
 
 // Client is the host's view of a plugin: its Handler plus a health check.
@@ -157,6 +163,16 @@ func (c *client) Schema(ctx context.Context) (*pb.SchemaResponse, error) {
 	return c.c.Schema(ctx, &pb.SchemaRequest{})
 }
 
+// Check implements Handler.Check over gRPC. Check is optional in the
+// protocol: a plugin that does not implement it has no findings.
+func (c *client) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
+	res, err := c.c.Check(ctx, req)
+	if status.Code(err) == codes.Unimplemented {
+		return &pb.CheckResponse{}, nil
+	}
+	return res, err
+}
+
 // Run implements Handler.Run over the server stream: output events reach
 // output as they arrive, and a stream that ends without a result is an
 // error, since the plugin died or broke the protocol mid-run.
@@ -195,6 +211,11 @@ type server struct {
 // Schema serves Handler.Schema.
 func (s *server) Schema(ctx context.Context, _ *pb.SchemaRequest) (*pb.SchemaResponse, error) {
 	return s.impl.Schema(ctx)
+}
+
+// Check serves Handler.Check.
+func (s *server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
+	return s.impl.Check(ctx, req)
 }
 
 // Run serves Handler.Run as a stream of output events closed by one result

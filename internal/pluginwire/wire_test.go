@@ -24,6 +24,18 @@ func (f handlerFunc) Schema(context.Context) (*pb.SchemaResponse, error) {
 	return &pb.SchemaResponse{Attributes: []*pb.Attribute{{Name: "a", Type: "string"}}}, nil
 }
 
+// Check finds a problem in settings "bad", and says it cannot check settings "old" the
+// way a plugin without Check does.
+func (f handlerFunc) Check(_ context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
+	switch string(req.GetSettings()) {
+	case "bad":
+		return &pb.CheckResponse{Problems: []*pb.Problem{{Attribute: "a", Message: "is bad"}}}, nil
+	case "old":
+		return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+	}
+	return &pb.CheckResponse{}, nil
+}
+
 func (f handlerFunc) Run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
 	return f(ctx, req, output)
 }
@@ -163,5 +175,26 @@ func TestCheckVersion(t *testing.T) {
 	other := errors.New("fork/exec: no such file")
 	if got := pluginwire.CheckVersion(other); got != other {
 		t.Errorf("CheckVersion changed an unrelated error to %v", got)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	h := connect(t, handlerFunc(nil))
+	for _, tc := range []struct {
+		settings string
+		want     []*pb.Problem
+	}{
+		{"bad", []*pb.Problem{{Attribute: "a", Message: "is bad"}}},
+		{"good", nil},
+		// A plugin that predates Check has its settings checked by its schema only.
+		{"old", nil},
+	} {
+		res, err := h.Check(t.Context(), &pb.CheckRequest{Settings: []byte(tc.settings)})
+		if err != nil {
+			t.Fatalf("Check(%s): %v", tc.settings, err)
+		}
+		if diff := cmp.Diff(tc.want, res.GetProblems(), protocmp.Transform()); diff != "" {
+			t.Errorf("Check(%s) (-want +got):\n%s", tc.settings, diff)
+		}
 	}
 }

@@ -50,6 +50,14 @@ func (s *server) Schema(context.Context) (*pb.SchemaResponse, error) {
 	return schemaToProto(schema)
 }
 
+func (s *server) Check(_ context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
+	out := &pb.CheckResponse{}
+	for _, p := range check(s.h, s.handlerSchema(), req.GetSettings()) {
+		out.Problems = append(out.Problems, &pb.Problem{Attribute: p.Attribute, Message: p.Message})
+	}
+	return out, nil
+}
+
 func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
 	s.mu.Lock()
 	if s.closed {

@@ -42,6 +42,151 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// CheckRequest carries one handler block's settings, as RunRequest.settings.
+type CheckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      []byte                 `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckRequest) Reset() {
+	*x = CheckRequest{}
+	mi := &file_handler_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckRequest) ProtoMessage() {}
+
+func (x *CheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
+func (*CheckRequest) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CheckRequest) GetSettings() []byte {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// CheckResponse lists the problems found; none means the settings are valid.
+type CheckResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Problems      []*Problem             `protobuf:"bytes,1,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResponse) Reset() {
+	*x = CheckResponse{}
+	mi := &file_handler_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResponse) ProtoMessage() {}
+
+func (x *CheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
+func (*CheckResponse) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CheckResponse) GetProblems() []*Problem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+// Problem is one mistake in a handler block.
+type Problem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// attribute names the attribute at fault; empty for the block as a whole.
+	Attribute string `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	// message says what is wrong, and what would be right.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Problem) Reset() {
+	*x = Problem{}
+	mi := &file_handler_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Problem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Problem) ProtoMessage() {}
+
+func (x *Problem) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Problem.ProtoReflect.Descriptor instead.
+func (*Problem) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Problem) GetAttribute() string {
+	if x != nil {
+		return x.Attribute
+	}
+	return ""
+}
+
+func (x *Problem) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // RunRequest describes one attempt at one occurrence of a job.
 type RunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -76,7 +221,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_handler_proto_msgTypes[0]
+	mi := &file_handler_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -88,7 +233,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[0]
+	mi := &file_handler_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -101,7 +246,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{0}
+	return file_handler_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RunRequest) GetJob() string {
@@ -174,7 +319,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_handler_proto_msgTypes[1]
+	mi := &file_handler_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -186,7 +331,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[1]
+	mi := &file_handler_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -199,7 +344,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{1}
+	return file_handler_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RunEvent) GetEvent() isRunEvent_Event {
@@ -269,7 +414,7 @@ type RunResult struct {
 
 func (x *RunResult) Reset() {
 	*x = RunResult{}
-	mi := &file_handler_proto_msgTypes[2]
+	mi := &file_handler_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +426,7 @@ func (x *RunResult) String() string {
 func (*RunResult) ProtoMessage() {}
 
 func (x *RunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[2]
+	mi := &file_handler_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +439,7 @@ func (x *RunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResult.ProtoReflect.Descriptor instead.
 func (*RunResult) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{2}
+	return file_handler_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RunResult) GetMessage() string {
@@ -348,7 +493,7 @@ type SchemaRequest struct {
 
 func (x *SchemaRequest) Reset() {
 	*x = SchemaRequest{}
-	mi := &file_handler_proto_msgTypes[3]
+	mi := &file_handler_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +505,7 @@ func (x *SchemaRequest) String() string {
 func (*SchemaRequest) ProtoMessage() {}
 
 func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[3]
+	mi := &file_handler_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +518,7 @@ func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaRequest.ProtoReflect.Descriptor instead.
 func (*SchemaRequest) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{3}
+	return file_handler_proto_rawDescGZIP(), []int{6}
 }
 
 // SchemaResponse is the schema of the handler block: its attributes, in the
@@ -391,7 +536,7 @@ type SchemaResponse struct {
 
 func (x *SchemaResponse) Reset() {
 	*x = SchemaResponse{}
-	mi := &file_handler_proto_msgTypes[4]
+	mi := &file_handler_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -403,7 +548,7 @@ func (x *SchemaResponse) String() string {
 func (*SchemaResponse) ProtoMessage() {}
 
 func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[4]
+	mi := &file_handler_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -416,7 +561,7 @@ func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaResponse.ProtoReflect.Descriptor instead.
 func (*SchemaResponse) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{4}
+	return file_handler_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SchemaResponse) GetAttributes() []*Attribute {
@@ -456,7 +601,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_handler_proto_msgTypes[5]
+	mi := &file_handler_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +613,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[5]
+	mi := &file_handler_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +626,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{5}
+	return file_handler_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Attribute) GetName() string {
@@ -523,7 +668,14 @@ var File_handler_proto protoreflect.FileDescriptor
 
 const file_handler_proto_rawDesc = "" +
 	"\n" +
-	"\rhandler.proto\x12\x13cronfleet.plugin.v2\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x02\n" +
+	"\rhandler.proto\x12\x13cronfleet.plugin.v2\x1a\x1fgoogle/protobuf/timestamp.proto\"*\n" +
+	"\fCheckRequest\x12\x1a\n" +
+	"\bsettings\x18\x01 \x01(\fR\bsettings\"I\n" +
+	"\rCheckResponse\x128\n" +
+	"\bproblems\x18\x01 \x03(\v2\x1c.cronfleet.plugin.v2.ProblemR\bproblems\"A\n" +
+	"\aProblem\x12\x1c\n" +
+	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xa8\x02\n" +
 	"\n" +
 	"RunRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12=\n" +
@@ -559,10 +711,11 @@ const file_handler_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12!\n" +
 	"\fdefault_json\x18\x04 \x01(\fR\vdefaultJson\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription2\xa5\x01\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription2\xf5\x01\n" +
 	"\aHandler\x12Q\n" +
 	"\x06Schema\x12\".cronfleet.plugin.v2.SchemaRequest\x1a#.cronfleet.plugin.v2.SchemaResponse\x12G\n" +
-	"\x03Run\x12\x1f.cronfleet.plugin.v2.RunRequest\x1a\x1d.cronfleet.plugin.v2.RunEvent0\x01B7Z5github.com/cronfleet/cronfleet/internal/pluginwire/pbb\x06proto3"
+	"\x03Run\x12\x1f.cronfleet.plugin.v2.RunRequest\x1a\x1d.cronfleet.plugin.v2.RunEvent0\x01\x12N\n" +
+	"\x05Check\x12!.cronfleet.plugin.v2.CheckRequest\x1a\".cronfleet.plugin.v2.CheckResponseB7Z5github.com/cronfleet/cronfleet/internal/pluginwire/pbb\x06proto3"
 
 var (
 	file_handler_proto_rawDescOnce sync.Once
@@ -576,32 +729,38 @@ func file_handler_proto_rawDescGZIP() []byte {
 	return file_handler_proto_rawDescData
 }
 
-var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_handler_proto_goTypes = []any{
-	(*RunRequest)(nil),            // 0: cronfleet.plugin.v2.RunRequest
-	(*RunEvent)(nil),              // 1: cronfleet.plugin.v2.RunEvent
-	(*RunResult)(nil),             // 2: cronfleet.plugin.v2.RunResult
-	(*SchemaRequest)(nil),         // 3: cronfleet.plugin.v2.SchemaRequest
-	(*SchemaResponse)(nil),        // 4: cronfleet.plugin.v2.SchemaResponse
-	(*Attribute)(nil),             // 5: cronfleet.plugin.v2.Attribute
-	nil,                           // 6: cronfleet.plugin.v2.RunResult.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*CheckRequest)(nil),          // 0: cronfleet.plugin.v2.CheckRequest
+	(*CheckResponse)(nil),         // 1: cronfleet.plugin.v2.CheckResponse
+	(*Problem)(nil),               // 2: cronfleet.plugin.v2.Problem
+	(*RunRequest)(nil),            // 3: cronfleet.plugin.v2.RunRequest
+	(*RunEvent)(nil),              // 4: cronfleet.plugin.v2.RunEvent
+	(*RunResult)(nil),             // 5: cronfleet.plugin.v2.RunResult
+	(*SchemaRequest)(nil),         // 6: cronfleet.plugin.v2.SchemaRequest
+	(*SchemaResponse)(nil),        // 7: cronfleet.plugin.v2.SchemaResponse
+	(*Attribute)(nil),             // 8: cronfleet.plugin.v2.Attribute
+	nil,                           // 9: cronfleet.plugin.v2.RunResult.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_handler_proto_depIdxs = []int32{
-	7, // 0: cronfleet.plugin.v2.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
-	7, // 1: cronfleet.plugin.v2.RunRequest.start_at:type_name -> google.protobuf.Timestamp
-	2, // 2: cronfleet.plugin.v2.RunEvent.result:type_name -> cronfleet.plugin.v2.RunResult
-	6, // 3: cronfleet.plugin.v2.RunResult.metadata:type_name -> cronfleet.plugin.v2.RunResult.MetadataEntry
-	5, // 4: cronfleet.plugin.v2.SchemaResponse.attributes:type_name -> cronfleet.plugin.v2.Attribute
-	3, // 5: cronfleet.plugin.v2.Handler.Schema:input_type -> cronfleet.plugin.v2.SchemaRequest
-	0, // 6: cronfleet.plugin.v2.Handler.Run:input_type -> cronfleet.plugin.v2.RunRequest
-	4, // 7: cronfleet.plugin.v2.Handler.Schema:output_type -> cronfleet.plugin.v2.SchemaResponse
-	1, // 8: cronfleet.plugin.v2.Handler.Run:output_type -> cronfleet.plugin.v2.RunEvent
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	2,  // 0: cronfleet.plugin.v2.CheckResponse.problems:type_name -> cronfleet.plugin.v2.Problem
+	10, // 1: cronfleet.plugin.v2.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
+	10, // 2: cronfleet.plugin.v2.RunRequest.start_at:type_name -> google.protobuf.Timestamp
+	5,  // 3: cronfleet.plugin.v2.RunEvent.result:type_name -> cronfleet.plugin.v2.RunResult
+	9,  // 4: cronfleet.plugin.v2.RunResult.metadata:type_name -> cronfleet.plugin.v2.RunResult.MetadataEntry
+	8,  // 5: cronfleet.plugin.v2.SchemaResponse.attributes:type_name -> cronfleet.plugin.v2.Attribute
+	6,  // 6: cronfleet.plugin.v2.Handler.Schema:input_type -> cronfleet.plugin.v2.SchemaRequest
+	3,  // 7: cronfleet.plugin.v2.Handler.Run:input_type -> cronfleet.plugin.v2.RunRequest
+	0,  // 8: cronfleet.plugin.v2.Handler.Check:input_type -> cronfleet.plugin.v2.CheckRequest
+	7,  // 9: cronfleet.plugin.v2.Handler.Schema:output_type -> cronfleet.plugin.v2.SchemaResponse
+	4,  // 10: cronfleet.plugin.v2.Handler.Run:output_type -> cronfleet.plugin.v2.RunEvent
+	1,  // 11: cronfleet.plugin.v2.Handler.Check:output_type -> cronfleet.plugin.v2.CheckResponse
+	9,  // [9:12] is the sub-list for method output_type
+	6,  // [6:9] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_handler_proto_init() }
@@ -609,7 +768,7 @@ func file_handler_proto_init() {
 	if File_handler_proto != nil {
 		return
 	}
-	file_handler_proto_msgTypes[1].OneofWrappers = []any{
+	file_handler_proto_msgTypes[4].OneofWrappers = []any{
 		(*RunEvent_Output)(nil),
 		(*RunEvent_Result)(nil),
 	}
@@ -619,7 +778,7 @@ func file_handler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_handler_proto_rawDesc), len(file_handler_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

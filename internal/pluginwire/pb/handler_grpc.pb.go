@@ -41,6 +41,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Handler_Schema_FullMethodName = "/cronfleet.plugin.v2.Handler/Schema"
 	Handler_Run_FullMethodName    = "/cronfleet.plugin.v2.Handler/Run"
+	Handler_Check_FullMethodName  = "/cronfleet.plugin.v2.Handler/Check"
 )
 
 // HandlerClient is the client API for Handler service.
@@ -61,6 +62,13 @@ type HandlerClient interface {
 	// handler's ctx is done). A stream that ends without a result means the
 	// plugin failed, not the handler.
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunEvent], error)
+	// Check looks at one handler block's settings for mistakes the schema
+	// cannot express (one of two attributes, a URL that must parse). The host
+	// asks for every handler block before any run, and `runner validate`
+	// reports each problem at its attribute's line. Optional: a plugin that
+	// does not implement it (UNIMPLEMENTED) has its settings checked against
+	// its schema only.
+	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 }
 
 type handlerClient struct {
@@ -100,6 +108,16 @@ func (c *handlerClient) Run(ctx context.Context, in *RunRequest, opts ...grpc.Ca
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Handler_RunClient = grpc.ServerStreamingClient[RunEvent]
 
+func (c *handlerClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckResponse)
+	err := c.cc.Invoke(ctx, Handler_Check_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HandlerServer is the server API for Handler service.
 // All implementations must embed UnimplementedHandlerServer
 // for forward compatibility.
@@ -118,6 +136,13 @@ type HandlerServer interface {
 	// handler's ctx is done). A stream that ends without a result means the
 	// plugin failed, not the handler.
 	Run(*RunRequest, grpc.ServerStreamingServer[RunEvent]) error
+	// Check looks at one handler block's settings for mistakes the schema
+	// cannot express (one of two attributes, a URL that must parse). The host
+	// asks for every handler block before any run, and `runner validate`
+	// reports each problem at its attribute's line. Optional: a plugin that
+	// does not implement it (UNIMPLEMENTED) has its settings checked against
+	// its schema only.
+	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	mustEmbedUnimplementedHandlerServer()
 }
 
@@ -133,6 +158,9 @@ func (UnimplementedHandlerServer) Schema(context.Context, *SchemaRequest) (*Sche
 }
 func (UnimplementedHandlerServer) Run(*RunRequest, grpc.ServerStreamingServer[RunEvent]) error {
 	return status.Error(codes.Unimplemented, "method Run not implemented")
+}
+func (UnimplementedHandlerServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
 }
 func (UnimplementedHandlerServer) mustEmbedUnimplementedHandlerServer() {}
 func (UnimplementedHandlerServer) testEmbeddedByValue()                 {}
@@ -184,6 +212,24 @@ func _Handler_Run_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Handler_RunServer = grpc.ServerStreamingServer[RunEvent]
 
+func _Handler_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HandlerServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Handler_Check_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HandlerServer).Check(ctx, req.(*CheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Handler_ServiceDesc is the grpc.ServiceDesc for Handler service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -194,6 +240,10 @@ var Handler_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Schema",
 			Handler:    _Handler_Schema_Handler,
+		},
+		{
+			MethodName: "Check",
+			Handler:    _Handler_Check_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -182,29 +182,47 @@ func (h *Handler) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 // check validates s and returns the argv to run and, for User, the
 // credential to run it with.
 func (s *Settings) check() ([]string, *syscall.Credential, error) {
+	argv, err := s.argv()
+	if err != nil || s.User == "" {
+		return argv, nil, err
+	}
+	cred, err := credential(s.User)
+	return argv, cred, err
+}
+
+// argv checks the settings that do not depend on the machine (a user may exist on the
+// nodes but not where the job files are validated) and returns the command line.
+func (s *Settings) argv() ([]string, error) {
 	var argv []string
 	switch {
 	case len(s.Command) > 0 && s.Shell != "":
-		return nil, nil, errors.New("command and shell are mutually exclusive; set one")
+		return nil, sdk.InvalidSetting("shell", "command and shell are mutually exclusive; set one")
 	case s.Shell != "":
 		argv = []string{"/bin/sh", "-c", s.Shell}
 	case len(s.Command) > 0 && s.Command[0] != "":
 		argv = s.Command
 	case len(s.Command) > 0:
-		return nil, nil, errors.New("command[0] is empty")
+		return nil, sdk.InvalidSetting("command", "command[0], the program, is empty")
 	default:
-		return nil, nil, errors.New("one of command and shell is required")
+		return nil, errors.New("one of command and shell is required")
 	}
 	for k := range s.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return nil, nil, fmt.Errorf("invalid env name %q", k)
+			return nil, sdk.InvalidSetting("env", "invalid variable name %q", k)
 		}
 	}
-	if s.User == "" {
-		return argv, nil, nil
+	return argv, nil
+}
+
+// Check reports settings that every run would refuse, so that `runner validate` finds
+// them; whether the user exists is left to the run, on the node.
+func (h *Handler) Check(run *sdk.Run) error {
+	var s Settings
+	if err := run.Decode(&s); err != nil {
+		return err
 	}
-	cred, err := credential(s.User)
-	return argv, cred, err
+	_, err := s.argv()
+	return err
 }
 
 // credential resolves name (a user name or numeric uid) to the uid, gid

@@ -185,3 +185,29 @@ func TestSchemaMatchesSettings(t *testing.T) {
 		t.Errorf("Decode rejects settings the schema accepts: %v", err)
 	}
 }
+
+// TestCheckFindsWhatRunsWouldRefuse: what `runner validate` reports, and where; a user is
+// looked up by the runs on the nodes, not where the job files are validated.
+func TestCheckFindsWhatRunsWouldRefuse(t *testing.T) {
+	for _, tc := range []struct {
+		settings string
+		want     []sdk.Problem
+	}{
+		{`{"command":["true"]}`, nil},
+		{`{"shell":"true","user":"no-such-user-cronfleet"}`, nil},
+		{`{}`, []sdk.Problem{{Message: "one of command and shell is required"}}},
+		{`{"command":[""]}`, []sdk.Problem{{Attribute: "command", Message: "command[0], the program, is empty"}}},
+		{`{"command":["true"],"shell":"true"}`, []sdk.Problem{{Attribute: "shell", Message: "command and shell are mutually exclusive; set one"}}},
+		{`{"shell":"true","env":{"A=B":"1"}}`, []sdk.Problem{{Attribute: "env", Message: `invalid variable name "A=B"`}}},
+	} {
+		got := sdk.Check(exec.New(), []byte(tc.settings))
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Check(%s) = %+v, want %+v", tc.settings, got, tc.want)
+		}
+		if tc.want != nil {
+			if _, err := run(t, t.Context(), tc.settings); err == nil || !sdk.IsPermanent(err) {
+				t.Errorf("Run(%s) = %v, want the permanent error Check foresaw", tc.settings, err)
+			}
+		}
+	}
+}

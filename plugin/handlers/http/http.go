@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -155,6 +154,9 @@ func (handler) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 		return nil, fmt.Errorf("http: %w", err) // Permanent already
 	}
 	r, err := parse(s)
+	if err == nil {
+		r.tls, err = tlsConfig(s)
+	}
 	if err != nil {
 		// The same settings fail the same way on every attempt.
 		return nil, sdk.Permanent(fmt.Errorf("http: settings: %w", err))
@@ -250,29 +252,29 @@ func parse(s Settings) (*request, error) {
 		r.method = http.MethodGet
 	}
 	if !isToken(r.method) {
-		return nil, fmt.Errorf("method %q is not an HTTP method", s.Method)
+		return nil, sdk.InvalidSetting("method", "%q is not an HTTP method", s.Method)
 	}
 	if s.URL == "" {
-		return nil, errors.New("url is required")
+		return nil, sdk.InvalidSetting("url", "is required")
 	}
 	u, err := url.Parse(s.URL)
 	if err != nil {
-		return nil, fmt.Errorf("url: %w", err)
+		return nil, sdk.InvalidSetting("url", "%v", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want an absolute http:// or https:// URL", u.Redacted())
+		return nil, sdk.InvalidSetting("url", "%q: want an absolute http:// or https:// URL", u.Redacted())
 	}
 	r.url = u
 	for k, v := range s.Headers {
 		if !isToken(k) {
-			return nil, fmt.Errorf("headers: invalid header name %q", k)
+			return nil, sdk.InvalidSetting("headers", "invalid header name %q", k)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
-			return nil, fmt.Errorf("headers: %s: value contains a line break or NUL", k)
+			return nil, sdk.InvalidSetting("headers", "%s: value contains a line break or NUL", k)
 		}
 		ck := http.CanonicalHeaderKey(k)
 		if slices.Contains(reserved, ck) {
-			return nil, fmt.Errorf("headers: %s is set by the handler from the occurrence", ck)
+			return nil, sdk.InvalidSetting("headers", "%s is set by the handler from the occurrence", ck)
 		}
 		if ck == "Host" {
 			r.host = v
@@ -282,11 +284,11 @@ func parse(s Settings) (*request, error) {
 	}
 	if s.ExpectStatus != nil {
 		if len(s.ExpectStatus) == 0 {
-			return nil, errors.New("expect_status: empty list; leave it out to accept any 2xx")
+			return nil, sdk.InvalidSetting("expect_status", "empty list; leave it out to accept any 2xx")
 		}
 		for _, c := range s.ExpectStatus {
 			if c < 100 || c > 599 {
-				return nil, fmt.Errorf("expect_status: %d is not an HTTP status code", c)
+				return nil, sdk.InvalidSetting("expect_status", "%d is not an HTTP status code", c)
 			}
 		}
 		r.expect = s.ExpectStatus
@@ -294,18 +296,29 @@ func parse(s Settings) (*request, error) {
 	if s.Timeout != "" {
 		d, err := time.ParseDuration(s.Timeout)
 		if err != nil {
-			return nil, fmt.Errorf("timeout: %w", err)
+			return nil, sdk.InvalidSetting("timeout", "%q is not a duration such as \"30s\"", s.Timeout)
 		}
 		if d <= 0 {
-			return nil, fmt.Errorf("timeout: %s is not positive", s.Timeout)
+			return nil, sdk.InvalidSetting("timeout", "%s is not positive", s.Timeout)
 		}
 		r.timeout = d
 	}
-	r.tls, err = tlsConfig(s)
-	if err != nil {
-		return nil, err
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		return nil, sdk.InvalidSetting("tls_cert_file", "tls_cert_file and tls_key_file go together")
 	}
 	return r, nil
+}
+
+// Check reports settings that every run would refuse, so that `runner validate` finds
+// them. The TLS files are read by the runs, on the nodes: they need not exist where the
+// job files are validated.
+func (handler) Check(run *sdk.Run) error {
+	var s Settings
+	if err := run.Decode(&s); err != nil {
+		return err
+	}
+	_, err := parse(s)
+	return err
 }
 
 // tlsConfig builds the client TLS configuration of s; nil means Go's
@@ -324,9 +337,6 @@ func tlsConfig(s Settings) (*tls.Config, error) {
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("tls_ca_file: %s holds no PEM certificate", s.TLSCAFile)
 		}
-	}
-	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
-		return nil, errors.New("tls_cert_file and tls_key_file go together")
 	}
 	if s.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)

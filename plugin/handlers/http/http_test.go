@@ -187,22 +187,24 @@ func TestSettingsErrors(t *testing.T) {
 	for _, tc := range []struct {
 		settings string
 		wantErr  string
+		attr     string // what Check (runner validate) reports it at; "-" for nothing
 	}{
-		{`{}`, "url is required"},
-		{`{"url":"ftp://x/"}`, "want an absolute http"},
-		{`{"url":"/relative"}`, "want an absolute http"},
-		{`{"url":"http://x/","method":"GE T"}`, "not an HTTP method"},
-		{`{"url":"http://x/","timeout":"soon"}`, "timeout"},
-		{`{"url":"http://x/","timeout":"-1s"}`, "not positive"},
-		{`{"url":"http://x/","expect_status":[]}`, "empty list"},
-		{`{"url":"http://x/","expect_status":[42]}`, "not an HTTP status code"},
-		{`{"url":"http://x/","headers":{"idempotency-key":"mine"}}`, "Idempotency-Key is set by the handler"},
-		{`{"url":"http://x/","headers":{"X-A":"a\r\nX-B: b"}}`, "line break"},
-		{`{"url":"http://x/","headers":{"a b":"c"}}`, "invalid header name"},
-		{`{"url":"http://x/","tls_cert_file":"c.pem"}`, "go together"},
-		{`{"url":"http://x/","tls_ca_file":"` + filepath.Join(dir, "missing.pem") + `"}`, "tls_ca_file"},
-		{`{"url":"http://x/","tls_ca_file":"` + notPEM + `"}`, "no PEM certificate"},
-		{`{"url":"http://x/","tls":{}}`, `unknown field "tls"`},
+		{`{}`, "url: is required", "url"},
+		{`{"url":"ftp://x/"}`, "want an absolute http", "url"},
+		{`{"url":"/relative"}`, "want an absolute http", "url"},
+		{`{"url":"http://x/","method":"GE T"}`, "not an HTTP method", "method"},
+		{`{"url":"http://x/","timeout":"soon"}`, "timeout", "timeout"},
+		{`{"url":"http://x/","timeout":"-1s"}`, "not positive", "timeout"},
+		{`{"url":"http://x/","expect_status":[]}`, "empty list", "expect_status"},
+		{`{"url":"http://x/","expect_status":[42]}`, "not an HTTP status code", "expect_status"},
+		{`{"url":"http://x/","headers":{"idempotency-key":"mine"}}`, "Idempotency-Key is set by the handler", "headers"},
+		{`{"url":"http://x/","headers":{"X-A":"a\r\nX-B: b"}}`, "line break", "headers"},
+		{`{"url":"http://x/","headers":{"a b":"c"}}`, "invalid header name", "headers"},
+		{`{"url":"http://x/","tls_cert_file":"c.pem"}`, "go together", "tls_cert_file"},
+		// The files are the nodes' business: validation elsewhere does not read them.
+		{`{"url":"http://x/","tls_ca_file":"` + filepath.Join(dir, "missing.pem") + `"}`, "tls_ca_file", "-"},
+		{`{"url":"http://x/","tls_ca_file":"` + notPEM + `"}`, "no PEM certificate", "-"},
+		{`{"url":"http://x/","tls":{}}`, `unknown field "tls"`, ""},
 	} {
 		t.Run(tc.settings, func(t *testing.T) {
 			_, err := httphandler.New().Run(t.Context(), &sdk.Run{Settings: []byte(tc.settings)})
@@ -211,6 +213,13 @@ func TestSettingsErrors(t *testing.T) {
 			}
 			if !sdk.IsPermanent(err) {
 				t.Errorf("err = %v, want it marked permanent", err)
+			}
+			problems := sdk.Check(httphandler.New(), []byte(tc.settings))
+			switch {
+			case tc.attr == "-" && len(problems) != 0:
+				t.Errorf("Check = %+v, want no problems", problems)
+			case tc.attr != "-" && (len(problems) != 1 || problems[0].Attribute != tc.attr):
+				t.Errorf("Check = %+v, want one problem at %q", problems, tc.attr)
 			}
 		})
 	}

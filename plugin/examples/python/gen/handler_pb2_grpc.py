@@ -24,6 +24,11 @@ class HandlerStub(object):
         request_serializer=handler__pb2.RunRequest.SerializeToString,
         response_deserializer=handler__pb2.RunEvent.FromString,
         )
+    self.Check = channel.unary_unary(
+        '/cronfleet.plugin.v2.Handler/Check',
+        request_serializer=handler__pb2.CheckRequest.SerializeToString,
+        response_deserializer=handler__pb2.CheckResponse.FromString,
+        )
 
 
 class HandlerServicer(object):
@@ -52,6 +57,18 @@ class HandlerServicer(object):
     context.set_details('Method not implemented!')
     raise NotImplementedError('Method not implemented!')
 
+  def Check(self, request, context):
+    """Check looks at one handler block's settings for mistakes the schema
+    cannot express (one of two attributes, a URL that must parse). The host
+    asks for every handler block before any run, and `runner validate`
+    reports each problem at its attribute's line. Optional: a plugin that
+    does not implement it (UNIMPLEMENTED) has its settings checked against
+    its schema only.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
 
 def add_HandlerServicer_to_server(servicer, server):
   rpc_method_handlers = {
@@ -64,6 +81,11 @@ def add_HandlerServicer_to_server(servicer, server):
           servicer.Run,
           request_deserializer=handler__pb2.RunRequest.FromString,
           response_serializer=handler__pb2.RunEvent.SerializeToString,
+      ),
+      'Check': grpc.unary_unary_rpc_method_handler(
+          servicer.Check,
+          request_deserializer=handler__pb2.CheckRequest.FromString,
+          response_serializer=handler__pb2.CheckResponse.SerializeToString,
       ),
   }
   generic_handler = grpc.method_handlers_generic_handler(

@@ -1,0 +1,6 @@
+job "a" {
+  schedule = "@daily"
+  handler "exec" {
+    dir = "/tmp"
+  }
+}
