@@ -667,6 +667,7 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 	res, err := e.h.RunAt(runCtx, job.Handler.Plugin, &sdk.Run{
 		Job: job.Name, ScheduledAt: due, Attempt: c.Attempt, FencingToken: c.Token,
 		OccurrenceID: c.Occurrence, Node: e.cfg.Node, Settings: job.Handler.Settings,
+		StopWithin: e.keeper.Margin(),
 	}, startAt, tail.add)
 	rec.EndedAt = e.clock.now().UTC()
 	if res != nil {

@@ -23,6 +23,7 @@ type started struct {
 	OccurrenceID string
 	Attempt      int
 	FencingToken int64
+	StopWithin   time.Duration
 }
 
 // handlers is a Handlers whose behaviour the test decides; it records every run it starts.
@@ -43,7 +44,7 @@ func (h *handlers) RunAt(ctx context.Context, plugin string, r *sdk.Run, startAt
 		}
 	}
 	h.mu.Lock()
-	h.runs = append(h.runs, started{OccurrenceID: r.OccurrenceID, Attempt: r.Attempt, FencingToken: r.FencingToken})
+	h.runs = append(h.runs, started{OccurrenceID: r.OccurrenceID, Attempt: r.Attempt, FencingToken: r.FencingToken, StopWithin: r.StopWithin})
 	h.mu.Unlock()
 	output("hello from " + r.OccurrenceID)
 	return h.fn(ctx, r)
@@ -245,6 +246,11 @@ job "slow" {
 	// the record would not say "timed out".
 	if d := r.EndedAt.Sub(r.StartedAt); d < 300*time.Millisecond {
 		t.Errorf("run lasted %s; timeout is 300ms", d)
+	}
+	// The handler is told how long it has to stop once cancelled before its lease (5s)
+	// may be taken over: the keeper's margin, a fifth of the lease.
+	if got := h.started()[0].StopWithin; got != time.Second {
+		t.Errorf("run's StopWithin = %v, want 1s (a fifth of the 5s lease)", got)
 	}
 }
 

@@ -82,6 +82,10 @@ func New(r Renewer, cfg Config) *Keeper {
 	return &Keeper{r: r, cfg: cfg, log: log, every: every, held: map[Lease]*entry{}}
 }
 
+// Margin is how long before a lease's expiry a run whose lease could not be renewed is
+// cancelled: the time its handler has to stop before another node may take over.
+func (k *Keeper) Margin() time.Duration { return k.cfg.Margin }
+
 // Hold starts keeping l, acquired by a claim sent at acquired (a time.Now() reading taken
 // before the claim was sent, so it carries the monotonic clock). The returned context is
 // cancelled with cause ErrLost when the lease is lost; release stops keeping it and must be

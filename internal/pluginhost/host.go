@@ -708,6 +708,7 @@ func toProto(r *sdk.Run) *pb.RunRequest {
 		OccurrenceId: r.OccurrenceID,
 		Node:         r.Node,
 		Settings:     r.Settings,
+		StopWithinMs: r.StopWithin.Milliseconds(),
 	}
 	if !r.ScheduledAt.IsZero() {
 		req.ScheduledAt = timestamppb.New(r.ScheduledAt)

@@ -279,3 +279,24 @@ func TestRunRefusedByDyingPluginGoesToAFreshOne(t *testing.T) {
 		t.Errorf("the run was served by the dying process %d", stuckPID)
 	}
 }
+
+// TestRunFieldsReachThePlugin: every field of a run crosses the process boundary.
+func TestRunFieldsReachThePlugin(t *testing.T) {
+	h := newHost(t)
+	at := time.Date(2026, 11, 26, 15, 4, 5, 123e6, time.UTC)
+	res, err := h.Run(t.Context(), "test", &sdk.Run{
+		Job: "db-backup", ScheduledAt: at, Attempt: 2, FencingToken: 41,
+		OccurrenceID: "db-backup@2026-11-26T15:04:05.123Z", Node: "node-a",
+		StopWithin: 1500 * time.Millisecond, Settings: settings(`{"mode":"echo"}`),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"job": "db-backup", "scheduled_at": "2026-11-26T15:04:05.123Z", "attempt": "2", "fencing_token": "41",
+		"occurrence_id": "db-backup@2026-11-26T15:04:05.123Z", "node": "node-a", "stop_within": "1.5s",
+	}
+	if diff := cmp.Diff(want, res.Metadata); diff != "" {
+		t.Errorf("run as the plugin saw it (-want +got):\n%s", diff)
+	}
+}

@@ -77,6 +77,13 @@ type Run struct {
 	// Attributes the block leaves out (or sets to null) are set to their
 	// Schema Default before Run is called.
 	Settings json.RawMessage
+	// StopWithin is how long the handler has, once ctx is done, to have
+	// stopped its work (its processes killed, its writes abandoned): when
+	// the runner cannot renew the occurrence's lease it cancels ctx that long
+	// before the lease expires, after which another node may run the
+	// occurrence. A handler that stops in stages (SIGTERM, then SIGKILL)
+	// fits them within it. Zero when the runner did not say.
+	StopWithin time.Duration
 
 	output func(line string) // set by Serve; nil means discard
 	logger *slog.Logger      // set by Serve; nil means discard

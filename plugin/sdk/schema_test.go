@@ -258,6 +258,29 @@ func TestWatchdog(t *testing.T) {
 		t.Fatal("the watchdog never fired")
 	}
 
+	// The run's StopWithin shortens the grace: past it, another node may hold the lease.
+	stuck2 := make(chan *Run, 1)
+	started2 := make(chan struct{})
+	h = connect(t, &server{log: slog.New(slog.DiscardHandler), base: t.Context(), cancelGrace: time.Hour,
+		stuck: func(r *Run) { stuck2 <- r },
+		h: HandlerFunc(func(context.Context, *Run) (*Result, error) {
+			close(started2)
+			<-release
+			return nil, nil
+		})})
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	go func() { _, _ = h.Run(ctx2, &pb.RunRequest{Job: "short-lease", StopWithinMs: 50}, nil) }()
+	<-started2
+	cancel2()
+	select {
+	case r := <-stuck2:
+		if r.StopWithin != 50*time.Millisecond {
+			t.Errorf("stuck run's StopWithin = %v, want 50ms", r.StopWithin)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the watchdog waited for its hour-long grace instead of the run's StopWithin")
+	}
+
 	// A handler that honours its ctx is not stuck.
 	h = connect(t, &server{log: slog.New(slog.DiscardHandler), base: t.Context(), cancelGrace: time.Hour,
 		stuck: func(*Run) { t.Error("stuck called for a handler that returned") },

@@ -32,10 +32,11 @@ func WithShutdownGrace(d time.Duration) ServeOption {
 }
 
 // WithCancelGrace sets how long a handler may take to return after its ctx
-// was cancelled (default 10s). A handler that takes longer is stuck: Serve
-// logs an error naming its run, cancels every other handler, waits the
-// shutdown grace and exits, so that the runner starts a fresh process on
-// the next run. Zero or less disables the watchdog.
+// was cancelled (default 10s; a run's StopWithin if that is shorter). A
+// handler that takes longer is stuck: Serve logs an error naming its run,
+// cancels every other handler, waits the shutdown grace and exits, so that
+// the runner starts a fresh process on the next run. Zero or less disables
+// the watchdog.
 func WithCancelGrace(d time.Duration) ServeOption {
 	return func(c *serveConfig) { c.cancelGrace = d }
 }

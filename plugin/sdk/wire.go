@@ -86,6 +86,7 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 		OccurrenceID: req.GetOccurrenceId(),
 		Node:         req.GetNode(),
 		Settings:     settings,
+		StopWithin:   time.Duration(req.GetStopWithinMs()) * time.Millisecond,
 		output:       output,
 		logger:       s.log,
 	}
@@ -101,11 +102,15 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 		return &pb.RunResult{HasError: true, Error: fmt.Sprintf("cancelled before it started: %v", context.Cause(ctx))}, nil
 	}
 	returned := make(chan struct{})
-	if s.cancelGrace > 0 && s.stuck != nil {
+	if grace := s.cancelGrace; grace > 0 && s.stuck != nil {
 		// A handler that ignores its cancellation keeps its work (and
-		// maybe a job's processes) alive that the runner believes stopped.
+		// maybe a job's processes) alive that the runner believes stopped;
+		// past StopWithin, another node may be running the occurrence too.
+		if run.StopWithin > 0 {
+			grace = min(grace, run.StopWithin)
+		}
 		unwatch := context.AfterFunc(ctx, func() {
-			t := time.NewTimer(s.cancelGrace)
+			t := time.NewTimer(grace)
 			defer t.Stop()
 			select {
 			case <-returned:

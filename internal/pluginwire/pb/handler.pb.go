@@ -214,7 +214,14 @@ type RunRequest struct {
 	// starts on time instead of queueing behind its own dispatch. Only sent to
 	// plugins whose SchemaResponse sets honours_start_at; others receive each
 	// request at its start time.
-	StartAt       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_at,json=startAt,proto3" json:"start_at,omitempty"`
+	StartAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_at,json=startAt,proto3" json:"start_at,omitempty"`
+	// stop_within_ms is how long, once the run's context is cancelled, the
+	// handler has to stop its work (kill its processes) before its lease may
+	// expire and another node may take the occurrence over: the runner cancels
+	// a run whose lease it could not renew that long before the expiry. A
+	// handler that stops in stages (SIGTERM, then SIGKILL) fits them within
+	// it. 0: not said.
+	StopWithinMs  int64 `protobuf:"varint,9,opt,name=stop_within_ms,json=stopWithinMs,proto3" json:"stop_within_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -303,6 +310,13 @@ func (x *RunRequest) GetStartAt() *timestamppb.Timestamp {
 		return x.StartAt
 	}
 	return nil
+}
+
+func (x *RunRequest) GetStopWithinMs() int64 {
+	if x != nil {
+		return x.StopWithinMs
+	}
+	return 0
 }
 
 // RunEvent is one message of the Run stream.
@@ -675,7 +689,7 @@ const file_handler_proto_rawDesc = "" +
 	"\bproblems\x18\x01 \x03(\v2\x1c.cronfleet.plugin.v2.ProblemR\bproblems\"A\n" +
 	"\aProblem\x12\x1c\n" +
 	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xa8\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xce\x02\n" +
 	"\n" +
 	"RunRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12=\n" +
@@ -685,7 +699,8 @@ const file_handler_proto_rawDesc = "" +
 	"\roccurrence_id\x18\x05 \x01(\tR\foccurrenceId\x12\x12\n" +
 	"\x04node\x18\x06 \x01(\tR\x04node\x12\x1a\n" +
 	"\bsettings\x18\a \x01(\fR\bsettings\x125\n" +
-	"\bstart_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\astartAt\"g\n" +
+	"\bstart_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\astartAt\x12$\n" +
+	"\x0estop_within_ms\x18\t \x01(\x03R\fstopWithinMs\"g\n" +
 	"\bRunEvent\x12\x18\n" +
 	"\x06output\x18\x01 \x01(\tH\x00R\x06output\x128\n" +
 	"\x06result\x18\x02 \x01(\v2\x1e.cronfleet.plugin.v2.RunResultH\x00R\x06resultB\a\n" +

@@ -69,10 +69,10 @@ func (h *Handler) Schema() sdk.Schema {
 // Handler runs commands. The zero value is not ready; use New.
 type Handler struct {
 	// KillGrace is how long a cancelled command's process group has between
-	// SIGTERM and SIGKILL, to clean up (New: 2s). Keep it well below the
-	// runner's lease margin (a fifth of the lease by default): a run
-	// cancelled for a lost lease must be dead before the lease expires and
-	// another node may claim the occurrence.
+	// SIGTERM and SIGKILL, to clean up (New: 2s). A run whose Run.StopWithin
+	// is set gets at most half of that instead: a run cancelled for a lost
+	// lease must be dead before the lease expires and another node may claim
+	// the occurrence (with a 10s lease the runner allows 2s, so 1s).
 	KillGrace time.Duration
 	// PipeGrace bounds how long output is still read after the group was
 	// killed, for a process that escaped the group but kept the pipe open
@@ -139,7 +139,12 @@ func (h *Handler) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 	case <-ctx.Done():
 		cancelled = true
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		t := time.NewTimer(h.KillGrace)
+		// SIGTERM and SIGKILL both within the time the runner says the run has to stop.
+		grace := h.KillGrace
+		if run.StopWithin > 0 {
+			grace = min(grace, run.StopWithin/2)
+		}
+		t := time.NewTimer(grace)
 		select {
 		case waitErr = <-waited:
 			t.Stop()

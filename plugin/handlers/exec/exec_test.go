@@ -107,6 +107,40 @@ func TestCancelKillsGroup(t *testing.T) {
 	waitGone(t, pids...)
 }
 
+// TestStopWithinBoundsKillGrace: a run cancelled for a lost lease must be dead before the
+// lease expires, however long KillGrace is; the runner says how long that is.
+func TestStopWithinBoundsKillGrace(t *testing.T) {
+	h := &exec.Handler{KillGrace: time.Hour, PipeGrace: time.Second}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	r := &sdk.Run{
+		Settings:   []byte(`{"command":["sh","-c","trap '' TERM; echo $$; sleep 300"]}`),
+		StopWithin: 200 * time.Millisecond,
+	}
+	type result struct {
+		res *sdk.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := h.Run(ctx, r)
+		done <- result{res, err}
+	}()
+	select {
+	case got := <-done:
+		if got.err == nil {
+			t.Fatal("a cancelled run succeeded")
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(got.res.Output))
+		if err != nil {
+			t.Fatalf("output %q, want a pid", got.res.Output)
+		}
+		waitGone(t, pid)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run waited for its hour-long KillGrace instead of the run's StopWithin")
+	}
+}
+
 func TestOutputTail(t *testing.T) {
 	res, err := run(t, t.Context(), `{"command":["sh","-c","i=0; while [ $i -lt 20000 ]; do echo line$i; i=$((i+1)); done"]}`)
 	if err != nil {

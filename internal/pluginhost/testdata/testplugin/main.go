@@ -36,6 +36,12 @@ func main() {
 		switch s.Mode {
 		case "ok":
 			return &sdk.Result{Message: "ok", Metadata: pid}, nil
+		case "echo":
+			return &sdk.Result{Metadata: map[string]string{
+				"job": run.Job, "scheduled_at": run.ScheduledAt.Format(time.RFC3339Nano),
+				"attempt": strconv.Itoa(run.Attempt), "fencing_token": strconv.FormatInt(run.FencingToken, 10),
+				"occurrence_id": run.OccurrenceID, "node": run.Node, "stop_within": run.StopWithin.String(),
+			}}, nil
 		case "log":
 			run.Logger().Info("hello from the plugin", "answer", 42)
 			return &sdk.Result{Metadata: pid}, nil
