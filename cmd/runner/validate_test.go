@@ -76,6 +76,8 @@ func TestValidateReportsLocatedDiagnostics(t *testing.T) {
 			"webhook_settings.hcl:4:11: error: Incorrect attribute value type",
 			"webhook_settings.hcl:10:21: error: Missing required argument",
 			"webhook_settings.hcl:18:5: error: Unsupported argument",
+			// The plugin's own Check, beyond its schema.
+			"webhook_settings.hcl:25:11: error: Invalid handler setting",
 		} {
 			if !strings.Contains(string(out), w) {
 				t.Errorf("output lacks %q:\n%s", w, out)

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	// The only cronfleet package a plugin imports.
@@ -40,12 +41,34 @@ func (webhook) Schema() sdk.Schema {
 	}}
 }
 
+// Check finds what the Schema cannot say: here, that url is a URL we can
+// post to. `runner validate` reports it at the url line of the job file,
+// before anything runs. Run makes the same check, so one function does both.
+func (webhook) Check(run *sdk.Run) error {
+	var s settings
+	if err := run.Decode(&s); err != nil {
+		return err
+	}
+	return s.check()
+}
+
+func (s settings) check() error {
+	u, err := url.Parse(s.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return sdk.InvalidSetting("url", "%q is not an http:// or https:// URL", s.URL)
+	}
+	return nil
+}
+
 // Run posts the occurrence to the webhook. ctx ends when the occurrence is
 // cancelled (its timeout, a lost lease, shutdown): pass it to all I/O.
 func (webhook) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 	var s settings
 	if err := run.Decode(&s); err != nil {
 		return nil, err // settings the Schema let through but the struct lacks
+	}
+	if err := s.check(); err != nil {
+		return nil, sdk.Permanent(err) // every attempt would fail the same way
 	}
 	// run carries the occurrence. OccurrenceID is the same for every attempt
 	// on every node: receivers can use it to drop duplicates.
@@ -69,7 +92,8 @@ func (webhook) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 		return nil, fmt.Errorf("webhook: %w", err) // a returned error fails the attempt; the runner retries per the job
 	}
 	resp.Body.Close()
-	// Lines written to run.Output() reach the runner's log while Run runs.
+	// Lines written to run.Output() reach the runner while Run runs; the
+	// last ones are kept in the job's history.
 	fmt.Fprintf(run.Output(), "posted %d bytes to %s: %s\n", len(payload), s.URL, resp.Status)
 	// The Result is kept in the job's history: a short message and small
 	// key/value metadata. It may accompany an error, too.

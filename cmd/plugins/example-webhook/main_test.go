@@ -61,7 +61,7 @@ func TestWebhook(t *testing.T) {
 }
 
 func TestSettingsRejected(t *testing.T) {
-	for _, settings := range []string{`{}`, `{"ulr":"http://x/"}`, `{"url":1}`} {
+	for _, settings := range []string{`{}`, `{"ulr":"http://x/"}`, `{"url":1}`, `{"url":"ftp://x/"}`, `{"url":"hooks.example"}`} {
 		if err := sdktest.CheckSettings(webhook{}, settings); err == nil {
 			t.Errorf("settings %s passed the schema", settings)
 		}

@@ -23,6 +23,7 @@ package sdktest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -119,8 +120,10 @@ func RunContext(ctx context.Context, t testing.TB, h sdk.Handler, occ Occurrence
 	return res, lines, err
 }
 
-// CheckSettings reports whether h's Schema is valid and settings match it,
-// as the runner would check a job file's handler block.
+// CheckSettings reports whether h's Schema is valid, settings match it and
+// h's own Check (if it is an sdk.Checker) finds nothing, as the runner
+// checks a job file's handler block. The Check findings are joined into one
+// error, each an *sdk.SettingError when it names an attribute.
 func CheckSettings(h sdk.Handler, settings any) error {
 	schema := h.Schema()
 	if err := schema.Validate(); err != nil {
@@ -130,7 +133,18 @@ func CheckSettings(h sdk.Handler, settings any) error {
 	if err != nil {
 		return err
 	}
-	return schema.CheckSettings(raw)
+	if err := schema.CheckSettings(raw); err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range sdk.Check(h, raw) {
+		if p.Attribute != "" {
+			errs = append(errs, &sdk.SettingError{Attribute: p.Attribute, Message: p.Message})
+		} else {
+			errs = append(errs, errors.New(p.Message))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // encode turns settings into a JSON object.

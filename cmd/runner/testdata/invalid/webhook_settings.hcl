@@ -18,3 +18,10 @@ job "c" {
     urls = "x"
   }
 }
+
+job "d" {
+  schedule = "@daily"
+  handler "webhook" {
+    url = "hooks.example/cron"
+  }
+}
