@@ -36,12 +36,7 @@ func (c *Config) CheckHandlers(check HandlerChecks) hcl.Diagnostics {
 		problems, err := check(name, j.Handler.Settings)
 		if err != nil {
 			failed[name] = true
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Plugin check unavailable",
-				Detail:   fmt.Sprintf("The settings of the %q handler cannot be checked: %s.", name, err),
-				Subject:  j.Handler.LabelRange.Ptr(),
-			})
+			diags = append(diags, unavailable("Plugin check unavailable", j.Handler, err))
 			continue
 		}
 		for _, p := range problems {
@@ -75,4 +70,15 @@ func attributeRange(body hcl.Body, name string) (hcl.Range, bool) {
 		return hcl.Range{}, false
 	}
 	return a.Expr.Range(), true
+}
+
+// unavailable is the error of a handler block its plugin could not answer about (it does
+// not start, say), at the plugin's name.
+func unavailable(summary string, h Handler, err error) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf("The settings of the %q handler cannot be checked: %s.", h.Plugin, err),
+		Subject:  h.LabelRange.Ptr(),
+	}
 }

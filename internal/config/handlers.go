@@ -47,12 +47,7 @@ func (c *Config) DecodeHandlers(schemas HandlerSchemas) hcl.Diagnostics {
 			}
 			if err != nil {
 				failed[name] = true
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError,
-					Summary:  "Plugin schema unavailable",
-					Detail:   fmt.Sprintf("The settings of the %q handler cannot be checked: %s.", name, err),
-					Subject:  j.Handler.LabelRange.Ptr(),
-				})
+				diags = append(diags, unavailable("Plugin schema unavailable", j.Handler, err))
 				continue
 			}
 			specs[name] = spec
