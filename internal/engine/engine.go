@@ -76,6 +76,7 @@ type Engine struct {
 	keeper *lease.Keeper
 	redis  *outage
 	clock  *offsetClock
+	bound  redisBound
 
 	wake  chan struct{} // something may be due earlier than the dispatcher thought
 	heads *heads
@@ -411,8 +412,18 @@ func (e *Engine) expander(ctx context.Context) {
 				}
 			}
 		}
+		// Sample Redis' clock every half-second mark, when the node and Redis are quiet:
+		// the tight lower bound it gives lets the next second's runs start on time (see
+		// redisBound); the claims' own replies come back in the thick of the burst.
+		// Best effort: when Redis is away, Expand above reports the outage.
+		sent := e.clock.local()
+		if redisNow, err := e.q.Time(ctx); err == nil {
+			recv := time.Now()
+			e.clock.observe(sent, e.clock.local(), redisNow)
+			e.bound.observe(redisNow, recv)
+		}
 		now = e.clock.now()
-		if !sleep(ctx, untilMidSecond(now, now.Add(e.cfg.Horizon/4))) {
+		if !sleep(ctx, untilMidSecond(now, now.Add(time.Millisecond))) {
 			return
 		}
 	}
@@ -498,6 +509,7 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			e.redis.ok()
 			bo.reset()
 			e.clock.observe(sent, recv, res.Now)
+			e.bound.observe(res.Now, received)
 			full := map[int]int{}
 			for _, c := range res.Claims {
 				full[c.Shard]++
@@ -510,9 +522,9 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 				e.heads.set(s, h, ok)
 			}
 			for _, c := range res.Claims {
-				// Redis' clock read res.Now before the reply arrived, so res.Now plus the time
-				// elapsed since is a lower bound of it: starting then is never early.
-				startAt := received.Add(c.NotBefore.Sub(res.Now))
+				// Never early: from startAt on, Redis' clock is surely past NotBefore (see
+				// redisBound), whatever this node's own clock says.
+				startAt := e.bound.startAt(c.NotBefore)
 				e.slots <- struct{}{}
 				runs.Go(func() {
 					defer func() { <-e.slots; e.notify() }()
