@@ -80,7 +80,7 @@ func serve(h Handler, opts []ServeOption) int {
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stuck := make(chan *Run, 1)
-	srv := &server{h: h, log: log, base: base, cancelGrace: cfg.cancelGrace, stuck: func(r *Run) {
+	srv := &server{h: h, log: log, base: base, cancelGrace: cfg.cancelGrace, burstHold: defaultBurstHold, stuck: func(r *Run) {
 		select {
 		case stuck <- r:
 		default:
