@@ -623,6 +623,7 @@ func (h *Host) start(name string, argv []string) (*conn, error) {
 		// can talk to the plugin, nor pose as the runner.
 		AutoMTLS:         true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		GRPCDialOptions:  pluginwire.DialOptions(),
 		StartTimeout:     h.cfg.StartTimeout,
 		Logger:           newHCLogger(log),
 		SyncStdout:       &lineLogger{log: log, level: slog.LevelInfo, attrs: []any{"stream", "stdout"}},
@@ -677,6 +678,9 @@ func (h *Host) stop(c *conn) {
 		h.waitExit(c, h.cfg.KillTimeout)
 	}
 	c.client.Kill() // reaps the process, closes the connection
+	if c.handler != nil { // nil when the start failed
+		c.handler.Close()
+	}
 }
 
 // waitExit reports whether c's process exited within d. go-plugin exposes

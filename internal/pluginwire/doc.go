@@ -23,7 +23,15 @@
 // obscure message; CheckVersion turns it into a VersionError naming both
 // versions.
 //
-// Cancellation is the gRPC stream's context. The host cancels it (timeout,
-// lease loss, shutdown); the server adapter hands that context to the
-// handler unchanged.
+// Runs travel over one Session stream per plugin process (session.go),
+// which multiplexes them by id: a stream per run costs its set-up, flow
+// control and goroutines, most of the boundary's cost at thousands of runs
+// a second. A plugin without Session (UNIMPLEMENTED, e.g. one written
+// before it or in another language) gets each run on its own Run stream;
+// a run sent on a session the plugin refused never reached it, so it is
+// simply sent again that way.
+//
+// Cancellation: on a Run stream it is the stream's context; on the session
+// it is a cancel message, and the run's deadline travels in its request.
+// Either way the server adapter hands the handler a context that ends then.
 package pluginwire

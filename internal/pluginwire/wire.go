@@ -63,6 +63,22 @@ func CheckVersion(err error) error {
 	return &VersionError{Plugin: v, Host: ProtocolVersion}
 }
 
+// WindowSize is the HTTP/2 flow-control window, per stream and per connection, that
+// both ends of a plugin connection use. All runs of a plugin share one Session stream,
+// and a burst sends hundreds of requests, then results, at once: with gRPC's default
+// 64 KiB the sender stalls for window updates in the middle of the burst.
+const WindowSize = 4 << 20
+
+// DialOptions are the host's gRPC options for a plugin connection (see WindowSize).
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithInitialWindowSize(WindowSize), grpc.WithInitialConnWindowSize(WindowSize)}
+}
+
+// NewServer is the plugin's gRPC server: go-plugin's options plus WindowSize.
+func NewServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, grpc.InitialWindowSize(WindowSize), grpc.InitialConnWindowSize(WindowSize))...)
+}
+
 // PluginName is the key of the one plugin every handler process serves.
 const PluginName = "handler"
 
@@ -109,6 +125,10 @@ type Client interface {
 	// whether it is serving. Unlike go-plugin's own Ping it is bounded by
 	// ctx, so a stopped or deadlocked plugin is noticed.
 	Ping(ctx context.Context) error
+	// Close ends the client's run session, if it has one, and waits for
+	// its reader goroutine; runs still in flight on it fail. The gRPC
+	// connection is go-plugin's to close.
+	Close()
 }
 
 // GRPCPlugin is the go-plugin Plugin for Handler. Only gRPC is supported.
@@ -141,6 +161,10 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 type client struct {
 	c      pb.HandlerClient
 	health healthpb.HealthClient
+
+	sessMu          sync.Mutex
+	sess            *session // nil until the first run, or after it ended
+	sessUnsupported bool     // the plugin has no Session call: runs go over Run
 }
 
 var _ Client = (*client)(nil)
@@ -173,10 +197,16 @@ func (c *client) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResp
 	return res, err
 }
 
-// Run implements Handler.Run over the server stream: output events reach
+// Run implements Handler.Run over the plugin's Session stream, or over a
+// Run stream of its own for a plugin without Session.
+func (c *client) Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error) {
+	return c.sessionOrRun(ctx, req, output)
+}
+
+// runStream sends one run over its own Run stream: output events reach
 // output as they arrive, and a stream that ends without a result is an
 // error, since the plugin died or broke the protocol mid-run.
-func (c *client) Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error) {
+func (c *client) runStream(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error) {
 	stream, err := c.c.Run(ctx, req)
 	if err != nil {
 		return nil, err
@@ -211,6 +241,11 @@ type server struct {
 // Schema serves Handler.Schema.
 func (s *server) Schema(ctx context.Context, _ *pb.SchemaRequest) (*pb.SchemaResponse, error) {
 	return s.impl.Schema(ctx)
+}
+
+// Session serves runs over one stream (see plugin/proto).
+func (s *server) Session(stream pb.Handler_SessionServer) error {
+	return serveSession(s.impl, stream)
 }
 
 // Check serves Handler.Check.

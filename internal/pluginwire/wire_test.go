@@ -3,6 +3,8 @@ package pluginwire_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,5 +198,37 @@ func TestCheck(t *testing.T) {
 		if diff := cmp.Diff(tc.want, res.GetProblems(), protocmp.Transform()); diff != "" {
 			t.Errorf("Check(%s) (-want +got):\n%s", tc.settings, diff)
 		}
+	}
+}
+
+// TestSessionMultiplexesRuns: concurrent runs share the session, each getting its own
+// output, result or error status, and the run's deadline reaches the handler.
+func TestSessionMultiplexesRuns(t *testing.T) {
+	h := connect(t, handlerFunc(func(ctx context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+		if r.GetJob() == "refused" {
+			return nil, status.Error(codes.Aborted, "shutting down")
+		}
+		if _, ok := ctx.Deadline(); !ok {
+			return nil, errors.New("no deadline")
+		}
+		output("line of " + r.GetJob())
+		return &pb.RunResult{Message: "done " + r.GetJob()}, nil
+	}))
+	var wg sync.WaitGroup
+	for i := range 50 {
+		job := fmt.Sprintf("job-%d", i)
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			var lines []string
+			res, err := h.Run(ctx, &pb.RunRequest{Job: job}, func(l string) { lines = append(lines, l) })
+			if err != nil || res.GetMessage() != "done "+job || len(lines) != 1 || lines[0] != "line of "+job {
+				t.Errorf("%s: %v, %v, %q", job, res, err, lines)
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := h.Run(t.Context(), &pb.RunRequest{Job: "refused"}, nil); status.Code(err) != codes.Aborted {
+		t.Errorf("refused run: err = %v, want code Aborted", err)
 	}
 }

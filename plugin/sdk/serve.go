@@ -99,7 +99,7 @@ func serve(h Handler, opts []ServeOption) int {
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig: pluginwire.Handshake(),
 			Plugins:         pluginwire.PluginSet(srv),
-			GRPCServer:      plugin.DefaultGRPCServer,
+			GRPCServer:      pluginwire.NewServer,
 			Logger: hclog.New(&hclog.LoggerOptions{
 				Output:     stderr,
 				JSONFormat: true,

@@ -42,6 +42,274 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SessionRequest is a message from the host on a Session stream.
+type SessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the run within the session; the host never reuses one.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*SessionRequest_Run
+	//	*SessionRequest_Cancel
+	Msg isSessionRequest_Msg `protobuf_oneof:"msg"`
+	// deadline, with run, is when the run's context expires (its timeout).
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionRequest) Reset() {
+	*x = SessionRequest{}
+	mi := &file_handler_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRequest) ProtoMessage() {}
+
+func (x *SessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
+func (*SessionRequest) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SessionRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SessionRequest) GetMsg() isSessionRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetRun() *RunRequest {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionRequest_Run); ok {
+			return x.Run
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetCancel() bool {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionRequest_Cancel); ok {
+			return x.Cancel
+		}
+	}
+	return false
+}
+
+func (x *SessionRequest) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+type isSessionRequest_Msg interface {
+	isSessionRequest_Msg()
+}
+
+type SessionRequest_Run struct {
+	// run starts a run, as Run's request.
+	Run *RunRequest `protobuf:"bytes,2,opt,name=run,proto3,oneof"`
+}
+
+type SessionRequest_Cancel struct {
+	// cancel cancels the run's context, as cancelling Run's stream does.
+	Cancel bool `protobuf:"varint,3,opt,name=cancel,proto3,oneof"`
+}
+
+func (*SessionRequest_Run) isSessionRequest_Msg() {}
+
+func (*SessionRequest_Cancel) isSessionRequest_Msg() {}
+
+// SessionEvent is a message from the plugin on a Session stream.
+type SessionEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the run's, from its SessionRequest.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*SessionEvent_Output
+	//	*SessionEvent_Result
+	//	*SessionEvent_Error
+	Event         isSessionEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionEvent) Reset() {
+	*x = SessionEvent{}
+	mi := &file_handler_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionEvent) ProtoMessage() {}
+
+func (x *SessionEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
+func (*SessionEvent) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SessionEvent) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SessionEvent) GetEvent() isSessionEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *SessionEvent) GetOutput() string {
+	if x != nil {
+		if x, ok := x.Event.(*SessionEvent_Output); ok {
+			return x.Output
+		}
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetResult() *RunResult {
+	if x != nil {
+		if x, ok := x.Event.(*SessionEvent_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+func (x *SessionEvent) GetError() *RunError {
+	if x != nil {
+		if x, ok := x.Event.(*SessionEvent_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isSessionEvent_Event interface {
+	isSessionEvent_Event()
+}
+
+type SessionEvent_Output struct {
+	// output is one line of the run's output, as in Run.
+	Output string `protobuf:"bytes,2,opt,name=output,proto3,oneof"`
+}
+
+type SessionEvent_Result struct {
+	// result ends the run, as in Run.
+	Result *RunResult `protobuf:"bytes,3,opt,name=result,proto3,oneof"`
+}
+
+type SessionEvent_Error struct {
+	// error ends the run like an error status of Run (for example ABORTED
+	// for a run refused by a plugin that is shutting down).
+	Error *RunError `protobuf:"bytes,4,opt,name=error,proto3,oneof"`
+}
+
+func (*SessionEvent_Output) isSessionEvent_Event() {}
+
+func (*SessionEvent_Result) isSessionEvent_Event() {}
+
+func (*SessionEvent_Error) isSessionEvent_Event() {}
+
+// RunError is a gRPC status: a code and a message.
+type RunError struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunError) Reset() {
+	*x = RunError{}
+	mi := &file_handler_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunError) ProtoMessage() {}
+
+func (x *RunError) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunError.ProtoReflect.Descriptor instead.
+func (*RunError) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RunError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *RunError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // CheckRequest carries one handler block's settings, as RunRequest.settings.
 type CheckRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -52,7 +320,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_handler_proto_msgTypes[0]
+	mi := &file_handler_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -64,7 +332,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[0]
+	mi := &file_handler_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -77,7 +345,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{0}
+	return file_handler_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CheckRequest) GetSettings() []byte {
@@ -97,7 +365,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_handler_proto_msgTypes[1]
+	mi := &file_handler_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -109,7 +377,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[1]
+	mi := &file_handler_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -122,7 +390,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{1}
+	return file_handler_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CheckResponse) GetProblems() []*Problem {
@@ -145,7 +413,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_handler_proto_msgTypes[2]
+	mi := &file_handler_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -157,7 +425,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[2]
+	mi := &file_handler_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -170,7 +438,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{2}
+	return file_handler_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Problem) GetAttribute() string {
@@ -228,7 +496,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_handler_proto_msgTypes[3]
+	mi := &file_handler_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +508,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[3]
+	mi := &file_handler_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +521,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{3}
+	return file_handler_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RunRequest) GetJob() string {
@@ -333,7 +601,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_handler_proto_msgTypes[4]
+	mi := &file_handler_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +613,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[4]
+	mi := &file_handler_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +626,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{4}
+	return file_handler_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunEvent) GetEvent() isRunEvent_Event {
@@ -428,7 +696,7 @@ type RunResult struct {
 
 func (x *RunResult) Reset() {
 	*x = RunResult{}
-	mi := &file_handler_proto_msgTypes[5]
+	mi := &file_handler_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +708,7 @@ func (x *RunResult) String() string {
 func (*RunResult) ProtoMessage() {}
 
 func (x *RunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[5]
+	mi := &file_handler_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +721,7 @@ func (x *RunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResult.ProtoReflect.Descriptor instead.
 func (*RunResult) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{5}
+	return file_handler_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunResult) GetMessage() string {
@@ -507,7 +775,7 @@ type SchemaRequest struct {
 
 func (x *SchemaRequest) Reset() {
 	*x = SchemaRequest{}
-	mi := &file_handler_proto_msgTypes[6]
+	mi := &file_handler_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +787,7 @@ func (x *SchemaRequest) String() string {
 func (*SchemaRequest) ProtoMessage() {}
 
 func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[6]
+	mi := &file_handler_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +800,7 @@ func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaRequest.ProtoReflect.Descriptor instead.
 func (*SchemaRequest) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{6}
+	return file_handler_proto_rawDescGZIP(), []int{9}
 }
 
 // SchemaResponse is the schema of the handler block: its attributes, in the
@@ -550,7 +818,7 @@ type SchemaResponse struct {
 
 func (x *SchemaResponse) Reset() {
 	*x = SchemaResponse{}
-	mi := &file_handler_proto_msgTypes[7]
+	mi := &file_handler_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +830,7 @@ func (x *SchemaResponse) String() string {
 func (*SchemaResponse) ProtoMessage() {}
 
 func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[7]
+	mi := &file_handler_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +843,7 @@ func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaResponse.ProtoReflect.Descriptor instead.
 func (*SchemaResponse) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{7}
+	return file_handler_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SchemaResponse) GetAttributes() []*Attribute {
@@ -615,7 +883,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_handler_proto_msgTypes[8]
+	mi := &file_handler_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +895,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[8]
+	mi := &file_handler_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +908,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{8}
+	return file_handler_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Attribute) GetName() string {
@@ -682,7 +950,22 @@ var File_handler_proto protoreflect.FileDescriptor
 
 const file_handler_proto_rawDesc = "" +
 	"\n" +
-	"\rhandler.proto\x12\x13cronfleet.plugin.v2\x1a\x1fgoogle/protobuf/timestamp.proto\"*\n" +
+	"\rhandler.proto\x12\x13cronfleet.plugin.v2\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
+	"\x0eSessionRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
+	"\x03run\x18\x02 \x01(\v2\x1f.cronfleet.plugin.v2.RunRequestH\x00R\x03run\x12\x18\n" +
+	"\x06cancel\x18\x03 \x01(\bH\x00R\x06cancel\x126\n" +
+	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadlineB\x05\n" +
+	"\x03msg\"\xb2\x01\n" +
+	"\fSessionEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
+	"\x06output\x18\x02 \x01(\tH\x00R\x06output\x128\n" +
+	"\x06result\x18\x03 \x01(\v2\x1e.cronfleet.plugin.v2.RunResultH\x00R\x06result\x125\n" +
+	"\x05error\x18\x04 \x01(\v2\x1d.cronfleet.plugin.v2.RunErrorH\x00R\x05errorB\a\n" +
+	"\x05event\"8\n" +
+	"\bRunError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"*\n" +
 	"\fCheckRequest\x12\x1a\n" +
 	"\bsettings\x18\x01 \x01(\fR\bsettings\"I\n" +
 	"\rCheckResponse\x128\n" +
@@ -726,11 +1009,12 @@ const file_handler_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12!\n" +
 	"\fdefault_json\x18\x04 \x01(\fR\vdefaultJson\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription2\xf5\x01\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription2\xcc\x02\n" +
 	"\aHandler\x12Q\n" +
 	"\x06Schema\x12\".cronfleet.plugin.v2.SchemaRequest\x1a#.cronfleet.plugin.v2.SchemaResponse\x12G\n" +
 	"\x03Run\x12\x1f.cronfleet.plugin.v2.RunRequest\x1a\x1d.cronfleet.plugin.v2.RunEvent0\x01\x12N\n" +
-	"\x05Check\x12!.cronfleet.plugin.v2.CheckRequest\x1a\".cronfleet.plugin.v2.CheckResponseB7Z5github.com/cronfleet/cronfleet/internal/pluginwire/pbb\x06proto3"
+	"\x05Check\x12!.cronfleet.plugin.v2.CheckRequest\x1a\".cronfleet.plugin.v2.CheckResponse\x12U\n" +
+	"\aSession\x12#.cronfleet.plugin.v2.SessionRequest\x1a!.cronfleet.plugin.v2.SessionEvent(\x010\x01B7Z5github.com/cronfleet/cronfleet/internal/pluginwire/pbb\x06proto3"
 
 var (
 	file_handler_proto_rawDescOnce sync.Once
@@ -744,38 +1028,47 @@ func file_handler_proto_rawDescGZIP() []byte {
 	return file_handler_proto_rawDescData
 }
 
-var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_handler_proto_goTypes = []any{
-	(*CheckRequest)(nil),          // 0: cronfleet.plugin.v2.CheckRequest
-	(*CheckResponse)(nil),         // 1: cronfleet.plugin.v2.CheckResponse
-	(*Problem)(nil),               // 2: cronfleet.plugin.v2.Problem
-	(*RunRequest)(nil),            // 3: cronfleet.plugin.v2.RunRequest
-	(*RunEvent)(nil),              // 4: cronfleet.plugin.v2.RunEvent
-	(*RunResult)(nil),             // 5: cronfleet.plugin.v2.RunResult
-	(*SchemaRequest)(nil),         // 6: cronfleet.plugin.v2.SchemaRequest
-	(*SchemaResponse)(nil),        // 7: cronfleet.plugin.v2.SchemaResponse
-	(*Attribute)(nil),             // 8: cronfleet.plugin.v2.Attribute
-	nil,                           // 9: cronfleet.plugin.v2.RunResult.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*SessionRequest)(nil),        // 0: cronfleet.plugin.v2.SessionRequest
+	(*SessionEvent)(nil),          // 1: cronfleet.plugin.v2.SessionEvent
+	(*RunError)(nil),              // 2: cronfleet.plugin.v2.RunError
+	(*CheckRequest)(nil),          // 3: cronfleet.plugin.v2.CheckRequest
+	(*CheckResponse)(nil),         // 4: cronfleet.plugin.v2.CheckResponse
+	(*Problem)(nil),               // 5: cronfleet.plugin.v2.Problem
+	(*RunRequest)(nil),            // 6: cronfleet.plugin.v2.RunRequest
+	(*RunEvent)(nil),              // 7: cronfleet.plugin.v2.RunEvent
+	(*RunResult)(nil),             // 8: cronfleet.plugin.v2.RunResult
+	(*SchemaRequest)(nil),         // 9: cronfleet.plugin.v2.SchemaRequest
+	(*SchemaResponse)(nil),        // 10: cronfleet.plugin.v2.SchemaResponse
+	(*Attribute)(nil),             // 11: cronfleet.plugin.v2.Attribute
+	nil,                           // 12: cronfleet.plugin.v2.RunResult.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_handler_proto_depIdxs = []int32{
-	2,  // 0: cronfleet.plugin.v2.CheckResponse.problems:type_name -> cronfleet.plugin.v2.Problem
-	10, // 1: cronfleet.plugin.v2.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
-	10, // 2: cronfleet.plugin.v2.RunRequest.start_at:type_name -> google.protobuf.Timestamp
-	5,  // 3: cronfleet.plugin.v2.RunEvent.result:type_name -> cronfleet.plugin.v2.RunResult
-	9,  // 4: cronfleet.plugin.v2.RunResult.metadata:type_name -> cronfleet.plugin.v2.RunResult.MetadataEntry
-	8,  // 5: cronfleet.plugin.v2.SchemaResponse.attributes:type_name -> cronfleet.plugin.v2.Attribute
-	6,  // 6: cronfleet.plugin.v2.Handler.Schema:input_type -> cronfleet.plugin.v2.SchemaRequest
-	3,  // 7: cronfleet.plugin.v2.Handler.Run:input_type -> cronfleet.plugin.v2.RunRequest
-	0,  // 8: cronfleet.plugin.v2.Handler.Check:input_type -> cronfleet.plugin.v2.CheckRequest
-	7,  // 9: cronfleet.plugin.v2.Handler.Schema:output_type -> cronfleet.plugin.v2.SchemaResponse
-	4,  // 10: cronfleet.plugin.v2.Handler.Run:output_type -> cronfleet.plugin.v2.RunEvent
-	1,  // 11: cronfleet.plugin.v2.Handler.Check:output_type -> cronfleet.plugin.v2.CheckResponse
-	9,  // [9:12] is the sub-list for method output_type
-	6,  // [6:9] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	6,  // 0: cronfleet.plugin.v2.SessionRequest.run:type_name -> cronfleet.plugin.v2.RunRequest
+	13, // 1: cronfleet.plugin.v2.SessionRequest.deadline:type_name -> google.protobuf.Timestamp
+	8,  // 2: cronfleet.plugin.v2.SessionEvent.result:type_name -> cronfleet.plugin.v2.RunResult
+	2,  // 3: cronfleet.plugin.v2.SessionEvent.error:type_name -> cronfleet.plugin.v2.RunError
+	5,  // 4: cronfleet.plugin.v2.CheckResponse.problems:type_name -> cronfleet.plugin.v2.Problem
+	13, // 5: cronfleet.plugin.v2.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
+	13, // 6: cronfleet.plugin.v2.RunRequest.start_at:type_name -> google.protobuf.Timestamp
+	8,  // 7: cronfleet.plugin.v2.RunEvent.result:type_name -> cronfleet.plugin.v2.RunResult
+	12, // 8: cronfleet.plugin.v2.RunResult.metadata:type_name -> cronfleet.plugin.v2.RunResult.MetadataEntry
+	11, // 9: cronfleet.plugin.v2.SchemaResponse.attributes:type_name -> cronfleet.plugin.v2.Attribute
+	9,  // 10: cronfleet.plugin.v2.Handler.Schema:input_type -> cronfleet.plugin.v2.SchemaRequest
+	6,  // 11: cronfleet.plugin.v2.Handler.Run:input_type -> cronfleet.plugin.v2.RunRequest
+	3,  // 12: cronfleet.plugin.v2.Handler.Check:input_type -> cronfleet.plugin.v2.CheckRequest
+	0,  // 13: cronfleet.plugin.v2.Handler.Session:input_type -> cronfleet.plugin.v2.SessionRequest
+	10, // 14: cronfleet.plugin.v2.Handler.Schema:output_type -> cronfleet.plugin.v2.SchemaResponse
+	7,  // 15: cronfleet.plugin.v2.Handler.Run:output_type -> cronfleet.plugin.v2.RunEvent
+	4,  // 16: cronfleet.plugin.v2.Handler.Check:output_type -> cronfleet.plugin.v2.CheckResponse
+	1,  // 17: cronfleet.plugin.v2.Handler.Session:output_type -> cronfleet.plugin.v2.SessionEvent
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_handler_proto_init() }
@@ -783,7 +1076,16 @@ func file_handler_proto_init() {
 	if File_handler_proto != nil {
 		return
 	}
-	file_handler_proto_msgTypes[4].OneofWrappers = []any{
+	file_handler_proto_msgTypes[0].OneofWrappers = []any{
+		(*SessionRequest_Run)(nil),
+		(*SessionRequest_Cancel)(nil),
+	}
+	file_handler_proto_msgTypes[1].OneofWrappers = []any{
+		(*SessionEvent_Output)(nil),
+		(*SessionEvent_Result)(nil),
+		(*SessionEvent_Error)(nil),
+	}
+	file_handler_proto_msgTypes[7].OneofWrappers = []any{
 		(*RunEvent_Output)(nil),
 		(*RunEvent_Result)(nil),
 	}
@@ -793,7 +1095,7 @@ func file_handler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_handler_proto_rawDesc), len(file_handler_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,9 +39,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Handler_Schema_FullMethodName = "/cronfleet.plugin.v2.Handler/Schema"
-	Handler_Run_FullMethodName    = "/cronfleet.plugin.v2.Handler/Run"
-	Handler_Check_FullMethodName  = "/cronfleet.plugin.v2.Handler/Check"
+	Handler_Schema_FullMethodName  = "/cronfleet.plugin.v2.Handler/Schema"
+	Handler_Run_FullMethodName     = "/cronfleet.plugin.v2.Handler/Run"
+	Handler_Check_FullMethodName   = "/cronfleet.plugin.v2.Handler/Check"
+	Handler_Session_FullMethodName = "/cronfleet.plugin.v2.Handler/Session"
 )
 
 // HandlerClient is the client API for Handler service.
@@ -69,6 +70,16 @@ type HandlerClient interface {
 	// does not implement it (UNIMPLEMENTED) has its settings checked against
 	// its schema only.
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
+	// Session carries many runs over one stream, instead of one Run stream
+	// per run: the host sends runs (and cancellations), the plugin sends each
+	// run's output lines and then its result (or error), tagged with the id
+	// the host chose. One stream per plugin process saves a stream's set-up,
+	// flow control and goroutines per run, which at thousands of runs a second
+	// is most of the cost of the process boundary. Optional: a plugin that
+	// does not implement it (UNIMPLEMENTED) is sent runs with Run. The
+	// semantics of a run are Run's, except that cancellation is an explicit
+	// cancel message, and the run's deadline travels in the request.
+	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionRequest, SessionEvent], error)
 }
 
 type handlerClient struct {
@@ -118,6 +129,19 @@ func (c *handlerClient) Check(ctx context.Context, in *CheckRequest, opts ...grp
 	return out, nil
 }
 
+func (c *handlerClient) Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionRequest, SessionEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Handler_ServiceDesc.Streams[1], Handler_Session_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SessionRequest, SessionEvent]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Handler_SessionClient = grpc.BidiStreamingClient[SessionRequest, SessionEvent]
+
 // HandlerServer is the server API for Handler service.
 // All implementations must embed UnimplementedHandlerServer
 // for forward compatibility.
@@ -143,6 +167,16 @@ type HandlerServer interface {
 	// does not implement it (UNIMPLEMENTED) has its settings checked against
 	// its schema only.
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
+	// Session carries many runs over one stream, instead of one Run stream
+	// per run: the host sends runs (and cancellations), the plugin sends each
+	// run's output lines and then its result (or error), tagged with the id
+	// the host chose. One stream per plugin process saves a stream's set-up,
+	// flow control and goroutines per run, which at thousands of runs a second
+	// is most of the cost of the process boundary. Optional: a plugin that
+	// does not implement it (UNIMPLEMENTED) is sent runs with Run. The
+	// semantics of a run are Run's, except that cancellation is an explicit
+	// cancel message, and the run's deadline travels in the request.
+	Session(grpc.BidiStreamingServer[SessionRequest, SessionEvent]) error
 	mustEmbedUnimplementedHandlerServer()
 }
 
@@ -161,6 +195,9 @@ func (UnimplementedHandlerServer) Run(*RunRequest, grpc.ServerStreamingServer[Ru
 }
 func (UnimplementedHandlerServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedHandlerServer) Session(grpc.BidiStreamingServer[SessionRequest, SessionEvent]) error {
+	return status.Error(codes.Unimplemented, "method Session not implemented")
 }
 func (UnimplementedHandlerServer) mustEmbedUnimplementedHandlerServer() {}
 func (UnimplementedHandlerServer) testEmbeddedByValue()                 {}
@@ -230,6 +267,13 @@ func _Handler_Check_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Handler_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(HandlerServer).Session(&grpc.GenericServerStream[SessionRequest, SessionEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Handler_SessionServer = grpc.BidiStreamingServer[SessionRequest, SessionEvent]
+
 // Handler_ServiceDesc is the grpc.ServiceDesc for Handler service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -251,6 +295,12 @@ var Handler_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Run",
 			Handler:       _Handler_Run_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Session",
+			Handler:       _Handler_Session_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "handler.proto",

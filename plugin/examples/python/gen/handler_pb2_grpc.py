@@ -29,6 +29,11 @@ class HandlerStub(object):
         request_serializer=handler__pb2.CheckRequest.SerializeToString,
         response_deserializer=handler__pb2.CheckResponse.FromString,
         )
+    self.Session = channel.stream_stream(
+        '/cronfleet.plugin.v2.Handler/Session',
+        request_serializer=handler__pb2.SessionRequest.SerializeToString,
+        response_deserializer=handler__pb2.SessionEvent.FromString,
+        )
 
 
 class HandlerServicer(object):
@@ -69,6 +74,21 @@ class HandlerServicer(object):
     context.set_details('Method not implemented!')
     raise NotImplementedError('Method not implemented!')
 
+  def Session(self, request_iterator, context):
+    """Session carries many runs over one stream, instead of one Run stream
+    per run: the host sends runs (and cancellations), the plugin sends each
+    run's output lines and then its result (or error), tagged with the id
+    the host chose. One stream per plugin process saves a stream's set-up,
+    flow control and goroutines per run, which at thousands of runs a second
+    is most of the cost of the process boundary. Optional: a plugin that
+    does not implement it (UNIMPLEMENTED) is sent runs with Run. The
+    semantics of a run are Run's, except that cancellation is an explicit
+    cancel message, and the run's deadline travels in the request.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
 
 def add_HandlerServicer_to_server(servicer, server):
   rpc_method_handlers = {
@@ -86,6 +106,11 @@ def add_HandlerServicer_to_server(servicer, server):
           servicer.Check,
           request_deserializer=handler__pb2.CheckRequest.FromString,
           response_serializer=handler__pb2.CheckResponse.SerializeToString,
+      ),
+      'Session': grpc.stream_stream_rpc_method_handler(
+          servicer.Session,
+          request_deserializer=handler__pb2.SessionRequest.FromString,
+          response_serializer=handler__pb2.SessionEvent.SerializeToString,
       ),
   }
   generic_handler = grpc.method_handlers_generic_handler(

@@ -1,0 +1,306 @@
+package pluginwire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
+)
+
+// errNoSession reports a plugin without the Session call: its runs go over Run.
+var errNoSession = errors.New("pluginwire: the plugin has no Session call")
+
+// session is the host's end of one Session stream: it sends runs and cancellations and
+// hands each run's events to it. The reader goroutine it starts is its own; it ends when
+// the stream does (the plugin process went away, or the connection was closed).
+type session struct {
+	stream pb.Handler_SessionClient
+	cancel context.CancelFunc // ends the stream
+
+	sendMu sync.Mutex // grpc streams allow one Send at a time
+
+	mu      sync.Mutex
+	next    uint64
+	runs    map[uint64]*sessionRun
+	err     error         // why the stream ended; set once
+	ended   chan struct{} // closed when the reader returned
+	started bool          // a message arrived: the plugin serves Session
+}
+
+// sessionRun is one run in flight on a session.
+type sessionRun struct {
+	output func(string)
+	done   chan sessionEnd // the run's end, sent once
+}
+
+type sessionEnd struct {
+	res *pb.RunResult
+	err error
+}
+
+// openSession starts a Session stream on c.
+func openSession(c pb.HandlerClient) (*session, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := c.Session(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &session{stream: stream, cancel: cancel, runs: map[uint64]*sessionRun{}, ended: make(chan struct{})}
+	go s.read()
+	return s, nil
+}
+
+// read delivers events to their runs until the stream ends, then fails the runs left.
+func (s *session) read() {
+	defer close(s.ended)
+	for {
+		ev, err := s.stream.Recv()
+		if err != nil {
+			s.mu.Lock()
+			if status.Code(err) == codes.Unimplemented && !s.started {
+				err = errNoSession
+			}
+			s.err = err
+			runs := s.runs
+			s.runs = nil
+			s.mu.Unlock()
+			for _, r := range runs {
+				r.done <- sessionEnd{err: err}
+			}
+			s.cancel()
+			return
+		}
+		s.mu.Lock()
+		s.started = true
+		r := s.runs[ev.GetId()]
+		var end *sessionEnd
+		switch e := ev.Event.(type) {
+		case *pb.SessionEvent_Result:
+			end = &sessionEnd{res: e.Result}
+		case *pb.SessionEvent_Error:
+			end = &sessionEnd{err: status.Error(codes.Code(e.Error.GetCode()), e.Error.GetMessage())}
+		}
+		if end != nil {
+			delete(s.runs, ev.GetId())
+		}
+		s.mu.Unlock()
+		switch {
+		case r == nil: // a run given up on (cancelled): its late events are dropped
+		case end != nil:
+			r.done <- *end
+		default:
+			if out, ok := ev.Event.(*pb.SessionEvent_Output); ok && r.output != nil {
+				r.output(out.Output)
+			}
+		}
+	}
+}
+
+// send writes one message to the stream.
+func (s *session) send(m *pb.SessionRequest) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return s.stream.Send(m)
+}
+
+// run sends req and waits for its result. When ctx ends first it sends a cancellation and
+// returns ctx's error in a Canceled or DeadlineExceeded status, as a cancelled Run call
+// does. errNoSession means the run never reached the plugin: send it with Run.
+func (s *session) run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+	r := &sessionRun{output: output, done: make(chan sessionEnd, 1)}
+	s.mu.Lock()
+	if s.runs == nil {
+		err := s.err
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.next++
+	id := s.next
+	s.runs[id] = r
+	s.mu.Unlock()
+
+	m := &pb.SessionRequest{Id: id, Msg: &pb.SessionRequest_Run{Run: req}}
+	if d, ok := ctx.Deadline(); ok {
+		m.Deadline = timestamppb.New(d)
+	}
+	if err := s.send(m); err != nil {
+		// The stream broke; the reader fails every run, this one included.
+		end := <-r.done
+		return nil, end.err
+	}
+	select {
+	case end := <-r.done:
+		return end.res, end.err
+	case <-ctx.Done():
+		s.mu.Lock()
+		_, inFlight := s.runs[id]
+		delete(s.runs, id)
+		s.mu.Unlock()
+		if !inFlight {
+			// Its end arrived meanwhile (or the stream broke): the reader is handing it over.
+			end := <-r.done
+			return end.res, end.err
+		}
+		_ = s.send(&pb.SessionRequest{Id: id, Msg: &pb.SessionRequest_Cancel{Cancel: true}})
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+// close ends the stream and waits for the reader.
+func (s *session) close() {
+	s.cancel()
+	<-s.ended
+}
+
+// serveSession is the plugin's end of a Session stream: every run in its own goroutine,
+// under a context that its cancel message, its deadline or the stream's end cancels.
+func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
+	var (
+		sendMu sync.Mutex
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+	)
+	cancels := map[uint64]context.CancelFunc{}
+	send := func(ev *pb.SessionEvent) {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		_ = stream.Send(ev) // fails only when the stream is gone, and then the runs are cancelled
+	}
+	defer wg.Wait()
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			mu.Lock()
+			for _, cancel := range cancels {
+				cancel()
+			}
+			mu.Unlock()
+			return nil
+		}
+		id := m.GetId()
+		if m.GetCancel() {
+			mu.Lock()
+			if cancel, ok := cancels[id]; ok {
+				cancel()
+			}
+			mu.Unlock()
+			continue
+		}
+		req := m.GetRun()
+		if req == nil {
+			continue // a message of a later protocol revision
+		}
+		ctx, cancel := context.WithCancel(stream.Context())
+		if m.GetDeadline() != nil {
+			ctx, cancel = withDeadline(ctx, cancel, m.GetDeadline().AsTime())
+		}
+		mu.Lock()
+		cancels[id] = cancel
+		mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				mu.Lock()
+				delete(cancels, id)
+				mu.Unlock()
+				cancel()
+			}()
+			var done bool
+			var doneMu sync.Mutex
+			output := func(line string) {
+				doneMu.Lock()
+				defer doneMu.Unlock()
+				if !done {
+					send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Output{Output: line}})
+				}
+			}
+			res, err := impl.Run(ctx, req, output)
+			doneMu.Lock()
+			done = true
+			doneMu.Unlock()
+			switch {
+			case err != nil:
+				st := status.Convert(err)
+				send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Error{Error: &pb.RunError{Code: int32(st.Code()), Message: st.Message()}}})
+			default:
+				if res == nil {
+					res = &pb.RunResult{}
+				}
+				send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Result{Result: res}})
+			}
+		})
+	}
+}
+
+// withDeadline adds a deadline to ctx, keeping one cancel function for both.
+func withDeadline(ctx context.Context, cancel context.CancelFunc, d time.Time) (context.Context, context.CancelFunc) {
+	dctx, dcancel := context.WithDeadline(ctx, d)
+	return dctx, func() { dcancel(); cancel() }
+}
+
+// sessionOrRun sends req over the client's session, opening it on first use, and over Run
+// when the plugin has no Session call.
+func (c *client) sessionOrRun(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+	s, err := c.currentSession()
+	if err == nil {
+		res, err := s.run(ctx, req, output)
+		if !errors.Is(err, errNoSession) {
+			return res, err
+		}
+		c.noSession()
+	}
+	if err != nil && !errors.Is(err, errNoSession) {
+		return nil, fmt.Errorf("pluginwire: session: %w", err)
+	}
+	return c.runStream(ctx, req, output)
+}
+
+// currentSession returns the open session, opening one if there is none or the last one
+// ended; errNoSession if the plugin has none.
+func (c *client) currentSession() (*session, error) {
+	c.sessMu.Lock()
+	defer c.sessMu.Unlock()
+	if c.sessUnsupported {
+		return nil, errNoSession
+	}
+	if c.sess != nil {
+		select {
+		case <-c.sess.ended:
+			c.sess = nil
+		default:
+			return c.sess, nil
+		}
+	}
+	s, err := openSession(c.c)
+	if err != nil {
+		return nil, err
+	}
+	c.sess = s
+	return s, nil
+}
+
+// noSession remembers that the plugin has no Session call.
+func (c *client) noSession() {
+	c.sessMu.Lock()
+	defer c.sessMu.Unlock()
+	c.sessUnsupported = true
+	c.sess = nil
+}
+
+// Close ends the client's session, if any, and waits for its reader.
+func (c *client) Close() {
+	c.sessMu.Lock()
+	s := c.sess
+	c.sess = nil
+	c.sessMu.Unlock()
+	if s != nil {
+		s.close()
+	}
+}
