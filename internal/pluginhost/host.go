@@ -677,7 +677,7 @@ func (h *Host) stop(c *conn) {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		h.waitExit(c, h.cfg.KillTimeout)
 	}
-	c.client.Kill() // reaps the process, closes the connection
+	c.client.Kill()       // reaps the process, closes the connection
 	if c.handler != nil { // nil when the start failed
 		c.handler.Close()
 	}
