@@ -25,8 +25,8 @@ func bound(rec *queue.Record) {
 	rec.Output = keepTail(rec.Output, maxOutput)
 	rec.Message = keepHead(rec.Message, maxMessage)
 	rec.Error = keepHead(rec.Error, maxError)
-	if len(rec.Metadata) == 0 {
-		return
+	if withinBounds(rec.Metadata) {
+		return // the usual case: nothing to copy on every completion
 	}
 	keys := make([]string, 0, len(rec.Metadata))
 	for k := range rec.Metadata {
@@ -38,6 +38,19 @@ func bound(rec *queue.Record) {
 		md[keepHead(k, maxMetadataKey)] = keepHead(rec.Metadata[k], maxMetadataValue)
 	}
 	rec.Metadata = md
+}
+
+// withinBounds reports whether md needs no cutting.
+func withinBounds(md map[string]string) bool {
+	if len(md) > maxMetadata {
+		return false
+	}
+	for k, v := range md {
+		if len(k) > maxMetadataKey || len(v) > maxMetadataValue {
+			return false
+		}
+	}
+	return true
 }
 
 // keepHead returns s cut to at most n bytes (on a rune boundary) plus "…" if it was longer.

@@ -14,9 +14,10 @@
 // builds a fresh one for each client or server, so nothing is shared or
 // mutable between hosts, tests or plugins.
 //
-// The host's side of a plugin is a Client: the Handler service (Schema and
-// Run) plus Ping, a health check through the standard gRPC health service
-// that, unlike go-plugin's Ping, honours a deadline.
+// The host's side of a plugin is a Client: the Handler service (Schema,
+// Run, Check) plus Ping, a health check through the standard gRPC health
+// service that, unlike go-plugin's Ping, honours a deadline, and Close,
+// which ends its run session.
 //
 // Versions: ProtocolVersion is the handshake's app protocol version and the
 // number in the proto package's name. go-plugin refuses a mismatch with an
