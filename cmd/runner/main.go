@@ -15,9 +15,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/cronfleet/cronfleet/internal/gctune"
 )
 
 func main() {
+	gctune.Apply() // the node, and the built-in plugins it re-executes
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 

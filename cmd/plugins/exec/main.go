@@ -3,8 +3,12 @@
 package main
 
 import (
+	"github.com/cronfleet/cronfleet/internal/gctune"
 	"github.com/cronfleet/cronfleet/plugin/handlers/exec"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
-func main() { sdk.Serve(exec.New()) }
+func main() {
+	gctune.Apply()
+	sdk.Serve(exec.New())
+}

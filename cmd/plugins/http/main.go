@@ -3,8 +3,12 @@
 package main
 
 import (
+	"github.com/cronfleet/cronfleet/internal/gctune"
 	httphandler "github.com/cronfleet/cronfleet/plugin/handlers/http"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
-func main() { sdk.Serve(httphandler.New()) }
+func main() {
+	gctune.Apply()
+	sdk.Serve(httphandler.New())
+}
