@@ -173,8 +173,10 @@ func TestHungPluginRestarted(t *testing.T) {
 // TestIgnoredCancellation: a handler that ignores cancellation past its
 // grace takes its plugin process down (plugin/sdk's watchdog); the run
 // returned at cancellation and the next run gets a fresh process.
-func TestIgnoredCancellation(t *testing.T) {
-	h := newHost(t)
+// cancelStuckRun starts a run whose handler ignores cancellation, cancels it once the
+// handler runs, and returns the plugin process' pid and the run's error.
+func cancelStuckRun(t *testing.T, h *Host) (int, error) {
+	t.Helper()
 	out := newLines()
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
@@ -184,7 +186,13 @@ func TestIgnoredCancellation(t *testing.T) {
 	}()
 	pid := atoi(t, out.waitN(t, 1))[0]
 	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
+	return pid, <-errc
+}
+
+func TestIgnoredCancellation(t *testing.T) {
+	h := newHost(t)
+	pid, err := cancelStuckRun(t, h)
+	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 	waitGone(t, pid)
@@ -248,16 +256,7 @@ func TestRunRefusedByDyingPluginGoesToAFreshOne(t *testing.T) {
 	})
 	t.Cleanup(func() { _ = h.Close() })
 
-	out := newLines()
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := h.Run(ctx, "test", &sdk.Run{Settings: settings(`{"mode":"ignore"}`)}, out.add)
-		errc <- err
-	}()
-	stuckPID := atoi(t, out.waitN(t, 1))[0]
-	cancel()
-	<-errc
+	stuckPID, _ := cancelStuckRun(t, h)
 	deadline := time.After(30 * time.Second)
 	for watchdog := false; !watchdog; {
 		select {
