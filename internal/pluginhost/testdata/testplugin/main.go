@@ -55,12 +55,10 @@ func main() {
 			os.Exit(3)
 		case "panic":
 			fmt.Fprintln(run.Output(), "about to panic")
-			done := make(chan struct{})
 			go func() { // outside the SDK's recover: the process dies
-				defer close(done)
 				panic("testplugin: boom")
 			}()
-			<-done
+			select {} // never returns: a deferred close here would let the run answer before the crash
 		case "block":
 			fmt.Fprintln(run.Output(), "blocking")
 			<-ctx.Done()
