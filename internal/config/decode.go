@@ -189,14 +189,7 @@ func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	if len(b.Labels) > 0 { // HCL drops job blocks without a label, so this always holds
 		j.Name = b.Labels[0]
-		if problem := checkJobName(j.Name); problem != "" {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid job name",
-				Detail:   fmt.Sprintf("The job name %q is not valid: %s.", j.Name, problem),
-				Subject:  b.LabelRanges[0].Ptr(),
-			})
-		}
+		diags = append(diags, nameDiags("job", j.Name, checkJobName, b.LabelRanges[0])...)
 	}
 	content, d := b.Body.Content(jobSchema())
 	diags = append(diags, d...)
@@ -372,14 +365,7 @@ func decodeHandler(b *hcl.Block, ev *hcl.EvalContext) (Handler, hcl.Diagnostics)
 	var diags hcl.Diagnostics
 	if len(b.Labels) > 0 { // HCL drops handler blocks without a label
 		h.Plugin, h.LabelRange = b.Labels[0], b.LabelRanges[0]
-		if problem := checkPluginName(h.Plugin); problem != "" {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid plugin name",
-				Detail:   fmt.Sprintf("The plugin name %q is not valid: %s.", h.Plugin, problem),
-				Subject:  h.LabelRange.Ptr(),
-			})
-		}
+		diags = append(diags, nameDiags("plugin", h.Plugin, checkPluginName, h.LabelRange)...)
 	}
 	settings, d := settingsJSON(b.Body, ev)
 	h.Settings = settings

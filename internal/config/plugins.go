@@ -38,15 +38,7 @@ type Plugin struct {
 
 func decodePlugin(b *hcl.Block) (*Plugin, hcl.Diagnostics) {
 	p := &Plugin{Name: b.Labels[0], DeclRange: b.DefRange, LabelRange: b.LabelRanges[0]}
-	var diags hcl.Diagnostics
-	if problem := checkPluginName(p.Name); problem != "" {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Invalid plugin name",
-			Detail:   fmt.Sprintf("The plugin name %q is not valid: %s.", p.Name, problem),
-			Subject:  b.LabelRanges[0].Ptr(),
-		})
-	}
+	diags := nameDiags("plugin", p.Name, checkPluginName, p.LabelRange)
 	content, d := b.Body.Content(pluginSchema())
 	diags = append(diags, d...)
 	if content == nil {

@@ -146,6 +146,21 @@ func checkJobName(name string) string {
 	return ""
 }
 
+// nameDiags reports, at the label, a block label that check refuses; kind is what the
+// label names ("job", "plugin").
+func nameDiags(kind, name string, check func(string) string, label hcl.Range) hcl.Diagnostics {
+	problem := check(name)
+	if problem == "" {
+		return nil
+	}
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid " + kind + " name",
+		Detail:   fmt.Sprintf("The %s name %q is not valid: %s.", kind, name, problem),
+		Subject:  label.Ptr(),
+	}}
+}
+
 // checkNamespace says why ns cannot be a namespace, or returns "". A namespace
 // prefixes every Redis key of a fleet: ^[a-z0-9][a-z0-9_-]{0,63}$.
 func checkNamespace(ns string) string { return checkLowerName(ns) }
