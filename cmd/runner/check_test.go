@@ -23,9 +23,7 @@ func TestPluginCheck(t *testing.T) {
 		return p
 	}
 	testPlugin := filepath.Join(dir, "testplugin")
-	if out, err := exec.Command("go", "build", "-o", testPlugin, "../../internal/pluginhost/testdata/testplugin").CombinedOutput(); err != nil {
-		t.Fatalf("build testplugin: %v\n%s", err, out)
-	}
+	buildPlugin(t, "./internal/pluginhost/testdata/testplugin", testPlugin)
 
 	for _, tc := range []struct {
 		name     string

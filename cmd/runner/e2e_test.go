@@ -35,6 +35,18 @@ func buildRunner(t *testing.T) string {
 	return bin
 }
 
+// buildPlugin builds the package pkg (relative to the module's root) into the binary out.
+func buildPlugin(t *testing.T, pkg, out string) {
+	t.Helper()
+	root, err := fleettest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleettest.Build(root, pkg, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // fleet is a set of runner nodes sharing one Redis and one job file.
 type fleet struct {
 	t     *testing.T
@@ -575,16 +587,8 @@ func TestNodeWaitsForRedisAtStart(t *testing.T) {
 
 func TestThirdPartyPluginFromPluginDir(t *testing.T) {
 	t.Parallel()
-	root, err := fleettest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	plugins := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(plugins, "recorder"), "./cmd/plugins/exec")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build plugin: %v\n%s", err, out)
-	}
+	buildPlugin(t, "./cmd/plugins/exec", filepath.Join(plugins, "recorder"))
 	f := newFleet(t, func(runs string) string {
 		return strings.Replace(recordJobs(1, "* * * * * *", 0, "")(runs), `handler "exec"`, `handler "recorder"`, 1)
 	})
@@ -602,17 +606,9 @@ func TestThirdPartyPluginFromPluginDir(t *testing.T) {
 // keeps running once per second, and after a SIGKILL of the runner no process is left.
 func TestMisbehavingPluginsAreContained(t *testing.T) {
 	t.Parallel()
-	root, err := fleettest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	plugins := t.TempDir()
 	bad := filepath.Join(plugins, "panicker")
-	build := exec.Command("go", "build", "-o", bad, "./internal/pluginhost/testdata/testplugin")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build plugin: %v\n%s", err, out)
-	}
+	buildPlugin(t, "./internal/pluginhost/testdata/testplugin", bad)
 	data, err := os.ReadFile(bad)
 	if err != nil {
 		t.Fatal(err)

@@ -57,16 +57,8 @@ func TestValidateReportsLocatedDiagnostics(t *testing.T) {
 	t.Run("third-party plugin settings", func(t *testing.T) {
 		// A plugin built the way a user would, dropped into a plugin directory: its schema
 		// checks the handler blocks exactly like the built-ins' and the core attributes.
-		root, err := fleettest.ModuleRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
 		dir := t.TempDir()
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, "webhook"), "./cmd/plugins/example-webhook")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("build plugin: %v\n%s", err, out)
-		}
+		buildPlugin(t, "./cmd/plugins/example-webhook", filepath.Join(dir, "webhook"))
 		out, err := exec.Command(bin, "validate", "-plugin-dir", dir, filepath.Join("testdata", "invalid", "webhook_settings.hcl")).CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
@@ -126,17 +118,9 @@ func fleettestStart(bin, dir string) (*fleettest.Node, error) {
 func TestPinnedPluginIsRefusedWhenItsBinaryChanges(t *testing.T) {
 	t.Parallel()
 	bin := buildRunner(t)
-	root, err := fleettest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	plugin := filepath.Join(dir, "webhook")
-	build := exec.Command("go", "build", "-o", plugin, "./cmd/plugins/example-webhook")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build plugin: %v\n%s", err, out)
-	}
+	buildPlugin(t, "./cmd/plugins/example-webhook", plugin)
 	data, err := os.ReadFile(plugin)
 	if err != nil {
 		t.Fatal(err)

@@ -21,12 +21,18 @@ import (
 // module's root (the directory holding go.mod).
 func BuildRunner(moduleDir, dir string) (string, error) {
 	bin := filepath.Join(dir, "runner")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/runner")
+	return bin, Build(moduleDir, "./cmd/runner", bin)
+}
+
+// Build builds the package pkg, named relative to moduleDir (the module's root), into the
+// binary out: the runner, or a plugin for a test's plugin directory.
+func Build(moduleDir, pkg, out string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = moduleDir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/runner: %v\n%s", err, out)
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, output)
 	}
-	return bin, nil
+	return nil
 }
 
 // ModuleRoot finds the directory holding go.mod, from the working directory upwards.
