@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -198,10 +197,7 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 		if req == nil {
 			continue // a message of a later protocol revision
 		}
-		ctx, cancel := context.WithCancel(stream.Context())
-		if m.GetDeadline() != nil {
-			ctx, cancel = withDeadline(ctx, cancel, m.GetDeadline().AsTime())
-		}
+		ctx, cancel := runContext(stream.Context(), m.GetDeadline())
 		mu.Lock()
 		cancels[id] = cancel
 		mu.Unlock()
@@ -212,37 +208,26 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 				mu.Unlock()
 				cancel()
 			}()
-			var done bool
-			var doneMu sync.Mutex
-			output := func(line string) {
-				doneMu.Lock()
-				defer doneMu.Unlock()
-				if !done {
-					send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Output{Output: line}})
-				}
-			}
-			res, err := impl.Run(ctx, req, output)
-			doneMu.Lock()
-			done = true
-			doneMu.Unlock()
-			switch {
-			case err != nil:
+			res, err := runImpl(ctx, impl, req, func(line string) {
+				send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Output{Output: line}})
+			})
+			if err != nil {
 				st := status.Convert(err)
 				send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Error{Error: &pb.RunError{Code: int32(st.Code()), Message: st.Message()}}})
-			default:
-				if res == nil {
-					res = &pb.RunResult{}
-				}
-				send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Result{Result: res}})
+				return
 			}
+			send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Result{Result: res}})
 		})
 	}
 }
 
-// withDeadline adds a deadline to ctx, keeping one cancel function for both.
-func withDeadline(ctx context.Context, cancel context.CancelFunc, d time.Time) (context.Context, context.CancelFunc) {
-	dctx, dcancel := context.WithDeadline(ctx, d)
-	return dctx, func() { dcancel(); cancel() }
+// runContext is a run's context on the plugin's side: the stream's, with the run's
+// deadline if it has one.
+func runContext(stream context.Context, deadline *timestamppb.Timestamp) (context.Context, context.CancelFunc) {
+	if deadline == nil {
+		return context.WithCancel(stream)
+	}
+	return context.WithDeadline(stream, deadline.AsTime())
 }
 
 // sessionOrRun sends req over the client's session, opening it on first use, and over Run

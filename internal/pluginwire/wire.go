@@ -257,29 +257,38 @@ func (s *server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResp
 // event; the stream's context is the run's, so the host's cancellation
 // reaches the handler.
 func (s *server) Run(req *pb.RunRequest, stream grpc.ServerStreamingServer[pb.RunEvent]) error {
-	// grpc streams do not allow concurrent Send, nor Send after the method
-	// returned; a handler may write output from several goroutines or leak
-	// one, so sends are serialised and stop when Run returns.
+	// Only this method's goroutine sends, until it returns: runImpl serialises the
+	// output lines and ends them before the result.
+	res, err := runImpl(stream.Context(), s.impl, req, func(line string) {
+		_ = stream.Send(&pb.RunEvent{Event: &pb.RunEvent_Output{Output: line}})
+	})
+	if err != nil {
+		return err
+	}
+	return stream.Send(&pb.RunEvent{Event: &pb.RunEvent_Result{Result: res}})
+}
+
+// runImpl calls impl.Run with an output that hands each line to sendLine, one at a time
+// and only until Run returns: a handler may write output from several goroutines, or
+// leak one, and a stream allows neither concurrent sends nor a run's lines after its end.
+// A nil result comes back as an empty one.
+func runImpl(ctx context.Context, impl Handler, req *pb.RunRequest, sendLine func(string)) (*pb.RunResult, error) {
 	var (
 		mu   sync.Mutex
 		done bool
 	)
-	output := func(line string) {
+	res, err := impl.Run(ctx, req, func(line string) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !done {
-			_ = stream.Send(&pb.RunEvent{Event: &pb.RunEvent_Output{Output: line}})
+			sendLine(line)
 		}
-	}
-	res, err := s.impl.Run(stream.Context(), req, output)
+	})
 	mu.Lock()
 	done = true
 	mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if res == nil {
+	if err == nil && res == nil {
 		res = &pb.RunResult{}
 	}
-	return stream.Send(&pb.RunEvent{Event: &pb.RunEvent_Result{Result: res}})
+	return res, err
 }
