@@ -362,10 +362,8 @@ func (e *Engine) expander(ctx context.Context) {
 	for wms == nil {
 		// Learn the offset to Redis' clock first: a new job starts at Redis' now, and a
 		// node whose clock is off must not plan from its own.
-		sent := e.clock.local()
-		redisNow, err := e.q.Time(ctx)
+		err := e.sampleClock(ctx)
 		if err == nil {
-			e.clock.observe(sent, e.clock.local(), redisNow)
 			wms, err = e.q.Watermarks(ctx, names)
 		}
 		if err != nil {
@@ -416,25 +414,33 @@ func (e *Engine) expander(ctx context.Context) {
 		// the tight lower bound it gives lets the next second's runs start on time (see
 		// redisBound); the claims' own replies come back in the thick of the burst.
 		// Best effort: when Redis is away, Expand above reports the outage.
-		sent := e.clock.local()
-		if redisNow, err := e.q.Time(ctx); err == nil {
-			recv := time.Now()
-			e.clock.observe(sent, e.clock.local(), redisNow)
-			e.bound.observe(redisNow, recv)
-		}
+		_ = e.sampleClock(ctx)
 		now = e.clock.now()
-		if !sleep(ctx, untilMidSecond(now, now.Add(time.Millisecond))) {
+		if !sleep(ctx, untilMidSecond(now)) {
 			return
 		}
 	}
 }
 
-// untilMidSecond is how long from now (Redis' clock) until the first half-second mark at or
-// after t: most schedules fall due on whole seconds, so expanding in between keeps the
-// expansion's CPU out of the way of the runs starting then.
-func untilMidSecond(now, t time.Time) time.Duration {
-	mid := t.Truncate(time.Second).Add(500 * time.Millisecond)
-	if mid.Before(t) {
+// sampleClock asks Redis for its clock, for the offset estimate and the start bound.
+func (e *Engine) sampleClock(ctx context.Context) error {
+	sent := e.clock.local()
+	redisNow, err := e.q.Time(ctx)
+	if err != nil {
+		return err
+	}
+	recv := time.Now()
+	e.clock.observe(sent, e.clock.local(), redisNow)
+	e.bound.observe(redisNow, recv)
+	return nil
+}
+
+// untilMidSecond is how long from now (Redis' clock) until the next half-second mark: most
+// schedules fall due on whole seconds, so expanding in between keeps the expansion's CPU
+// out of the way of the runs starting then.
+func untilMidSecond(now time.Time) time.Duration {
+	mid := now.Truncate(time.Second).Add(500 * time.Millisecond)
+	if !mid.After(now) {
 		mid = mid.Add(time.Second)
 	}
 	return mid.Sub(now)
