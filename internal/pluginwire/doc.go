@@ -35,4 +35,11 @@
 // Cancellation: on a Run stream it is the stream's context; on the session
 // it is a cancel message, and the run's deadline travels in its request.
 // Either way the server adapter hands the handler a context that ends then.
+//
+// Before either, a run tries the plugin's direct connections (direct*.go):
+// TLS over a unix socket, one run at a time per connection, no gRPC. They
+// exist because a run's latency across the boundary is not bytes but
+// hand-overs between goroutines, of which a gRPC stream has three or four
+// per direction; see direct.go. Up to MaxDirectConns per plugin process, the
+// rest of a burst goes over the session.
 package pluginwire

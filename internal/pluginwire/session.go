@@ -279,8 +279,10 @@ func (c *client) noSession() {
 	c.sess = nil
 }
 
-// Close ends the client's session, if any, and waits for its reader.
+// Close closes the client's direct connections and ends its session, if any, and waits
+// for the session's reader.
 func (c *client) Close() {
+	c.direct.close()
 	c.sessMu.Lock()
 	s := c.sess
 	c.sess = nil

@@ -139,6 +139,16 @@ type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	// Impl is served by the plugin process; the host leaves it nil.
 	Impl Handler
+
+	direct directServer // the plugin's direct connections, once the host asks for them
+}
+
+// Close stops the plugin's direct connections (see Direct in plugin/proto): it stops
+// listening, cancels the runs on them, closes them and waits for their goroutines. Call
+// it once the runs have returned, before the plugin exits; a host's later runs go to a
+// fresh process.
+func (p *GRPCPlugin) Close() {
+	p.direct.close()
 }
 
 var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
@@ -148,7 +158,7 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if p.Impl == nil {
 		return errors.New("pluginwire: no handler to serve")
 	}
-	pb.RegisterHandlerServer(s, &server{impl: p.Impl})
+	pb.RegisterHandlerServer(s, &server{impl: p.Impl, direct: &p.direct})
 	return nil
 }
 
@@ -165,6 +175,8 @@ type client struct {
 	sessMu          sync.Mutex
 	sess            *session // nil until the first run, or after it ended
 	sessUnsupported bool     // the plugin has no Session call: runs go over Run
+
+	direct directPool // direct connections, tried before the session
 }
 
 var _ Client = (*client)(nil)
@@ -197,9 +209,13 @@ func (c *client) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResp
 	return res, err
 }
 
-// Run implements Handler.Run over the plugin's Session stream, or over a
-// Run stream of its own for a plugin without Session.
+// Run implements Handler.Run over a direct connection of the plugin's, or, when it has
+// none or all are busy, over its Session stream, or over a Run stream of its own for a
+// plugin without Session.
 func (c *client) Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error) {
+	if dc := c.direct.take(ctx, c.c); dc != nil {
+		return c.direct.run(ctx, c.c, dc, req, output)
+	}
 	return c.sessionOrRun(ctx, req, output)
 }
 
@@ -235,7 +251,19 @@ func (c *client) runStream(ctx context.Context, req *pb.RunRequest, output func(
 // server adapts a Handler to the generated server interface.
 type server struct {
 	pb.UnimplementedHandlerServer
-	impl Handler
+	impl   Handler
+	direct *directServer
+}
+
+// Direct opens the plugin's direct connections (see plugin/proto).
+func (s *server) Direct(_ context.Context, req *pb.DirectRequest) (*pb.DirectResponse, error) {
+	return s.direct.open(s.impl, req.GetHostCertificate())
+}
+
+// CancelDirect cancels a run on a direct connection (see plugin/proto).
+func (s *server) CancelDirect(_ context.Context, req *pb.CancelDirectRequest) (*pb.CancelDirectResponse, error) {
+	s.direct.cancelRun(req.GetConnection(), req.GetId())
+	return &pb.CancelDirectResponse{}, nil
 }
 
 // Schema serves Handler.Schema.

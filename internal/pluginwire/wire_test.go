@@ -45,8 +45,23 @@ func (f handlerFunc) Run(ctx context.Context, req *pb.RunRequest, output func(st
 // connect serves impl in process and returns the host's view of it.
 func connect(t *testing.T, impl pluginwire.Handler) pluginwire.Client {
 	t.Helper()
-	client, _ := plugin.TestPluginGRPCConn(t, false, pluginwire.PluginSet(impl))
-	// Closing the client asks the server to stop (go-plugin's controller).
+	p := &pluginwire.GRPCPlugin{Impl: impl}
+	return dispense(t, plugin.PluginSet{pluginwire.PluginName: p}, p)
+}
+
+// connectVia is connect for a plugin that takes runs on path only.
+func connectVia(t *testing.T, path pluginwire.Path, impl pluginwire.Handler) pluginwire.Client {
+	t.Helper()
+	set, p := pluginwire.OnlyVia(path, impl)
+	return dispense(t, set, p)
+}
+
+func dispense(t *testing.T, set plugin.PluginSet, p *pluginwire.GRPCPlugin) pluginwire.Client {
+	t.Helper()
+	client, _ := plugin.TestPluginGRPCConn(t, false, set)
+	// Closing the client asks the server to stop (go-plugin's controller); the plugin's
+	// direct connections are its own to close, as plugin/sdk does when it exits.
+	t.Cleanup(p.Close)
 	t.Cleanup(func() { _ = client.Close() })
 	raw, err := client.Dispense(pluginwire.PluginName)
 	if err != nil {
@@ -56,10 +71,17 @@ func connect(t *testing.T, impl pluginwire.Handler) pluginwire.Client {
 	if !ok {
 		t.Fatalf("dispensed %T, want pluginwire.Client", raw)
 	}
+	t.Cleanup(h.Close)
 	return h
 }
 
 func TestRoundTrip(t *testing.T) {
+	for _, path := range pluginwire.Paths {
+		t.Run(string(path), func(t *testing.T) { testRoundTrip(t, path) })
+	}
+}
+
+func testRoundTrip(t *testing.T, path pluginwire.Path) {
 	req := &pb.RunRequest{
 		Job:          "db-backup",
 		ScheduledAt:  timestamppb.New(time.Date(2026, 11, 26, 15, 4, 5, 123e6, time.UTC)),
@@ -75,7 +97,7 @@ func TestRoundTrip(t *testing.T) {
 		Output:   "a\nb\n",
 	}
 	var got *pb.RunRequest
-	h := connect(t, handlerFunc(func(_ context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+	h := connectVia(t, path, handlerFunc(func(_ context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
 		got = r
 		output("a")
 		output("b")
@@ -99,9 +121,15 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestCancellationReachesHandler(t *testing.T) {
+	for _, path := range pluginwire.Paths {
+		t.Run(string(path), func(t *testing.T) { testCancellationReachesHandler(t, path) })
+	}
+}
+
+func testCancellationReachesHandler(t *testing.T, path pluginwire.Path) {
 	started := make(chan struct{})
 	handlerErr := make(chan error, 1)
-	h := connect(t, handlerFunc(func(ctx context.Context, _ *pb.RunRequest, _ func(string)) (*pb.RunResult, error) {
+	h := connectVia(t, path, handlerFunc(func(ctx context.Context, _ *pb.RunRequest, _ func(string)) (*pb.RunResult, error) {
 		close(started)
 		<-ctx.Done()
 		handlerErr <- ctx.Err()
@@ -130,7 +158,13 @@ func TestCancellationReachesHandler(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	h := connect(t, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
+	for _, path := range pluginwire.Paths {
+		t.Run(string(path), func(t *testing.T) { testErrors(t, path) })
+	}
+}
+
+func testErrors(t *testing.T, path pluginwire.Path) {
+	h := connectVia(t, path, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
 		return nil, status.Error(codes.FailedPrecondition, "boom")
 	}))
 	_, err := h.Run(t.Context(), &pb.RunRequest{}, nil)
@@ -139,7 +173,7 @@ func TestErrors(t *testing.T) {
 	}
 
 	// A handler-level failure travels inside the result.
-	h = connect(t, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
+	h = connectVia(t, path, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
 		return &pb.RunResult{HasError: true, Error: "exit code 3"}, nil
 	}))
 	res, err := h.Run(t.Context(), &pb.RunRequest{}, nil)
@@ -201,34 +235,67 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestSessionMultiplexesRuns: concurrent runs share the session, each getting its own
-// output, result or error status, and the run's deadline reaches the handler.
-func TestSessionMultiplexesRuns(t *testing.T) {
-	h := connect(t, handlerFunc(func(ctx context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
-		if r.GetJob() == "refused" {
-			return nil, status.Error(codes.Aborted, "shutting down")
-		}
-		if _, ok := ctx.Deadline(); !ok {
-			return nil, errors.New("no deadline")
-		}
-		output("line of " + r.GetJob())
-		return &pb.RunResult{Message: "done " + r.GetJob()}, nil
-	}))
-	var wg sync.WaitGroup
-	for i := range 50 {
-		job := fmt.Sprintf("job-%d", i)
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-			defer cancel()
-			var lines []string
-			res, err := h.Run(ctx, &pb.RunRequest{Job: job}, func(l string) { lines = append(lines, l) })
-			if err != nil || res.GetMessage() != "done "+job || len(lines) != 1 || lines[0] != "line of "+job {
-				t.Errorf("%s: %v, %v, %q", job, res, err, lines)
+// TestConcurrentRuns: concurrent runs each get their own output, result or error status,
+// and the run's deadline reaches the handler, on the session alone and on a plugin with
+// direct connections, where the runs beyond MaxDirectConns go over the session.
+func TestConcurrentRuns(t *testing.T) {
+	const n = 50
+	for _, tc := range []struct {
+		name   string
+		direct bool
+	}{{"session", false}, {"direct and session", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			started := 0
+			all := make(chan struct{})
+			impl := handlerFunc(func(ctx context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+				if r.GetJob() == "refused" {
+					return nil, status.Error(codes.Aborted, "shutting down")
+				}
+				if _, ok := ctx.Deadline(); !ok {
+					return nil, errors.New("no deadline")
+				}
+				// Hold every run until all are running: they must be in flight at once.
+				mu.Lock()
+				if started++; started == n {
+					close(all)
+				}
+				mu.Unlock()
+				select {
+				case <-all:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+				output("line of " + r.GetJob())
+				return &pb.RunResult{Message: "done " + r.GetJob()}, nil
+			})
+			var h pluginwire.Client
+			p := &pluginwire.GRPCPlugin{Impl: impl}
+			if tc.direct {
+				h = dispense(t, plugin.PluginSet{pluginwire.PluginName: p}, p)
+			} else {
+				h = connectVia(t, pluginwire.ViaSession, impl)
+			}
+			var wg sync.WaitGroup
+			for i := range n {
+				job := fmt.Sprintf("job-%d", i)
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+					defer cancel()
+					var lines []string
+					res, err := h.Run(ctx, &pb.RunRequest{Job: job}, func(l string) { lines = append(lines, l) })
+					if err != nil || res.GetMessage() != "done "+job || len(lines) != 1 || lines[0] != "line of "+job {
+						t.Errorf("%s: %v, %v, %q", job, res, err, lines)
+					}
+				})
+			}
+			wg.Wait()
+			if _, err := h.Run(t.Context(), &pb.RunRequest{Job: "refused"}, nil); status.Code(err) != codes.Aborted {
+				t.Errorf("refused run: err = %v, want code Aborted", err)
+			}
+			if got := pluginwire.DirectConns(p); tc.direct && got != pluginwire.MaxDirectConns {
+				t.Errorf("plugin accepted %d direct connections for %d concurrent runs, want %d", got, n, pluginwire.MaxDirectConns)
 			}
 		})
-	}
-	wg.Wait()
-	if _, err := h.Run(t.Context(), &pb.RunRequest{Job: "refused"}, nil); status.Code(err) != codes.Aborted {
-		t.Errorf("refused run: err = %v, want code Aborted", err)
 	}
 }

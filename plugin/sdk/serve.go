@@ -93,12 +93,13 @@ func serve(h Handler, opts []ServeOption) int {
 	defer signal.Stop(sigs)
 	parentGone := watchParent(base, os.Getppid(), cfg.parentIv)
 
+	wire := &pluginwire.GRPCPlugin{Impl: srv}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig: pluginwire.Handshake(),
-			Plugins:         pluginwire.PluginSet(srv),
+			Plugins:         plugin.PluginSet{pluginwire.PluginName: wire},
 			GRPCServer:      pluginwire.NewServer,
 			Logger: hclog.New(&hclog.LoggerOptions{
 				Output:     stderr,
@@ -132,6 +133,7 @@ func serve(h Handler, opts []ServeOption) int {
 	done := make(chan struct{})
 	go func() {
 		srv.shutdown()
+		wire.Close()
 		close(done)
 	}()
 	select {

@@ -10,6 +10,7 @@
 //
 // History: v1 had Run only. v2 added the Schema RPC (which a v2 host calls
 // before it accepts a job file), RunResult.permanent and renamed the package.
+// Added to v2 since, all optional: Check, Session, Direct and CancelDirect.
 //
 // A plugin in another language must: print go-plugin's handshake line
 // "1|2|unix|/path/to/socket|grpc" (core version 1, protocol 2) on stdout
@@ -42,6 +43,253 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DirectRequest opens the plugin's direct connections (see Direct).
+type DirectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// host_certificate is the DER certificate the host presents on them.
+	HostCertificate []byte `protobuf:"bytes,1,opt,name=host_certificate,json=hostCertificate,proto3" json:"host_certificate,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DirectRequest) Reset() {
+	*x = DirectRequest{}
+	mi := &file_handler_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectRequest) ProtoMessage() {}
+
+func (x *DirectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectRequest.ProtoReflect.Descriptor instead.
+func (*DirectRequest) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *DirectRequest) GetHostCertificate() []byte {
+	if x != nil {
+		return x.HostCertificate
+	}
+	return nil
+}
+
+// DirectResponse says where and how to connect (see Direct).
+type DirectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// network is "unix": hosts refuse anything else.
+	Network string `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	// address is the socket's path.
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// plugin_certificate is the DER certificate the plugin presents.
+	PluginCertificate []byte `protobuf:"bytes,3,opt,name=plugin_certificate,json=pluginCertificate,proto3" json:"plugin_certificate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *DirectResponse) Reset() {
+	*x = DirectResponse{}
+	mi := &file_handler_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectResponse) ProtoMessage() {}
+
+func (x *DirectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectResponse.ProtoReflect.Descriptor instead.
+func (*DirectResponse) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DirectResponse) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *DirectResponse) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *DirectResponse) GetPluginCertificate() []byte {
+	if x != nil {
+		return x.PluginCertificate
+	}
+	return nil
+}
+
+// DirectHello is the first frame the plugin sends on a direct connection.
+type DirectHello struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connection names the connection in CancelDirect; unique in the process.
+	Connection    uint64 `protobuf:"varint,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DirectHello) Reset() {
+	*x = DirectHello{}
+	mi := &file_handler_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectHello) ProtoMessage() {}
+
+func (x *DirectHello) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectHello.ProtoReflect.Descriptor instead.
+func (*DirectHello) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DirectHello) GetConnection() uint64 {
+	if x != nil {
+		return x.Connection
+	}
+	return 0
+}
+
+// CancelDirectRequest names a run on a direct connection.
+type CancelDirectRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Connection uint64                 `protobuf:"varint,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	// id is the run's, from its SessionRequest.
+	Id            uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelDirectRequest) Reset() {
+	*x = CancelDirectRequest{}
+	mi := &file_handler_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelDirectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelDirectRequest) ProtoMessage() {}
+
+func (x *CancelDirectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelDirectRequest.ProtoReflect.Descriptor instead.
+func (*CancelDirectRequest) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CancelDirectRequest) GetConnection() uint64 {
+	if x != nil {
+		return x.Connection
+	}
+	return 0
+}
+
+func (x *CancelDirectRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// CancelDirectResponse is empty: a cancellation has no answer.
+type CancelDirectResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelDirectResponse) Reset() {
+	*x = CancelDirectResponse{}
+	mi := &file_handler_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelDirectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelDirectResponse) ProtoMessage() {}
+
+func (x *CancelDirectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelDirectResponse.ProtoReflect.Descriptor instead.
+func (*CancelDirectResponse) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{4}
+}
+
 // SessionRequest is a message from the host on a Session stream.
 type SessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -60,7 +308,7 @@ type SessionRequest struct {
 
 func (x *SessionRequest) Reset() {
 	*x = SessionRequest{}
-	mi := &file_handler_proto_msgTypes[0]
+	mi := &file_handler_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -72,7 +320,7 @@ func (x *SessionRequest) String() string {
 func (*SessionRequest) ProtoMessage() {}
 
 func (x *SessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[0]
+	mi := &file_handler_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -85,7 +333,7 @@ func (x *SessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
 func (*SessionRequest) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{0}
+	return file_handler_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SessionRequest) GetId() uint64 {
@@ -162,7 +410,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_handler_proto_msgTypes[1]
+	mi := &file_handler_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +422,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[1]
+	mi := &file_handler_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +435,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{1}
+	return file_handler_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SessionEvent) GetId() uint64 {
@@ -268,7 +516,7 @@ type RunError struct {
 
 func (x *RunError) Reset() {
 	*x = RunError{}
-	mi := &file_handler_proto_msgTypes[2]
+	mi := &file_handler_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +528,7 @@ func (x *RunError) String() string {
 func (*RunError) ProtoMessage() {}
 
 func (x *RunError) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[2]
+	mi := &file_handler_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +541,7 @@ func (x *RunError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunError.ProtoReflect.Descriptor instead.
 func (*RunError) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{2}
+	return file_handler_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunError) GetCode() int32 {
@@ -320,7 +568,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_handler_proto_msgTypes[3]
+	mi := &file_handler_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +580,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[3]
+	mi := &file_handler_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +593,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{3}
+	return file_handler_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CheckRequest) GetSettings() []byte {
@@ -365,7 +613,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_handler_proto_msgTypes[4]
+	mi := &file_handler_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +625,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[4]
+	mi := &file_handler_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +638,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{4}
+	return file_handler_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CheckResponse) GetProblems() []*Problem {
@@ -413,7 +661,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_handler_proto_msgTypes[5]
+	mi := &file_handler_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -425,7 +673,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[5]
+	mi := &file_handler_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -438,7 +686,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{5}
+	return file_handler_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Problem) GetAttribute() string {
@@ -496,7 +744,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_handler_proto_msgTypes[6]
+	mi := &file_handler_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +756,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[6]
+	mi := &file_handler_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +769,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{6}
+	return file_handler_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RunRequest) GetJob() string {
@@ -601,7 +849,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_handler_proto_msgTypes[7]
+	mi := &file_handler_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +861,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[7]
+	mi := &file_handler_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +874,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{7}
+	return file_handler_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RunEvent) GetEvent() isRunEvent_Event {
@@ -696,7 +944,7 @@ type RunResult struct {
 
 func (x *RunResult) Reset() {
 	*x = RunResult{}
-	mi := &file_handler_proto_msgTypes[8]
+	mi := &file_handler_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +956,7 @@ func (x *RunResult) String() string {
 func (*RunResult) ProtoMessage() {}
 
 func (x *RunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[8]
+	mi := &file_handler_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +969,7 @@ func (x *RunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResult.ProtoReflect.Descriptor instead.
 func (*RunResult) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{8}
+	return file_handler_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RunResult) GetMessage() string {
@@ -775,7 +1023,7 @@ type SchemaRequest struct {
 
 func (x *SchemaRequest) Reset() {
 	*x = SchemaRequest{}
-	mi := &file_handler_proto_msgTypes[9]
+	mi := &file_handler_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +1035,7 @@ func (x *SchemaRequest) String() string {
 func (*SchemaRequest) ProtoMessage() {}
 
 func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[9]
+	mi := &file_handler_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +1048,7 @@ func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaRequest.ProtoReflect.Descriptor instead.
 func (*SchemaRequest) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{9}
+	return file_handler_proto_rawDescGZIP(), []int{14}
 }
 
 // SchemaResponse is the schema of the handler block: its attributes, in the
@@ -818,7 +1066,7 @@ type SchemaResponse struct {
 
 func (x *SchemaResponse) Reset() {
 	*x = SchemaResponse{}
-	mi := &file_handler_proto_msgTypes[10]
+	mi := &file_handler_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -830,7 +1078,7 @@ func (x *SchemaResponse) String() string {
 func (*SchemaResponse) ProtoMessage() {}
 
 func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[10]
+	mi := &file_handler_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -843,7 +1091,7 @@ func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaResponse.ProtoReflect.Descriptor instead.
 func (*SchemaResponse) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{10}
+	return file_handler_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SchemaResponse) GetAttributes() []*Attribute {
@@ -883,7 +1131,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_handler_proto_msgTypes[11]
+	mi := &file_handler_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +1143,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[11]
+	mi := &file_handler_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1156,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{11}
+	return file_handler_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Attribute) GetName() string {
@@ -950,7 +1198,23 @@ var File_handler_proto protoreflect.FileDescriptor
 
 const file_handler_proto_rawDesc = "" +
 	"\n" +
-	"\rhandler.proto\x12\x13cronfleet.plugin.v2\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
+	"\rhandler.proto\x12\x13cronfleet.plugin.v2\x1a\x1fgoogle/protobuf/timestamp.proto\":\n" +
+	"\rDirectRequest\x12)\n" +
+	"\x10host_certificate\x18\x01 \x01(\fR\x0fhostCertificate\"s\n" +
+	"\x0eDirectResponse\x12\x18\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12-\n" +
+	"\x12plugin_certificate\x18\x03 \x01(\fR\x11pluginCertificate\"-\n" +
+	"\vDirectHello\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\x04R\n" +
+	"connection\"E\n" +
+	"\x13CancelDirectRequest\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\x04R\n" +
+	"connection\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"\x16\n" +
+	"\x14CancelDirectResponse\"\xae\x01\n" +
 	"\x0eSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
 	"\x03run\x18\x02 \x01(\v2\x1f.cronfleet.plugin.v2.RunRequestH\x00R\x03run\x12\x18\n" +
@@ -1009,12 +1273,14 @@ const file_handler_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12!\n" +
 	"\fdefault_json\x18\x04 \x01(\fR\vdefaultJson\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription2\xcc\x02\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription2\x84\x04\n" +
 	"\aHandler\x12Q\n" +
 	"\x06Schema\x12\".cronfleet.plugin.v2.SchemaRequest\x1a#.cronfleet.plugin.v2.SchemaResponse\x12G\n" +
 	"\x03Run\x12\x1f.cronfleet.plugin.v2.RunRequest\x1a\x1d.cronfleet.plugin.v2.RunEvent0\x01\x12N\n" +
 	"\x05Check\x12!.cronfleet.plugin.v2.CheckRequest\x1a\".cronfleet.plugin.v2.CheckResponse\x12U\n" +
-	"\aSession\x12#.cronfleet.plugin.v2.SessionRequest\x1a!.cronfleet.plugin.v2.SessionEvent(\x010\x01B7Z5github.com/cronfleet/cronfleet/internal/pluginwire/pbb\x06proto3"
+	"\aSession\x12#.cronfleet.plugin.v2.SessionRequest\x1a!.cronfleet.plugin.v2.SessionEvent(\x010\x01\x12Q\n" +
+	"\x06Direct\x12\".cronfleet.plugin.v2.DirectRequest\x1a#.cronfleet.plugin.v2.DirectResponse\x12c\n" +
+	"\fCancelDirect\x12(.cronfleet.plugin.v2.CancelDirectRequest\x1a).cronfleet.plugin.v2.CancelDirectResponseB7Z5github.com/cronfleet/cronfleet/internal/pluginwire/pbb\x06proto3"
 
 var (
 	file_handler_proto_rawDescOnce sync.Once
@@ -1028,44 +1294,53 @@ func file_handler_proto_rawDescGZIP() []byte {
 	return file_handler_proto_rawDescData
 }
 
-var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_handler_proto_goTypes = []any{
-	(*SessionRequest)(nil),        // 0: cronfleet.plugin.v2.SessionRequest
-	(*SessionEvent)(nil),          // 1: cronfleet.plugin.v2.SessionEvent
-	(*RunError)(nil),              // 2: cronfleet.plugin.v2.RunError
-	(*CheckRequest)(nil),          // 3: cronfleet.plugin.v2.CheckRequest
-	(*CheckResponse)(nil),         // 4: cronfleet.plugin.v2.CheckResponse
-	(*Problem)(nil),               // 5: cronfleet.plugin.v2.Problem
-	(*RunRequest)(nil),            // 6: cronfleet.plugin.v2.RunRequest
-	(*RunEvent)(nil),              // 7: cronfleet.plugin.v2.RunEvent
-	(*RunResult)(nil),             // 8: cronfleet.plugin.v2.RunResult
-	(*SchemaRequest)(nil),         // 9: cronfleet.plugin.v2.SchemaRequest
-	(*SchemaResponse)(nil),        // 10: cronfleet.plugin.v2.SchemaResponse
-	(*Attribute)(nil),             // 11: cronfleet.plugin.v2.Attribute
-	nil,                           // 12: cronfleet.plugin.v2.RunResult.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*DirectRequest)(nil),         // 0: cronfleet.plugin.v2.DirectRequest
+	(*DirectResponse)(nil),        // 1: cronfleet.plugin.v2.DirectResponse
+	(*DirectHello)(nil),           // 2: cronfleet.plugin.v2.DirectHello
+	(*CancelDirectRequest)(nil),   // 3: cronfleet.plugin.v2.CancelDirectRequest
+	(*CancelDirectResponse)(nil),  // 4: cronfleet.plugin.v2.CancelDirectResponse
+	(*SessionRequest)(nil),        // 5: cronfleet.plugin.v2.SessionRequest
+	(*SessionEvent)(nil),          // 6: cronfleet.plugin.v2.SessionEvent
+	(*RunError)(nil),              // 7: cronfleet.plugin.v2.RunError
+	(*CheckRequest)(nil),          // 8: cronfleet.plugin.v2.CheckRequest
+	(*CheckResponse)(nil),         // 9: cronfleet.plugin.v2.CheckResponse
+	(*Problem)(nil),               // 10: cronfleet.plugin.v2.Problem
+	(*RunRequest)(nil),            // 11: cronfleet.plugin.v2.RunRequest
+	(*RunEvent)(nil),              // 12: cronfleet.plugin.v2.RunEvent
+	(*RunResult)(nil),             // 13: cronfleet.plugin.v2.RunResult
+	(*SchemaRequest)(nil),         // 14: cronfleet.plugin.v2.SchemaRequest
+	(*SchemaResponse)(nil),        // 15: cronfleet.plugin.v2.SchemaResponse
+	(*Attribute)(nil),             // 16: cronfleet.plugin.v2.Attribute
+	nil,                           // 17: cronfleet.plugin.v2.RunResult.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_handler_proto_depIdxs = []int32{
-	6,  // 0: cronfleet.plugin.v2.SessionRequest.run:type_name -> cronfleet.plugin.v2.RunRequest
-	13, // 1: cronfleet.plugin.v2.SessionRequest.deadline:type_name -> google.protobuf.Timestamp
-	8,  // 2: cronfleet.plugin.v2.SessionEvent.result:type_name -> cronfleet.plugin.v2.RunResult
-	2,  // 3: cronfleet.plugin.v2.SessionEvent.error:type_name -> cronfleet.plugin.v2.RunError
-	5,  // 4: cronfleet.plugin.v2.CheckResponse.problems:type_name -> cronfleet.plugin.v2.Problem
-	13, // 5: cronfleet.plugin.v2.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
-	13, // 6: cronfleet.plugin.v2.RunRequest.start_at:type_name -> google.protobuf.Timestamp
-	8,  // 7: cronfleet.plugin.v2.RunEvent.result:type_name -> cronfleet.plugin.v2.RunResult
-	12, // 8: cronfleet.plugin.v2.RunResult.metadata:type_name -> cronfleet.plugin.v2.RunResult.MetadataEntry
-	11, // 9: cronfleet.plugin.v2.SchemaResponse.attributes:type_name -> cronfleet.plugin.v2.Attribute
-	9,  // 10: cronfleet.plugin.v2.Handler.Schema:input_type -> cronfleet.plugin.v2.SchemaRequest
-	6,  // 11: cronfleet.plugin.v2.Handler.Run:input_type -> cronfleet.plugin.v2.RunRequest
-	3,  // 12: cronfleet.plugin.v2.Handler.Check:input_type -> cronfleet.plugin.v2.CheckRequest
-	0,  // 13: cronfleet.plugin.v2.Handler.Session:input_type -> cronfleet.plugin.v2.SessionRequest
-	10, // 14: cronfleet.plugin.v2.Handler.Schema:output_type -> cronfleet.plugin.v2.SchemaResponse
-	7,  // 15: cronfleet.plugin.v2.Handler.Run:output_type -> cronfleet.plugin.v2.RunEvent
-	4,  // 16: cronfleet.plugin.v2.Handler.Check:output_type -> cronfleet.plugin.v2.CheckResponse
-	1,  // 17: cronfleet.plugin.v2.Handler.Session:output_type -> cronfleet.plugin.v2.SessionEvent
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
+	11, // 0: cronfleet.plugin.v2.SessionRequest.run:type_name -> cronfleet.plugin.v2.RunRequest
+	18, // 1: cronfleet.plugin.v2.SessionRequest.deadline:type_name -> google.protobuf.Timestamp
+	13, // 2: cronfleet.plugin.v2.SessionEvent.result:type_name -> cronfleet.plugin.v2.RunResult
+	7,  // 3: cronfleet.plugin.v2.SessionEvent.error:type_name -> cronfleet.plugin.v2.RunError
+	10, // 4: cronfleet.plugin.v2.CheckResponse.problems:type_name -> cronfleet.plugin.v2.Problem
+	18, // 5: cronfleet.plugin.v2.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
+	18, // 6: cronfleet.plugin.v2.RunRequest.start_at:type_name -> google.protobuf.Timestamp
+	13, // 7: cronfleet.plugin.v2.RunEvent.result:type_name -> cronfleet.plugin.v2.RunResult
+	17, // 8: cronfleet.plugin.v2.RunResult.metadata:type_name -> cronfleet.plugin.v2.RunResult.MetadataEntry
+	16, // 9: cronfleet.plugin.v2.SchemaResponse.attributes:type_name -> cronfleet.plugin.v2.Attribute
+	14, // 10: cronfleet.plugin.v2.Handler.Schema:input_type -> cronfleet.plugin.v2.SchemaRequest
+	11, // 11: cronfleet.plugin.v2.Handler.Run:input_type -> cronfleet.plugin.v2.RunRequest
+	8,  // 12: cronfleet.plugin.v2.Handler.Check:input_type -> cronfleet.plugin.v2.CheckRequest
+	5,  // 13: cronfleet.plugin.v2.Handler.Session:input_type -> cronfleet.plugin.v2.SessionRequest
+	0,  // 14: cronfleet.plugin.v2.Handler.Direct:input_type -> cronfleet.plugin.v2.DirectRequest
+	3,  // 15: cronfleet.plugin.v2.Handler.CancelDirect:input_type -> cronfleet.plugin.v2.CancelDirectRequest
+	15, // 16: cronfleet.plugin.v2.Handler.Schema:output_type -> cronfleet.plugin.v2.SchemaResponse
+	12, // 17: cronfleet.plugin.v2.Handler.Run:output_type -> cronfleet.plugin.v2.RunEvent
+	9,  // 18: cronfleet.plugin.v2.Handler.Check:output_type -> cronfleet.plugin.v2.CheckResponse
+	6,  // 19: cronfleet.plugin.v2.Handler.Session:output_type -> cronfleet.plugin.v2.SessionEvent
+	1,  // 20: cronfleet.plugin.v2.Handler.Direct:output_type -> cronfleet.plugin.v2.DirectResponse
+	4,  // 21: cronfleet.plugin.v2.Handler.CancelDirect:output_type -> cronfleet.plugin.v2.CancelDirectResponse
+	16, // [16:22] is the sub-list for method output_type
+	10, // [10:16] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -1076,16 +1351,16 @@ func file_handler_proto_init() {
 	if File_handler_proto != nil {
 		return
 	}
-	file_handler_proto_msgTypes[0].OneofWrappers = []any{
+	file_handler_proto_msgTypes[5].OneofWrappers = []any{
 		(*SessionRequest_Run)(nil),
 		(*SessionRequest_Cancel)(nil),
 	}
-	file_handler_proto_msgTypes[1].OneofWrappers = []any{
+	file_handler_proto_msgTypes[6].OneofWrappers = []any{
 		(*SessionEvent_Output)(nil),
 		(*SessionEvent_Result)(nil),
 		(*SessionEvent_Error)(nil),
 	}
-	file_handler_proto_msgTypes[7].OneofWrappers = []any{
+	file_handler_proto_msgTypes[12].OneofWrappers = []any{
 		(*RunEvent_Output)(nil),
 		(*RunEvent_Result)(nil),
 	}
@@ -1095,7 +1370,7 @@ func file_handler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_handler_proto_rawDesc), len(file_handler_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

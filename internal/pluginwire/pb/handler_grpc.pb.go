@@ -10,6 +10,7 @@
 //
 // History: v1 had Run only. v2 added the Schema RPC (which a v2 host calls
 // before it accepts a job file), RunResult.permanent and renamed the package.
+// Added to v2 since, all optional: Check, Session, Direct and CancelDirect.
 //
 // A plugin in another language must: print go-plugin's handshake line
 // "1|2|unix|/path/to/socket|grpc" (core version 1, protocol 2) on stdout
@@ -39,10 +40,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Handler_Schema_FullMethodName  = "/cronfleet.plugin.v2.Handler/Schema"
-	Handler_Run_FullMethodName     = "/cronfleet.plugin.v2.Handler/Run"
-	Handler_Check_FullMethodName   = "/cronfleet.plugin.v2.Handler/Check"
-	Handler_Session_FullMethodName = "/cronfleet.plugin.v2.Handler/Session"
+	Handler_Schema_FullMethodName       = "/cronfleet.plugin.v2.Handler/Schema"
+	Handler_Run_FullMethodName          = "/cronfleet.plugin.v2.Handler/Run"
+	Handler_Check_FullMethodName        = "/cronfleet.plugin.v2.Handler/Check"
+	Handler_Session_FullMethodName      = "/cronfleet.plugin.v2.Handler/Session"
+	Handler_Direct_FullMethodName       = "/cronfleet.plugin.v2.Handler/Direct"
+	Handler_CancelDirect_FullMethodName = "/cronfleet.plugin.v2.Handler/CancelDirect"
 )
 
 // HandlerClient is the client API for Handler service.
@@ -80,6 +83,42 @@ type HandlerClient interface {
 	// semantics of a run are Run's, except that cancellation is an explicit
 	// cancel message, and the run's deadline travels in the request.
 	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionRequest, SessionEvent], error)
+	// Direct opens the plugin's direct connections: a cheaper path for runs
+	// than any gRPC stream. Optional: a plugin that does not implement it
+	// (UNIMPLEMENTED) is sent runs with Session or Run.
+	//
+	// Why: on a gRPC stream a run's request and result each pass through
+	// several goroutines (HTTP/2 writer, reader, stream) on both sides, and
+	// each hand-over between threads costs tens of microseconds on small
+	// virtual machines, several times the cost of the socket itself. A direct
+	// connection carries one run at a time, so the host's caller writes the
+	// request and reads the result itself, and the plugin runs the handler on
+	// the goroutine that read the request.
+	//
+	// The host sends a fresh self-signed certificate; the plugin listens on a
+	// unix socket and answers with its address and the plugin's own fresh
+	// certificate. Both were exchanged over go-plugin's mutually authenticated
+	// connection, so each side pins the other's: the host connects with TLS
+	// 1.3 presenting host_certificate and accepts only plugin_certificate, and
+	// the plugin accepts only host_certificate. The host may open several
+	// connections and calls Direct once per plugin process.
+	//
+	// On a connection, every message is a frame: a 4-byte big-endian length,
+	// then that many bytes of one protobuf message (at most 4 MiB, gRPC's
+	// default limit). The plugin first sends a DirectHello naming the
+	// connection. Then, repeatedly, the host sends a SessionRequest with a run
+	// (an id larger than the connection's earlier ones, and the deadline), and
+	// the plugin sends that run's SessionEvents: output lines, then one result
+	// or error; only then may the host send the next run. Cancellation is
+	// CancelDirect. The host closes a connection whose run it gave up on, and
+	// a connection that closes mid-run means the plugin failed, as a Run
+	// stream ending without a result does.
+	Direct(ctx context.Context, in *DirectRequest, opts ...grpc.CallOption) (*DirectResponse, error)
+	// CancelDirect cancels the context of a run on a direct connection, as
+	// cancelling Run's stream does. It may arrive before the plugin read the
+	// run from the connection: the run must then not start (it ends as
+	// cancelled). A cancellation of a run that already ended is ignored.
+	CancelDirect(ctx context.Context, in *CancelDirectRequest, opts ...grpc.CallOption) (*CancelDirectResponse, error)
 }
 
 type handlerClient struct {
@@ -142,6 +181,26 @@ func (c *handlerClient) Session(ctx context.Context, opts ...grpc.CallOption) (g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Handler_SessionClient = grpc.BidiStreamingClient[SessionRequest, SessionEvent]
 
+func (c *handlerClient) Direct(ctx context.Context, in *DirectRequest, opts ...grpc.CallOption) (*DirectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DirectResponse)
+	err := c.cc.Invoke(ctx, Handler_Direct_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *handlerClient) CancelDirect(ctx context.Context, in *CancelDirectRequest, opts ...grpc.CallOption) (*CancelDirectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelDirectResponse)
+	err := c.cc.Invoke(ctx, Handler_CancelDirect_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HandlerServer is the server API for Handler service.
 // All implementations must embed UnimplementedHandlerServer
 // for forward compatibility.
@@ -177,6 +236,42 @@ type HandlerServer interface {
 	// semantics of a run are Run's, except that cancellation is an explicit
 	// cancel message, and the run's deadline travels in the request.
 	Session(grpc.BidiStreamingServer[SessionRequest, SessionEvent]) error
+	// Direct opens the plugin's direct connections: a cheaper path for runs
+	// than any gRPC stream. Optional: a plugin that does not implement it
+	// (UNIMPLEMENTED) is sent runs with Session or Run.
+	//
+	// Why: on a gRPC stream a run's request and result each pass through
+	// several goroutines (HTTP/2 writer, reader, stream) on both sides, and
+	// each hand-over between threads costs tens of microseconds on small
+	// virtual machines, several times the cost of the socket itself. A direct
+	// connection carries one run at a time, so the host's caller writes the
+	// request and reads the result itself, and the plugin runs the handler on
+	// the goroutine that read the request.
+	//
+	// The host sends a fresh self-signed certificate; the plugin listens on a
+	// unix socket and answers with its address and the plugin's own fresh
+	// certificate. Both were exchanged over go-plugin's mutually authenticated
+	// connection, so each side pins the other's: the host connects with TLS
+	// 1.3 presenting host_certificate and accepts only plugin_certificate, and
+	// the plugin accepts only host_certificate. The host may open several
+	// connections and calls Direct once per plugin process.
+	//
+	// On a connection, every message is a frame: a 4-byte big-endian length,
+	// then that many bytes of one protobuf message (at most 4 MiB, gRPC's
+	// default limit). The plugin first sends a DirectHello naming the
+	// connection. Then, repeatedly, the host sends a SessionRequest with a run
+	// (an id larger than the connection's earlier ones, and the deadline), and
+	// the plugin sends that run's SessionEvents: output lines, then one result
+	// or error; only then may the host send the next run. Cancellation is
+	// CancelDirect. The host closes a connection whose run it gave up on, and
+	// a connection that closes mid-run means the plugin failed, as a Run
+	// stream ending without a result does.
+	Direct(context.Context, *DirectRequest) (*DirectResponse, error)
+	// CancelDirect cancels the context of a run on a direct connection, as
+	// cancelling Run's stream does. It may arrive before the plugin read the
+	// run from the connection: the run must then not start (it ends as
+	// cancelled). A cancellation of a run that already ended is ignored.
+	CancelDirect(context.Context, *CancelDirectRequest) (*CancelDirectResponse, error)
 	mustEmbedUnimplementedHandlerServer()
 }
 
@@ -198,6 +293,12 @@ func (UnimplementedHandlerServer) Check(context.Context, *CheckRequest) (*CheckR
 }
 func (UnimplementedHandlerServer) Session(grpc.BidiStreamingServer[SessionRequest, SessionEvent]) error {
 	return status.Error(codes.Unimplemented, "method Session not implemented")
+}
+func (UnimplementedHandlerServer) Direct(context.Context, *DirectRequest) (*DirectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Direct not implemented")
+}
+func (UnimplementedHandlerServer) CancelDirect(context.Context, *CancelDirectRequest) (*CancelDirectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelDirect not implemented")
 }
 func (UnimplementedHandlerServer) mustEmbedUnimplementedHandlerServer() {}
 func (UnimplementedHandlerServer) testEmbeddedByValue()                 {}
@@ -274,6 +375,42 @@ func _Handler_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Handler_SessionServer = grpc.BidiStreamingServer[SessionRequest, SessionEvent]
 
+func _Handler_Direct_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DirectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HandlerServer).Direct(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Handler_Direct_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HandlerServer).Direct(ctx, req.(*DirectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Handler_CancelDirect_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelDirectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HandlerServer).CancelDirect(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Handler_CancelDirect_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HandlerServer).CancelDirect(ctx, req.(*CancelDirectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Handler_ServiceDesc is the grpc.ServiceDesc for Handler service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -288,6 +425,14 @@ var Handler_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _Handler_Check_Handler,
+		},
+		{
+			MethodName: "Direct",
+			Handler:    _Handler_Direct_Handler,
+		},
+		{
+			MethodName: "CancelDirect",
+			Handler:    _Handler_CancelDirect_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -34,6 +34,16 @@ class HandlerStub(object):
         request_serializer=handler__pb2.SessionRequest.SerializeToString,
         response_deserializer=handler__pb2.SessionEvent.FromString,
         )
+    self.Direct = channel.unary_unary(
+        '/cronfleet.plugin.v2.Handler/Direct',
+        request_serializer=handler__pb2.DirectRequest.SerializeToString,
+        response_deserializer=handler__pb2.DirectResponse.FromString,
+        )
+    self.CancelDirect = channel.unary_unary(
+        '/cronfleet.plugin.v2.Handler/CancelDirect',
+        request_serializer=handler__pb2.CancelDirectRequest.SerializeToString,
+        response_deserializer=handler__pb2.CancelDirectResponse.FromString,
+        )
 
 
 class HandlerServicer(object):
@@ -89,6 +99,52 @@ class HandlerServicer(object):
     context.set_details('Method not implemented!')
     raise NotImplementedError('Method not implemented!')
 
+  def Direct(self, request, context):
+    """Direct opens the plugin's direct connections: a cheaper path for runs
+    than any gRPC stream. Optional: a plugin that does not implement it
+    (UNIMPLEMENTED) is sent runs with Session or Run.
+
+    Why: on a gRPC stream a run's request and result each pass through
+    several goroutines (HTTP/2 writer, reader, stream) on both sides, and
+    each hand-over between threads costs tens of microseconds on small
+    virtual machines, several times the cost of the socket itself. A direct
+    connection carries one run at a time, so the host's caller writes the
+    request and reads the result itself, and the plugin runs the handler on
+    the goroutine that read the request.
+
+    The host sends a fresh self-signed certificate; the plugin listens on a
+    unix socket and answers with its address and the plugin's own fresh
+    certificate. Both were exchanged over go-plugin's mutually authenticated
+    connection, so each side pins the other's: the host connects with TLS
+    1.3 presenting host_certificate and accepts only plugin_certificate, and
+    the plugin accepts only host_certificate. The host may open several
+    connections and calls Direct once per plugin process.
+
+    On a connection, every message is a frame: a 4-byte big-endian length,
+    then that many bytes of one protobuf message (at most 4 MiB, gRPC's
+    default limit). The plugin first sends a DirectHello naming the
+    connection. Then, repeatedly, the host sends a SessionRequest with a run
+    (an id larger than the connection's earlier ones, and the deadline), and
+    the plugin sends that run's SessionEvents: output lines, then one result
+    or error; only then may the host send the next run. Cancellation is
+    CancelDirect. The host closes a connection whose run it gave up on, and
+    a connection that closes mid-run means the plugin failed, as a Run
+    stream ending without a result does.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
+  def CancelDirect(self, request, context):
+    """CancelDirect cancels the context of a run on a direct connection, as
+    cancelling Run's stream does. It may arrive before the plugin read the
+    run from the connection: the run must then not start (it ends as
+    cancelled). A cancellation of a run that already ended is ignored.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
 
 def add_HandlerServicer_to_server(servicer, server):
   rpc_method_handlers = {
@@ -111,6 +167,16 @@ def add_HandlerServicer_to_server(servicer, server):
           servicer.Session,
           request_deserializer=handler__pb2.SessionRequest.FromString,
           response_serializer=handler__pb2.SessionEvent.SerializeToString,
+      ),
+      'Direct': grpc.unary_unary_rpc_method_handler(
+          servicer.Direct,
+          request_deserializer=handler__pb2.DirectRequest.FromString,
+          response_serializer=handler__pb2.DirectResponse.SerializeToString,
+      ),
+      'CancelDirect': grpc.unary_unary_rpc_method_handler(
+          servicer.CancelDirect,
+          request_deserializer=handler__pb2.CancelDirectRequest.FromString,
+          response_serializer=handler__pb2.CancelDirectResponse.SerializeToString,
       ),
   }
   generic_handler = grpc.method_handlers_generic_handler(

@@ -1,0 +1,262 @@
+package pluginwire
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
+)
+
+// MaxDirectConns bounds the direct connections a host keeps to one plugin process. Runs
+// beyond it go over the Session stream, which multiplexes any number: a burst of hundreds
+// of runs sent ahead would otherwise cost a TLS handshake and a socket each, in the
+// middle of the burst, to save a few tens of microseconds per run.
+const MaxDirectConns = 16
+
+// directPool is the host's end of a plugin process's direct connections: opened on the
+// first run, then kept idle between runs. The zero value is ready to use.
+type directPool struct {
+	openMu sync.Mutex // serialises the Direct call
+
+	mu      sync.Mutex
+	state   directState
+	network string
+	address string
+	tls     *tls.Config
+	idle    []*hostConn // last in, first out: the warmest first
+	open    int         // connections idle or in use
+	closed  bool
+}
+
+type directState int
+
+const (
+	directUnknown     directState = iota // Direct not asked yet
+	directReady                          // connections may be opened
+	directUnavailable                    // the plugin has none (or they failed): use Session
+)
+
+// hostConn is one direct connection.
+type hostConn struct {
+	conn *tls.Conn
+	id   uint64 // the plugin's name for it, from its hello
+	last uint64 // the id of the last run sent
+}
+
+// dialTimeout bounds opening a direct connection.
+const dialTimeout = 10 * time.Second
+
+// cancelTimeout bounds the CancelDirect call that cancels a run the host gave up on.
+const cancelTimeout = time.Second
+
+// take returns an idle connection or a new one, or nil when the run must go another way.
+func (p *directPool) take(ctx context.Context, c pb.HandlerClient) *hostConn {
+	if !p.ready(ctx, c) {
+		return nil
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	if n := len(p.idle); n > 0 {
+		hc := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return hc
+	}
+	if p.open >= MaxDirectConns {
+		p.mu.Unlock()
+		return nil
+	}
+	p.open++
+	p.mu.Unlock()
+	hc, err := p.dial(ctx)
+	if err != nil {
+		p.mu.Lock()
+		p.open--
+		if ctx.Err() == nil {
+			// The plugin offered connections it does not serve: stop trying. The
+			// session still works, or fails for the reason this did.
+			p.state = directUnavailable
+		}
+		p.mu.Unlock()
+		return nil
+	}
+	return hc
+}
+
+// ready asks the plugin for direct connections on first use; it reports whether they
+// may be used.
+func (p *directPool) ready(ctx context.Context, c pb.HandlerClient) bool {
+	p.mu.Lock()
+	st := p.state
+	p.mu.Unlock()
+	if st != directUnknown {
+		return st == directReady
+	}
+	p.openMu.Lock()
+	defer p.openMu.Unlock()
+	p.mu.Lock()
+	st = p.state
+	p.mu.Unlock()
+	if st != directUnknown {
+		return st == directReady
+	}
+	cfg, network, address, err := p.ask(ctx, c)
+	if err != nil && ctx.Err() != nil {
+		return false // ask again on the next run
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		// UNIMPLEMENTED (a plugin in another language, or built with an older
+		// plugin/sdk), or a plugin that cannot listen: the session is as correct.
+		p.state = directUnavailable
+		return false
+	}
+	p.state, p.tls, p.network, p.address = directReady, cfg, network, address
+	return true
+}
+
+// ask calls Direct with a fresh certificate and returns the connections' TLS config.
+func (p *directPool) ask(ctx context.Context, c pb.HandlerClient) (*tls.Config, string, string, error) {
+	cert, err := newCertificate()
+	if err != nil {
+		return nil, "", "", err
+	}
+	res, err := c.Direct(ctx, &pb.DirectRequest{HostCertificate: cert.Certificate[0]})
+	if err != nil {
+		return nil, "", "", err
+	}
+	if res.GetNetwork() != "unix" || res.GetAddress() == "" || len(res.GetPluginCertificate()) == 0 {
+		return nil, "", "", fmt.Errorf("pluginwire: direct connections offered on %q %q, want a unix socket and a certificate", res.GetNetwork(), res.GetAddress())
+	}
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		// The plugin's certificate is checked by pinning its bytes, below; there is no
+		// CA and no name to verify.
+		InsecureSkipVerify:    true,
+		VerifyPeerCertificate: pinned(res.GetPluginCertificate()),
+		MinVersion:            tls.VersionTLS13,
+	}
+	return cfg, res.GetNetwork(), res.GetAddress(), nil
+}
+
+// dial opens a connection and reads the plugin's hello.
+func (p *directPool) dial(ctx context.Context) (*hostConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, p.network, p.address)
+	if err != nil {
+		return nil, err
+	}
+	c := tls.Client(raw, p.tls)
+	deadline, _ := ctx.Deadline()
+	_ = c.SetDeadline(deadline)
+	var hello pb.DirectHello
+	if err := c.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return nil, err
+	}
+	if err := readFrame(c, &hello); err != nil {
+		_ = raw.Close()
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{})
+	return &hostConn{conn: c, id: hello.GetConnection()}, nil
+}
+
+// put takes hc back: idle for the next run when reusable, else closed.
+func (p *directPool) put(hc *hostConn, reusable bool) {
+	p.mu.Lock()
+	if reusable && !p.closed {
+		p.idle = append(p.idle, hc)
+		p.mu.Unlock()
+		return
+	}
+	p.open--
+	p.mu.Unlock()
+	_ = hc.conn.Close()
+}
+
+// close closes the idle connections; those in use are closed when their runs end.
+func (p *directPool) close() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.closed = nil, true
+	p.open -= len(idle)
+	p.mu.Unlock()
+	for _, hc := range idle {
+		_ = hc.conn.Close()
+	}
+}
+
+// run sends req on hc and reads its events until its result, on the caller's goroutine.
+// Errors are gRPC statuses, as on the session: the plugin's own (ABORTED for a run it
+// refused, or when it had closed the connection before the run was sent), Canceled or
+// DeadlineExceeded when ctx ended first (the run is then cancelled in the plugin with
+// CancelDirect), Unavailable when the connection broke.
+func (p *directPool) run(ctx context.Context, c pb.HandlerClient, hc *hostConn, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+	hc.last++
+	id := hc.last
+	m := &pb.SessionRequest{Id: id, Msg: &pb.SessionRequest_Run{Run: req}}
+	if d, ok := ctx.Deadline(); ok {
+		m.Deadline = timestamppb.New(d)
+	}
+	// Unblock the reads and writes below when ctx ends. A connection on which this fired
+	// is not reused: its deadline is in the past, and its run may still be going.
+	stop := context.AfterFunc(ctx, func() { _ = hc.conn.SetDeadline(time.Unix(1, 0)) })
+	failed := func(err error) (*pb.RunResult, error) {
+		stop()
+		p.put(hc, false)
+		if ctx.Err() != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+			_, _ = c.CancelDirect(cctx, &pb.CancelDirectRequest{Connection: hc.id, Id: id})
+			cancel()
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		return nil, status.Error(codes.Unavailable, fmt.Sprintf("pluginwire: direct connection: %v", err))
+	}
+	if err := writeFrame(hc.conn, m); err != nil {
+		if ctx.Err() == nil {
+			// The plugin closed the connection before this request (it is exiting): it
+			// cannot have read it, so the run may go to a fresh process, as a run the
+			// plugin refused.
+			stop()
+			p.put(hc, false)
+			return nil, status.Error(codes.Aborted, fmt.Sprintf("pluginwire: direct connection closed before the run was sent: %v", err))
+		}
+		return failed(err)
+	}
+	for {
+		var ev pb.SessionEvent
+		if err := readFrame(hc.conn, &ev); err != nil {
+			return failed(err)
+		}
+		if ev.GetId() != id {
+			return failed(fmt.Errorf("event for run %d during run %d", ev.GetId(), id))
+		}
+		switch e := ev.Event.(type) {
+		case *pb.SessionEvent_Output:
+			if output != nil {
+				output(e.Output)
+			}
+		case *pb.SessionEvent_Result:
+			p.put(hc, stop())
+			return e.Result, nil
+		case *pb.SessionEvent_Error:
+			p.put(hc, stop())
+			return nil, status.Error(codes.Code(e.Error.GetCode()), e.Error.GetMessage())
+		}
+	}
+}
