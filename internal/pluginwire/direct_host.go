@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
 )
@@ -209,10 +208,7 @@ func (p *directPool) close() {
 func (p *directPool) run(ctx context.Context, c pb.HandlerClient, hc *hostConn, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
 	hc.last++
 	id := hc.last
-	m := &pb.SessionRequest{Id: id, Msg: &pb.SessionRequest_Run{Run: req}}
-	if d, ok := ctx.Deadline(); ok {
-		m.Deadline = timestamppb.New(d)
-	}
+	m := runMessage(ctx, id, req)
 	// Unblock the reads and writes below when ctx ends. A connection on which this fired
 	// is not reused: its deadline is in the past, and its run may still be going.
 	stop := context.AfterFunc(ctx, func() { _ = hc.conn.SetDeadline(time.Unix(1, 0)) })
@@ -256,7 +252,7 @@ func (p *directPool) run(ctx context.Context, c pb.HandlerClient, hc *hostConn, 
 			return e.Result, nil
 		case *pb.SessionEvent_Error:
 			p.put(hc, stop())
-			return nil, status.Error(codes.Code(e.Error.GetCode()), e.Error.GetMessage())
+			return nil, runErrorStatus(e.Error)
 		}
 	}
 }

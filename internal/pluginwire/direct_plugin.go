@@ -151,12 +151,7 @@ func (d *directServer) serve(c *tls.Conn) {
 		})
 		dc.finish()
 		cancel()
-		ev := &pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Result{Result: res}}
-		if err != nil {
-			st := status.Convert(err)
-			ev.Event = &pb.SessionEvent_Error{Error: &pb.RunError{Code: int32(st.Code()), Message: st.Message()}}
-		}
-		if err := writeFrame(c, ev); err != nil {
+		if err := writeFrame(c, endEvent(id, res, err)); err != nil {
 			return
 		}
 	}

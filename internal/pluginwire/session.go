@@ -85,7 +85,7 @@ func (s *session) read() {
 		case *pb.SessionEvent_Result:
 			end = &sessionEnd{res: e.Result}
 		case *pb.SessionEvent_Error:
-			end = &sessionEnd{err: status.Error(codes.Code(e.Error.GetCode()), e.Error.GetMessage())}
+			end = &sessionEnd{err: runErrorStatus(e.Error)}
 		}
 		if end != nil {
 			delete(s.runs, ev.GetId())
@@ -126,11 +126,7 @@ func (s *session) run(ctx context.Context, req *pb.RunRequest, output func(strin
 	s.runs[id] = r
 	s.mu.Unlock()
 
-	m := &pb.SessionRequest{Id: id, Msg: &pb.SessionRequest_Run{Run: req}}
-	if d, ok := ctx.Deadline(); ok {
-		m.Deadline = timestamppb.New(d)
-	}
-	if err := s.send(m); err != nil {
+	if err := s.send(runMessage(ctx, id, req)); err != nil {
 		// The stream broke; the reader fails every run, this one included.
 		end := <-r.done
 		return nil, end.err
@@ -211,14 +207,32 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 			res, err := runImpl(ctx, impl, req, func(line string) {
 				send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Output{Output: line}})
 			})
-			if err != nil {
-				st := status.Convert(err)
-				send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Error{Error: &pb.RunError{Code: int32(st.Code()), Message: st.Message()}}})
-				return
-			}
-			send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Result{Result: res}})
+			send(endEvent(id, res, err))
 		})
 	}
+}
+
+// runMessage is the message that sends req as run id, with ctx's deadline.
+func runMessage(ctx context.Context, id uint64, req *pb.RunRequest) *pb.SessionRequest {
+	m := &pb.SessionRequest{Id: id, Msg: &pb.SessionRequest_Run{Run: req}}
+	if d, ok := ctx.Deadline(); ok {
+		m.Deadline = timestamppb.New(d)
+	}
+	return m
+}
+
+// endEvent is the event that ends run id: its result, or its error as a gRPC status.
+func endEvent(id uint64, res *pb.RunResult, err error) *pb.SessionEvent {
+	if err != nil {
+		st := status.Convert(err)
+		return &pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Error{Error: &pb.RunError{Code: int32(st.Code()), Message: st.Message()}}}
+	}
+	return &pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Result{Result: res}}
+}
+
+// runErrorStatus turns an error event back into the status the plugin returned.
+func runErrorStatus(e *pb.RunError) error {
+	return status.Error(codes.Code(e.GetCode()), e.GetMessage())
 }
 
 // runContext is a run's context on the plugin's side: the stream's, with the run's
