@@ -615,7 +615,7 @@ func (h *Host) start(name string, argv []string) (*conn, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: pluginwire.Handshake(),
-		Plugins:         pluginwire.PluginSet(nil),
+		Plugins:         pluginwire.HostPluginSet(),
 		Cmd:             cmd,
 		SkipHostEnv:     true,
 		SecureConfig:    secure,

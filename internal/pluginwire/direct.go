@@ -33,17 +33,30 @@ import (
 // that fits one path fits the other.
 const maxFrame = 4 << 20
 
-// writeFrame writes m as one frame (a 4-byte big-endian length, then m), in one Write.
-func writeFrame(w io.Writer, m proto.Message) error {
-	b := make([]byte, 4, 4+proto.Size(m))
+// errTooLarge is a message over maxFrame; nothing was written.
+var errTooLarge = errors.New("message larger than the limit of 4 MiB")
+
+// encodeFrame encodes m as one frame: a 4-byte big-endian length, then m.
+func encodeFrame(m proto.Message) ([]byte, error) {
+	size := proto.Size(m)
+	if size > maxFrame {
+		return nil, fmt.Errorf("%T of %d bytes: %w", m, size, errTooLarge)
+	}
+	b := make([]byte, 4, 4+size)
 	b, err := proto.MarshalOptions{}.MarshalAppend(b, m)
 	if err != nil {
-		return fmt.Errorf("encode %T: %w", m, err)
-	}
-	if len(b)-4 > maxFrame {
-		return fmt.Errorf("%T is %d bytes, more than the limit of %d", m, len(b)-4, maxFrame)
+		return nil, fmt.Errorf("encode %T: %w", m, err)
 	}
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b, nil
+}
+
+// writeFrame writes m as one frame, in one Write.
+func writeFrame(w io.Writer, m proto.Message) error {
+	b, err := encodeFrame(m)
+	if err != nil {
+		return err
+	}
 	_, err = w.Write(b)
 	return err
 }

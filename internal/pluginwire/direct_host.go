@@ -3,8 +3,12 @@ package pluginwire
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,18 +25,23 @@ import (
 const MaxDirectConns = 16
 
 // directPool is the host's end of a plugin process's direct connections: opened on the
-// first run, then kept idle between runs. The zero value is ready to use.
+// first run, then kept idle between runs. Make it with newDirectPool.
 type directPool struct {
-	openMu sync.Mutex // serialises the Direct call
+	asking chan struct{} // a semaphore held while calling Direct
 
 	mu      sync.Mutex
 	state   directState
+	cert    *tls.Certificate // the host's, made once: the plugin pins the first one it is sent
 	network string
 	address string
 	tls     *tls.Config
 	idle    []*hostConn // last in, first out: the warmest first
 	open    int         // connections idle or in use
 	closed  bool
+}
+
+func newDirectPool() *directPool {
+	return &directPool{asking: make(chan struct{}, 1)}
 }
 
 type directState int
@@ -50,7 +59,7 @@ type hostConn struct {
 	last uint64 // the id of the last run sent
 }
 
-// dialTimeout bounds opening a direct connection.
+// dialTimeout bounds asking for direct connections and opening one.
 const dialTimeout = 10 * time.Second
 
 // cancelTimeout bounds the CancelDirect call that cancels a run the host gave up on.
@@ -94,23 +103,21 @@ func (p *directPool) take(ctx context.Context, c pb.HandlerClient) *hostConn {
 }
 
 // ready asks the plugin for direct connections on first use; it reports whether they
-// may be used.
+// may be used. A caller whose ctx ends while another asks goes its own way.
 func (p *directPool) ready(ctx context.Context, c pb.HandlerClient) bool {
-	p.mu.Lock()
-	st := p.state
-	p.mu.Unlock()
-	if st != directUnknown {
+	if st := p.currentState(); st != directUnknown {
 		return st == directReady
 	}
-	p.openMu.Lock()
-	defer p.openMu.Unlock()
-	p.mu.Lock()
-	st = p.state
-	p.mu.Unlock()
-	if st != directUnknown {
+	select {
+	case p.asking <- struct{}{}:
+		defer func() { <-p.asking }()
+	case <-ctx.Done():
+		return false
+	}
+	if st := p.currentState(); st != directUnknown {
 		return st == directReady
 	}
-	cfg, network, address, err := p.ask(ctx, c)
+	err := p.ask(ctx, c)
 	if err != nil && ctx.Err() != nil {
 		return false // ask again on the next run
 	}
@@ -122,35 +129,50 @@ func (p *directPool) ready(ctx context.Context, c pb.HandlerClient) bool {
 		p.state = directUnavailable
 		return false
 	}
-	p.state, p.tls, p.network, p.address = directReady, cfg, network, address
+	p.state = directReady
 	return true
 }
 
-// ask calls Direct with a fresh certificate and returns the connections' TLS config.
-func (p *directPool) ask(ctx context.Context, c pb.HandlerClient) (*tls.Config, string, string, error) {
-	cert, err := newCertificate()
-	if err != nil {
-		return nil, "", "", err
+func (p *directPool) currentState() directState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
+// ask calls Direct and sets up the connections' TLS config. The certificate is made once
+// and sent again if a caller's ctx ended mid-call: the plugin may have pinned it.
+func (p *directPool) ask(ctx context.Context, c pb.HandlerClient) error {
+	if p.cert == nil {
+		cert, err := newCertificate()
+		if err != nil {
+			return err
+		}
+		p.cert = &cert
 	}
-	res, err := c.Direct(ctx, &pb.DirectRequest{HostCertificate: cert.Certificate[0]})
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	res, err := c.Direct(ctx, &pb.DirectRequest{HostCertificate: p.cert.Certificate[0]})
 	if err != nil {
-		return nil, "", "", err
+		return err
 	}
 	if res.GetNetwork() != "unix" || res.GetAddress() == "" || len(res.GetPluginCertificate()) == 0 {
-		return nil, "", "", fmt.Errorf("pluginwire: direct connections offered on %q %q, want a unix socket and a certificate", res.GetNetwork(), res.GetAddress())
+		return fmt.Errorf("pluginwire: direct connections offered on %q %q, want a unix socket and a certificate", res.GetNetwork(), res.GetAddress())
 	}
 	cfg := &tls.Config{
-		Certificates: []tls.Certificate{cert},
+		Certificates: []tls.Certificate{*p.cert},
 		// The plugin's certificate is checked by pinning its bytes, below; there is no
 		// CA and no name to verify.
 		InsecureSkipVerify:    true,
 		VerifyPeerCertificate: pinned(res.GetPluginCertificate()),
 		MinVersion:            tls.VersionTLS13,
 	}
-	return cfg, res.GetNetwork(), res.GetAddress(), nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tls, p.network, p.address = cfg, res.GetNetwork(), res.GetAddress()
+	return nil
 }
 
-// dial opens a connection and reads the plugin's hello.
+// dial opens a connection and reads the plugin's hello, within dialTimeout and ctx.
 func (p *directPool) dial(ctx context.Context) (*hostConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
@@ -160,18 +182,16 @@ func (p *directPool) dial(ctx context.Context) (*hostConn, error) {
 		return nil, err
 	}
 	c := tls.Client(raw, p.tls)
-	deadline, _ := ctx.Deadline()
-	_ = c.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	var hello pb.DirectHello
-	if err := c.HandshakeContext(ctx); err != nil {
-		_ = raw.Close()
-		return nil, err
+	err = c.HandshakeContext(ctx)
+	if err == nil {
+		err = readFrame(c, &hello)
 	}
-	if err := readFrame(c, &hello); err != nil {
+	if !stop() || err != nil {
 		_ = raw.Close()
-		return nil, err
+		return nil, errors.Join(err, ctx.Err())
 	}
-	_ = c.SetDeadline(time.Time{})
 	return &hostConn{conn: c, id: hello.GetConnection()}, nil
 }
 
@@ -188,15 +208,24 @@ func (p *directPool) put(hc *hostConn, reusable bool) {
 	_ = hc.conn.Close()
 }
 
-// close closes the idle connections; those in use are closed when their runs end.
+// close closes the idle connections; those in use are closed when their runs end. It also
+// removes the plugin's socket directory, which a plugin that crashed or was killed left
+// behind: the host calls it once the process is gone.
 func (p *directPool) close() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle, p.closed = nil, true
 	p.open -= len(idle)
+	address := p.address
 	p.mu.Unlock()
 	for _, hc := range idle {
 		_ = hc.conn.Close()
+	}
+	// Only a directory of the shape the plugin side makes: the address came from the
+	// plugin, and the host removes nothing else on its word.
+	if dir := filepath.Dir(address); filepath.Base(address) == socketName && strings.HasPrefix(filepath.Base(dir), socketDirPrefix) {
+		_ = os.Remove(address)
+		_ = os.Remove(dir)
 	}
 }
 
@@ -204,16 +233,23 @@ func (p *directPool) close() {
 // Errors are gRPC statuses, as on the session: the plugin's own (ABORTED for a run it
 // refused, or when it had closed the connection before the run was sent), Canceled or
 // DeadlineExceeded when ctx ended first (the run is then cancelled in the plugin with
-// CancelDirect), Unavailable when the connection broke.
+// CancelDirect), ResourceExhausted for a request over the size limit, Unavailable when
+// the connection broke.
 func (p *directPool) run(ctx context.Context, c pb.HandlerClient, hc *hostConn, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
-	hc.last++
-	id := hc.last
-	m := runMessage(ctx, id, req)
+	id := hc.last + 1
+	frame, err := encodeFrame(runMessage(ctx, id, req))
+	if err != nil {
+		p.put(hc, true) // nothing was sent
+		return nil, status.Error(codes.ResourceExhausted, fmt.Sprintf("pluginwire: run request: %v", err))
+	}
+	hc.last = id
 	// Unblock the reads and writes below when ctx ends. A connection on which this fired
 	// is not reused: its deadline is in the past, and its run may still be going.
 	stop := context.AfterFunc(ctx, func() { _ = hc.conn.SetDeadline(time.Unix(1, 0)) })
 	failed := func(err error) (*pb.RunResult, error) {
 		stop()
+		// Closing the connection cancels the run too, in a plugin that watches it (see
+		// the package doc); CancelDirect is the prompt way, which may overtake the run.
 		p.put(hc, false)
 		if ctx.Err() != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
@@ -223,7 +259,7 @@ func (p *directPool) run(ctx context.Context, c pb.HandlerClient, hc *hostConn, 
 		}
 		return nil, status.Error(codes.Unavailable, fmt.Sprintf("pluginwire: direct connection: %v", err))
 	}
-	if err := writeFrame(hc.conn, m); err != nil {
+	if _, err := hc.conn.Write(frame); err != nil {
 		if ctx.Err() == nil {
 			// The plugin closed the connection before this request (it is exiting): it
 			// cannot have read it, so the run may go to a fresh process, as a run the

@@ -4,11 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -32,7 +37,7 @@ func (f runFunc) Run(ctx context.Context, req *pb.RunRequest, output func(string
 func serveDirect(t *testing.T, f runFunc) (*client, *GRPCPlugin) {
 	t.Helper()
 	p := &GRPCPlugin{Impl: f}
-	rpc, _ := plugin.TestPluginGRPCConn(t, false, plugin.PluginSet{PluginName: p})
+	rpc, _ := plugin.TestPluginGRPCConn(t, false, p.Set())
 	t.Cleanup(p.Close)
 	t.Cleanup(func() { _ = rpc.Close() })
 	raw, err := rpc.Dispense(PluginName)
@@ -98,7 +103,7 @@ func TestDirectRefusesOtherCertificates(t *testing.T) {
 	if _, err := c.Run(t.Context(), &pb.RunRequest{}, nil); err != nil {
 		t.Fatal(err)
 	}
-	pool := &c.direct
+	pool := c.direct
 	if pool.state != directReady {
 		t.Fatal("the run did not open direct connections")
 	}
@@ -107,13 +112,17 @@ func TestDirectRefusesOtherCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A client with a certificate of its own: the plugin ends the handshake.
+	// A client with a certificate of its own: the plugin ends the handshake with an alert.
 	cfg := pool.tls.Clone()
 	cfg.Certificates = []tls.Certificate{stranger}
 	other := &directPool{network: pool.network, address: pool.address, tls: cfg}
-	if hc, err := other.dial(t.Context()); err == nil {
+	hc, err := other.dial(t.Context())
+	if err == nil {
 		_ = hc.conn.Close()
 		t.Fatal("the plugin accepted a client certificate it was not given")
+	}
+	if oe := (*net.OpError)(nil); !errors.As(err, &oe) || oe.Op != "remote error" {
+		t.Fatalf("dial with a stranger's certificate: %v, want the plugin's TLS alert", err)
 	}
 
 	// A plugin presenting another certificate: the host refuses it.
@@ -226,5 +235,137 @@ func TestDirectClosedBeforeTheRun(t *testing.T) {
 	p.direct.mu.Unlock()
 	if _, err := c.Run(t.Context(), &pb.RunRequest{}, nil); status.Code(err) != codes.Aborted {
 		t.Errorf("run on a connection the plugin closed: %v, want code Aborted", err)
+	}
+}
+
+// lostCancel serves a plugin whose CancelDirect fails, as when the call times out.
+type lostCancel struct{ GRPCPlugin }
+
+func (p *lostCancel) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterHandlerServer(s, &lostCancelServer{server{impl: p.Impl, direct: &p.direct}})
+	return nil
+}
+
+type lostCancelServer struct{ server }
+
+func (*lostCancelServer) CancelDirect(context.Context, *pb.CancelDirectRequest) (*pb.CancelDirectResponse, error) {
+	return nil, status.Error(codes.Unavailable, "lost")
+}
+
+// TestDirectLostCancelStillCancels: when CancelDirect does not arrive, the host's closing
+// of the connection cancels the run, once the plugin watches the connection.
+func TestDirectLostCancelStillCancels(t *testing.T) {
+	started := make(chan struct{})
+	handlerErr := make(chan error, 1)
+	p := &lostCancel{GRPCPlugin{Impl: runFunc(func(ctx context.Context, _ *pb.RunRequest, _ func(string)) (*pb.RunResult, error) {
+		close(started)
+		<-ctx.Done()
+		handlerErr <- ctx.Err()
+		return nil, ctx.Err()
+	})}}
+	p.direct.watchAfter = time.Nanosecond
+	rpc, _ := plugin.TestPluginGRPCConn(t, false, plugin.PluginSet{PluginName: p})
+	t.Cleanup(p.Close)
+	t.Cleanup(func() { _ = rpc.Close() })
+	raw, err := rpc.Dispense(PluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := raw.(*client)
+	t.Cleanup(c.Close)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	runErr := make(chan error, 1)
+	go func() {
+		_, err := c.Run(ctx, &pb.RunRequest{}, nil)
+		runErr <- err
+	}()
+	<-started
+	cancel()
+	if err := <-runErr; status.Code(err) != codes.Canceled {
+		t.Errorf("host: %v, want code Canceled", err)
+	}
+	select {
+	case err := <-handlerErr:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("handler's ctx: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler's ctx was not cancelled although the host closed the connection")
+	}
+}
+
+// TestDirectWatchedRunsKeepTheConnection: a run long enough to be watched hands its
+// connection back intact: the next run reads and writes it as before.
+func TestDirectWatchedRunsKeepTheConnection(t *testing.T) {
+	watched := make(chan struct{}, 1)
+	c, p := serveDirect(t, func(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+		<-watched // the connection is being watched: the run spans a watch
+		output("line " + req.GetJob())
+		return &pb.RunResult{Message: req.GetJob()}, nil
+	})
+	p.direct.watchAfter = time.Nanosecond
+	p.direct.watched = func() { watched <- struct{}{} }
+	for i := range 10 {
+		job := fmt.Sprint(i)
+		var lines []string
+		res, err := c.Run(t.Context(), &pb.RunRequest{Job: job}, func(l string) { lines = append(lines, l) })
+		if err != nil || res.GetMessage() != job || len(lines) != 1 || lines[0] != "line "+job {
+			t.Fatalf("run %d: %v, %v, %q", i, res, err, lines)
+		}
+	}
+	if n := DirectConns(p); n != 1 {
+		t.Errorf("10 watched runs in a row opened %d direct connections, want 1", n)
+	}
+}
+
+// TestDirectOversizedMessages: a request or a result over the 4 MiB limit fails its run
+// with ResourceExhausted, as gRPC does, and the connection carries the next run.
+func TestDirectOversizedMessages(t *testing.T) {
+	big := strings.Repeat("x", maxFrame)
+	c, p := serveDirect(t, func(_ context.Context, req *pb.RunRequest, _ func(string)) (*pb.RunResult, error) {
+		if req.GetJob() == "big result" {
+			return &pb.RunResult{Output: big}, nil
+		}
+		return &pb.RunResult{Message: "ok"}, nil
+	})
+	for _, req := range []*pb.RunRequest{{Job: "big request", Settings: []byte(big)}, {Job: "big result"}} {
+		if _, err := c.Run(t.Context(), req, nil); status.Code(err) != codes.ResourceExhausted {
+			t.Errorf("%s: %v, want code ResourceExhausted", req.GetJob(), err)
+		}
+		if res, err := c.Run(t.Context(), &pb.RunRequest{}, nil); err != nil || res.GetMessage() != "ok" {
+			t.Fatalf("run after %s: %v, %v", req.GetJob(), res, err)
+		}
+	}
+	if n := DirectConns(p); n != 1 {
+		t.Errorf("opened %d direct connections, want 1: an oversized message must not cost the connection", n)
+	}
+}
+
+// TestDirectAskAgain: a host that asks again (its first caller's ctx ended mid-call, after
+// the plugin had answered) is answered again: it sends the same certificate.
+func TestDirectAskAgain(t *testing.T) {
+	c, _ := serveDirect(t, ok)
+	for i := range 2 {
+		if err := c.direct.ask(t.Context(), c.c); err != nil {
+			t.Fatalf("ask %d: %v", i+1, err)
+		}
+	}
+}
+
+// TestDirectHostRemovesLeftSocket: the plugin's socket directory, left behind by a plugin
+// that crashed, is removed when the host closes its side, after the process is gone.
+func TestDirectHostRemovesLeftSocket(t *testing.T) {
+	c, _ := serveDirect(t, ok)
+	if _, err := c.Run(t.Context(), &pb.RunRequest{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(c.direct.address)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("socket directory still there after the host closed: %v", err)
 	}
 }

@@ -10,9 +10,11 @@
 // the SDK's types, because plugin/sdk imports this package (the SDK converts
 // between its Run/Result and pb, the host does the same for its callers).
 //
-// Unlike go-plugin's examples there is no package-level plugin map: PluginSet
-// builds a fresh one for each client or server, so nothing is shared or
-// mutable between hosts, tests or plugins.
+// Unlike go-plugin's examples there is no package-level plugin map:
+// HostPluginSet and GRPCPlugin.Set build a fresh one for each client or
+// server, so nothing is shared or mutable between hosts, tests or plugins.
+// The plugin side keeps its GRPCPlugin, because it owns the direct
+// connections' listener and goroutines, which its Close stops.
 //
 // The host's side of a plugin is a Client: the Handler service (Schema,
 // Run, Check) plus Ping, a health check through the standard gRPC health
@@ -41,5 +43,9 @@
 // exist because a run's latency across the boundary is not bytes but
 // hand-overs between goroutines, of which a gRPC stream has three or four
 // per direction; see direct.go. Up to MaxDirectConns per plugin process, the
-// rest of a burst goes over the session.
+// rest of a burst goes over the session. Cancellation there is the
+// CancelDirect call, which may overtake its run (the plugin then never starts
+// it); and a run that goes on for more than a few milliseconds has its
+// connection watched, so that the host's closing of it cancels the run even
+// when CancelDirect was lost.
 package pluginwire

@@ -93,10 +93,15 @@ func Handshake() plugin.HandshakeConfig {
 	}
 }
 
-// PluginSet returns a new plugin set serving impl (plugin side) or, with a
-// nil impl, dispensing clients (host side).
-func PluginSet(impl Handler) plugin.PluginSet {
-	return plugin.PluginSet{PluginName: &GRPCPlugin{Impl: impl}}
+// HostPluginSet returns a new plugin set that dispenses clients, for the host.
+func HostPluginSet() plugin.PluginSet {
+	return plugin.PluginSet{PluginName: &GRPCPlugin{}}
+}
+
+// Set returns a new plugin set serving p, for the plugin side. The plugin keeps p to Close
+// it before it exits.
+func (p *GRPCPlugin) Set() plugin.PluginSet {
+	return plugin.PluginSet{PluginName: p}
 }
 
 // Handler is the Go shape of the Handler gRPC service. The plugin side
@@ -164,7 +169,7 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 
 // GRPCClient returns a Client that calls the plugin over c.
 func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &client{c: pb.NewHandlerClient(c), health: healthpb.NewHealthClient(c)}, nil
+	return &client{c: pb.NewHandlerClient(c), health: healthpb.NewHealthClient(c), direct: newDirectPool()}, nil
 }
 
 // client adapts the generated client to Client.
@@ -176,7 +181,7 @@ type client struct {
 	sess            *session // nil until the first run, or after it ended
 	sessUnsupported bool     // the plugin has no Session call: runs go over Run
 
-	direct directPool // direct connections, tried before the session
+	direct *directPool // direct connections, tried before the session
 }
 
 var _ Client = (*client)(nil)

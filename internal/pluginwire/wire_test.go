@@ -46,7 +46,7 @@ func (f handlerFunc) Run(ctx context.Context, req *pb.RunRequest, output func(st
 func connect(t *testing.T, impl pluginwire.Handler) pluginwire.Client {
 	t.Helper()
 	p := &pluginwire.GRPCPlugin{Impl: impl}
-	return dispense(t, plugin.PluginSet{pluginwire.PluginName: p}, p)
+	return dispense(t, p.Set(), p)
 }
 
 // connectVia is connect for a plugin that takes runs on path only.
@@ -272,7 +272,7 @@ func TestConcurrentRuns(t *testing.T) {
 			var h pluginwire.Client
 			p := &pluginwire.GRPCPlugin{Impl: impl}
 			if tc.direct {
-				h = dispense(t, plugin.PluginSet{pluginwire.PluginName: p}, p)
+				h = dispense(t, p.Set(), p)
 			} else {
 				h = connectVia(t, pluginwire.ViaSession, impl)
 			}

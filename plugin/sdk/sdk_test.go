@@ -98,7 +98,9 @@ func TestOutputLines(t *testing.T) {
 // connect serves srv in process and returns the host's view of it.
 func connect(t *testing.T, srv *server) pluginwire.Handler {
 	t.Helper()
-	client, _ := plugin.TestPluginGRPCConn(t, false, pluginwire.PluginSet(srv))
+	wire := &pluginwire.GRPCPlugin{Impl: srv}
+	client, _ := plugin.TestPluginGRPCConn(t, false, wire.Set())
+	t.Cleanup(wire.Close)
 	t.Cleanup(func() { _ = client.Close() })
 	raw, err := client.Dispense(pluginwire.PluginName)
 	if err != nil {

@@ -99,7 +99,7 @@ func serve(h Handler, opts []ServeOption) int {
 		defer close(served)
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig: pluginwire.Handshake(),
-			Plugins:         plugin.PluginSet{pluginwire.PluginName: wire},
+			Plugins:         wire.Set(),
 			GRPCServer:      pluginwire.NewServer,
 			Logger: hclog.New(&hclog.LoggerOptions{
 				Output:     stderr,

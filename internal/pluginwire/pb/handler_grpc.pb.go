@@ -111,8 +111,11 @@ type HandlerClient interface {
 	// the plugin sends that run's SessionEvents: output lines, then one result
 	// or error; only then may the host send the next run. Cancellation is
 	// CancelDirect. The host closes a connection whose run it gave up on, and
-	// a connection that closes mid-run means the plugin failed, as a Run
-	// stream ending without a result does.
+	// sends nothing on a connection while its run goes on, so the plugin may
+	// watch a connection during a run and cancel the run when it ends (that
+	// covers a CancelDirect that was lost). A connection that closes mid-run
+	// means the plugin failed, as a Run stream ending without a result does. A
+	// message over the limit fails its run with RESOURCE_EXHAUSTED, as on gRPC.
 	Direct(ctx context.Context, in *DirectRequest, opts ...grpc.CallOption) (*DirectResponse, error)
 	// CancelDirect cancels the context of a run on a direct connection, as
 	// cancelling Run's stream does. It may arrive before the plugin read the
@@ -264,8 +267,11 @@ type HandlerServer interface {
 	// the plugin sends that run's SessionEvents: output lines, then one result
 	// or error; only then may the host send the next run. Cancellation is
 	// CancelDirect. The host closes a connection whose run it gave up on, and
-	// a connection that closes mid-run means the plugin failed, as a Run
-	// stream ending without a result does.
+	// sends nothing on a connection while its run goes on, so the plugin may
+	// watch a connection during a run and cancel the run when it ends (that
+	// covers a CancelDirect that was lost). A connection that closes mid-run
+	// means the plugin failed, as a Run stream ending without a result does. A
+	// message over the limit fails its run with RESOURCE_EXHAUSTED, as on gRPC.
 	Direct(context.Context, *DirectRequest) (*DirectResponse, error)
 	// CancelDirect cancels the context of a run on a direct connection, as
 	// cancelling Run's stream does. It may arrive before the plugin read the
