@@ -42,15 +42,18 @@ func TestBurstResultsWaitForTheBurstsStarts(t *testing.T) {
 		})}
 	h := connect(t, srv)
 	due := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	send := func(ctx context.Context, job string, startIn time.Duration) <-chan error {
+	sendAt := func(ctx context.Context, job string, startAt time.Time) <-chan error {
 		errc := make(chan error, 1)
 		go func() {
 			_, err := h.Run(ctx, &pb.RunRequest{Job: job, ScheduledAt: timestamppb.New(due),
-				StartAt: timestamppb.New(time.Now().Add(startIn))}, nil)
+				StartAt: timestamppb.New(startAt)}, nil)
 			record("result " + job)
 			errc <- err
 		}()
 		return errc
+	}
+	send := func(ctx context.Context, job string, startIn time.Duration) <-chan error {
+		return sendAt(ctx, job, time.Now().Add(startIn))
 	}
 	wait := func(errc <-chan error, what string) {
 		t.Helper()
@@ -65,16 +68,23 @@ func TestBurstResultsWaitForTheBurstsStarts(t *testing.T) {
 	}
 
 	// b waits 300ms for its start; a, of the same instant, starts and finishes meanwhile.
-	b := send(t.Context(), "b", 300*time.Millisecond)
+	// a's result is held until b starts, which is at bStart or later. (b's handler may
+	// record its start after a's result arrived: the hold ends when b starts, just before
+	// its handler is called.)
+	bStart := time.Now().Add(300 * time.Millisecond).Round(0) // the wall clock, as the plugin waits on it
+	b := sendAt(t.Context(), "b", bStart)
 	testwait.For(t, 10*time.Second, "b to join its burst", func() bool { return srv.pending(due) == 1 })
 	a := send(t.Context(), "a", 0)
 	wait(a, "a")
+	if now := time.Now().Round(0); now.Before(bStart) {
+		t.Errorf("a's result came %v before b's start", bStart.Sub(now))
+	}
 	wait(b, "b")
 	mu.Lock()
 	got := slices.Clone(events)
 	mu.Unlock()
-	if i, j := slices.Index(got, "start b"), slices.Index(got, "result a"); i < 0 || j < i {
-		t.Errorf("events %q: a's result came before b started", got)
+	if !slices.Contains(got, "start b") || slices.Index(got, "start a") > slices.Index(got, "result a") {
+		t.Errorf("events %q: want a started before its result, and b started", got)
 	}
 
 	// c never starts (cancelled): d's result is not held for it.
