@@ -229,6 +229,12 @@ func (h *Host) runOnce(ctx context.Context, p *proc, run *sdk.Run, startAt time.
 	}
 	res, err := c.handler.Run(ctx, req, output)
 	if err != nil {
+		if errors.Is(err, pluginwire.ErrCancelLost) {
+			// The handler may still be running, and past the run's StopWithin another
+			// node may run the occurrence too: stopping the process cancels it.
+			h.log.Warn("plugin did not take a run's cancellation; restarting it", "plugin", plugin, "error", err)
+			p.failed(h, c)
+		}
 		if ctxEnded(ctx, err) {
 			return nil, false, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
 		}

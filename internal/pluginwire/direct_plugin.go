@@ -34,9 +34,6 @@ type directServer struct {
 	next   uint64
 	closed bool
 	wg     sync.WaitGroup
-
-	watchAfter time.Duration // zero: defaultWatchAfter; set by tests before open
-	watched    func()        // called when a watch starts; nil but in tests
 }
 
 // directConn is the plugin's state of one direct connection.
@@ -59,11 +56,6 @@ const (
 	socketDirPrefix = "cronfleet-direct-"
 	socketName      = "runs.sock"
 )
-
-// defaultWatchAfter is how long a run goes before its connection is watched for its end,
-// which cancels the run: a host whose CancelDirect failed closed it. Watching costs a
-// goroutine, which a short run should not pay.
-const defaultWatchAfter = 10 * time.Millisecond
 
 // open starts listening, once; later calls return the same answer to the same host.
 func (d *directServer) open(impl Handler, hostCert []byte) (*pb.DirectResponse, error) {
@@ -161,15 +153,11 @@ func (d *directServer) serve(c *tls.Conn) {
 		id := m.GetId()
 		ctx, cancel := runContext(d.ctx, m.GetDeadline())
 		dc.start(id, cancel)
-		w := d.watch(c, cancel)
 		res, err := runImpl(ctx, d.impl, req, func(line string) {
 			_ = writeFrame(c, &pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Output{Output: line}})
 		})
 		dc.finish()
 		cancel()
-		if !w.stop() {
-			return // the host closed the connection, or broke the protocol
-		}
 		frame, ferr := encodeFrame(endEvent(id, res, err))
 		if errors.Is(ferr, errTooLarge) {
 			frame, ferr = encodeFrame(endEvent(id, nil, status.Error(codes.ResourceExhausted, "run result: "+ferr.Error())))
@@ -181,49 +169,6 @@ func (d *directServer) serve(c *tls.Conn) {
 			return
 		}
 	}
-}
-
-// connWatch watches a direct connection for its end while its run goes on.
-type connWatch struct {
-	c      net.Conn
-	timer  *time.Timer
-	done   chan struct{} // closed when the watching goroutine returned
-	broken bool          // set before done is closed: the connection ended, or data came
-}
-
-// watch starts watching c after watchAfter: when c ends (or, against the protocol, the
-// host sends anything mid-run), cancel is called.
-func (d *directServer) watch(c net.Conn, cancel context.CancelFunc) *connWatch {
-	after := d.watchAfter
-	if after == 0 {
-		after = defaultWatchAfter
-	}
-	w := &connWatch{c: c, done: make(chan struct{})}
-	w.timer = time.AfterFunc(after, func() {
-		defer close(w.done)
-		if d.watched != nil {
-			d.watched()
-		}
-		var b [1]byte
-		_, err := c.Read(b[:])
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return // stopped
-		}
-		w.broken = true
-		cancel()
-	})
-	return w
-}
-
-// stop ends the watch and reports whether the connection may carry the next run.
-func (w *connWatch) stop() bool {
-	if w.timer.Stop() {
-		return true // never started
-	}
-	_ = w.c.SetReadDeadline(time.Unix(1, 0))
-	<-w.done
-	_ = w.c.SetReadDeadline(time.Time{})
-	return !w.broken
 }
 
 // register records a new connection; nil once closed.

@@ -45,7 +45,6 @@
 // per direction; see direct.go. Up to MaxDirectConns per plugin process, the
 // rest of a burst goes over the session. Cancellation there is the
 // CancelDirect call, which may overtake its run (the plugin then never starts
-// it); and a run that goes on for more than a few milliseconds has its
-// connection watched, so that the host's closing of it cancels the run even
-// when CancelDirect was lost.
+// it); when it fails, the run's error wraps ErrCancelLost and the host stops
+// the process, as it does a plugin that ignores cancellation.
 package pluginwire

@@ -127,12 +127,11 @@ class HandlerServicer(object):
     (an id larger than the connection's earlier ones, and the deadline), and
     the plugin sends that run's SessionEvents: output lines, then one result
     or error; only then may the host send the next run. Cancellation is
-    CancelDirect. The host closes a connection whose run it gave up on, and
-    sends nothing on a connection while its run goes on, so the plugin may
-    watch a connection during a run and cancel the run when it ends (that
-    covers a CancelDirect that was lost). A connection that closes mid-run
-    means the plugin failed, as a Run stream ending without a result does. A
-    message over the limit fails its run with RESOURCE_EXHAUSTED, as on gRPC.
+    CancelDirect; when that call fails, the host stops the plugin process,
+    which cancels the run. The host closes a connection whose run it gave up
+    on. A connection that closes mid-run means the plugin failed, as a Run
+    stream ending without a result does. A message over the limit fails its
+    run with RESOURCE_EXHAUSTED, as on gRPC.
     """
     context.set_code(grpc.StatusCode.UNIMPLEMENTED)
     context.set_details('Method not implemented!')
