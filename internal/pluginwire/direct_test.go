@@ -36,7 +36,13 @@ func (f runFunc) Run(ctx context.Context, req *pb.RunRequest, output func(string
 func serveDirect(t *testing.T, f runFunc) (*client, *GRPCPlugin) {
 	t.Helper()
 	p := &GRPCPlugin{Impl: f}
-	rpc, _ := plugin.TestPluginGRPCConn(t, false, p.Set())
+	return serve(t, p, p), p
+}
+
+// serve serves gp, the plugin p or one embedding it, and returns the host's client.
+func serve(t *testing.T, gp plugin.Plugin, p *GRPCPlugin) *client {
+	t.Helper()
+	rpc, _ := plugin.TestPluginGRPCConn(t, false, plugin.PluginSet{PluginName: gp})
 	t.Cleanup(p.Close)
 	t.Cleanup(func() { _ = rpc.Close() })
 	raw, err := rpc.Dispense(PluginName)
@@ -45,7 +51,7 @@ func serveDirect(t *testing.T, f runFunc) (*client, *GRPCPlugin) {
 	}
 	c := raw.(*client)
 	t.Cleanup(c.Close)
-	return c, p
+	return c
 }
 
 func ok(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
@@ -260,15 +266,7 @@ func TestDirectLostCancelIsReported(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})}}
-	rpc, _ := plugin.TestPluginGRPCConn(t, false, plugin.PluginSet{PluginName: p})
-	t.Cleanup(p.Close)
-	t.Cleanup(func() { _ = rpc.Close() })
-	raw, err := rpc.Dispense(PluginName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := raw.(*client)
-	t.Cleanup(c.Close)
+	c := serve(t, p, &p.GRPCPlugin)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	runErr := make(chan error, 1)
@@ -278,8 +276,7 @@ func TestDirectLostCancelIsReported(t *testing.T) {
 	}()
 	<-started
 	cancel()
-	err = <-runErr
-	if !errors.Is(err, ErrCancelLost) || status.Code(err) != codes.Canceled {
+	if err := <-runErr; !errors.Is(err, ErrCancelLost) || status.Code(err) != codes.Canceled {
 		t.Errorf("host: %v, want ErrCancelLost with code Canceled", err)
 	}
 }
