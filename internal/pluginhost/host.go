@@ -229,11 +229,12 @@ func (h *Host) runOnce(ctx context.Context, p *proc, run *sdk.Run, startAt time.
 	}
 	res, err := c.handler.Run(ctx, req, output)
 	if err != nil {
-		if errors.Is(err, pluginwire.ErrCancelLost) {
+		if errors.Is(err, pluginwire.ErrCancelLost) && p.detach(c) {
 			// The handler may still be running, and past the run's StopWithin another
-			// node may run the occurrence too: stopping the process cancels it.
-			h.log.Warn("plugin did not take a run's cancellation; restarting it", "plugin", plugin, "error", err)
-			p.failed(h, c)
+			// node may run the occurrence too: stopping the process cancels it. In the
+			// background, as for a failed health check: the caller is done.
+			h.log.Warn("plugin did not take a run's cancellation; restarting it", "plugin", plugin, "pid", c.cmd.Process.Pid, "error", err)
+			h.stopping.Go(func() { h.stop(c) })
 		}
 		if ctxEnded(ctx, err) {
 			return nil, false, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())

@@ -62,8 +62,10 @@ type hostConn struct {
 // dialTimeout bounds asking for direct connections and opening one.
 const dialTimeout = 10 * time.Second
 
-// cancelTimeout bounds the CancelDirect call that cancels a run the host gave up on.
-const cancelTimeout = time.Second
+// cancelTimeout bounds the CancelDirect call that cancels a run the host gave up on: a
+// plugin that cannot answer within the host's default health-check bound is as good as
+// hung.
+const cancelTimeout = 2 * time.Second
 
 // ErrCancelLost marks a run whose ctx ended but whose cancellation did not reach the
 // plugin (CancelDirect failed), so that its handler may still be running: the caller
@@ -233,12 +235,25 @@ func (p *directPool) close() {
 	for _, hc := range idle {
 		_ = hc.conn.Close()
 	}
-	// Only a directory of the shape the plugin side makes: the address came from the
-	// plugin, and the host removes nothing else on its word.
-	if dir := filepath.Dir(address); filepath.Base(address) == socketName && strings.HasPrefix(filepath.Base(dir), socketDirPrefix) {
-		_ = os.Remove(address)
-		_ = os.Remove(dir)
+	removeSocketDir(address)
+}
+
+// removeSocketDir removes the socket at address and its directory, if they have the shape
+// the plugin side makes: the address came from the plugin, and the host removes nothing
+// else on its word (no symlink, nothing but a socket, and its directory only if empty).
+func removeSocketDir(address string) {
+	dir := filepath.Dir(address)
+	if !filepath.IsAbs(address) || filepath.Clean(address) != address ||
+		filepath.Base(address) != socketName || !strings.HasPrefix(filepath.Base(dir), socketDirPrefix) {
+		return
 	}
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return
+	}
+	if fi, err := os.Lstat(address); err == nil && fi.Mode().Type() == os.ModeSocket {
+		_ = os.Remove(address)
+	}
+	_ = os.Remove(dir) // fails unless empty
 }
 
 // run sends req on hc and reads its events until its result, on the caller's goroutine.
@@ -248,11 +263,19 @@ func (p *directPool) close() {
 // CancelDirect; wrapped in ErrCancelLost when that failed), ResourceExhausted for a request over the size limit, Unavailable when
 // the connection broke.
 func (p *directPool) run(ctx context.Context, c pb.HandlerClient, hc *hostConn, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+	if ctx.Err() != nil {
+		p.put(hc, true) // nothing was sent
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 	id := hc.last + 1
 	frame, err := encodeFrame(runMessage(ctx, id, req))
 	if err != nil {
 		p.put(hc, true) // nothing was sent
-		return nil, status.Error(codes.ResourceExhausted, fmt.Sprintf("pluginwire: run request: %v", err))
+		code := codes.Internal
+		if errors.Is(err, errTooLarge) {
+			code = codes.ResourceExhausted
+		}
+		return nil, status.Error(code, fmt.Sprintf("pluginwire: run request: %v", err))
 	}
 	hc.last = id
 	// Unblock the reads and writes below when ctx ends. A connection on which this fired
@@ -274,15 +297,16 @@ func (p *directPool) run(ctx context.Context, c pb.HandlerClient, hc *hostConn, 
 		return nil, status.Error(codes.Unavailable, fmt.Sprintf("pluginwire: direct connection: %v", err))
 	}
 	if _, err := hc.conn.Write(frame); err != nil {
-		if ctx.Err() == nil {
-			// The plugin closed the connection before this request (it is exiting): it
-			// cannot have read it, so the run may go to a fresh process, as a run the
-			// plugin refused.
-			stop()
-			p.put(hc, false)
-			return nil, status.Error(codes.Aborted, fmt.Sprintf("pluginwire: direct connection closed before the run was sent: %v", err))
+		// The request's last TLS record did not get through, so the plugin cannot have
+		// read it: nothing to cancel.
+		stop()
+		p.put(hc, false)
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(ctx.Err()).Err()
 		}
-		return failed(err)
+		// The plugin closed the connection before this request (it is exiting): the run
+		// may go to a fresh process, as a run the plugin refused.
+		return nil, status.Error(codes.Aborted, fmt.Sprintf("pluginwire: direct connection closed before the run was sent: %v", err))
 	}
 	for {
 		var ev pb.SessionEvent

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -329,5 +330,106 @@ func TestDirectHostRemovesLeftSocket(t *testing.T) {
 	c.Close()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("socket directory still there after the host closed: %v", err)
+	}
+}
+
+// TestDirectEndedCtxSendsNothing: a run whose ctx ended before it was sent, or while it
+// waited for another caller to open the direct connections, reaches no handler, by no path.
+func TestDirectEndedCtxSendsNothing(t *testing.T) {
+	var calls atomic.Int32
+	c, p := serveDirect(t, func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
+		calls.Add(1)
+		return &pb.RunResult{Message: "ok"}, nil
+	})
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+
+	// Waiting for the Direct call another caller makes.
+	c.direct.asking <- struct{}{}
+	if _, err := c.Run(ended, &pb.RunRequest{}, nil); status.Code(err) != codes.Canceled {
+		t.Errorf("run waiting to ask: %v, want code Canceled", err)
+	}
+	<-c.direct.asking
+
+	// With a connection ready.
+	if _, err := c.Run(t.Context(), &pb.RunRequest{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := c.Run(ended, &pb.RunRequest{}, nil); status.Code(err) != codes.Canceled {
+			t.Errorf("run with an ended ctx: %v, want code Canceled", err)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("handler called %d times, want once: runs with an ended ctx were sent", n)
+	}
+	if n := DirectConns(p); n != 1 {
+		t.Errorf("opened %d direct connections, want 1: a run not sent must not cost its connection", n)
+	}
+}
+
+// TestRemoveSocketDir: the host removes a socket directory of the plugin's shape, and
+// nothing else the plugin's address could name.
+func TestRemoveSocketDir(t *testing.T) {
+	base := t.TempDir()
+	mkSocket := func(dir string) string {
+		t.Helper()
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, socketName)
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln.(*net.UnixListener).SetUnlinkOnClose(false)
+		_ = ln.Close()
+		return path
+	}
+	exists := func(path string) bool {
+		_, err := os.Lstat(path)
+		return err == nil
+	}
+
+	good := mkSocket(filepath.Join(base, socketDirPrefix+"good"))
+	removeSocketDir(good)
+	if exists(filepath.Dir(good)) {
+		t.Error("the plugin's socket directory was left")
+	}
+
+	// A symlink of the right name to another directory: not followed.
+	target := mkSocket(filepath.Join(base, "elsewhere"))
+	link := filepath.Join(base, socketDirPrefix+"link")
+	if err := os.Symlink(filepath.Dir(target), link); err != nil {
+		t.Fatal(err)
+	}
+	removeSocketDir(filepath.Join(link, socketName))
+	if !exists(target) {
+		t.Error("removed a socket through a symlinked directory")
+	}
+
+	// A regular file where the socket should be: kept, and so is its directory.
+	dir := filepath.Join(base, socketDirPrefix+"file")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, socketName)
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removeSocketDir(file)
+	if !exists(file) {
+		t.Error("removed a regular file")
+	}
+
+	// Unclean or relative addresses: refused.
+	for _, addr := range []string{
+		filepath.Join(base, socketDirPrefix+"x", "..", "elsewhere", socketName),
+		socketDirPrefix + "rel/" + socketName,
+	} {
+		removeSocketDir(addr)
+	}
+	if !exists(target) {
+		t.Error("removed a socket named by an unclean address")
 	}
 }

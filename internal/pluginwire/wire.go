@@ -221,6 +221,10 @@ func (c *client) Run(ctx context.Context, req *pb.RunRequest, output func(line s
 	if dc := c.direct.take(ctx, c.c); dc != nil {
 		return c.direct.run(ctx, c.c, dc, req, output)
 	}
+	if ctx.Err() != nil {
+		// It ended while waiting for a direct connection: send the run nowhere.
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 	return c.sessionOrRun(ctx, req, output)
 }
 
