@@ -149,15 +149,7 @@ func TestHungPluginRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(first, syscall.SIGKILL) })
-	// The stop takes effect when the process next enters the kernel: wait until it has.
-	testwait.For(t, 30*time.Second, "the plugin to be stopped", func() bool {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", first))
-		if err != nil {
-			return false
-		}
-		i := bytes.LastIndexByte(b, ')')
-		return i > 0 && i+2 < len(b) && b[i+2] == 'T'
-	})
+	waitStopped(t, first)
 
 	_, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
 	if !errors.Is(err, ErrPluginFailed) || !strings.Contains(err.Error(), "health check") {
@@ -168,6 +160,57 @@ func TestHungPluginRestarted(t *testing.T) {
 		t.Errorf("still served by the stopped process %d", first)
 	}
 	waitGone(t, first)
+}
+
+// waitStopped waits until a SIGSTOP sent to pid took effect, which it does when the
+// process next enters the kernel.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	testwait.For(t, 30*time.Second, fmt.Sprintf("process %d to be stopped", pid), func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		i := bytes.LastIndexByte(b, ')')
+		return i > 0 && i+2 < len(b) && b[i+2] == 'T'
+	})
+}
+
+// TestLostCancellationRestartsPlugin: a plugin that does not take a run's cancellation
+// (stopped here, so that the cancel call times out) may go on running the handler, so the
+// host stops it: the process goes away, although nothing else ever cancels its handler.
+func TestLostCancellationRestartsPlugin(t *testing.T) {
+	h := New(Config{
+		Builtins:       map[string][]string{"test": {build(t, t.TempDir(), "./testdata/testplugin")}},
+		RestartBackoff: 10 * time.Millisecond,
+		KillTimeout:    2 * time.Second,
+	})
+	t.Cleanup(func() { _ = h.Close() })
+	out := newLines()
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Run(ctx, "test", &sdk.Run{Settings: settings(`{"mode":"ignore"}`)}, out.add)
+		errc <- err
+	}()
+	pid := atoi(t, out.waitN(t, 1))[0]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	waitStopped(t, pid)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	waitGone(t, pid)
+	res, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metadata["pid"] == strconv.Itoa(pid) {
+		t.Error("the stopped process still serves")
+	}
 }
 
 // TestIgnoredCancellation: a handler that ignores cancellation past its
