@@ -357,15 +357,8 @@ func TestFleetRerunsOccurrencesOfKilledNode(t *testing.T) {
 		if lag := rerun.At.Sub(killedAt); lag > 10*time.Second {
 			t.Errorf("occurrence %s re-run %s after the kill; the lease is 2s", occ, lag)
 		}
-		job, _ := dueOf(t, occ)
-		n := 0
-		for _, r := range f.history("e2e", job) {
-			if r.Occurrence == occ && r.Status == queue.StatusSucceeded {
-				n++
-			}
-		}
-		if n != 1 {
-			t.Errorf("occurrence %s has %d succeeded records, want 1", occ, n)
+		if done := f.succeeded(t, occ); len(done) != 1 {
+			t.Errorf("occurrence %s has %d succeeded records, want 1", occ, len(done))
 		}
 	}
 	// Nothing lost, nothing twice: every occurrence started by a survivor started once there.
@@ -438,16 +431,27 @@ func TestFleetFencesPausedNode(t *testing.T) {
 			t.Errorf("the paused node's handler ran to its end; it should have been cancelled: %+v", e)
 		}
 	}
-	job, _ := dueOf(t, first.Occurrence)
-	var done []queue.Record
-	for _, r := range f.history("e2e", job) {
-		if r.Occurrence == first.Occurrence && r.Status == queue.StatusSucceeded {
-			done = append(done, r)
-		}
-	}
-	if len(done) != 1 || done[0].Node != second.Node {
+	if done := f.succeeded(t, first.Occurrence); len(done) != 1 || done[0].Node != second.Node {
 		t.Errorf("succeeded records of %s: %+v, want exactly one by node %s", first.Occurrence, done, second.Node)
 	}
+}
+
+// succeeded returns occ's succeeded records once there is one: the handler's end event
+// comes before the node records the completion.
+func (f *fleet) succeeded(t *testing.T, occ string) []queue.Record {
+	t.Helper()
+	job, _ := dueOf(t, occ)
+	var done []queue.Record
+	testwait.For(t, 10*time.Second, "a succeeded record of "+occ, func() bool {
+		done = done[:0]
+		for _, r := range f.history("e2e", job) {
+			if r.Occurrence == occ && r.Status == queue.StatusSucceeded {
+				done = append(done, r)
+			}
+		}
+		return len(done) > 0
+	})
+	return done
 }
 
 func TestFleetRecoversFromRedisOutage(t *testing.T) {
