@@ -186,21 +186,14 @@ func TestLostCancellationRestartsPlugin(t *testing.T) {
 		KillTimeout:    2 * time.Second,
 	})
 	t.Cleanup(func() { _ = h.Close() })
-	out := newLines()
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := h.Run(ctx, "test", &sdk.Run{Settings: settings(`{"mode":"ignore"}`)}, out.add)
-		errc <- err
-	}()
-	pid := atoi(t, out.waitN(t, 1))[0]
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
-	waitStopped(t, pid)
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
+	pid, err := cancelStuckRun(t, h, func(pid int) {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+		waitStopped(t, pid)
+	})
+	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 	waitGone(t, pid)
@@ -213,12 +206,10 @@ func TestLostCancellationRestartsPlugin(t *testing.T) {
 	}
 }
 
-// TestIgnoredCancellation: a handler that ignores cancellation past its
-// grace takes its plugin process down (plugin/sdk's watchdog); the run
-// returned at cancellation and the next run gets a fresh process.
 // cancelStuckRun starts a run whose handler ignores cancellation, cancels it once the
-// handler runs, and returns the plugin process' pid and the run's error.
-func cancelStuckRun(t *testing.T, h *Host) (int, error) {
+// handler runs (after calling before with the plugin process' pid, if given), and returns
+// that pid and the run's error.
+func cancelStuckRun(t *testing.T, h *Host, before func(pid int)) (int, error) {
 	t.Helper()
 	out := newLines()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -228,13 +219,19 @@ func cancelStuckRun(t *testing.T, h *Host) (int, error) {
 		errc <- err
 	}()
 	pid := atoi(t, out.waitN(t, 1))[0]
+	if before != nil {
+		before(pid)
+	}
 	cancel()
 	return pid, <-errc
 }
 
+// TestIgnoredCancellation: a handler that ignores cancellation past its
+// grace takes its plugin process down (plugin/sdk's watchdog); the run
+// returned at cancellation and the next run gets a fresh process.
 func TestIgnoredCancellation(t *testing.T) {
 	h := newHost(t)
-	pid, err := cancelStuckRun(t, h)
+	pid, err := cancelStuckRun(t, h, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -299,7 +296,7 @@ func TestRunRefusedByDyingPluginGoesToAFreshOne(t *testing.T) {
 	})
 	t.Cleanup(func() { _ = h.Close() })
 
-	stuckPID, _ := cancelStuckRun(t, h)
+	stuckPID, _ := cancelStuckRun(t, h, nil)
 	deadline := time.After(30 * time.Second)
 	for watchdog := false; !watchdog; {
 		select {
