@@ -229,12 +229,10 @@ func (h *Host) runOnce(ctx context.Context, p *proc, run *sdk.Run, startAt time.
 	}
 	res, err := c.handler.Run(ctx, req, output)
 	if err != nil {
-		if errors.Is(err, pluginwire.ErrCancelLost) && p.detach(c) {
+		if errors.Is(err, pluginwire.ErrCancelLost) {
 			// The handler may still be running, and past the run's StopWithin another
-			// node may run the occurrence too: stopping the process cancels it. In the
-			// background, as for a failed health check: the caller is done.
-			h.log.Warn("plugin did not take a run's cancellation; restarting it", "plugin", plugin, "pid", c.cmd.Process.Pid, "error", err)
-			h.stopping.Go(func() { h.stop(c) })
+			// node may run the occurrence too: stopping the process cancels it.
+			h.restart(p, c, "plugin did not take a run's cancellation", err)
 		}
 		if ctxEnded(ctx, err) {
 			return nil, false, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
@@ -368,12 +366,8 @@ func (h *Host) ready(ctx context.Context, p *proc) (*conn, error) {
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("pluginhost: %s: %w", p.name, ctx.Err())
 	}
-	// A stopped or deadlocked process: replace it without making the
-	// callers queued behind p.lock wait for its KillTimeout.
-	if p.detach(c) {
-		h.log.Warn("plugin failed its health check; restarting it", "plugin", p.name, "pid", c.cmd.Process.Pid, "err", err)
-		h.stopping.Go(func() { h.stop(c) })
-	}
+	// A stopped or deadlocked process.
+	h.restart(p, c, "plugin failed its health check", err)
 	return nil, fmt.Errorf("%w: %s: plugin process %d did not pass a health check within %s (%v); it is being restarted",
 		ErrPluginFailed, p.name, c.cmd.Process.Pid, h.cfg.HealthTimeout, err)
 }
@@ -582,6 +576,16 @@ func (p *proc) get(ctx context.Context, h *Host) (*conn, error) {
 	}
 	p.cur = c
 	return c, nil
+}
+
+// restart replaces p's process c, unless it was replaced already: the next call starts a
+// fresh one, and c is stopped in the background, so that neither the caller nor the callers
+// queued behind p.lock wait for its KillTimeout.
+func (h *Host) restart(p *proc, c *conn, why string, err error) {
+	if p.detach(c) {
+		h.log.Warn(why+"; restarting it", "plugin", p.name, "pid", c.cmd.Process.Pid, "err", err)
+		h.stopping.Go(func() { h.stop(c) })
+	}
 }
 
 // detach forgets c, unless it was replaced already; it reports whether the
