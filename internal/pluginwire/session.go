@@ -114,9 +114,6 @@ func (s *session) send(m *pb.SessionRequest) error {
 // returns ctx's error in a Canceled or DeadlineExceeded status, as a cancelled Run call
 // does. errNoSession means the run never reached the plugin: send it with Run.
 func (s *session) run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
-	if ctx.Err() != nil {
-		return nil, status.FromContextError(ctx.Err()).Err()
-	}
 	r := &sessionRun{output: output, done: make(chan sessionEnd, 1)}
 	s.mu.Lock()
 	if s.runs == nil {

@@ -222,7 +222,8 @@ func (c *client) Run(ctx context.Context, req *pb.RunRequest, output func(line s
 		return c.direct.run(ctx, c.c, dc, req, output)
 	}
 	if ctx.Err() != nil {
-		// It ended while waiting for a direct connection: send the run nowhere.
+		// It ended before, or while waiting for a direct connection: send the run
+		// nowhere (the session and Run paths below rely on this check).
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	return c.sessionOrRun(ctx, req, output)
