@@ -260,8 +260,8 @@ func removeSocketDir(address string) {
 // Errors are gRPC statuses, as on the session: the plugin's own (ABORTED for a run it
 // refused, or when it had closed the connection before the run was sent), Canceled or
 // DeadlineExceeded when ctx ended first (the run is then cancelled in the plugin with
-// CancelDirect; wrapped in ErrCancelLost when that failed), ResourceExhausted for a request over the size limit, Unavailable when
-// the connection broke.
+// CancelDirect; wrapped in ErrCancelLost when that failed), ResourceExhausted for a
+// request over the size limit, Unavailable when the connection broke.
 func (p *directPool) run(ctx context.Context, c pb.HandlerClient, hc *hostConn, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
 	if ctx.Err() != nil {
 		p.put(hc, true) // nothing was sent
@@ -281,10 +281,15 @@ func (p *directPool) run(ctx context.Context, c pb.HandlerClient, hc *hostConn, 
 	// Unblock the reads and writes below when ctx ends. A connection on which this fired
 	// is not reused: its deadline is in the past, and its run may still be going.
 	stop := context.AfterFunc(ctx, func() { _ = hc.conn.SetDeadline(time.Unix(1, 0)) })
-	failed := func(err error) (*pb.RunResult, error) {
+	// failed closes hc after err. A request that was not sent (its write failed, so its
+	// last TLS record did not get through) cannot have reached the handler: there is
+	// nothing to cancel, and while ctx lives the plugin closed the connection because it
+	// is exiting, so the run may go to a fresh process, as a run the plugin refused.
+	failed := func(err error, sent bool) (*pb.RunResult, error) {
 		stop()
 		p.put(hc, false)
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil && sent:
 			cctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
 			_, cerr := c.CancelDirect(cctx, &pb.CancelDirectRequest{Connection: hc.id, Id: id})
 			cancel()
@@ -293,28 +298,23 @@ func (p *directPool) run(ctx context.Context, c pb.HandlerClient, hc *hostConn, 
 				return nil, fmt.Errorf("%w (%v): %w", ErrCancelLost, cerr, st)
 			}
 			return nil, st
+		case ctx.Err() != nil:
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case !sent:
+			return nil, status.Error(codes.Aborted, fmt.Sprintf("pluginwire: direct connection closed before the run was sent: %v", err))
 		}
 		return nil, status.Error(codes.Unavailable, fmt.Sprintf("pluginwire: direct connection: %v", err))
 	}
 	if _, err := hc.conn.Write(frame); err != nil {
-		// The request's last TLS record did not get through, so the plugin cannot have
-		// read it: nothing to cancel.
-		stop()
-		p.put(hc, false)
-		if ctx.Err() != nil {
-			return nil, status.FromContextError(ctx.Err()).Err()
-		}
-		// The plugin closed the connection before this request (it is exiting): the run
-		// may go to a fresh process, as a run the plugin refused.
-		return nil, status.Error(codes.Aborted, fmt.Sprintf("pluginwire: direct connection closed before the run was sent: %v", err))
+		return failed(err, false)
 	}
 	for {
 		var ev pb.SessionEvent
 		if err := readFrame(hc.conn, &ev); err != nil {
-			return failed(err)
+			return failed(err, true)
 		}
 		if ev.GetId() != id {
-			return failed(fmt.Errorf("event for run %d during run %d", ev.GetId(), id))
+			return failed(fmt.Errorf("event for run %d during run %d", ev.GetId(), id), true)
 		}
 		switch e := ev.Event.(type) {
 		case *pb.SessionEvent_Output:
