@@ -31,6 +31,9 @@ Starts a handler plugin the way a runner does and checks, printing one
              default, and for each required attribute without one the empty
              value of its type ("" / 0 / false / [] / {}); a handler error
              is then accepted (it proves the round trip) and reported
+  start_at   a run sent -after ahead of its start time (RunRequest.start_at)
+             returns no sooner than that: the plugin never calls its handler
+             early (a handler error is accepted, as in run)
   cancel     a run cancelled after -after returns within -grace of it, and
              the plugin answers afterwards
   timeout    a run whose ctx times out after -after returns within -grace,
@@ -167,7 +170,7 @@ func oneLine(s string) string {
 
 func (c *checker) run(settings, long string) {
 	ctx := context.Background() // the subcommand's root
-	names := []string{"handshake", "schema", "run", "cancel", "timeout"}
+	names := []string{"handshake", "schema", "run", "start_at", "cancel", "timeout"}
 	skip := func(from int, why string) {
 		for _, n := range names[from:] {
 			c.fail(n, "skipped: %s", why)
@@ -205,6 +208,7 @@ func (c *checker) run(settings, long string) {
 		skip(3, "no successful run")
 		return
 	}
+	c.startAtCheck(ctx, settings)
 	c.cancelCheck(ctx, "cancel", long, func(ctx context.Context) (context.Context, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(ctx)
 		t := time.AfterFunc(c.after, cancel)
@@ -273,6 +277,27 @@ func (c *checker) runCheck(ctx context.Context, schema sdk.Schema, settings stri
 	}
 	c.pass("run", "%q, %d output lines", res.Message, lines)
 	return true
+}
+
+// startAtCheck sends a run ahead of its start time, as a runner does with every run it
+// claims ahead: a plugin that calls its handler at once would start jobs early.
+func (c *checker) startAtCheck(ctx context.Context, settings string) {
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	startAt := time.Now().Add(c.after)
+	_, err := c.host.RunAt(rctx, "plugin", c.newRun(settings), startAt, nil)
+	returned := time.Now()
+	switch {
+	case errors.Is(err, pluginhost.ErrPluginFailed):
+		c.fail("start_at", "%v", err)
+	case rctx.Err() != nil:
+		c.fail("start_at", "no result within %s: %v", c.timeout, err)
+	case returned.Before(startAt):
+		c.fail("start_at", "the run returned %s before its start time: the plugin does not wait for RunRequest.start_at",
+			startAt.Sub(returned).Round(time.Millisecond))
+	default:
+		c.pass("start_at", "returned %s after its start time", returned.Sub(startAt).Round(time.Millisecond))
+	}
 }
 
 func (c *checker) cancelCheck(ctx context.Context, name, settings string, stop func(context.Context) (context.Context, context.CancelFunc), want error) {

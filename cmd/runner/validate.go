@@ -99,12 +99,9 @@ func schemas(host *pluginhost.Host) config.HandlerSchemas {
 		}
 		attrs := make([]config.HandlerAttribute, len(s.Attributes))
 		for i, a := range s.Attributes {
-			attrs[i] = config.HandlerAttribute{Name: a.Name, Type: a.Type.String(), Required: a.Required}
-			if a.Default != nil {
-				if attrs[i].Default, err = json.Marshal(a.Default); err != nil {
-					return nil, fmt.Errorf("default of %q: %w", a.Name, err)
-				}
-			}
+			// The host keeps each default as the JSON the plugin sent.
+			def, _ := a.Default.(json.RawMessage)
+			attrs[i] = config.HandlerAttribute{Name: a.Name, Type: a.Type.String(), Required: a.Required, Default: def}
 		}
 		return attrs, nil
 	}

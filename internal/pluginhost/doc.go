@@ -3,12 +3,26 @@
 // (internal/pluginwire), restarts them when they crash and kills them when
 // the runner stops.
 //
+// Files by concern: host.go is the API (Run, RunAt, Schema, Check, Start,
+// Close); supervisor.go looks after one plugin (its current process, restart
+// backoff, run slots) and retire, the one way a process is taken out of
+// service; process.go starts and stops processes; convert.go turns the SDK's
+// types into the wire's and back.
+//
 // One process per plugin, started lazily by the first Run and shared by all
-// concurrent runs of that plugin (a gRPC client is safe for concurrent use).
-// A run in flight when its plugin crashes fails with ErrPluginFailed (the
-// engine retries per the job's policy); the runner itself is unaffected. The
-// next Run starts a new process, after a backoff that doubles with every
-// consecutive failure so that a crash loop does not spin.
+// concurrent runs of that plugin, which travel over its one Session stream
+// (internal/pluginwire). A run in flight when its plugin crashes fails with
+// ErrPluginFailed (the engine retries per the job's policy); the runner
+// itself is unaffected. The next Run starts a new process, after a jittered
+// backoff that doubles with every consecutive failure, so that a crash loop
+// does not spin.
+//
+// Retiring a process (it exited, failed its health check, broke its
+// connection, refused a run while shutting down, or the host closes)
+// detaches it from its plugin under the plugin's lock and stops it in the
+// background, never under the lock: callers queued behind the lock go on to
+// a fresh process instead of waiting for the old one's KillTimeout. Close
+// waits for every stop.
 //
 // Schema: Host.Schema asks a plugin process for its handler block's schema
 // once and caches it with the process (a replaced process is asked again).
@@ -22,6 +36,11 @@
 // process. A process that answered recently is trusted, so the check costs
 // a round trip only on a quiet plugin. Stopping sends SIGCONT after
 // SIGTERM, so a stopped plugin still gets to stop its jobs.
+//
+// Start times: RunAt sends a run to its plugin at once, with the instant
+// before which the handler must not be called (RunRequest.start_at, which
+// every plugin of protocol version 3 honours), so that a burst due at one
+// instant starts together instead of queueing behind its own dispatch.
 //
 // Cancellation past a grace: Run returns as soon as its ctx is done; a
 // handler that ignores the cancellation is the plugin's to catch, because
@@ -66,9 +85,9 @@
 // A runner running as PID 1 (a container without an init) inherits orphaned
 // grandchildren and must reap them; run it under an init such as tini.
 //
-// Cancellation of a run is its ctx: cancelling it cancels the gRPC stream,
-// which cancels the handler's ctx inside the plugin. Run returns as soon as
-// the stream ends; the plugin finishes killing the job's processes
+// Cancellation of a run is its ctx: cancelling it sends the run's cancel
+// message on the session, which cancels the handler's ctx inside the plugin.
+// Run returns at once; the plugin finishes killing the job's processes
 // asynchronously (bounded by the exec handler's kill grace), and Close waits
 // for that.
 //

@@ -2,25 +2,19 @@ package pluginhost
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cronfleet/cronfleet/internal/pluginwire"
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
@@ -60,11 +54,12 @@ type Config struct {
 	// SIGKILL (default 10s). Keep it above the plugins' own shutdown grace
 	// (plugin/sdk: 5s), so they can stop their jobs' processes.
 	KillTimeout time.Duration
-	// RestartBackoff is the least time between two starts of a plugin
-	// that failed once (default 250ms); it doubles with each consecutive
-	// failure. A run that reaches its plugin resets the count.
+	// RestartBackoff is about the least time between two starts of a plugin
+	// that failed once (default 250ms); it doubles, with jitter, with each
+	// consecutive failure. A run that reaches its plugin resets it.
 	RestartBackoff time.Duration
-	// MaxRestartBackoff caps RestartBackoff's doubling (default 30s).
+	// MaxRestartBackoff caps RestartBackoff's doubling, before jitter
+	// (default 30s).
 	MaxRestartBackoff time.Duration
 	// MaxConcurrent limits the runs in flight per plugin name; a run
 	// beyond the limit waits for a slot (or for its ctx). A missing or
@@ -95,11 +90,11 @@ type Host struct {
 	log  *slog.Logger
 	done chan struct{} // closed by Close
 
-	mu     sync.Mutex
-	closed bool
-	procs  map[string]*proc
+	mu          sync.Mutex
+	closed      bool
+	supervisors map[string]*supervisor
 
-	stopping sync.WaitGroup // processes being stopped apart from any run; Close waits
+	stopping sync.WaitGroup // retired processes being stopped; Close waits for them
 }
 
 // New returns a Host; it starts no process until the first Run.
@@ -125,7 +120,7 @@ func New(cfg Config) *Host {
 	if cfg.HealthTimeout <= 0 {
 		cfg.HealthTimeout = 2 * time.Second
 	}
-	return &Host{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), procs: map[string]*proc{}}
+	return &Host{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), supervisors: map[string]*supervisor{}}
 }
 
 // Has reports whether name is a known plugin: a builtin or an executable
@@ -153,177 +148,155 @@ func (h *Host) argv(name string) ([]string, bool) {
 	return []string{path}, true
 }
 
-// Run runs one occurrence on the named plugin, calling output for every
-// output line while it runs, and returns the handler's result. The error
-// wraps ctx's error when ctx ended the run, ErrPluginFailed when the plugin
-// process failed (it would not start, crashed, or failed its health check),
-// and otherwise carries the handler's error message (the result may then be
-// non-nil too, e.g. with an exit code). sdk.IsPermanent reports whether the
-// handler marked its error with sdk.Permanent: retrying will not help.
-//
-// With a Config.MaxConcurrent limit for the plugin, Run first waits for a
-// slot, giving up when ctx is done.
+// Run is RunAt for a run that may start at once.
 func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func(line string)) (*sdk.Result, error) {
 	return h.RunAt(ctx, plugin, run, time.Time{}, output)
 }
 
-// RunAt is Run for a run that must not start before startAt (a time.Now
-// reading: its monotonic clock counts). The request goes to the plugin at
-// once, and a plugin that honours start_at (plugin/sdk does, it says so
-// in its schema) waits for the rest itself, so that many runs due at one
-// instant start together instead of queueing behind their own dispatch; for
-// other plugins the host waits before sending. Either way the handler never
-// starts before startAt.
+// RunAt runs one occurrence on the named plugin, not before startAt (a
+// time.Now reading: its monotonic clock counts), calling output for every
+// output line while it runs, and returns the handler's result.
+//
+// The request goes to the plugin at once, and the plugin waits for the rest
+// itself (RunRequest.start_at), so that many runs due at one instant start
+// together instead of queueing behind their own dispatch.
+//
+// The error wraps ctx's error when ctx ended the run, ErrPluginFailed when
+// the plugin process failed (it would not start, crashed, or failed its
+// health check), and otherwise carries the handler's error message (the
+// result may then be non-nil too, e.g. with an exit code). sdk.IsPermanent
+// reports whether the handler marked its error with sdk.Permanent: retrying
+// will not help.
+//
+// With a Config.MaxConcurrent limit for the plugin, RunAt first waits for a
+// slot, giving up when ctx is done.
 func (h *Host) RunAt(ctx context.Context, plugin string, run *sdk.Run, startAt time.Time, output func(line string)) (*sdk.Result, error) {
 	if run == nil {
 		return nil, errors.New("pluginhost: nil run")
 	}
-	p, err := h.proc(plugin)
+	s, err := h.supervisor(plugin)
 	if err != nil {
 		return nil, err
 	}
-	release, err := p.acquire(ctx, h)
+	release, err := s.acquire(ctx, h.done)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	for try := 0; ; try++ {
-		res, again, err := h.runOnce(ctx, p, run, startAt, output)
-		if again && try == 0 {
-			// The process refused the run without starting it (it is shutting down, e.g.
-			// after its watchdog gave up on a handler ignoring cancellation): start a fresh
-			// process and send it there. Safe, because the handler never saw it.
-			continue
-		}
-		return res, err
+	req := toProto(run)
+	if wait := time.Until(startAt); wait > 0 {
+		// The machine's clock, which the plugin reads too: the wall time that is wait
+		// from now.
+		req.StartAt = timestamppb.New(time.Now().Round(0).Add(wait))
 	}
+	res, err := h.runOnce(ctx, s, req, output)
+	if errors.Is(err, errNotStarted) {
+		// The process refused the run without starting it (it is shutting down, e.g.
+		// after its watchdog gave up on a handler ignoring cancellation): send it to a
+		// fresh process. Safe, because no handler saw it.
+		res, err = h.runOnce(ctx, s, req, output)
+	}
+	return res, err
 }
 
-// runOnce sends run to p's current process. again reports a run that the process refused
-// before starting it: it may be sent again to a fresh process.
-func (h *Host) runOnce(ctx context.Context, p *proc, run *sdk.Run, startAt time.Time, output func(line string)) (_ *sdk.Result, again bool, _ error) {
-	plugin := p.name
-	c, err := h.ready(ctx, p)
+// errNotStarted marks a run that a plugin process refused before any handler saw it.
+var errNotStarted = errors.New("the plugin refused the run without starting it")
+
+// runOnce sends req to s's current process.
+func (h *Host) runOnce(ctx context.Context, s *supervisor, req *pb.RunRequest, output func(line string)) (*sdk.Result, error) {
+	p, err := h.ready(ctx, s)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	req := toProto(run)
-	if time.Until(startAt) > 0 && !c.schemaKnown() {
-		// A restarted process has not said yet whether it honours start_at.
-		_, _ = h.Schema(ctx, plugin)
-	}
-	if wait := time.Until(startAt); wait > 0 {
-		if c.honoursStartAt() {
-			// The machine's clock, which the plugin reads too: the wall time that is wait
-			// from now.
-			req.StartAt = timestamppb.New(time.Now().Round(0).Add(wait))
-		} else {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return nil, false, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
-			}
-		}
-	}
-	res, err := c.handler.Run(ctx, req, output)
+	res, err := p.handler.Run(ctx, req, output)
 	if err != nil {
-		if errors.Is(err, pluginwire.ErrCancelLost) {
-			// The handler may still be running, and past the run's StopWithin another
-			// node may run the occurrence too: stopping the process cancels it.
-			h.restart(p, c, "plugin did not take a run's cancellation", err)
-		}
 		if ctxEnded(ctx, err) {
-			return nil, false, fmt.Errorf("pluginhost: %s: %w", plugin, ctx.Err())
+			return nil, fmt.Errorf("pluginhost: %s: %w", s.name, ctx.Err())
 		}
-		notStarted := status.Code(err) == codes.Aborted
-		if notStarted {
-			p.failed(h, c)
+		if status.Code(err) == codes.Aborted {
+			h.retire(s, p, "plugin is shutting down and refused a run", err)
+			return nil, fmt.Errorf("%w: %s: %w: %w", ErrPluginFailed, s.name, errNotStarted, err)
 		}
-		return nil, notStarted, h.callFailed(p, c, err)
+		return nil, h.callFailed(s, p, err)
 	}
-	c.touch()
-	p.failures.Store(0)
+	p.touch()
+	s.reached()
 	out := fromProto(res)
 	if res.GetHasError() {
 		if ctxEndedRun(ctx) {
 			// The handler failed because its ctx ended: say so, so that
 			// the caller sees a timeout or a cancellation as such.
-			return out, false, fmt.Errorf("pluginhost: %s: %w: %s", plugin, ctx.Err(), res.GetError())
+			return out, fmt.Errorf("pluginhost: %s: %w: %s", s.name, ctx.Err(), res.GetError())
 		}
-		err := fmt.Errorf("pluginhost: %s: %s", plugin, res.GetError())
+		err := fmt.Errorf("pluginhost: %s: %s", s.name, res.GetError())
 		if res.GetPermanent() {
 			err = sdk.Permanent(err)
 		}
-		return out, false, err
+		return out, err
 	}
-	return out, false, nil
+	return out, nil
 }
 
 // Schema returns the schema of the named plugin's handler block, asking
 // the plugin process (started if need be) once; the answer is cached until
-// the process is replaced. An invalid schema (see sdk.Schema.Validate) is
-// an error.
+// the process is replaced. Each attribute's Default is the json.RawMessage
+// the plugin sent, or nil. An invalid schema (see sdk.Schema.Validate) is an
+// error.
 func (h *Host) Schema(ctx context.Context, plugin string) (sdk.Schema, error) {
-	p, err := h.proc(plugin)
+	s, err := h.supervisor(plugin)
 	if err != nil {
 		return sdk.Schema{}, err
 	}
-	c, err := h.ready(ctx, p)
+	p, err := h.ready(ctx, s)
 	if err != nil {
 		return sdk.Schema{}, err
 	}
-	c.schemaMu.Lock()
-	defer c.schemaMu.Unlock()
-	if c.schema != nil {
-		return *c.schema, nil
+	p.schemaMu.Lock()
+	defer p.schemaMu.Unlock()
+	if p.schema != nil {
+		return *p.schema, nil
 	}
-	res, err := c.handler.Schema(ctx)
+	res, err := p.handler.Schema(ctx)
 	if err != nil {
 		if ctxEnded(ctx, err) {
 			return sdk.Schema{}, fmt.Errorf("pluginhost: %s: schema: %w", plugin, ctx.Err())
 		}
-		if code := status.Code(err); code != codes.Unavailable && code != codes.Canceled && !c.exited() {
+		if code := status.Code(err); code != codes.Unavailable && code != codes.Canceled && !p.exited() {
 			// The plugin answered: it is alive but its schema is wrong.
-			c.touch()
+			p.touch()
 			return sdk.Schema{}, fmt.Errorf("pluginhost: %s: schema: %s", plugin, status.Convert(err).Message())
 		}
-		return sdk.Schema{}, h.callFailed(p, c, err)
+		return sdk.Schema{}, h.callFailed(s, p, err)
 	}
-	c.touch()
-	c.startAt.Store(res.GetHonoursStartAt())
-	schema, err := schemaFromProto(res)
-	if err == nil {
-		err = schema.Validate()
-	}
-	if err != nil {
+	p.touch()
+	schema := schemaFromProto(res)
+	if err := schema.Validate(); err != nil {
 		return sdk.Schema{}, fmt.Errorf("pluginhost: %s: schema: %w", plugin, err)
 	}
-	c.schema = &schema
+	p.schema = &schema
 	return schema, nil
 }
 
 // Check asks the named plugin (started if need be) about one handler block's
 // settings: the problems its own checks find beyond its schema, none for a
-// plugin without checks (one that predates the Check call included).
+// plugin without checks.
 func (h *Host) Check(ctx context.Context, plugin string, settings []byte) ([]sdk.Problem, error) {
-	p, err := h.proc(plugin)
+	s, err := h.supervisor(plugin)
 	if err != nil {
 		return nil, err
 	}
-	c, err := h.ready(ctx, p)
+	p, err := h.ready(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.handler.Check(ctx, &pb.CheckRequest{Settings: settings})
+	res, err := p.handler.Check(ctx, &pb.CheckRequest{Settings: settings})
 	if err != nil {
 		if ctxEnded(ctx, err) {
 			return nil, fmt.Errorf("pluginhost: %s: check: %w", plugin, ctx.Err())
 		}
-		return nil, h.callFailed(p, c, err)
+		return nil, h.callFailed(s, p, err)
 	}
-	c.touch()
+	p.touch()
 	out := make([]sdk.Problem, len(res.GetProblems()))
 	for i, pr := range res.GetProblems() {
 		out[i] = sdk.Problem{Attribute: pr.GetAttribute(), Message: pr.GetMessage()}
@@ -335,47 +308,109 @@ func (h *Host) Check(ctx context.Context, plugin string, settings []byte) ([]sdk
 // handshake) and checks that it answers; the runner can use it to fail
 // early, "runner plugin check" to test the handshake on its own.
 func (h *Host) Start(ctx context.Context, plugin string) error {
-	p, err := h.proc(plugin)
+	s, err := h.supervisor(plugin)
 	if err != nil {
 		return err
 	}
-	_, err = h.ready(ctx, p)
+	_, err = h.ready(ctx, s)
 	return err
 }
 
-// ready returns p's process, started and, if it has been quiet for longer
+// Close stops every plugin process (SIGTERM to its group, SIGKILL after
+// KillTimeout) and waits for them. Runs still in flight fail. Close is
+// idempotent; Run after Close returns ErrClosed.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	close(h.done)
+	sups := make([]*supervisor, 0, len(h.supervisors))
+	for _, s := range h.supervisors {
+		sups = append(sups, s)
+	}
+	h.mu.Unlock()
+	for _, s := range sups {
+		// A caller starting a process holds the lock until the start is over; done makes
+		// every other caller give up, so this waits for starts only.
+		s.lock <- struct{}{}
+		p := s.cur
+		<-s.lock
+		if p != nil {
+			h.retire(s, p, "", nil)
+		}
+	}
+	h.stopping.Wait()
+	return nil
+}
+
+// supervisor returns the supervisor of the named plugin, made on first use.
+func (h *Host) supervisor(name string) (*supervisor, error) {
+	argv, ok := h.argv(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownPlugin, name)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	s := h.supervisors[name]
+	if s == nil {
+		s = newSupervisor(name, argv, h.cfg)
+		h.supervisors[name] = s
+	}
+	return s, nil
+}
+
+// ready returns s's process, started and, if it has been quiet for longer
 // than HealthInterval, checked.
-func (h *Host) ready(ctx context.Context, p *proc) (*conn, error) {
-	c, err := p.get(ctx, h)
+func (h *Host) ready(ctx context.Context, s *supervisor) (*process, error) {
+	p, err := h.process(ctx, s)
 	if err != nil {
 		if errors.Is(err, ErrClosed) || errors.Is(err, ErrPluginFailed) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("pluginhost: %s: %w", p.name, err)
+		return nil, fmt.Errorf("pluginhost: %s: %w", s.name, err)
 	}
-	if h.cfg.HealthInterval < 0 || time.Since(c.lastOK()) < h.cfg.HealthInterval {
-		return c, nil
+	if h.cfg.HealthInterval < 0 || time.Since(p.lastAnswer()) < h.cfg.HealthInterval {
+		return p, nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, h.cfg.HealthTimeout)
 	defer cancel()
-	err = c.handler.Ping(pctx)
+	err = p.handler.Ping(pctx)
 	if err == nil {
-		c.touch()
-		return c, nil
+		p.touch()
+		return p, nil
 	}
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("pluginhost: %s: %w", p.name, ctx.Err())
+		return nil, fmt.Errorf("pluginhost: %s: %w", s.name, ctx.Err())
 	}
 	// A stopped or deadlocked process.
-	h.restart(p, c, "plugin failed its health check", err)
+	h.retire(s, p, "plugin failed its health check", err)
 	return nil, fmt.Errorf("%w: %s: plugin process %d did not pass a health check within %s (%v); it is being restarted",
-		ErrPluginFailed, p.name, c.cmd.Process.Pid, h.cfg.HealthTimeout, err)
+		ErrPluginFailed, s.name, p.pid(), h.cfg.HealthTimeout, err)
 }
 
-// ctxEnded reports whether ctx ended the call that returned err. gRPC
-// sends ctx's deadline to the plugin, whose side may expire it a moment
-// before ctx's own timer fires: the call then fails with DeadlineExceeded
-// while ctx.Err() is still nil, and ctxEnded waits for ctx to catch up.
+// callFailed handles a transport error of a call on p.
+func (h *Host) callFailed(s *supervisor, p *process, err error) error {
+	if status.Code(err) == codes.Unavailable || p.exited() {
+		// The process is gone or going: retire it, so the next call starts a fresh one.
+		st := p.exitStatus()
+		h.retire(s, p, "plugin connection failed", err)
+		if st != "" {
+			err = fmt.Errorf("%w (plugin process %s)", err, st)
+		}
+	}
+	return fmt.Errorf("%w: %s: %w", ErrPluginFailed, s.name, err)
+}
+
+// ctxEnded reports whether ctx ended the call that returned err. The run's
+// deadline travels to the plugin, whose side may expire it a moment before
+// ctx's own timer fires: the call then fails with DeadlineExceeded while
+// ctx.Err() is still nil, and ctxEnded waits for ctx to catch up.
 func ctxEnded(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return true
@@ -387,9 +422,9 @@ func ctxEnded(ctx context.Context, err error) bool {
 	return true
 }
 
-// deadlineSkew bounds how much earlier than ctx the plugin's side of a
-// call may see ctx's deadline expire (gRPC sends the remaining time, so the
-// difference is the transit time).
+// deadlineSkew bounds how much earlier than ctx the plugin's side of a run
+// may see ctx's deadline expire (the difference is the two processes' reading
+// of one clock, and the transit time).
 const deadlineSkew = 50 * time.Millisecond
 
 // ctxEndedRun reports whether ctx has ended, or is about to end by its
@@ -404,353 +439,4 @@ func ctxEndedRun(ctx context.Context) bool {
 	}
 	<-ctx.Done()
 	return true
-}
-
-// callFailed handles a transport error of a call on c.
-func (h *Host) callFailed(p *proc, c *conn, err error) error {
-	if status.Code(err) == codes.Unavailable || c.exited() {
-		// The process is gone or going: stop it for good, so the next
-		// call starts a fresh one.
-		p.failed(h, c)
-		if st := c.exitStatus(); st != "" {
-			err = fmt.Errorf("%w (plugin process %s)", err, st)
-		}
-	}
-	return fmt.Errorf("%w: %s: %w", ErrPluginFailed, p.name, err)
-}
-
-// Close stops every plugin process (SIGTERM to its group, SIGKILL after
-// KillTimeout) and waits for them. Runs still in flight fail. Close is
-// idempotent; Run after Close returns ErrClosed.
-func (h *Host) Close() error {
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return nil
-	}
-	h.closed = true
-	close(h.done)
-	procs := make([]*proc, 0, len(h.procs))
-	for _, p := range h.procs {
-		procs = append(procs, p)
-	}
-	h.mu.Unlock()
-
-	var wg sync.WaitGroup
-	for _, p := range procs {
-		wg.Go(func() {
-			p.lock <- struct{}{}
-			defer func() { <-p.lock }()
-			if p.cur != nil {
-				h.stop(p.cur)
-				p.cur = nil
-			}
-		})
-	}
-	wg.Wait()
-	h.stopping.Wait()
-	return nil
-}
-
-func (h *Host) proc(name string) (*proc, error) {
-	argv, ok := h.argv(name)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownPlugin, name)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, ErrClosed
-	}
-	p := h.procs[name]
-	if p == nil {
-		p = &proc{name: name, argv: argv, lock: make(chan struct{}, 1)}
-		if n := h.cfg.MaxConcurrent[name]; n > 0 {
-			p.slots = make(chan struct{}, n)
-		}
-		h.procs[name] = p
-	}
-	return p, nil
-}
-
-// proc is one plugin and its current process, if any.
-type proc struct {
-	name     string
-	argv     []string
-	lock     chan struct{} // a mutex that waiting callers can abandon (ctx)
-	slots    chan struct{} // MaxConcurrent; nil for no limit
-	failures atomic.Int32  // consecutive failures, for the restart backoff
-
-	// Guarded by lock.
-	cur       *conn
-	lastStart time.Time
-}
-
-// acquire takes one of p's run slots, if p is limited.
-func (p *proc) acquire(ctx context.Context, h *Host) (release func(), err error) {
-	if p.slots == nil {
-		return func() {}, nil
-	}
-	select {
-	case p.slots <- struct{}{}:
-		return func() { <-p.slots }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("pluginhost: %s: waiting for one of %d run slots: %w", p.name, cap(p.slots), ctx.Err())
-	case <-h.done:
-		return nil, ErrClosed
-	}
-}
-
-// conn is one running plugin process.
-type conn struct {
-	client  *plugin.Client
-	cmd     *exec.Cmd
-	handler pluginwire.Client
-	ok      atomic.Int64 // unix nanoseconds of the last answer from the process
-
-	schemaMu sync.Mutex
-	schema   *sdk.Schema // cached
-	// startAt: the plugin said (in its schema) that it honours
-	// RunRequest.start_at; unknown until Schema was asked.
-	startAt atomic.Bool
-}
-
-func (c *conn) touch()            { c.ok.Store(time.Now().UnixNano()) }
-func (c *conn) lastOK() time.Time { return time.Unix(0, c.ok.Load()) }
-
-func (c *conn) exited() bool { return c.client.Exited() }
-
-// exitStatus describes how the process ended, once go-plugin reaped it.
-func (c *conn) exitStatus() string {
-	if !c.exited() || c.cmd.ProcessState == nil {
-		return ""
-	}
-	return c.cmd.ProcessState.String()
-}
-
-// get returns the running process, starting one if there is none.
-func (p *proc) get(ctx context.Context, h *Host) (*conn, error) {
-	select {
-	case p.lock <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-h.done:
-		return nil, ErrClosed
-	}
-	defer func() { <-p.lock }()
-	select {
-	case <-h.done:
-		return nil, ErrClosed
-	default:
-	}
-
-	if p.cur != nil && !p.cur.exited() {
-		return p.cur, nil
-	}
-	if p.cur != nil {
-		h.log.Warn("plugin process exited; restarting", "plugin", p.name, "status", p.cur.exitStatus())
-		h.stop(p.cur)
-		p.cur = nil
-		p.failures.Add(1)
-	}
-	if n := p.failures.Load(); n > 0 {
-		wait := h.cfg.RestartBackoff << min(n-1, 16)
-		wait = min(wait, h.cfg.MaxRestartBackoff) - time.Since(p.lastStart)
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-h.done:
-				return nil, ErrClosed
-			}
-		}
-	}
-	p.lastStart = time.Now()
-	c, err := h.start(p.name, p.argv)
-	if err != nil {
-		p.failures.Add(1)
-		return nil, err
-	}
-	p.cur = c
-	return c, nil
-}
-
-// restart replaces p's process c, unless it was replaced already: the next call starts a
-// fresh one, and c is stopped in the background, so that neither the caller nor the callers
-// queued behind p.lock wait for its KillTimeout.
-func (h *Host) restart(p *proc, c *conn, why string, err error) {
-	if p.detach(c) {
-		h.log.Warn(why+"; restarting it", "plugin", p.name, "pid", c.cmd.Process.Pid, "err", err)
-		h.stopping.Go(func() { h.stop(c) })
-	}
-}
-
-// detach forgets c, unless it was replaced already; it reports whether the
-// caller is to stop c.
-func (p *proc) detach(c *conn) bool {
-	p.lock <- struct{}{}
-	defer func() { <-p.lock }()
-	if p.cur != c {
-		return false
-	}
-	p.cur = nil
-	p.failures.Add(1)
-	return true
-}
-
-// failed stops c after a run saw it fail, unless it was replaced already.
-func (p *proc) failed(h *Host, c *conn) {
-	p.lock <- struct{}{}
-	defer func() { <-p.lock }()
-	if p.cur == c {
-		h.stop(c)
-		p.cur = nil
-		p.failures.Add(1)
-	}
-}
-
-func (h *Host) start(name string, argv []string) (*conn, error) {
-	log := h.log.With("plugin", name)
-	var secure *plugin.SecureConfig
-	if _, builtin := h.cfg.Builtins[name]; !builtin {
-		var err error
-		if secure, err = h.trust(name, argv[0]); err != nil {
-			return nil, err
-		}
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = h.env()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig: pluginwire.Handshake(),
-		Plugins:         pluginwire.HostPluginSet(),
-		Cmd:             cmd,
-		SkipHostEnv:     true,
-		SecureConfig:    secure,
-		// Mutual TLS with a certificate made for this process: nothing else on the machine
-		// can talk to the plugin, nor pose as the runner.
-		AutoMTLS:         true,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		GRPCDialOptions:  pluginwire.DialOptions(),
-		StartTimeout:     h.cfg.StartTimeout,
-		Logger:           newHCLogger(log),
-		SyncStdout:       &lineLogger{log: log, level: slog.LevelInfo, attrs: []any{"stream", "stdout"}},
-		SyncStderr:       &lineLogger{log: log, level: slog.LevelWarn, attrs: []any{"stream", "stderr"}},
-	})
-	c := &conn{client: client, cmd: cmd}
-	rpc, err := client.Client()
-	if err == nil {
-		var raw any
-		raw, err = rpc.Dispense(pluginwire.PluginName)
-		if err == nil {
-			var ok bool
-			if c.handler, ok = raw.(pluginwire.Client); !ok {
-				err = fmt.Errorf("dispensed %T", raw)
-			}
-		}
-	}
-	if err != nil {
-		h.stop(c)
-		return nil, fmt.Errorf("%w: %s: start: %w", ErrPluginFailed, name, pluginwire.CheckVersion(err))
-	}
-	c.touch() // the handshake was an answer
-	log.Debug("plugin started", "pid", cmd.Process.Pid)
-	return c, nil
-}
-
-// env is the plugins' whole environment; see the package doc.
-func (h *Host) env() []string {
-	path := os.Getenv("PATH")
-	if path == "" {
-		path = "/usr/local/bin:/usr/bin:/bin"
-	}
-	return append([]string{"PATH=" + path}, h.cfg.Env...)
-}
-
-// stop ends c's process group: SIGTERM, then SIGKILL after KillTimeout,
-// then lets go-plugin reap the process and its goroutines.
-func (h *Host) stop(c *conn) {
-	if c.cmd.Process != nil {
-		pgid := c.cmd.Process.Pid
-		if !c.exited() {
-			_ = syscall.Kill(-pgid, syscall.SIGTERM)
-			// A stopped plugin (SIGSTOP, a debugger) handles SIGTERM only
-			// once it runs again; it must, to stop its jobs' processes.
-			_ = syscall.Kill(-pgid, syscall.SIGCONT)
-			if !h.waitExit(c, h.cfg.KillTimeout) {
-				h.log.Warn("plugin did not stop in time; killing it", "pid", pgid)
-			}
-		}
-		// Leftovers of the group, and the leader if it ignored SIGTERM.
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		h.waitExit(c, h.cfg.KillTimeout)
-	}
-	c.client.Kill()       // reaps the process, closes the connection
-	if c.handler != nil { // nil when the start failed
-		c.handler.Close()
-	}
-}
-
-// waitExit reports whether c's process exited within d. go-plugin exposes
-// the exit only as a flag, hence the polling.
-func (h *Host) waitExit(c *conn, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for !c.exited() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
-}
-
-func (c *conn) honoursStartAt() bool { return c.startAt.Load() }
-
-func (c *conn) schemaKnown() bool {
-	c.schemaMu.Lock()
-	defer c.schemaMu.Unlock()
-	return c.schema != nil
-}
-
-func toProto(r *sdk.Run) *pb.RunRequest {
-	req := &pb.RunRequest{
-		Job:          r.Job,
-		Attempt:      int32(r.Attempt),
-		FencingToken: r.FencingToken,
-		OccurrenceId: r.OccurrenceID,
-		Node:         r.Node,
-		Settings:     r.Settings,
-		StopWithinMs: r.StopWithin.Milliseconds(),
-	}
-	if !r.ScheduledAt.IsZero() {
-		req.ScheduledAt = timestamppb.New(r.ScheduledAt)
-	}
-	return req
-}
-
-func fromProto(r *pb.RunResult) *sdk.Result {
-	return &sdk.Result{Message: r.GetMessage(), Metadata: r.GetMetadata(), Output: r.GetOutput()}
-}
-
-// schemaFromProto converts a plugin's wire schema back, decoding defaults
-// as encoding/json does into an any (numbers are float64). A type that is
-// not an sdk.Type is kept as is, for Validate to report.
-func schemaFromProto(r *pb.SchemaResponse) (sdk.Schema, error) {
-	var s sdk.Schema
-	for _, pa := range r.GetAttributes() {
-		a := sdk.Attribute{Name: pa.GetName(), Type: sdk.Type(pa.GetType()), Required: pa.GetRequired(), Description: pa.GetDescription()}
-		if t, err := sdk.ParseType(pa.GetType()); err == nil {
-			a.Type = t
-		}
-		if d := pa.GetDefaultJson(); len(d) > 0 {
-			if err := json.Unmarshal(d, &a.Default); err != nil {
-				return sdk.Schema{}, fmt.Errorf("default of %q: %w", pa.GetName(), err)
-			}
-		}
-		s.Attributes = append(s.Attributes, a)
-	}
-	return s, nil
 }

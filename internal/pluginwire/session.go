@@ -2,8 +2,6 @@ package pluginwire
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -12,9 +10,6 @@ import (
 
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
 )
-
-// errNoSession reports a plugin without the Session call: its runs go over Run.
-var errNoSession = errors.New("pluginwire: the plugin has no Session call")
 
 // session is the host's end of one Session stream: it sends runs and cancellations and
 // hands each run's events to it. The reader goroutine it starts is its own; it ends when
@@ -25,12 +20,11 @@ type session struct {
 
 	sendMu sync.Mutex // grpc streams allow one Send at a time
 
-	mu      sync.Mutex
-	next    uint64
-	runs    map[uint64]*sessionRun
-	err     error         // why the stream ended; set once
-	ended   chan struct{} // closed when the reader returned
-	started bool          // a message arrived: the plugin serves Session
+	mu    sync.Mutex
+	next  uint64
+	runs  map[uint64]*sessionRun
+	err   error         // why the stream ended; set once
+	ended chan struct{} // closed when the reader returned
 }
 
 // sessionRun is one run in flight on a session.
@@ -44,9 +38,10 @@ type sessionEnd struct {
 	err error
 }
 
-// openSession starts a Session stream on c.
-func openSession(c pb.HandlerClient) (*session, error) {
-	ctx, cancel := context.WithCancel(context.Background())
+// openSession starts a Session stream on c. The stream outlives the call that opens it
+// (it carries every later run of the process), so it keeps ctx's values but not its end.
+func openSession(ctx context.Context, c pb.HandlerClient) (*session, error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stream, err := c.Session(ctx)
 	if err != nil {
 		cancel()
@@ -64,9 +59,6 @@ func (s *session) read() {
 		ev, err := s.stream.Recv()
 		if err != nil {
 			s.mu.Lock()
-			if status.Code(err) == codes.Unimplemented && !s.started {
-				err = errNoSession
-			}
 			s.err = err
 			runs := s.runs
 			s.runs = nil
@@ -78,7 +70,6 @@ func (s *session) read() {
 			return
 		}
 		s.mu.Lock()
-		s.started = true
 		r := s.runs[ev.GetId()]
 		var end *sessionEnd
 		switch e := ev.Event.(type) {
@@ -111,8 +102,8 @@ func (s *session) send(m *pb.SessionRequest) error {
 }
 
 // run sends req and waits for its result. When ctx ends first it sends a cancellation and
-// returns ctx's error in a Canceled or DeadlineExceeded status, as a cancelled Run call
-// does. errNoSession means the run never reached the plugin: send it with Run.
+// returns ctx's error in a Canceled or DeadlineExceeded status, as a cancelled gRPC call
+// does.
 func (s *session) run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
 	r := &sessionRun{output: output, done: make(chan sessionEnd, 1)}
 	s.mu.Lock()
@@ -244,31 +235,11 @@ func runContext(stream context.Context, deadline *timestamppb.Timestamp) (contex
 	return context.WithDeadline(stream, deadline.AsTime())
 }
 
-// sessionOrRun sends req over the client's session, opening it on first use, and over Run
-// when the plugin has no Session call.
-func (c *client) sessionOrRun(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
-	s, err := c.currentSession()
-	if err == nil {
-		res, err := s.run(ctx, req, output)
-		if !errors.Is(err, errNoSession) {
-			return res, err
-		}
-		c.noSession()
-	}
-	if err != nil && !errors.Is(err, errNoSession) {
-		return nil, fmt.Errorf("pluginwire: session: %w", err)
-	}
-	return c.runStream(ctx, req, output)
-}
-
-// currentSession returns the open session, opening one if there is none or the last one
-// ended; errNoSession if the plugin has none.
-func (c *client) currentSession() (*session, error) {
-	c.sessMu.Lock()
-	defer c.sessMu.Unlock()
-	if c.sessUnsupported {
-		return nil, errNoSession
-	}
+// session returns the client's open session, opening one if there is none or the last one
+// ended (its plugin process is the same, so a new stream is worth a try).
+func (c *client) session(ctx context.Context) (*session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.sess != nil {
 		select {
 		case <-c.sess.ended:
@@ -277,7 +248,7 @@ func (c *client) currentSession() (*session, error) {
 			return c.sess, nil
 		}
 	}
-	s, err := openSession(c.c)
+	s, err := openSession(ctx, c.c)
 	if err != nil {
 		return nil, err
 	}
@@ -285,22 +256,12 @@ func (c *client) currentSession() (*session, error) {
 	return s, nil
 }
 
-// noSession remembers that the plugin has no Session call.
-func (c *client) noSession() {
-	c.sessMu.Lock()
-	defer c.sessMu.Unlock()
-	c.sessUnsupported = true
-	c.sess = nil
-}
-
-// Close closes the client's direct connections and ends its session, if any, and waits
-// for the session's reader.
+// Close ends the client's session, if any, and waits for its reader.
 func (c *client) Close() {
-	c.direct.close()
-	c.sessMu.Lock()
+	c.mu.Lock()
 	s := c.sess
 	c.sess = nil
-	c.sessMu.Unlock()
+	c.mu.Unlock()
 	if s != nil {
 		s.close()
 	}

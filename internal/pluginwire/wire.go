@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
 	"sync"
@@ -19,9 +18,9 @@ import (
 )
 
 // ProtocolVersion is the version of the wire protocol (plugin/proto,
-// package cronfleet.plugin.v2). A host refuses a plugin built for another
+// package cronfleet.plugin.v3). A host refuses a plugin built for another
 // version at the handshake, before any job runs on it; see VersionError.
-const ProtocolVersion = 2
+const ProtocolVersion = 3
 
 // VersionError is a handshake refused because the plugin speaks another
 // protocol version than the host.
@@ -42,7 +41,7 @@ func (e *VersionError) Error() string {
 }
 
 // go-plugin reports a mismatch as "incompatible API version with plugin.
-// Plugin version: 1, Client versions: [2]" in a plain error.
+// Plugin version: 2, Client versions: [3]" in a plain error.
 var goPluginVersionErr = regexp.MustCompile(`(?i)incompatible API version with plugin\. Plugin version: (-?\d+)`)
 
 // CheckVersion turns go-plugin's start error for a version mismatch into a
@@ -66,7 +65,7 @@ func CheckVersion(err error) error {
 // WindowSize is the HTTP/2 flow-control window, per stream and per connection, that
 // both ends of a plugin connection use. All runs of a plugin share one Session stream,
 // and a burst sends hundreds of requests, then results, at once: with gRPC's default
-// 64 KiB the sender stalls for window updates in the middle of the burst.
+// window the sender stalls for window updates in the middle of the burst.
 const WindowSize = 4 << 20
 
 // DialOptions are the host's gRPC options for a plugin connection (see WindowSize).
@@ -98,10 +97,9 @@ func HostPluginSet() plugin.PluginSet {
 	return plugin.PluginSet{PluginName: &GRPCPlugin{}}
 }
 
-// Set returns a new plugin set serving p, for the plugin side. The plugin keeps p to Close
-// it before it exits.
-func (p *GRPCPlugin) Set() plugin.PluginSet {
-	return plugin.PluginSet{PluginName: p}
+// PluginSet returns a new plugin set serving impl, for the plugin side.
+func PluginSet(impl Handler) plugin.PluginSet {
+	return plugin.PluginSet{PluginName: &GRPCPlugin{Impl: impl}}
 }
 
 // Handler is the Go shape of the Handler gRPC service. The plugin side
@@ -109,13 +107,13 @@ func (p *GRPCPlugin) Set() plugin.PluginSet {
 // from Dispense.
 //
 // Schema returns the handler block's schema. Run streams output lines
-// through output while the run lasts and returns the final result. A
-// returned error means the transport or the plugin failed; a failing
-// handler is reported inside the result (has_error). output is never called
-// after Run returned. Check returns the problems found in one handler
-// block's settings; a plugin without checks of its own answers with none
-// (over the wire, a plugin that does not implement it answers UNIMPLEMENTED,
-// which the host's Check turns into none).
+// through output while the run lasts and returns the final result; it is
+// called concurrently, once per run. A returned error means the transport
+// or the plugin failed; a failing handler is reported inside the result
+// (has_error). output is never called after Run returned. Check returns the
+// problems found in one handler block's settings; a plugin without checks of
+// its own answers with none (over the wire, a plugin that does not implement
+// it answers UNIMPLEMENTED, which the host's Check turns into none).
 type Handler interface {
 	Schema(ctx context.Context) (*pb.SchemaResponse, error)
 	Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error)
@@ -130,8 +128,8 @@ type Client interface {
 	// whether it is serving. Unlike go-plugin's own Ping it is bounded by
 	// ctx, so a stopped or deadlocked plugin is noticed.
 	Ping(ctx context.Context) error
-	// Close ends the client's run session, if it has one, and waits for
-	// its reader goroutine; runs still in flight on it fail. The gRPC
+	// Close ends the client's session, if it has one, and waits for its
+	// reader goroutine; runs still in flight on it fail. The gRPC
 	// connection is go-plugin's to close.
 	Close()
 }
@@ -144,16 +142,6 @@ type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	// Impl is served by the plugin process; the host leaves it nil.
 	Impl Handler
-
-	direct directServer // the plugin's direct connections, once the host asks for them
-}
-
-// Close stops the plugin's direct connections (see Direct in plugin/proto): it stops
-// listening, cancels the runs on them, closes them and waits for their goroutines. Call
-// it once the runs have returned, before the plugin exits; a host's later runs go to a
-// fresh process.
-func (p *GRPCPlugin) Close() {
-	p.direct.close()
 }
 
 var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
@@ -163,13 +151,13 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if p.Impl == nil {
 		return errors.New("pluginwire: no handler to serve")
 	}
-	pb.RegisterHandlerServer(s, &server{impl: p.Impl, direct: &p.direct})
+	pb.RegisterHandlerServer(s, &server{impl: p.Impl})
 	return nil
 }
 
 // GRPCClient returns a Client that calls the plugin over c.
 func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &client{c: pb.NewHandlerClient(c), health: healthpb.NewHealthClient(c), direct: newDirectPool()}, nil
+	return &client{c: pb.NewHandlerClient(c), health: healthpb.NewHealthClient(c)}, nil
 }
 
 // client adapts the generated client to Client.
@@ -177,11 +165,8 @@ type client struct {
 	c      pb.HandlerClient
 	health healthpb.HealthClient
 
-	sessMu          sync.Mutex
-	sess            *session // nil until the first run, or after it ended
-	sessUnsupported bool     // the plugin has no Session call: runs go over Run
-
-	direct *directPool // direct connections, tried before the session
+	mu   sync.Mutex
+	sess *session // nil until the first run, or after Close
 }
 
 var _ Client = (*client)(nil)
@@ -214,66 +199,23 @@ func (c *client) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResp
 	return res, err
 }
 
-// Run implements Handler.Run over a direct connection of the plugin's, or, when it has
-// none or all are busy, over its Session stream, or over a Run stream of its own for a
-// plugin without Session.
+// Run implements Handler.Run over the plugin's Session stream.
 func (c *client) Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error) {
-	if dc := c.direct.take(ctx, c.c); dc != nil {
-		return c.direct.run(ctx, c.c, dc, req, output)
-	}
 	if ctx.Err() != nil {
-		// It ended before, or while waiting for a direct connection: send the run
-		// nowhere (the session and Run paths below rely on this check).
+		// It ended before it was sent: send it nowhere.
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
-	return c.sessionOrRun(ctx, req, output)
-}
-
-// runStream sends one run over its own Run stream: output events reach
-// output as they arrive, and a stream that ends without a result is an
-// error, since the plugin died or broke the protocol mid-run.
-func (c *client) runStream(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error) {
-	stream, err := c.c.Run(ctx, req)
+	s, err := c.session(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pluginwire: session: %w", err)
 	}
-	for {
-		ev, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("pluginwire: stream ended without a result")
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch e := ev.Event.(type) {
-		case *pb.RunEvent_Output:
-			if output != nil {
-				output(e.Output)
-			}
-		case *pb.RunEvent_Result:
-			return e.Result, nil
-		default:
-			return nil, fmt.Errorf("pluginwire: unknown event %T", e)
-		}
-	}
+	return s.run(ctx, req, output)
 }
 
 // server adapts a Handler to the generated server interface.
 type server struct {
 	pb.UnimplementedHandlerServer
-	impl   Handler
-	direct *directServer
-}
-
-// Direct opens the plugin's direct connections (see plugin/proto).
-func (s *server) Direct(_ context.Context, req *pb.DirectRequest) (*pb.DirectResponse, error) {
-	return s.direct.open(s.impl, req.GetHostCertificate())
-}
-
-// CancelDirect cancels a run on a direct connection (see plugin/proto).
-func (s *server) CancelDirect(_ context.Context, req *pb.CancelDirectRequest) (*pb.CancelDirectResponse, error) {
-	s.direct.cancelRun(req.GetConnection(), req.GetId())
-	return &pb.CancelDirectResponse{}, nil
+	impl Handler
 }
 
 // Schema serves Handler.Schema.
@@ -281,29 +223,14 @@ func (s *server) Schema(ctx context.Context, _ *pb.SchemaRequest) (*pb.SchemaRes
 	return s.impl.Schema(ctx)
 }
 
-// Session serves runs over one stream (see plugin/proto).
-func (s *server) Session(stream pb.Handler_SessionServer) error {
-	return serveSession(s.impl, stream)
-}
-
 // Check serves Handler.Check.
 func (s *server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
 	return s.impl.Check(ctx, req)
 }
 
-// Run serves Handler.Run as a stream of output events closed by one result
-// event; the stream's context is the run's, so the host's cancellation
-// reaches the handler.
-func (s *server) Run(req *pb.RunRequest, stream grpc.ServerStreamingServer[pb.RunEvent]) error {
-	// Only this method's goroutine sends, until it returns: runImpl serialises the
-	// output lines and ends them before the result.
-	res, err := runImpl(stream.Context(), s.impl, req, func(line string) {
-		_ = stream.Send(&pb.RunEvent{Event: &pb.RunEvent_Output{Output: line}})
-	})
-	if err != nil {
-		return err
-	}
-	return stream.Send(&pb.RunEvent{Event: &pb.RunEvent_Result{Result: res}})
+// Session serves runs over one stream (see session.go).
+func (s *server) Session(stream pb.Handler_SessionServer) error {
+	return serveSession(s.impl, stream)
 }
 
 // runImpl calls impl.Run with an output that hands each line to sendLine, one at a time

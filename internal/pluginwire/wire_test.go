@@ -45,23 +45,8 @@ func (f handlerFunc) Run(ctx context.Context, req *pb.RunRequest, output func(st
 // connect serves impl in process and returns the host's view of it.
 func connect(t *testing.T, impl pluginwire.Handler) pluginwire.Client {
 	t.Helper()
-	p := &pluginwire.GRPCPlugin{Impl: impl}
-	return dispense(t, p.Set(), p)
-}
-
-// connectVia is connect for a plugin that takes runs on path only.
-func connectVia(t *testing.T, path pluginwire.Path, impl pluginwire.Handler) pluginwire.Client {
-	t.Helper()
-	set, p := pluginwire.OnlyVia(path, impl)
-	return dispense(t, set, p)
-}
-
-func dispense(t *testing.T, set plugin.PluginSet, p *pluginwire.GRPCPlugin) pluginwire.Client {
-	t.Helper()
-	client, _ := plugin.TestPluginGRPCConn(t, false, set)
-	// Closing the client asks the server to stop (go-plugin's controller); the plugin's
-	// direct connections are its own to close, as plugin/sdk does when it exits.
-	t.Cleanup(p.Close)
+	client, _ := plugin.TestPluginGRPCConn(t, false, pluginwire.PluginSet(impl))
+	// Closing the client asks the server to stop (go-plugin's controller).
 	t.Cleanup(func() { _ = client.Close() })
 	raw, err := client.Dispense(pluginwire.PluginName)
 	if err != nil {
@@ -76,12 +61,6 @@ func dispense(t *testing.T, set plugin.PluginSet, p *pluginwire.GRPCPlugin) plug
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, path := range pluginwire.Paths {
-		t.Run(string(path), func(t *testing.T) { testRoundTrip(t, path) })
-	}
-}
-
-func testRoundTrip(t *testing.T, path pluginwire.Path) {
 	req := &pb.RunRequest{
 		Job:          "db-backup",
 		ScheduledAt:  timestamppb.New(time.Date(2026, 11, 26, 15, 4, 5, 123e6, time.UTC)),
@@ -97,7 +76,7 @@ func testRoundTrip(t *testing.T, path pluginwire.Path) {
 		Output:   "a\nb\n",
 	}
 	var got *pb.RunRequest
-	h := connectVia(t, path, handlerFunc(func(_ context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+	h := connect(t, handlerFunc(func(_ context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
 		got = r
 		output("a")
 		output("b")
@@ -121,15 +100,9 @@ func testRoundTrip(t *testing.T, path pluginwire.Path) {
 }
 
 func TestCancellationReachesHandler(t *testing.T) {
-	for _, path := range pluginwire.Paths {
-		t.Run(string(path), func(t *testing.T) { testCancellationReachesHandler(t, path) })
-	}
-}
-
-func testCancellationReachesHandler(t *testing.T, path pluginwire.Path) {
 	started := make(chan struct{})
 	handlerErr := make(chan error, 1)
-	h := connectVia(t, path, handlerFunc(func(ctx context.Context, _ *pb.RunRequest, _ func(string)) (*pb.RunResult, error) {
+	h := connect(t, handlerFunc(func(ctx context.Context, _ *pb.RunRequest, _ func(string)) (*pb.RunResult, error) {
 		close(started)
 		<-ctx.Done()
 		handlerErr <- ctx.Err()
@@ -158,13 +131,7 @@ func testCancellationReachesHandler(t *testing.T, path pluginwire.Path) {
 }
 
 func TestErrors(t *testing.T) {
-	for _, path := range pluginwire.Paths {
-		t.Run(string(path), func(t *testing.T) { testErrors(t, path) })
-	}
-}
-
-func testErrors(t *testing.T, path pluginwire.Path) {
-	h := connectVia(t, path, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
+	h := connect(t, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
 		return nil, status.Error(codes.FailedPrecondition, "boom")
 	}))
 	_, err := h.Run(t.Context(), &pb.RunRequest{}, nil)
@@ -173,7 +140,7 @@ func testErrors(t *testing.T, path pluginwire.Path) {
 	}
 
 	// A handler-level failure travels inside the result.
-	h = connectVia(t, path, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
+	h = connect(t, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
 		return &pb.RunResult{HasError: true, Error: "exit code 3"}, nil
 	}))
 	res, err := h.Run(t.Context(), &pb.RunRequest{}, nil)
@@ -198,13 +165,13 @@ func TestSchemaAndPing(t *testing.T) {
 }
 
 func TestCheckVersion(t *testing.T) {
-	goPluginErr := errors.New("incompatible API version with plugin. Plugin version: 1, Client versions: [2]")
+	goPluginErr := errors.New("incompatible API version with plugin. Plugin version: 2, Client versions: [3]")
 	err := pluginwire.CheckVersion(goPluginErr)
 	var ve *pluginwire.VersionError
-	if !errors.As(err, &ve) || ve.Plugin != 1 || ve.Host != pluginwire.ProtocolVersion {
-		t.Fatalf("CheckVersion = %#v, want a VersionError{1, %d}", err, pluginwire.ProtocolVersion)
+	if !errors.As(err, &ve) || ve.Plugin != 2 || ve.Host != pluginwire.ProtocolVersion {
+		t.Fatalf("CheckVersion = %#v, want a VersionError{2, %d}", err, pluginwire.ProtocolVersion)
 	}
-	want := "plugin speaks cronfleet plugin protocol version 1, this runner speaks version 2: rebuild the plugin against a plugin/sdk of protocol version 2"
+	want := "plugin speaks cronfleet plugin protocol version 2, this runner speaks version 3: rebuild the plugin against a plugin/sdk of protocol version 3"
 	if err.Error() != want {
 		t.Errorf("message %q, want %q", err, want)
 	}
@@ -235,67 +202,49 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestConcurrentRuns: concurrent runs each get their own output, result or error status,
-// and the run's deadline reaches the handler, on the session alone and on a plugin with
-// direct connections, where the runs beyond MaxDirectConns go over the session.
+// TestConcurrentRuns: concurrent runs on one session each get their own output, result
+// or error status, and the run's deadline reaches the handler.
 func TestConcurrentRuns(t *testing.T) {
 	const n = 50
-	for _, tc := range []struct {
-		name   string
-		direct bool
-	}{{"session", false}, {"direct and session", true}} {
-		t.Run(tc.name, func(t *testing.T) {
-			var mu sync.Mutex
-			started := 0
-			all := make(chan struct{})
-			impl := handlerFunc(func(ctx context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
-				if r.GetJob() == "refused" {
-					return nil, status.Error(codes.Aborted, "shutting down")
-				}
-				if _, ok := ctx.Deadline(); !ok {
-					return nil, errors.New("no deadline")
-				}
-				// Hold every run until all are running: they must be in flight at once.
-				mu.Lock()
-				if started++; started == n {
-					close(all)
-				}
-				mu.Unlock()
-				select {
-				case <-all:
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				}
-				output("line of " + r.GetJob())
-				return &pb.RunResult{Message: "done " + r.GetJob()}, nil
-			})
-			var h pluginwire.Client
-			p := &pluginwire.GRPCPlugin{Impl: impl}
-			if tc.direct {
-				h = dispense(t, p.Set(), p)
-			} else {
-				h = connectVia(t, pluginwire.ViaSession, impl)
-			}
-			var wg sync.WaitGroup
-			for i := range n {
-				job := fmt.Sprintf("job-%d", i)
-				wg.Go(func() {
-					ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-					defer cancel()
-					var lines []string
-					res, err := h.Run(ctx, &pb.RunRequest{Job: job}, func(l string) { lines = append(lines, l) })
-					if err != nil || res.GetMessage() != "done "+job || len(lines) != 1 || lines[0] != "line of "+job {
-						t.Errorf("%s: %v, %v, %q", job, res, err, lines)
-					}
-				})
-			}
-			wg.Wait()
-			if _, err := h.Run(t.Context(), &pb.RunRequest{Job: "refused"}, nil); status.Code(err) != codes.Aborted {
-				t.Errorf("refused run: err = %v, want code Aborted", err)
-			}
-			if got := pluginwire.DirectConns(p); tc.direct && got != pluginwire.MaxDirectConns {
-				t.Errorf("plugin accepted %d direct connections for %d concurrent runs, want %d", got, n, pluginwire.MaxDirectConns)
+	var mu sync.Mutex
+	started := 0
+	all := make(chan struct{})
+	h := connect(t, handlerFunc(func(ctx context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+		if r.GetJob() == "refused" {
+			return nil, status.Error(codes.Aborted, "shutting down")
+		}
+		if _, ok := ctx.Deadline(); !ok {
+			return nil, errors.New("no deadline")
+		}
+		// Hold every run until all are running: they must be in flight at once.
+		mu.Lock()
+		if started++; started == n {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		output("line of " + r.GetJob())
+		return &pb.RunResult{Message: "done " + r.GetJob()}, nil
+	}))
+	var wg sync.WaitGroup
+	for i := range n {
+		job := fmt.Sprintf("job-%d", i)
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			var lines []string
+			res, err := h.Run(ctx, &pb.RunRequest{Job: job}, func(l string) { lines = append(lines, l) })
+			if err != nil || res.GetMessage() != "done "+job || len(lines) != 1 || lines[0] != "line of "+job {
+				t.Errorf("%s: %v, %v, %q", job, res, err, lines)
 			}
 		})
+	}
+	wg.Wait()
+	if _, err := h.Run(t.Context(), &pb.RunRequest{Job: "refused"}, nil); status.Code(err) != codes.Aborted {
+		t.Errorf("refused run: err = %v, want code Aborted", err)
 	}
 }

@@ -72,15 +72,19 @@ func Problems(err error) []Problem {
 // Check runs h's Checker, if it has one, on settings as the runner would: with the
 // Schema's defaults applied. A handler without a Checker has no findings.
 func Check(h Handler, settings []byte) []Problem {
-	return check(h, h.Schema(), settings)
+	d, err := h.Schema().encodeDefaults()
+	if err != nil {
+		return []Problem{{Message: err.Error()}}
+	}
+	return check(h, d, settings)
 }
 
-func check(h Handler, schema Schema, settings []byte) (problems []Problem) {
+func check(h Handler, d defaults, settings []byte) (problems []Problem) {
 	c, ok := h.(Checker)
 	if !ok {
 		return nil
 	}
-	settings, err := schema.applyDefaults(settings)
+	settings, err := d.fill(settings)
 	if err != nil {
 		return []Problem{{Message: err.Error()}}
 	}

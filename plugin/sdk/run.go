@@ -27,9 +27,6 @@ type Handler interface {
 	Run(ctx context.Context, run *Run) (*Result, error)
 }
 
-// SchemaOf returns h.Schema(). It dates from when Schema was optional.
-func SchemaOf(h Handler) Schema { return h.Schema() }
-
 // HandlerFunc adapts a function to a Handler whose block takes no
 // attributes (its Schema is empty, so any attribute in the job file is an
 // error). Use Func to declare attributes.

@@ -37,7 +37,9 @@ type Attribute struct {
 	// attribute out (or sets it to null); nil means none. It must be
 	// JSON-encodable and of Type: a string, a float64/int, a bool, a
 	// []string, a []float64/[]int, a map[string]string, or anything for
-	// TypeAny.
+	// TypeAny. It is encoded as JSON once per plugin process; a
+	// json.RawMessage is taken as that JSON (the runner's view of a
+	// plugin's schema keeps the defaults so).
 	Default any
 	// Description is one sentence for documentation and diagnostics.
 	Description string
@@ -225,47 +227,60 @@ func (s Schema) CheckSettings(settings json.RawMessage) error {
 // Defaults returns the defaults of s as a settings JSON object: every
 // attribute with a Default, set to it.
 func (s Schema) Defaults() (json.RawMessage, error) {
-	return s.applyDefaults(nil)
+	d, err := s.encodeDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return d.fill(nil)
 }
 
-// applyDefaults returns settings with each attribute that has a Default and
-// is absent or null set to it. Settings without a missing default are
-// returned unchanged.
-func (s Schema) applyDefaults(settings json.RawMessage) (json.RawMessage, error) {
-	var missing []Attribute
-	var obj map[string]json.RawMessage
+// defaults are a schema's defaults by attribute name, each encoded as JSON once: the
+// form in which they go to the runner (Attribute.default_json) and into every run's
+// settings, so a default is never converted again.
+type defaults map[string]json.RawMessage
+
+// encodeDefaults encodes the defaults of s.
+func (s Schema) encodeDefaults() (defaults, error) {
+	d := defaults{}
 	for _, a := range s.Attributes {
 		if a.Default == nil {
 			continue
 		}
-		if obj == nil {
-			data := bytes.TrimSpace(settings)
-			if len(data) == 0 {
-				data = []byte("{}")
-			}
-			if err := json.Unmarshal(data, &obj); err != nil {
-				return nil, fmt.Errorf("sdk: settings: %w", err)
-			}
-			if obj == nil {
-				obj = map[string]json.RawMessage{}
-			}
-		}
-		if v, ok := obj[a.Name]; !ok || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-			missing = append(missing, a)
-		}
-	}
-	if len(missing) == 0 {
-		if len(bytes.TrimSpace(settings)) == 0 {
-			return json.RawMessage("{}"), nil
-		}
-		return settings, nil
-	}
-	for _, a := range missing {
 		b, err := json.Marshal(a.Default)
 		if err != nil {
 			return nil, fmt.Errorf("sdk: default of %q: %w", a.Name, err)
 		}
-		obj[a.Name] = b
+		d[a.Name] = b
+	}
+	return d, nil
+}
+
+// fill returns settings with each attribute that has a default and is absent or null
+// set to it. Settings that miss no default are returned unchanged.
+func (d defaults) fill(settings json.RawMessage) (json.RawMessage, error) {
+	data := bytes.TrimSpace(settings)
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	if len(d) == 0 {
+		return data, nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, fmt.Errorf("sdk: settings: %w", err)
+	}
+	if obj == nil {
+		obj = map[string]json.RawMessage{}
+	}
+	missing := false
+	for name, v := range d {
+		if cur, ok := obj[name]; !ok || bytes.Equal(bytes.TrimSpace(cur), []byte("null")) {
+			obj[name] = v
+			missing = true
+		}
+	}
+	if !missing {
+		return data, nil
 	}
 	out, err := json.Marshal(obj)
 	if err != nil {

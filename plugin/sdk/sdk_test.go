@@ -98,9 +98,7 @@ func TestOutputLines(t *testing.T) {
 // connect serves srv in process and returns the host's view of it.
 func connect(t *testing.T, srv *server) pluginwire.Handler {
 	t.Helper()
-	wire := &pluginwire.GRPCPlugin{Impl: srv}
-	client, _ := plugin.TestPluginGRPCConn(t, false, wire.Set())
-	t.Cleanup(wire.Close)
+	client, _ := plugin.TestPluginGRPCConn(t, false, pluginwire.PluginSet(srv))
 	t.Cleanup(func() { _ = client.Close() })
 	raw, err := client.Dispense(pluginwire.PluginName)
 	if err != nil {

@@ -93,13 +93,12 @@ func serve(h Handler, opts []ServeOption) int {
 	defer signal.Stop(sigs)
 	parentGone := watchParent(base, os.Getppid(), cfg.parentIv)
 
-	wire := &pluginwire.GRPCPlugin{Impl: srv}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig: pluginwire.Handshake(),
-			Plugins:         wire.Set(),
+			Plugins:         pluginwire.PluginSet(srv),
 			GRPCServer:      pluginwire.NewServer,
 			Logger: hclog.New(&hclog.LoggerOptions{
 				Output:     stderr,
@@ -133,7 +132,6 @@ func serve(h Handler, opts []ServeOption) int {
 	done := make(chan struct{})
 	go func() {
 		srv.shutdown()
-		wire.Close()
 		close(done)
 	}()
 	select {

@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -30,6 +29,8 @@ type server struct {
 
 	schemaOnce sync.Once
 	schema     Schema
+	defaults   defaults
+	schemaErr  error // what is wrong with schema: the Schema call reports it
 
 	// burstHold bounds how long a finished run sent ahead holds its result while
 	// other runs of its scheduled instant have yet to start; zero disables.
@@ -84,23 +85,38 @@ func (s *server) joinBurst(scheduledAt time.Time) func() <-chan struct{} {
 	}
 }
 
-// handlerSchema asks the handler once; Schema must not change anyway.
-func (s *server) handlerSchema() Schema {
-	s.schemaOnce.Do(func() { s.schema = s.h.Schema() })
-	return s.schema
+// loadSchema asks the handler for its schema once (it must not change anyway), checks it
+// and encodes its defaults.
+func (s *server) loadSchema() {
+	s.schemaOnce.Do(func() {
+		s.schema = s.h.Schema()
+		s.schemaErr = s.schema.Validate()
+		if s.schemaErr == nil {
+			s.defaults, s.schemaErr = s.schema.encodeDefaults()
+		}
+	})
 }
 
 func (s *server) Schema(context.Context) (*pb.SchemaResponse, error) {
-	schema := s.handlerSchema()
-	if err := schema.Validate(); err != nil {
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	s.loadSchema()
+	if s.schemaErr != nil {
+		return nil, status.Error(codes.FailedPrecondition, s.schemaErr.Error())
 	}
-	return schemaToProto(schema)
+	out := &pb.SchemaResponse{}
+	for _, a := range s.schema.Attributes {
+		out.Attributes = append(out.Attributes, &pb.Attribute{Name: a.Name, Type: a.Type.String(), Required: a.Required,
+			Description: a.Description, DefaultJson: s.defaults[a.Name]})
+	}
+	return out, nil
 }
 
 func (s *server) Check(_ context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
+	s.loadSchema()
+	if s.schemaErr != nil {
+		return nil, status.Error(codes.FailedPrecondition, s.schemaErr.Error())
+	}
 	out := &pb.CheckResponse{}
-	for _, p := range check(s.h, s.handlerSchema(), req.GetSettings()) {
+	for _, p := range check(s.h, s.defaults, req.GetSettings()) {
 		out.Problems = append(out.Problems, &pb.Problem{Attribute: p.Attribute, Message: p.Message})
 	}
 	return out, nil
@@ -123,7 +139,8 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 	stop := context.AfterFunc(s.base, cancel)
 	defer stop()
 
-	settings, err := s.handlerSchema().applyDefaults(req.GetSettings())
+	s.loadSchema()
+	settings, err := s.defaults.fill(req.GetSettings())
 	if err != nil {
 		return &pb.RunResult{HasError: true, Permanent: true, Error: err.Error()}, nil
 	}
@@ -220,7 +237,11 @@ func callHandler(ctx context.Context, h Handler, run *Run) (res *Result, err err
 // panic in h becomes an error. run.Logger discards. Call is for tests (see
 // package sdktest) and benchmarks; run must not have been used before.
 func Call(ctx context.Context, h Handler, run *Run, output func(line string)) (*Result, error) {
-	settings, err := h.Schema().applyDefaults(run.Settings)
+	d, err := h.Schema().encodeDefaults()
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	settings, err := d.fill(run.Settings)
 	if err != nil {
 		return nil, Permanent(err)
 	}
@@ -243,23 +264,6 @@ func (s *server) refuseNew() {
 func (s *server) shutdown() {
 	s.refuseNew()
 	s.wg.Wait()
-}
-
-// schemaToProto converts a Schema to its wire form.
-func schemaToProto(s Schema) (*pb.SchemaResponse, error) {
-	out := &pb.SchemaResponse{HonoursStartAt: true}
-	for _, a := range s.Attributes {
-		pa := &pb.Attribute{Name: a.Name, Type: a.Type.String(), Required: a.Required, Description: a.Description}
-		if a.Default != nil {
-			b, err := json.Marshal(a.Default)
-			if err != nil {
-				return nil, fmt.Errorf("sdk: default of %q: %w", a.Name, err)
-			}
-			pa.DefaultJson = b
-		}
-		out.Attributes = append(out.Attributes, pa)
-	}
-	return out, nil
 }
 
 // waitUntil returns at the wall-clock instant t, or when ctx is done. It re-checks the wall

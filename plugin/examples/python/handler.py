@@ -6,8 +6,10 @@ runner, which speaks HashiCorp go-plugin's gRPC protocol:
 
 1. Refuse to run unless the runner's magic cookie is in the environment.
 2. Serve, on 127.0.0.1, the cronfleet Handler service (plugin/proto/
-   handler.proto), the gRPC health service reporting "plugin" as SERVING,
-   and go-plugin's GRPCController (Shutdown) and GRPCStdio services.
+   handler.proto: Schema, and Session, which carries every run of the
+   process over one stream), the gRPC health service reporting "plugin" as
+   SERVING, and go-plugin's GRPCController (Shutdown) and GRPCStdio
+   services.
 3. Print one handshake line to stdout:
    CORE-PROTOCOL-VERSION|APP-PROTOCOL-VERSION|tcp|127.0.0.1:PORT|grpc
 4. Stop when the runner calls Shutdown, sends SIGTERM, or dies.
@@ -18,7 +20,8 @@ certificate, serves TLS requiring the runner's certificate, and appends its
 own certificate (base64 DER, unpadded) to the handshake line. That needs
 python3-cryptography as well.
 
-The handler echoes the occurrence and its settings as output lines, then
+Each run waits for its start_at, echoes the occurrence and its settings as
+output lines, then
 waits `sleep` seconds (returning early, as a failure, when the run is
 cancelled) and fails with `fail` when that is set. Settings:
 
@@ -34,9 +37,11 @@ import base64
 import datetime
 import json
 import os
+import queue
 import signal
 import sys
 import threading
+import time
 from concurrent import futures
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "gen"))
@@ -78,70 +83,154 @@ def log(level, message, **fields):
 
 
 class Handler(handler_pb2_grpc.HandlerServicer):
-    """The cronfleet Handler service: Run streams output lines, then one
-    result; a cancelled stream (timeout, lost lease, shutdown) must stop
-    the work promptly."""
+    """The cronfleet Handler service: Schema, and Session, which carries all
+    of this process' runs over one stream. Each run may be cancelled (a
+    cancel message, its deadline, or the stream's end: timeout, lost lease
+    or shutdown) and must then stop promptly."""
 
     def Schema(self, request, context):
         """The handler block's attributes, which the runner checks job
-        files against (protocol version 2 and later)."""
+        files against."""
         attrs = [
             handler_pb2.Attribute(name=name, type=typ, default_json=default or b"", description=desc)
             for name, (typ, default, desc) in SETTINGS.items()
         ]
         return handler_pb2.SchemaResponse(attributes=attrs)
 
-    def Run(self, request, context):
-        try:
-            settings = json.loads(request.settings or b"{}")
-        except ValueError as e:
-            yield result(error=f"echo-python: settings: {e}", permanent=True)
-            return
-        if not isinstance(settings, dict):
-            yield result(error="echo-python: settings: not a JSON object", permanent=True)
-            return
-        settings = {k: v for k, v in settings.items() if v is not None}  # null: not set
-        unknown = sorted(set(settings) - set(SETTINGS))
-        if unknown:
-            yield result(error=f"echo-python: settings: unknown attribute {unknown[0]!r}", permanent=True)
-            return
+    def Session(self, requests, context):
+        """Serves the runs the runner sends on this stream, each on a thread
+        of its own, and yields their events (tagged with the run's id) as
+        they come. It ends when the runner ends the stream and every run has
+        sent its result."""
+        events = queue.Queue()
+        lock = threading.Lock()
+        runs = {}  # run id -> threading.Event set when the run is cancelled
 
-        scheduled = request.scheduled_at.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ") if request.HasField("scheduled_at") else ""
-        for key, value in (
-            ("job", request.job),
-            ("scheduled_at", scheduled),
-            ("attempt", request.attempt),
-            ("fencing_token", request.fencing_token),
-            ("occurrence_id", request.occurrence_id),
-            ("node", request.node),
-            ("settings", json.dumps(settings, sort_keys=True)),
-        ):
-            yield handler_pb2.RunEvent(output=f"{key}={value}")
+        def cancel_all():
+            with lock:
+                for cancelled in runs.values():
+                    cancelled.set()
 
-        # Cancellation: gRPC runs the callback when the host cancels the
-        # stream, which wakes the wait below.
-        cancelled = threading.Event()
-        context.add_callback(cancelled.set)
-        sleep = float(settings.get("sleep", 0))
-        if sleep > 0 and cancelled.wait(sleep):
-            log("info", "run cancelled", job=request.job, occurrence=request.occurrence_id)
-            yield result(error="echo-python: cancelled")
-            return
-        if settings.get("fail"):
-            yield result(error=f"echo-python: {settings['fail']}", message="failed as asked")
-            return
-        yield result(message="echoed", metadata={"language": "python"})
+        context.add_callback(cancel_all)  # the stream ended or was cancelled
+
+        def serve(run_id, req, deadline, cancelled):
+            try:
+                for event in run(req, deadline, cancelled):
+                    event.id = run_id
+                    events.put(event)
+            except Exception as e:  # a bug here must fail the run, not the stream
+                events.put(handler_pb2.SessionEvent(id=run_id, error=handler_pb2.RunError(code=grpc.StatusCode.INTERNAL.value[0], message=str(e))))
+            finally:
+                with lock:
+                    runs.pop(run_id, None)
+                events.put(FINISHED)
+
+        def read():
+            try:
+                for m in requests:
+                    which = m.WhichOneof("msg")
+                    if which == "run":
+                        cancelled = threading.Event()
+                        with lock:
+                            runs[m.id] = cancelled
+                        deadline = m.deadline.ToDatetime(tzinfo=datetime.timezone.utc).timestamp() if m.HasField("deadline") else None
+                        events.put(STARTED)
+                        threading.Thread(target=serve, args=(m.id, m.run, deadline, cancelled), daemon=True).start()
+                    elif which == "cancel":
+                        with lock:
+                            cancelled = runs.get(m.id)
+                        if cancelled is not None:
+                            cancelled.set()
+            except grpc.RpcError:
+                pass  # the stream ended
+            finally:
+                cancel_all()
+                events.put(FINISHED)
+
+        threading.Thread(target=read, daemon=True).start()
+        live = 1  # the reader, then every run it started
+        while live:
+            event = events.get()
+            if event is STARTED:
+                live += 1
+            elif event is FINISHED:
+                live -= 1
+            else:
+                yield event
+
+
+# Markers on a session's event queue: a run (or the reader) started or finished.
+STARTED, FINISHED = object(), object()
+
+
+def run(req, deadline, cancelled):
+    """Runs one occurrence: yields its output lines, then its result, as
+    SessionEvents. deadline is the run's (epoch seconds) or None."""
+
+    def interrupted(seconds):
+        """Waits up to seconds; True if the run was cancelled or its
+        deadline passed meanwhile."""
+        if deadline is not None:
+            left = deadline - time.time()
+            if left <= seconds:
+                cancelled.wait(max(left, 0))
+                return True
+        return cancelled.wait(seconds)
+
+    try:
+        settings = json.loads(req.settings or b"{}")
+    except ValueError as e:
+        yield result(error=f"echo-python: settings: {e}", permanent=True)
+        return
+    if not isinstance(settings, dict):
+        yield result(error="echo-python: settings: not a JSON object", permanent=True)
+        return
+    settings = {k: v for k, v in settings.items() if v is not None}  # null: not set
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        yield result(error=f"echo-python: settings: unknown attribute {unknown[0]!r}", permanent=True)
+        return
+
+    # The runner sends runs ahead of their start: never call the handler
+    # before start_at by the machine's clock.
+    if req.HasField("start_at"):
+        start = req.start_at.ToDatetime(tzinfo=datetime.timezone.utc).timestamp()
+        while time.time() < start:
+            if interrupted(start - time.time()):
+                yield result(error="echo-python: cancelled before it started")
+                return
+
+    started = time.time_ns()
+    scheduled = req.scheduled_at.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ") if req.HasField("scheduled_at") else ""
+    for key, value in (
+        ("job", req.job),
+        ("scheduled_at", scheduled),
+        ("attempt", req.attempt),
+        ("fencing_token", req.fencing_token),
+        ("occurrence_id", req.occurrence_id),
+        ("node", req.node),
+        ("settings", json.dumps(settings, sort_keys=True)),
+    ):
+        yield handler_pb2.SessionEvent(output=f"{key}={value}")
+
+    sleep = float(settings.get("sleep", 0))
+    if sleep > 0 and interrupted(sleep):
+        log("info", "run cancelled", job=req.job, occurrence=req.occurrence_id)
+        yield result(error="echo-python: cancelled")
+        return
+    if settings.get("fail"):
+        yield result(error=f"echo-python: {settings['fail']}", message="failed as asked")
+        return
+    yield result(message="echoed", metadata={"language": "python", "started_at_unix_nano": str(started), "ended_at_unix_nano": str(time.time_ns())})
 
 
 def result(message="", metadata=None, error=None, permanent=False):
-    """Builds the stream's last event. A permanent error is one a retry
-    cannot fix (bad settings): the runner does not retry it."""
+    """Builds a run's last event. A permanent error is one a retry cannot
+    fix (bad settings): the runner does not retry it."""
     res = handler_pb2.RunResult(message=message, metadata=metadata or {})
     if error is not None:
-        res.error, res.has_error = error, True
-        if permanent and "permanent" in handler_pb2.RunResult.DESCRIPTOR.fields_by_name:
-            res.permanent = True
-    return handler_pb2.RunEvent(result=res)
+        res.error, res.has_error, res.permanent = error, True, permanent
+    return handler_pb2.SessionEvent(result=res)
 
 
 class Health(health_pb2_grpc.HealthServicer):

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,9 +97,53 @@ func TestEcho(t *testing.T) {
 	if diff := cmp.Diff(want, lines); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(&sdk.Result{Message: "echoed", Metadata: map[string]string{"language": "python"}}, res); diff != "" {
-		t.Errorf("result (-want +got):\n%s", diff)
+	if res.Message != "echoed" || res.Metadata["language"] != "python" {
+		t.Errorf("result %+v, want message echoed and language python", res)
 	}
+}
+
+// TestSessionRunsConcurrentlyFromStartAt sends runs ahead of their start: the plugin takes
+// them all on its one session at once and calls none before its start_at.
+func TestSessionRunsConcurrentlyFromStartAt(t *testing.T) {
+	h := newHost(t)
+	if _, err := h.Run(t.Context(), "echo-python", occurrence(`{}`), nil); err != nil {
+		t.Fatal(err) // started, so that the start below measures runs only
+	}
+	const n = 8
+	startAt := time.Now().Add(500 * time.Millisecond)
+	type span struct{ start, end time.Time }
+	spans := make([]span, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			res, err := h.RunAt(t.Context(), "echo-python", occurrence(`{"sleep":0.5}`), startAt, nil)
+			if err != nil {
+				t.Errorf("run %d: %v", i, err)
+				return
+			}
+			spans[i] = span{unixNano(t, res.Metadata["started_at_unix_nano"]), unixNano(t, res.Metadata["ended_at_unix_nano"])}
+		})
+	}
+	wg.Wait()
+	for i, s := range spans {
+		if s.start.Before(startAt) {
+			t.Errorf("run %d started %s before its start_at", i, startAt.Sub(s.start))
+		}
+		for j, o := range spans {
+			if !s.start.Before(o.end) {
+				t.Errorf("run %d started after run %d ended: the session ran them one after the other", i, j)
+			}
+		}
+	}
+}
+
+func unixNano(t *testing.T, s string) time.Time {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("unix nanoseconds %q: %v", s, err)
+	}
+	return time.Unix(0, n)
 }
 
 func TestFailures(t *testing.T) {

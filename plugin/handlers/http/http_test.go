@@ -57,7 +57,7 @@ func callLines(t *testing.T, ctx context.Context, s httphandler.Settings) (*sdk.
 }
 
 func TestSchema(t *testing.T) {
-	schema := sdk.SchemaOf(httphandler.New())
+	schema := httphandler.New().Schema()
 	if err := schema.Validate(); err != nil {
 		t.Fatal(err)
 	}

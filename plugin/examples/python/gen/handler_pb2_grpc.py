@@ -15,34 +15,19 @@ class HandlerStub(object):
       channel: A grpc.Channel.
     """
     self.Schema = channel.unary_unary(
-        '/cronfleet.plugin.v2.Handler/Schema',
+        '/cronfleet.plugin.v3.Handler/Schema',
         request_serializer=handler__pb2.SchemaRequest.SerializeToString,
         response_deserializer=handler__pb2.SchemaResponse.FromString,
         )
-    self.Run = channel.unary_stream(
-        '/cronfleet.plugin.v2.Handler/Run',
-        request_serializer=handler__pb2.RunRequest.SerializeToString,
-        response_deserializer=handler__pb2.RunEvent.FromString,
-        )
     self.Check = channel.unary_unary(
-        '/cronfleet.plugin.v2.Handler/Check',
+        '/cronfleet.plugin.v3.Handler/Check',
         request_serializer=handler__pb2.CheckRequest.SerializeToString,
         response_deserializer=handler__pb2.CheckResponse.FromString,
         )
     self.Session = channel.stream_stream(
-        '/cronfleet.plugin.v2.Handler/Session',
+        '/cronfleet.plugin.v3.Handler/Session',
         request_serializer=handler__pb2.SessionRequest.SerializeToString,
         response_deserializer=handler__pb2.SessionEvent.FromString,
-        )
-    self.Direct = channel.unary_unary(
-        '/cronfleet.plugin.v2.Handler/Direct',
-        request_serializer=handler__pb2.DirectRequest.SerializeToString,
-        response_deserializer=handler__pb2.DirectResponse.FromString,
-        )
-    self.CancelDirect = channel.unary_unary(
-        '/cronfleet.plugin.v2.Handler/CancelDirect',
-        request_serializer=handler__pb2.CancelDirectRequest.SerializeToString,
-        response_deserializer=handler__pb2.CancelDirectResponse.FromString,
         )
 
 
@@ -54,19 +39,6 @@ class HandlerServicer(object):
     """Schema describes the handler block's attributes. The host asks once per
     plugin process and decodes every job's handler block against it before
     any run; the answer must not change during the process' life.
-    """
-    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-    context.set_details('Method not implemented!')
-    raise NotImplementedError('Method not implemented!')
-
-  def Run(self, request, context):
-    """Run executes one occurrence. The plugin streams zero or more output
-    lines and then exactly one result, after which it closes the stream.
-
-    Cancellation is the stream's context: the host cancels it on timeout,
-    lease loss or shutdown, and the plugin must then stop the work (the
-    handler's ctx is done). A stream that ends without a result means the
-    plugin failed, not the handler.
     """
     context.set_code(grpc.StatusCode.UNIMPLEMENTED)
     context.set_details('Method not implemented!')
@@ -85,63 +57,16 @@ class HandlerServicer(object):
     raise NotImplementedError('Method not implemented!')
 
   def Session(self, request_iterator, context):
-    """Session carries many runs over one stream, instead of one Run stream
-    per run: the host sends runs (and cancellations), the plugin sends each
-    run's output lines and then its result (or error), tagged with the id
-    the host chose. One stream per plugin process saves a stream's set-up,
-    flow control and goroutines per run, which at thousands of runs a second
-    is most of the cost of the process boundary. Optional: a plugin that
-    does not implement it (UNIMPLEMENTED) is sent runs with Run. The
-    semantics of a run are Run's, except that cancellation is an explicit
-    cancel message, and the run's deadline travels in the request.
-    """
-    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-    context.set_details('Method not implemented!')
-    raise NotImplementedError('Method not implemented!')
+    """Session carries all of a plugin process' runs over one stream: the host
+    sends runs (and cancellations), the plugin sends each run's output lines
+    and then its result (or error), tagged with the id the host chose. The
+    host opens one Session per plugin process and sends runs as they are
+    claimed, each with its deadline; a plugin serves runs concurrently.
 
-  def Direct(self, request, context):
-    """Direct opens the plugin's direct connections: a cheaper path for runs
-    than any gRPC stream. Optional: a plugin that does not implement it
-    (UNIMPLEMENTED) is sent runs with Session or Run.
-
-    Why: on a gRPC stream a run's request and result each pass through
-    several goroutines (HTTP/2 writer, reader, stream) on both sides, and
-    each hand-over between threads costs tens of microseconds on small
-    virtual machines, several times the cost of the socket itself. A direct
-    connection carries one run at a time, so the host's caller writes the
-    request and reads the result itself, and the plugin runs the handler on
-    the goroutine that read the request.
-
-    The host sends a fresh self-signed certificate; the plugin listens on a
-    unix socket and answers with its address and the plugin's own fresh
-    certificate. Both were exchanged over go-plugin's mutually authenticated
-    connection, so each side pins the other's: the host connects with TLS
-    1.3 presenting host_certificate and accepts only plugin_certificate, and
-    the plugin accepts only host_certificate. The host may open several
-    connections and calls Direct once per plugin process.
-
-    On a connection, every message is a frame: a 4-byte big-endian length,
-    then that many bytes of one protobuf message (at most 4 MiB, gRPC's
-    default limit). The plugin first sends a DirectHello naming the
-    connection. Then, repeatedly, the host sends a SessionRequest with a run
-    (an id larger than the connection's earlier ones, and the deadline), and
-    the plugin sends that run's SessionEvents: output lines, then one result
-    or error; only then may the host send the next run. Cancellation is
-    CancelDirect; when that call fails, the host stops the plugin process,
-    which cancels the run. The host closes a connection whose run it gave up
-    on. A connection that closes mid-run means the plugin failed, as a Run
-    stream ending without a result does. A message over the limit fails its
-    run with RESOURCE_EXHAUSTED, as on gRPC.
-    """
-    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-    context.set_details('Method not implemented!')
-    raise NotImplementedError('Method not implemented!')
-
-  def CancelDirect(self, request, context):
-    """CancelDirect cancels the context of a run on a direct connection, as
-    cancelling Run's stream does. It may arrive before the plugin read the
-    run from the connection: the run must then not start (it ends as
-    cancelled). A cancellation of a run that already ended is ignored.
+    A run's context ends when its cancel message arrives, when its deadline
+    passes, or when the stream ends (the host went away): the plugin must
+    then stop the run's work. A stream that ends while runs are in flight
+    means, to the host, that the plugin failed, not the handlers.
     """
     context.set_code(grpc.StatusCode.UNIMPLEMENTED)
     context.set_details('Method not implemented!')
@@ -155,11 +80,6 @@ def add_HandlerServicer_to_server(servicer, server):
           request_deserializer=handler__pb2.SchemaRequest.FromString,
           response_serializer=handler__pb2.SchemaResponse.SerializeToString,
       ),
-      'Run': grpc.unary_stream_rpc_method_handler(
-          servicer.Run,
-          request_deserializer=handler__pb2.RunRequest.FromString,
-          response_serializer=handler__pb2.RunEvent.SerializeToString,
-      ),
       'Check': grpc.unary_unary_rpc_method_handler(
           servicer.Check,
           request_deserializer=handler__pb2.CheckRequest.FromString,
@@ -170,17 +90,7 @@ def add_HandlerServicer_to_server(servicer, server):
           request_deserializer=handler__pb2.SessionRequest.FromString,
           response_serializer=handler__pb2.SessionEvent.SerializeToString,
       ),
-      'Direct': grpc.unary_unary_rpc_method_handler(
-          servicer.Direct,
-          request_deserializer=handler__pb2.DirectRequest.FromString,
-          response_serializer=handler__pb2.DirectResponse.SerializeToString,
-      ),
-      'CancelDirect': grpc.unary_unary_rpc_method_handler(
-          servicer.CancelDirect,
-          request_deserializer=handler__pb2.CancelDirectRequest.FromString,
-          response_serializer=handler__pb2.CancelDirectResponse.SerializeToString,
-      ),
   }
   generic_handler = grpc.method_handlers_generic_handler(
-      'cronfleet.plugin.v2.Handler', rpc_method_handlers)
+      'cronfleet.plugin.v3.Handler', rpc_method_handlers)
   server.add_generic_rpc_handlers((generic_handler,))
