@@ -105,7 +105,15 @@ func (h *Handler) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 	}
 	defer pr.Close()
 
-	cmd := osexec.Command(argv[0], argv[1:]...)
+	cmd := osexec.CommandContext(ctx, argv[0], argv[1:]...)
+	// On cancellation (timeout, lost lease, shutdown) the whole group gets SIGTERM, and
+	// the leader SIGKILL once WaitDelay passed; both within the time the runner says the
+	// run has to stop.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = h.KillGrace
+	if run.StopWithin > 0 {
+		cmd.WaitDelay = min(cmd.WaitDelay, run.StopWithin/2)
+	}
 	cmd.Env = environ(run, s.Env)
 	cmd.Dir = s.Dir
 	cmd.Stdin = nil
@@ -129,30 +137,8 @@ func (h *Handler) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 		_, _ = io.Copy(io.MultiWriter(tail, run.Output()), pr)
 	}()
 
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-
-	var waitErr error
-	cancelled := false
-	select {
-	case waitErr = <-waited:
-	case <-ctx.Done():
-		cancelled = true
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		// SIGTERM and SIGKILL both within the time the runner says the run has to stop.
-		grace := h.KillGrace
-		if run.StopWithin > 0 {
-			grace = min(grace, run.StopWithin/2)
-		}
-		t := time.NewTimer(grace)
-		select {
-		case waitErr = <-waited:
-			t.Stop()
-		case <-t.C:
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			waitErr = <-waited
-		}
-	}
+	waitErr := cmd.Wait()
+	cancelled := ctx.Err() != nil && waitErr != nil
 	// Whatever the leader did, nothing of its group outlives the run.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 
