@@ -2,7 +2,7 @@
 // built-in noop plugin on a loopback redis-server of its own. It is a command, not a timed
 // test, because its figures depend on the machine and are read by people, not asserted.
 //
-//	go run ./cmd/fleetbench [-jobs 200] [-nodes 3] [-warmup 3s] [-duration 20s] [-out summary.json]
+//	go run ./internal/cmd/fleetbench [-jobs 200] [-nodes 3] [-warmup 3s] [-duration 20s] [-out summary.json]
 //
 // # Method
 //
