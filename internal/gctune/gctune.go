@@ -5,8 +5,7 @@
 // times a second at thousands of runs a second, and a collection that falls in a burst of
 // starts (every occurrence of a second is due at one instant) slows the burst down: its
 // goroutines are drafted into marking. GOGC 400 trades a few more MiB of heap for fewer
-// collections. On the 2-CPU benchmark VM it took p99 lateness at 2,000 jobs/s from about
-// 46 ms to 20–29 ms, and CPU per occurrence down by an eighth (docs/benchmarks.md).
+// collections; docs/benchmarks.md has what it changed in the fleet benchmark.
 //
 // It is a package rather than a line in each main because every process of the fleet
 // should collect alike; an operator's own GOGC always wins.
