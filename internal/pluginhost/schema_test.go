@@ -258,7 +258,9 @@ func TestTimeoutIsTheContexts(t *testing.T) {
 // TestRunRefusedByDyingPluginGoesToAFreshOne: a plugin whose watchdog gave up
 // on a handler ignoring cancellation refuses new runs while it shuts down
 // (Aborted: the handler never saw them); the host sends such a run to a fresh
-// process instead of failing it.
+// process instead of failing it, and at once: the dying process is stopped in
+// the background, not under the plugin's lock, so the fresh process serves the
+// run while the old one still has its KillTimeout to go.
 func TestRunRefusedByDyingPluginGoesToAFreshOne(t *testing.T) {
 	dir := t.TempDir()
 	rec := &recorder{ch: make(chan slog.Record, 100)}
@@ -268,7 +270,7 @@ func TestRunRefusedByDyingPluginGoesToAFreshOne(t *testing.T) {
 		Env:            []string{"TESTPLUGIN_SHUTDOWN_GRACE=1m"},
 		Logger:         slog.New(rec),
 		RestartBackoff: 10 * time.Millisecond,
-		KillTimeout:    time.Second,
+		KillTimeout:    5 * time.Second,
 	})
 	t.Cleanup(func() { _ = h.Close() })
 
@@ -292,6 +294,9 @@ func TestRunRefusedByDyingPluginGoesToAFreshOne(t *testing.T) {
 	}
 	if res.Metadata["pid"] == strconv.Itoa(stuckPID) {
 		t.Errorf("the run was served by the dying process %d", stuckPID)
+	}
+	if !fleettest.Alive(stuckPID) {
+		t.Errorf("the dying plugin %d was killed before the run went to a fresh process: the run waited for its stop", stuckPID)
 	}
 }
 
