@@ -1,0 +1,149 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/lease"
+)
+
+// Claim is one occurrence won by this node.
+type Claim struct {
+	// Occurrence is the claimed occurrence's id, "JOB@DUE" (cron.OccurrenceID): the same on
+	// every attempt and node, so handlers can deduplicate on it.
+	Occurrence string
+	// Job is the job's name, the part of Occurrence before its last '@'.
+	Job string
+	// Shard is the agenda shard whose keys hold the occurrence and its lock (ShardOf(Job));
+	// renewal and completion must go to the same shard.
+	Shard int
+	// Attempt counts the claims of this occurrence, this one included.
+	Attempt int
+	// Token is the fencing token: strictly larger than every earlier claim's of the same job.
+	Token int64
+	// NotBefore is when the occurrence may start, on Redis' clock: its due time, or the end
+	// of its retry backoff. A claim made ahead (see Claim's lead) must wait for it.
+	NotBefore time.Time
+}
+
+// Lease returns the lease this claim holds.
+func (c Claim) Lease() lease.Lease {
+	return lease.Lease{Occurrence: c.Occurrence, Shard: c.Shard, Token: c.Token}
+}
+
+// Claimed is the outcome of one Claim call.
+type Claimed struct {
+	Claims []Claim
+	// Now is Redis' clock at the end of the last shard's claim script: a lower bound of its
+	// clock when the reply arrives. The claims' leases and agenda scores count from the TIME
+	// read at the start of their script, which may be earlier (by a millisecond boundary, or
+	// by however long Redis was descheduled), so Now+Lease is not the leases' expiry.
+	Now time.Time
+	// Heads is, per shard asked, the score of its earliest remaining entry: when it is next
+	// worth asking. A shard missing from Heads has an empty agenda.
+	Heads map[int]time.Time
+}
+
+// Claim claims up to max occurrences from each of shards that are due, or become due within
+// lead, by Redis' clock. deadline is the caller's estimate of Redis' clock when it will stop
+// waiting for the reply: a call executed later claims nothing (see lua/claim.lua); the zero
+// time means now plus the call timeout on the caller's clock.
+func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time) (Claimed, error) {
+	if deadline.IsZero() {
+		deadline = time.Now().Add(q.cfg.CallTimeout)
+	}
+	calls := make([]call, len(shards))
+	for i, s := range shards {
+		id := q.reqBase + "." + strconv.FormatUint(q.reqSeq.Add(1), 36)
+		calls[i] = q.claimCall(s, id, max, lead, deadline)
+	}
+	res, err := q.evalAll(ctx, calls)
+	if err != nil {
+		return Claimed{}, fmt.Errorf("queue: claim: %w", err)
+	}
+	out := Claimed{Heads: make(map[int]time.Time, len(shards))}
+	for i, r := range res {
+		s, ok := r.(string)
+		if !ok {
+			return Claimed{}, fmt.Errorf("queue: claim: unexpected reply %v", r)
+		}
+		if err := parseClaimReply(s, shards[i], &out); err != nil {
+			return Claimed{}, fmt.Errorf("queue: claim: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// claimCall is one shard's claim script call; id names the request for its reply cache.
+func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time) call {
+	k := q.keys(shard)
+	return call{q.claim,
+		[]string{k.agenda(), k.fence(), k.attempts(), k.request(id)},
+		[]any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
+			deadline.UnixMilli(), lead.Milliseconds()}}
+}
+
+func parseClaimReply(reply string, shard int, out *Claimed) error {
+	lines := strings.Split(reply, "\n")
+	if len(lines) < 2 {
+		return fmt.Errorf("malformed reply %q", reply)
+	}
+	now, err := strconv.ParseInt(lines[0], 10, 64)
+	if err != nil {
+		return fmt.Errorf("malformed time in reply %q", reply)
+	}
+	if t := time.UnixMicro(now); t.After(out.Now) {
+		out.Now = t
+	}
+	if lines[1] != "" {
+		head, err := strconv.ParseFloat(lines[1], 64)
+		if err != nil {
+			return fmt.Errorf("malformed head in reply %q", reply)
+		}
+		out.Heads[shard] = time.UnixMilli(int64(head))
+	}
+	for _, l := range lines[2:] {
+		f := strings.Split(l, "\t")
+		if len(f) != 4 {
+			return fmt.Errorf("malformed claim %q", l)
+		}
+		attempt, err1 := strconv.Atoi(f[1])
+		token, err2 := strconv.ParseInt(f[2], 10, 64)
+		notBefore, err3 := strconv.ParseFloat(f[3], 64)
+		at := strings.LastIndexByte(f[0], '@')
+		if err := errors.Join(err1, err2, err3); err != nil || at < 0 {
+			return fmt.Errorf("malformed claim %q", l)
+		}
+		out.Claims = append(out.Claims, Claim{Occurrence: f[0], Job: f[0][:at], Shard: shard, Attempt: attempt, Token: token,
+			NotBefore: time.UnixMilli(int64(notBefore))})
+	}
+	return nil
+}
+
+// Renew extends the leases still held, in one round trip, and reports per lease whether it
+// is still this node's. It implements lease.Renewer.
+func (q *Queue) Renew(ctx context.Context, ls []lease.Lease) ([]bool, error) {
+	idx := map[int][]int{}
+	for i, l := range ls {
+		idx[l.Shard] = append(idx[l.Shard], i)
+	}
+	shards := sortedKeys(idx)
+	calls := make([]call, len(shards))
+	for c, s := range shards {
+		k := q.keys(s)
+		args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds()}
+		for _, i := range idx[s] {
+			args = append(args, ls[i].Occurrence, strconv.FormatInt(ls[i].Token, 10))
+		}
+		calls[c] = call{q.renew, []string{k.agenda()}, args}
+	}
+	res, err := q.evalAll(ctx, calls)
+	if err != nil {
+		return nil, fmt.Errorf("queue: renew: %w", err)
+	}
+	return scatter(res, shards, idx, len(ls))
+}

@@ -1,0 +1,103 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Completion finishes (or reschedules) a claimed occurrence.
+//
+// With neither Retry nor Release the occurrence is done and leaves the agenda for good.
+type Completion struct {
+	// Claim is the claim being completed. Its token must still be the lock's value (or the
+	// lock must have expired with nobody claiming the occurrence since); otherwise the
+	// completion is refused, because the occurrence belongs to a later attempt.
+	Claim Claim
+	// Retry reschedules the occurrence Delay from now instead of finishing it; its next
+	// claim counts the next attempt.
+	Retry bool
+	// Release reschedules it like Retry but gives the attempt back: this node did not run
+	// it (it does not know the job, or the job's schedule differs here), or its run was
+	// cancelled by the node's own shutdown, which is not the job's failure.
+	Release bool
+	// Delay is, with Retry or Release, how long after now on Redis' clock the occurrence is
+	// due again (at least a millisecond): the retry backoff. It is ignored otherwise.
+	Delay time.Duration
+	// Record, if not nil, is appended to the job's history.
+	Record *Record
+}
+
+// markerTTL is how long a completion marker outlives the lock it replaces: long enough for
+// any re-sent call of the same completion to arrive.
+func (q *Queue) markerTTL() time.Duration { return max(q.cfg.Lease, 4*q.cfg.CallTimeout) }
+
+// Complete applies completions in one round trip and reports for each whether it was
+// accepted. A completion is refused (false) when someone else claimed the occurrence since
+// the caller did: it was too late, and the occurrence belongs to another attempt now.
+func (q *Queue) Complete(ctx context.Context, cs []Completion) ([]bool, error) {
+	idx := map[int][]int{}
+	for i, c := range cs {
+		idx[c.Claim.Shard] = append(idx[c.Claim.Shard], i)
+	}
+	shards := sortedKeys(idx)
+	calls := make([]call, len(shards))
+	for n, s := range shards {
+		k := q.keys(s)
+		args := []any{k.lockPrefix(), k.historyPrefix(), q.cfg.HistoryLimit, q.markerTTL().Milliseconds()}
+		for _, i := range idx[s] {
+			c := cs[i]
+			action := "done"
+			switch {
+			case c.Release:
+				action = "release"
+			case c.Retry:
+				action = "retry"
+			}
+			rec := ""
+			if c.Record != nil {
+				b, err := json.Marshal(c.Record)
+				if err != nil {
+					return nil, fmt.Errorf("queue: complete %s: %w", c.Claim.Occurrence, err)
+				}
+				rec = string(b)
+			}
+			args = append(args, c.Claim.Occurrence, c.Claim.Job, strconv.FormatInt(c.Claim.Token, 10),
+				strconv.Itoa(c.Claim.Attempt), action, c.Delay.Milliseconds(), rec)
+		}
+		calls[n] = call{q.complete, []string{k.agenda(), k.attempts()}, args}
+	}
+	res, err := q.evalAll(ctx, calls)
+	if err != nil {
+		return nil, fmt.Errorf("queue: complete: %w", err)
+	}
+	return scatter(res, shards, idx, len(cs))
+}
+
+func sortedKeys(m map[int][]int) []int {
+	ks := make([]int, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Ints(ks)
+	return ks
+}
+
+// scatter maps per-shard 0/1 replies back to the caller's order.
+func scatter(res []any, shards []int, idx map[int][]int, n int) ([]bool, error) {
+	out := make([]bool, n)
+	for c, s := range shards {
+		vals, ok := res[c].([]any)
+		if !ok || len(vals) != len(idx[s]) {
+			return nil, fmt.Errorf("queue: unexpected reply %v", res[c])
+		}
+		for j, v := range vals {
+			n, _ := v.(int64)
+			out[idx[s][j]] = n == 1
+		}
+	}
+	return out, nil
+}

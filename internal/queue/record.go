@@ -1,0 +1,91 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Status is the outcome of one run, as kept in history.
+type Status string
+
+// The statuses a run record can have.
+const (
+	// StatusSucceeded: the handler returned without error.
+	StatusSucceeded Status = "succeeded"
+	// StatusFailed: the handler failed and no attempt is left (or the error was permanent).
+	StatusFailed Status = "failed"
+	// StatusRetrying: the handler failed; the occurrence runs again after its backoff.
+	StatusRetrying Status = "retrying"
+	// StatusAbandoned: earlier holders lost their lease until no attempt was left.
+	StatusAbandoned Status = "abandoned"
+	// StatusSkipped: the occurrence no longer belongs to its job's schedule on this node.
+	StatusSkipped Status = "skipped"
+	// StatusCancelled: the node shut down while the run was going; it runs again elsewhere.
+	StatusCancelled Status = "cancelled"
+)
+
+// Record is one run in a job's history.
+//
+// The engine fills it; the queue keeps it as JSON in the job's capped history list without
+// interpreting it. Times are UTC. The JSON names are the stored format: renaming one would
+// hide that field of every record already kept.
+type Record struct {
+	// Occurrence is the occurrence id, shared by every attempt of the same run, so the
+	// records of its retries can be told apart from the runs of other occurrences.
+	Occurrence string `json:"occurrence"`
+	// Job is the job's name; the record lives in this job's history.
+	Job string `json:"job"`
+	// Node names the node that held the claim and wrote the record.
+	Node string `json:"node"`
+	// Attempt is which claim of the occurrence this was, counting from 1; it includes
+	// attempts whose holder died without writing a record.
+	Attempt int `json:"attempt"`
+	// FencingToken is the claim's fencing token: compare it with the token a handler's side
+	// effects recorded to tell which attempt wrote them.
+	FencingToken int64 `json:"fencing_token"`
+	// ScheduledAt is the occurrence's due time, not when it ran; zero when its id could not
+	// be parsed.
+	ScheduledAt time.Time `json:"scheduled_at"`
+	// StartedAt is when the handler was started, on the recording node's clock. A run that
+	// never started (skipped, abandoned) has StartedAt equal to EndedAt: the time it was
+	// recorded.
+	StartedAt time.Time `json:"started_at"`
+	// EndedAt is when the handler returned, on the recording node's clock.
+	EndedAt time.Time `json:"ended_at"`
+	// Status is the outcome; StatusRetrying and StatusCancelled mean the occurrence runs
+	// again, so another record for it follows.
+	Status Status `json:"status"`
+	// Error says why the run did not succeed: the handler's error, the lost lease, the
+	// shutdown, or why the occurrence was skipped or abandoned. Empty on success.
+	Error string `json:"error,omitempty"`
+	// Message is the handler's one-line summary of the run (its result's Message, e.g. an
+	// exit code or an HTTP status line); empty when the handler returned no result.
+	Message string `json:"message,omitempty"`
+	// Output is the handler's result Output or, when it returned none, the last lines the
+	// run streamed: enough to see why it failed without the node's logs.
+	Output string `json:"output,omitempty"`
+	// Metadata is the handler's result Metadata, such as "exit_code" or "status_code": the
+	// values a dashboard or script can test without parsing Output.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// History returns up to n of job's most recent run records, newest first.
+func (q *Queue) History(ctx context.Context, job string, n int) ([]Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
+	defer cancel()
+	raw, err := q.rdb.LRange(ctx, q.keys(ShardOf(job)).historyPrefix()+job, 0, int64(n)-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("queue: history %s: %w", job, err)
+	}
+	out := make([]Record, 0, len(raw))
+	for _, r := range raw {
+		var rec Record
+		if err := json.Unmarshal([]byte(r), &rec); err != nil {
+			return nil, fmt.Errorf("queue: history %s: decode record: %w", job, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
