@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -27,12 +26,12 @@ func (q *Queue) evalAll(ctx context.Context, calls []call) ([]any, error) {
 		}
 		return nil
 	})
-	if err != nil && !isNoScript(err) {
+	if err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return nil, err
 	}
 	var retry []int
 	for i, c := range cmds {
-		if isNoScript(c.Err()) {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
 			retry = append(retry, i)
 		}
 	}
@@ -56,8 +55,4 @@ func (q *Queue) evalAll(ctx context.Context, calls []call) ([]any, error) {
 		out[i] = v
 	}
 	return out, nil
-}
-
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
