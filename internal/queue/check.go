@@ -17,7 +17,7 @@ func (q *Queue) CheckEviction(ctx context.Context) error {
 	defer cancel()
 	cfg, err := q.rdb.ConfigGet(ctx, "maxmemory*").Result()
 	if err != nil {
-		return fmt.Errorf("queue: check eviction: CONFIG GET maxmemory-policy: %w", err)
+		return fmt.Errorf("queue: check eviction: CONFIG GET maxmemory-policy: %w", replyError(err))
 	}
 	policy, limit := cfg["maxmemory-policy"], cfg["maxmemory"]
 	if policy == "" {

@@ -15,7 +15,8 @@ type call struct {
 
 // evalAll runs calls in one pipeline: one round trip whatever their number. Scripts run by
 // SHA; when Redis lost its script cache (a restart, a failover) the calls it refused are sent
-// again once with their source, which also caches them for the next time.
+// again once with their source, which also caches them for the next time. An error reply
+// comes back as a *ReplyError.
 func (q *Queue) evalAll(ctx context.Context, calls []call) ([]any, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
 	defer cancel()
@@ -27,7 +28,7 @@ func (q *Queue) evalAll(ctx context.Context, calls []call) ([]any, error) {
 		return nil
 	})
 	if err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
-		return nil, err
+		return nil, replyError(err)
 	}
 	var retry []int
 	for i, c := range cmds {
@@ -43,14 +44,14 @@ func (q *Queue) evalAll(ctx context.Context, calls []call) ([]any, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, replyError(err)
 		}
 	}
 	out := make([]any, len(cmds))
 	for i, c := range cmds {
 		v, err := c.Result()
 		if err != nil {
-			return nil, err
+			return nil, replyError(err)
 		}
 		out[i] = v
 	}

@@ -104,7 +104,7 @@ func (q *Queue) Watermarks(ctx context.Context, jobs []string) (map[string]time.
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("queue: watermarks: %w", err)
+		return nil, fmt.Errorf("queue: watermarks: %w", replyError(err))
 	}
 	out := map[string]time.Time{}
 	for s, c := range cmds {

@@ -87,7 +87,7 @@ func (q *Queue) Time(ctx context.Context) (time.Time, error) {
 	defer cancel()
 	t, err := q.rdb.Time(ctx).Result()
 	if err != nil {
-		return time.Time{}, fmt.Errorf("queue: time: %w", err)
+		return time.Time{}, fmt.Errorf("queue: time: %w", replyError(err))
 	}
 	return t, nil
 }

@@ -77,7 +77,7 @@ func (q *Queue) History(ctx context.Context, job string, n int) ([]Record, error
 	defer cancel()
 	raw, err := q.rdb.LRange(ctx, q.keys(ShardOf(job)).historyPrefix()+job, 0, int64(n)-1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("queue: history %s: %w", job, err)
+		return nil, fmt.Errorf("queue: history %s: %w", job, replyError(err))
 	}
 	out := make([]Record, 0, len(raw))
 	for _, r := range raw {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cronfleet/cronfleet/internal/lease"
 	"github.com/cronfleet/cronfleet/internal/testwait"
@@ -130,6 +132,31 @@ func ops(q *Queue, cl Claim) []struct {
 	}
 }
 
+// TestErrorReplies: a call that Redis refuses fails with a *ReplyError naming the reply's
+// kind, and the client's error stays reachable with its message.
+func TestErrorReplies(t *testing.T) {
+	t.Parallel()
+	b := newMiniredis(t)
+	q := b.queue(Config{})
+	const job = "refused"
+	cl := Claim{Occurrence: occID(job, b.now(t)), Job: job, Shard: ShardOf(job), Attempt: 1, Token: 1}
+	// OOM, not LOADING: go-redis retries LOADING replies itself, with its own backoff.
+	const reply = "OOM command not allowed when used memory > 'maxmemory'."
+	b.mr.SetError(reply)
+	for _, op := range ops(q, cl) {
+		err := op.call(t.Context())
+		var re *ReplyError
+		if !errors.As(err, &re) || re.Kind != "OOM" {
+			t.Errorf("%s = %v (%T), want a *ReplyError of kind OOM", op.name, err, err)
+			continue
+		}
+		var rerr redis.Error
+		if !errors.As(err, &rerr) || !strings.Contains(err.Error(), reply) || !strings.HasPrefix(err.Error(), "queue: ") {
+			t.Errorf("%s = %q: want the client's redis.Error wrapped, and its message with the call's context", op.name, err)
+		}
+	}
+}
+
 // TestRedisDown: with Redis killed or frozen, every call fails within about CallTimeout (a
 // node must notice in time to stop its handlers before their leases expire), and once Redis
 // is back, with its data and script cache gone after a crash, the queue works again.
@@ -164,6 +191,9 @@ func TestRedisDown(t *testing.T) {
 				}
 				if err == nil {
 					t.Errorf("%s with Redis %s succeeded", op.name, tc.name)
+				}
+				if re := (*ReplyError)(nil); errors.As(err, &re) {
+					t.Errorf("%s with Redis %s = %v, an error reply of kind %s; want a failure to reach Redis", op.name, tc.name, err, re.Kind)
 				}
 			}
 			tc.revive(b)
