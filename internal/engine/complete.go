@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/queue"
+)
+
+// completion is a finished run waiting to be recorded.
+type completion struct {
+	c      queue.Completion
+	result chan<- bool // accepted?
+	// deadline is when the lease surely expired: after it, retrying the call is pointless.
+	deadline time.Time
+}
+
+// complete hands c to the completer and waits for Redis' verdict.
+func (e *Engine) complete(c queue.Completion, deadline time.Time) bool {
+	res := make(chan bool, 1)
+	e.done <- completion{c: c, result: res, deadline: deadline}
+	return <-res
+}
+
+// completer records finished runs, batching whatever is waiting into one round trip.
+func (e *Engine) completer(ctx context.Context) {
+	var bo backoff
+	for {
+		var batch []completion
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-e.done:
+			batch = append(batch, c)
+		}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case c := <-e.done:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		for len(batch) > 0 {
+			cs := make([]queue.Completion, len(batch))
+			for i, c := range batch {
+				cs[i] = c.c
+			}
+			ok, err := e.q.Complete(ctx, cs)
+			if err == nil {
+				e.redis.ok()
+				bo.reset()
+				for i, c := range batch {
+					c.result <- ok[i]
+				}
+				break
+			}
+			e.redis.fail("complete", err)
+			// Keep trying while a lease may still be ours; the scripts are idempotent.
+			now := time.Now()
+			kept := batch[:0]
+			for _, c := range batch {
+				if now.Before(c.deadline) && ctx.Err() == nil {
+					kept = append(kept, c)
+				} else {
+					c.result <- false
+				}
+			}
+			batch = kept
+			if len(batch) > 0 {
+				sleep(ctx, bo.next())
+			}
+		}
+	}
+}

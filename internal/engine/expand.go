@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/config"
+	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/queue"
+)
+
+// expander keeps every job's occurrences added to the agenda a horizon ahead.
+func (e *Engine) expander(ctx context.Context) {
+	names := make([]string, 0, len(e.jobs))
+	for n := range e.jobs {
+		names = append(names, n)
+	}
+	var bo backoff
+	var wms map[string]time.Time
+	for wms == nil {
+		// Learn the offset to Redis' clock first: a new job starts at Redis' now, and a
+		// node whose clock is off must not plan from its own.
+		err := e.sampleClock(ctx)
+		if err == nil {
+			wms, err = e.q.Watermarks(ctx, names)
+		}
+		if err != nil {
+			if !e.retry(ctx, "watermarks", err, &bo) {
+				return
+			}
+			continue
+		}
+		e.redis.ok()
+	}
+	bo.reset()
+	until := map[string]time.Time{} // how far each job was expanded by this node
+	for {
+		now := e.clock.now()
+		var exps []queue.Expansion
+		end := now.Add(e.cfg.Horizon)
+		for _, j := range e.cfg.Jobs {
+			if u, ok := until[j.Name]; ok && u.After(now.Add(e.cfg.Horizon/2)) {
+				continue
+			}
+			if x := e.plan(j, wms, now); len(x.Due) > 0 {
+				exps = append(exps, x)
+			} else {
+				until[j.Name] = end // nothing due within the horizon: nothing to send
+			}
+		}
+		if len(exps) > 0 {
+			got, err := e.q.Expand(ctx, exps)
+			if err != nil {
+				if !e.retry(ctx, "expand", err, &bo) {
+					return
+				}
+				continue
+			}
+			e.redis.ok()
+			bo.reset()
+			for _, x := range exps {
+				until[x.Job] = end
+				if wm, ok := got[x.Job]; ok {
+					wms[x.Job] = wm
+				}
+				if e.heads.lower(queue.ShardOf(x.Job), x.Due[0]) {
+					e.notify()
+				}
+			}
+		}
+		// Sample Redis' clock every half-second mark, when the node and Redis are quiet:
+		// the tight lower bound it gives lets the next second's runs start on time (see
+		// redisBound); the claims' own replies come back in the thick of the burst.
+		// Best effort: when Redis is away, Expand above reports the outage.
+		_ = e.sampleClock(ctx)
+		now = e.clock.now()
+		if !sleep(ctx, untilMidSecond(now)) {
+			return
+		}
+	}
+}
+
+// untilMidSecond is how long from now (Redis' clock) until the next half-second mark: most
+// schedules fall due on whole seconds, so expanding in between keeps the expansion's CPU
+// out of the way of the runs starting then.
+func untilMidSecond(now time.Time) time.Duration {
+	mid := now.Truncate(time.Second).Add(500 * time.Millisecond)
+	if !mid.After(now) {
+		mid = mid.Add(time.Second)
+	}
+	return mid.Sub(now)
+}
+
+// maxExpand bounds the occurrences one job adds per expansion (a catch-up after a long
+// outage of a job that runs every second, say).
+const maxExpand = 20000
+
+// plan computes the occurrences of j to add: from its watermark (or now, for a job never
+// expanded) to a horizon ahead, skipping what is older than the catch-up window.
+func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) queue.Expansion {
+	from := now.Add(-time.Second)
+	if wm, ok := wms[j.Name]; ok {
+		from = wm
+		if oldest := now.Add(-e.cfg.CatchupWindow); from.Before(oldest) {
+			if first := j.Sched.Next(from); !first.IsZero() && first.Before(oldest) {
+				e.log.Warn("skipping occurrences missed by the whole fleet, older than the catch-up window",
+					"job", j.Name, "from", first.UTC(), "to", oldest.UTC(), "catchup_window", e.cfg.CatchupWindow)
+			}
+			from = oldest
+			wms[j.Name] = oldest // said once: the next plan starts here
+		}
+	}
+	x := queue.Expansion{Job: j.Name}
+	x.Due = cron.Expand(j.Sched, from, now.Add(e.cfg.Horizon), maxExpand)
+	x.IDs = make([]string, len(x.Due))
+	for i, d := range x.Due {
+		x.IDs[i] = cron.OccurrenceID(j.Name, d)
+	}
+	return x
+}

@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// outage logs a Redis outage once when it starts and once when it ends, not per attempt.
+// An error reply (LOADING after a restart, READONLY after a failover, OOM) is an outage
+// too, of its own kind: it is logged again only when the kind changes.
+type outage struct {
+	mu    sync.Mutex
+	log   *slog.Logger
+	down  bool
+	kind  string
+	since time.Time
+}
+
+func (o *outage) fail(op string, err error) {
+	kind, msg := "unreachable", "redis unreachable; retrying with backoff"
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		// Redis answered, but refused: the reply's first word says why.
+		kind, _, _ = strings.Cut(rerr.Error(), " ")
+		msg = "redis refused the call; retrying with backoff"
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.down && o.kind == kind {
+		return
+	}
+	if !o.down {
+		o.since = time.Now()
+	}
+	o.down, o.kind = true, kind
+	o.log.Error(msg, "op", op, "err", err)
+}
+
+func (o *outage) ok() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.down {
+		o.down = false
+		o.log.Info("redis answering again", "outage", time.Since(o.since).Round(time.Millisecond))
+	}
+}
+
+// backoff is a capped exponential delay for retrying Redis calls.
+type backoff struct{ n int }
+
+func (b *backoff) next() time.Duration {
+	d := 50 * time.Millisecond << min(b.n, 5)
+	b.n++
+	return d
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+// retry records a failed Redis call (an outage is logged once) and waits out the backoff;
+// it reports whether ctx is still alive, i.e. whether to try again.
+func (e *Engine) retry(ctx context.Context, op string, err error, bo *backoff) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	e.redis.fail(op, err)
+	return sleep(ctx, bo.next())
+}
+
+// sleep waits d or until ctx is done; it reports whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
