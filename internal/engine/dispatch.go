@@ -84,11 +84,11 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 				due = due[:free]
 			}
 			per := min(64, free/len(due))
-			// acquired starts the leases on the monotonic clock, whatever the wall clock says.
-			acquired := time.Now()
-			sent := e.clock.local()
+			// The leases count from sent.mono: Redis set their TTLs after it, so they expire
+			// no earlier than a lease after it, whatever this node's own clock says.
+			sent := e.clock.stamp()
 			res, err := e.q.Claim(ctx, due, per, e.cfg.ClaimAhead, e.clock.now().Add(e.q.CallTimeout()))
-			recv, received := e.clock.local(), time.Now()
+			recv := e.clock.stamp()
 			if err != nil {
 				if !e.retry(ctx, "claim", err, &bo) {
 					return
@@ -98,7 +98,6 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			e.redis.ok()
 			bo.reset()
 			e.clock.observe(sent, recv, res.Now)
-			e.bound.observe(res.Now, received)
 			full := map[int]int{}
 			for _, c := range res.Claims {
 				full[c.Shard]++
@@ -112,12 +111,12 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			}
 			for _, c := range res.Claims {
 				// Never early: from startAt on, Redis' clock is surely past NotBefore (see
-				// redisBound), whatever this node's own clock says.
-				startAt := e.bound.startAt(c.NotBefore)
+				// redisClock), whatever this node's own clock says.
+				startAt := e.clock.startAt(c.NotBefore)
 				e.slots <- struct{}{}
 				runs.Go(func() {
 					defer func() { <-e.slots; e.notify() }()
-					e.execute(runCtx, c, acquired, startAt)
+					e.execute(runCtx, c, sent.mono, startAt)
 				})
 			}
 			continue

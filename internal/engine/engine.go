@@ -73,8 +73,7 @@ type Engine struct {
 	shards []int
 	keeper *lease.Keeper
 	redis  *outage
-	clock  *offsetClock
-	bound  redisBound
+	clock  *redisClock
 
 	wake  chan struct{} // something may be due earlier than the dispatcher thought
 	heads *heads
@@ -124,7 +123,7 @@ func New(q *queue.Queue, h Handlers, cfg Config) *Engine {
 		log:   log,
 		jobs:  map[string]*config.Job{},
 		redis: &outage{log: log},
-		clock: &offsetClock{local: cfg.Now},
+		clock: &redisClock{node: cfg.Now},
 		wake:  make(chan struct{}, 1),
 		heads: &heads{m: map[int]time.Time{}},
 		slots: make(chan struct{}, cfg.Concurrency),

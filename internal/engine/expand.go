@@ -70,7 +70,7 @@ func (e *Engine) expander(ctx context.Context) {
 		}
 		// Sample Redis' clock every half-second mark, when the node and Redis are quiet:
 		// the tight lower bound it gives lets the next second's runs start on time (see
-		// redisBound); the claims' own replies come back in the thick of the burst.
+		// redisClock); the claims' own replies come back in the thick of the burst.
 		// Best effort: when Redis is away, Expand above reports the outage.
 		_ = e.sampleClock(ctx)
 		now = e.clock.now()
