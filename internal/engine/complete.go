@@ -24,7 +24,7 @@ func (e *Engine) complete(c queue.Completion, deadline time.Time) bool {
 
 // completer records finished runs, batching whatever is waiting into one round trip.
 func (e *Engine) completer(ctx context.Context) {
-	var bo backoff
+	bo := newBackoff()
 	for {
 		var batch []completion
 		select {
@@ -50,7 +50,7 @@ func (e *Engine) completer(ctx context.Context) {
 			ok, err := e.q.Complete(ctx, cs)
 			if err == nil {
 				e.redis.ok()
-				bo.reset()
+				bo.Reset()
 				for i, c := range batch {
 					c.result <- ok[i]
 				}
@@ -69,7 +69,7 @@ func (e *Engine) completer(ctx context.Context) {
 			}
 			batch = kept
 			if len(batch) > 0 {
-				sleep(ctx, bo.next())
+				sleep(ctx, bo.NextBackOff())
 			}
 		}
 	}

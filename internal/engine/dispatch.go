@@ -61,7 +61,7 @@ func (e *Engine) notify() {
 func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 	// Ask every shard at once at start: they may hold occurrences due already.
 	lastPoll := time.Time{}
-	var bo backoff
+	bo := newBackoff()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -90,13 +90,13 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			res, err := e.q.Claim(ctx, due, per, e.cfg.ClaimAhead, e.clock.now().Add(e.q.CallTimeout()))
 			recv := e.clock.stamp()
 			if err != nil {
-				if !e.retry(ctx, "claim", err, &bo) {
+				if !e.retry(ctx, "claim", err, bo) {
 					return
 				}
 				continue
 			}
 			e.redis.ok()
-			bo.reset()
+			bo.Reset()
 			e.clock.observe(sent, recv, res.Now)
 			full := map[int]int{}
 			for _, c := range res.Claims {

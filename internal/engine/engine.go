@@ -195,7 +195,7 @@ var (
 // checkEviction refuses to run on a Redis that may evict keys: an evicted lock or watermark
 // would run an occurrence twice. An unreachable Redis is waited for, with backoff.
 func (e *Engine) checkEviction(ctx context.Context) error {
-	var bo backoff
+	bo := newBackoff()
 	for {
 		err := e.q.CheckEviction(ctx)
 		var rerr redis.Error
@@ -208,7 +208,7 @@ func (e *Engine) checkEviction(ctx context.Context) error {
 		case errors.As(err, &rerr):
 			return fmt.Errorf("refusing to run: cannot verify that Redis never evicts keys: %w (pass -allow-eviction if you are sure)", err)
 		}
-		if !e.retry(ctx, "check maxmemory-policy", err, &bo) {
+		if !e.retry(ctx, "check maxmemory-policy", err, bo) {
 			return nil
 		}
 	}

@@ -15,7 +15,7 @@ func (e *Engine) expander(ctx context.Context) {
 	for n := range e.jobs {
 		names = append(names, n)
 	}
-	var bo backoff
+	bo := newBackoff()
 	var wms map[string]time.Time
 	for wms == nil {
 		// Learn the offset to Redis' clock first: a new job starts at Redis' now, and a
@@ -25,14 +25,14 @@ func (e *Engine) expander(ctx context.Context) {
 			wms, err = e.q.Watermarks(ctx, names)
 		}
 		if err != nil {
-			if !e.retry(ctx, "watermarks", err, &bo) {
+			if !e.retry(ctx, "watermarks", err, bo) {
 				return
 			}
 			continue
 		}
 		e.redis.ok()
 	}
-	bo.reset()
+	bo.Reset()
 	until := map[string]time.Time{} // how far each job was expanded by this node
 	for {
 		now := e.clock.now()
@@ -51,13 +51,13 @@ func (e *Engine) expander(ctx context.Context) {
 		if len(exps) > 0 {
 			got, err := e.q.Expand(ctx, exps)
 			if err != nil {
-				if !e.retry(ctx, "expand", err, &bo) {
+				if !e.retry(ctx, "expand", err, bo) {
 					return
 				}
 				continue
 			}
 			e.redis.ok()
-			bo.reset()
+			bo.Reset()
 			for _, x := range exps {
 				until[x.Job] = end
 				if wm, ok := got[x.Job]; ok {

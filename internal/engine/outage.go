@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -51,25 +52,27 @@ func (o *outage) ok() {
 	}
 }
 
-// backoff is a capped exponential delay for retrying Redis calls.
-type backoff struct{ n int }
-
-func (b *backoff) next() time.Duration {
-	d := 50 * time.Millisecond << min(b.n, 5)
-	b.n++
-	return d
+// newBackoff returns the delays between retries of a failed Redis call: from 50ms, doubling
+// up to 1.6s, each drawn at random within half of it either way, so that the nodes of a
+// fleet, which lose Redis together, do not all call again in the same instant when it is
+// back. It is not safe for concurrent use: one per loop.
+func newBackoff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval:     50 * time.Millisecond,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         1600 * time.Millisecond,
+	}
 }
-
-func (b *backoff) reset() { b.n = 0 }
 
 // retry records a failed Redis call (an outage is logged once) and waits out the backoff;
 // it reports whether ctx is still alive, i.e. whether to try again.
-func (e *Engine) retry(ctx context.Context, op string, err error, bo *backoff) bool {
+func (e *Engine) retry(ctx context.Context, op string, err error, bo *backoff.ExponentialBackOff) bool {
 	if ctx.Err() != nil {
 		return false
 	}
 	e.redis.fail(op, err)
-	return sleep(ctx, bo.next())
+	return sleep(ctx, bo.NextBackOff())
 }
 
 // sleep waits d or until ctx is done; it reports whether ctx is still alive.
