@@ -109,7 +109,7 @@ func (c *redisClock) lowerAt(t time.Time) time.Time {
 // sampleClock asks Redis for its clock.
 func (e *Engine) sampleClock(ctx context.Context) error {
 	sent := e.clock.stamp()
-	redisNow, err := e.q.Time(ctx)
+	redisNow, err := e.agenda.Time(ctx)
 	if err != nil {
 		return err
 	}

@@ -47,16 +47,16 @@ func (e *Engine) completer(ctx context.Context) {
 			for i, c := range batch {
 				cs[i] = c.c
 			}
-			ok, err := e.q.Complete(ctx, cs)
+			ok, err := e.agenda.Complete(ctx, cs)
 			if err == nil {
-				e.redis.ok()
+				e.outages.answered()
 				bo.Reset()
 				for i, c := range batch {
 					c.result <- ok[i]
 				}
 				break
 			}
-			e.redis.fail("complete", err)
+			e.outages.failed("complete", err)
 			// Keep trying while a lease may still be ours; the scripts are idempotent.
 			now := time.Now()
 			kept := batch[:0]

@@ -87,7 +87,7 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			// The leases count from sent.mono: Redis set their TTLs after it, so they expire
 			// no earlier than a lease after it, whatever this node's own clock says.
 			sent := e.clock.stamp()
-			res, err := e.q.Claim(ctx, due, per, e.cfg.ClaimAhead, e.clock.now().Add(e.q.CallTimeout()))
+			res, err := e.agenda.Claim(ctx, due, per, e.cfg.ClaimAhead, e.clock.now().Add(e.agenda.CallTimeout()))
 			recv := e.clock.stamp()
 			if err != nil {
 				if !e.retry(ctx, "claim", err, bo) {
@@ -95,7 +95,7 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 				}
 				continue
 			}
-			e.redis.ok()
+			e.outages.answered()
 			bo.Reset()
 			e.clock.observe(sent, recv, res.Now)
 			full := map[int]int{}

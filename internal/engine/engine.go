@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/lease"
 	"github.com/cronfleet/cronfleet/internal/queue"
@@ -65,15 +63,15 @@ type Config struct {
 
 // Engine is one node's scheduler.
 type Engine struct {
-	q      *queue.Queue
-	h      Handlers
-	cfg    Config
-	log    *slog.Logger
-	jobs   map[string]*config.Job
-	shards []int
-	keeper *lease.Keeper
-	redis  *outage
-	clock  *redisClock
+	agenda  Agenda
+	h       Handlers
+	cfg     Config
+	log     *slog.Logger
+	jobs    map[string]*config.Job
+	shards  []int
+	keeper  *lease.Keeper
+	outages *outageLog
+	clock   *redisClock
 
 	wake  chan struct{} // something may be due earlier than the dispatcher thought
 	heads *heads
@@ -82,8 +80,8 @@ type Engine struct {
 	done  chan completion
 }
 
-// New returns an Engine over q (the agenda) and h (the plugins).
-func New(q *queue.Queue, h Handlers, cfg Config) *Engine {
+// New returns an Engine over agenda (internal/queue's Queue) and h (the plugins).
+func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
 	}
@@ -117,17 +115,17 @@ func New(q *queue.Queue, h Handlers, cfg Config) *Engine {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		q:     q,
-		h:     h,
-		cfg:   cfg,
-		log:   log,
-		jobs:  map[string]*config.Job{},
-		redis: &outage{log: log},
-		clock: &redisClock{node: cfg.Now},
-		wake:  make(chan struct{}, 1),
-		heads: &heads{m: map[int]time.Time{}},
-		slots: make(chan struct{}, cfg.Concurrency),
-		done:  make(chan completion),
+		agenda:  agenda,
+		h:       h,
+		cfg:     cfg,
+		log:     log,
+		jobs:    map[string]*config.Job{},
+		outages: &outageLog{log: log},
+		clock:   &redisClock{node: cfg.Now},
+		wake:    make(chan struct{}, 1),
+		heads:   &heads{m: map[int]time.Time{}},
+		slots:   make(chan struct{}, cfg.Concurrency),
+		done:    make(chan completion),
 	}
 	seen := map[int]bool{}
 	for _, j := range cfg.Jobs {
@@ -137,7 +135,7 @@ func New(q *queue.Queue, h Handlers, cfg Config) *Engine {
 			e.shards = append(e.shards, s)
 		}
 	}
-	e.keeper = lease.New(q, lease.Config{Lease: cfg.Lease, Logger: log})
+	e.keeper = lease.New(agenda, lease.Config{Lease: cfg.Lease, Logger: log})
 	return e
 }
 
@@ -197,15 +195,15 @@ var (
 func (e *Engine) checkEviction(ctx context.Context) error {
 	bo := newBackoff()
 	for {
-		err := e.q.CheckEviction(ctx)
-		var rerr redis.Error
+		err := e.agenda.CheckEviction(ctx)
+		var refused *queue.ReplyError
 		switch {
 		case err == nil:
-			e.redis.ok()
+			e.outages.answered()
 			return nil
 		case errors.Is(err, queue.ErrEviction):
 			return fmt.Errorf("refusing to run: %w (or pass -allow-eviction to accept duplicate runs)", err)
-		case errors.As(err, &rerr):
+		case errors.As(err, &refused):
 			return fmt.Errorf("refusing to run: cannot verify that Redis never evicts keys: %w (pass -allow-eviction if you are sure)", err)
 		}
 		if !e.retry(ctx, "check maxmemory-policy", err, bo) {

@@ -22,7 +22,7 @@ func (e *Engine) expander(ctx context.Context) {
 		// node whose clock is off must not plan from its own.
 		err := e.sampleClock(ctx)
 		if err == nil {
-			wms, err = e.q.Watermarks(ctx, names)
+			wms, err = e.agenda.Watermarks(ctx, names)
 		}
 		if err != nil {
 			if !e.retry(ctx, "watermarks", err, bo) {
@@ -30,7 +30,7 @@ func (e *Engine) expander(ctx context.Context) {
 			}
 			continue
 		}
-		e.redis.ok()
+		e.outages.answered()
 	}
 	bo.Reset()
 	until := map[string]time.Time{} // how far each job was expanded by this node
@@ -49,14 +49,14 @@ func (e *Engine) expander(ctx context.Context) {
 			}
 		}
 		if len(exps) > 0 {
-			got, err := e.q.Expand(ctx, exps)
+			got, err := e.agenda.Expand(ctx, exps)
 			if err != nil {
 				if !e.retry(ctx, "expand", err, bo) {
 					return
 				}
 				continue
 			}
-			e.redis.ok()
+			e.outages.answered()
 			bo.Reset()
 			for _, x := range exps {
 				until[x.Job] = end

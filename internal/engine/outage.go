@@ -4,18 +4,18 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"github.com/redis/go-redis/v9"
+
+	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
-// outage logs a Redis outage once when it starts and once when it ends, not per attempt.
+// outageLog logs a Redis outage once when it starts and once when it ends, not per attempt.
 // An error reply (LOADING after a restart, READONLY after a failover, OOM) is an outage
 // too, of its own kind: it is logged again only when the kind changes.
-type outage struct {
+type outageLog struct {
 	mu    sync.Mutex
 	log   *slog.Logger
 	down  bool
@@ -23,13 +23,12 @@ type outage struct {
 	since time.Time
 }
 
-func (o *outage) fail(op string, err error) {
+// failed records that the call op failed with err.
+func (o *outageLog) failed(op string, err error) {
 	kind, msg := "unreachable", "redis unreachable; retrying with backoff"
-	var rerr redis.Error
-	if errors.As(err, &rerr) {
-		// Redis answered, but refused: the reply's first word says why.
-		kind, _, _ = strings.Cut(rerr.Error(), " ")
-		msg = "redis refused the call; retrying with backoff"
+	var refused *queue.ReplyError
+	if errors.As(err, &refused) {
+		kind, msg = refused.Kind, "redis refused the call; retrying with backoff"
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -43,7 +42,8 @@ func (o *outage) fail(op string, err error) {
 	o.log.Error(msg, "op", op, "err", err)
 }
 
-func (o *outage) ok() {
+// answered records that a call succeeded.
+func (o *outageLog) answered() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.down {
@@ -71,7 +71,7 @@ func (e *Engine) retry(ctx context.Context, op string, err error, bo *backoff.Ex
 	if ctx.Err() != nil {
 		return false
 	}
-	e.redis.fail(op, err)
+	e.outages.failed(op, err)
 	return sleep(ctx, bo.NextBackOff())
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
 // TestOutageLogsOncePerKind: an outage, however many retries it takes, is one error line
@@ -17,29 +19,29 @@ import (
 // while Redis reloads its data) is worth one more line.
 func TestOutageLogsOncePerKind(t *testing.T) {
 	var buf bytes.Buffer
-	o := &outage{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	o := &outageLog{log: slog.New(slog.NewTextHandler(&buf, nil))}
 	refused := errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
-	// A real error reply, as go-redis returns it.
+	// A real error reply, as the queue returns it.
 	mr := miniredis.RunT(t)
 	mr.SetError("LOADING Redis is loading the dataset in memory")
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
-	loading := rdb.Ping(t.Context()).Err()
-	if _, ok := loading.(redis.Error); !ok {
-		t.Fatalf("miniredis reply %v (%T) is not a redis.Error", loading, loading)
+	_, loading := queue.New(rdb, queue.Config{}).Time(t.Context())
+	if reply := (*queue.ReplyError)(nil); !errors.As(loading, &reply) {
+		t.Fatalf("miniredis reply %v (%T) is not a *queue.ReplyError", loading, loading)
 	}
 	for range 5 {
-		o.fail("claim", &net.OpError{Op: "dial", Err: refused})
+		o.failed("claim", &net.OpError{Op: "dial", Err: refused})
 	}
 	for range 5 {
-		o.fail("claim", loading)
+		o.failed("claim", loading)
 	}
-	o.ok()
-	o.ok()
+	o.answered()
+	o.answered()
 	for range 3 {
-		o.fail("renew", loading)
+		o.failed("renew", loading)
 	}
-	o.ok()
+	o.answered()
 
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {

@@ -1,0 +1,66 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/lease"
+	"github.com/cronfleet/cronfleet/internal/queue"
+)
+
+// Agenda is the fleet's shared agenda in Redis, as far as the engine uses it: one small
+// interface per part of the engine. internal/queue implements it; the engine's tests drive
+// the dispatcher over an in-memory one on fake time.
+type Agenda interface {
+	Planner
+	Claimer
+	Completer
+	lease.Renewer
+	ClockReader
+	EvictionChecker
+}
+
+// The queue is the agenda the runner wires in.
+var _ Agenda = (*queue.Queue)(nil)
+
+// Planner is what the expander needs: how far each job was expanded by the fleet, and a way
+// to add occurrences that any number of nodes may send, each added once ever.
+type Planner interface {
+	// Watermarks returns, for each of jobs that has one, the due time of the newest
+	// occurrence ever added: where expansion resumes after the whole fleet was down.
+	Watermarks(ctx context.Context, jobs []string) (map[string]time.Time, error)
+	// Expand adds the occurrences of exps after their jobs' watermarks (for a new job: not
+	// before Redis' now) and returns the jobs' watermarks afterwards.
+	Expand(ctx context.Context, exps []queue.Expansion) (map[string]time.Time, error)
+}
+
+// Claimer is what the dispatcher needs: the occurrences that are due by Redis' clock.
+type Claimer interface {
+	// Claim claims up to max occurrences from each of shards that are due, or become due
+	// within lead, by Redis' clock, and tells when each shard is next worth asking. A call
+	// that reaches Redis after deadline (on Redis' clock) claims nothing.
+	Claim(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time) (queue.Claimed, error)
+	// CallTimeout is how long the agenda waits for Redis' reply to a call.
+	CallTimeout() time.Duration
+}
+
+// Completer is what the completer needs: recording finished runs, only while their lease is
+// still theirs.
+type Completer interface {
+	// Complete applies cs and reports for each whether it was accepted; a refused one
+	// belongs to a later attempt.
+	Complete(ctx context.Context, cs []queue.Completion) ([]bool, error)
+}
+
+// ClockReader reads Redis' clock, from which the engine estimates when to wake up (see
+// redisClock); it never decides what is due.
+type ClockReader interface {
+	Time(ctx context.Context) (time.Time, error)
+}
+
+// EvictionChecker is the check that Redis cannot evict keys: an evicted lock or watermark
+// would run an occurrence twice.
+type EvictionChecker interface {
+	// CheckEviction fails with queue.ErrEviction if Redis may evict keys.
+	CheckEviction(ctx context.Context) error
+}
