@@ -148,41 +148,47 @@ func (e *Engine) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	// Runs, renewals and completions outlive ctx during the grace period: they stop when
-	// the engine says so, not when the signal arrives.
-	bg := context.WithoutCancel(ctx)
-	runCtx, cancelRuns := context.WithCancelCause(bg)
+	// ctx stops what finds new work, the expander and the dispatcher. What serves the runs
+	// outlives it: a run until it ends or the grace period is over (runCtx), the lease keeper
+	// and the completer until the last run has ended (serveCtx), because a run cancelled at
+	// the end of the grace period still holds its lease, renewed, until its outcome is
+	// recorded. Once every run has ended, both have nothing left to do, so one context
+	// stops them together.
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	runCtx, cancelRuns := context.WithCancelCause(serveCtx)
 	defer cancelRuns(nil)
-	keeperCtx, stopKeeper := context.WithCancel(bg)
-	completerCtx, stopCompleter := context.WithCancel(bg)
 
 	var loops sync.WaitGroup
-	loops.Go(func() { _ = e.keeper.Run(keeperCtx) })
-	completerDone := make(chan struct{})
-	go func() { defer close(completerDone); e.completer(completerCtx) }()
+	loops.Go(func() { _ = e.keeper.Run(serveCtx) })
+	loops.Go(func() { e.completer(serveCtx) })
 	loops.Go(func() { e.expander(ctx) })
 
 	var runs sync.WaitGroup
 	e.dispatcher(ctx, runCtx, &runs)
+	e.drain(&runs, cancelRuns)
+	stopServing()
+	loops.Wait()
+	return nil
+}
 
-	// Drain.
+// drain waits for the runs to end, cancelling those still going once the grace period is
+// over.
+func (e *Engine) drain(runs *sync.WaitGroup, cancelRuns context.CancelCauseFunc) {
 	idle := make(chan struct{})
 	go func() { runs.Wait(); close(idle) }()
 	if n := len(e.slots); n > 0 {
 		e.log.Info("shutting down: waiting for running handlers", "running", n, "grace", e.cfg.Grace)
 	}
+	grace := time.NewTimer(e.cfg.Grace)
+	defer grace.Stop()
 	select {
 	case <-idle:
-	case <-time.After(e.cfg.Grace):
+	case <-grace.C:
 		e.log.Warn("shutdown grace period over: cancelling running handlers", "running", len(e.slots))
 		cancelRuns(errShutdown)
 		<-idle
 	}
-	stopCompleter()
-	<-completerDone
-	stopKeeper()
-	loops.Wait()
-	return nil
 }
 
 var (
