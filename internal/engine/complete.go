@@ -18,9 +18,12 @@ type completion struct {
 // complete hands c to the completer and waits for Redis' verdict.
 func (e *Engine) complete(c queue.Completion, deadline time.Time) bool {
 	res := make(chan bool, 1)
-	e.done <- completion{c: c, result: res, deadline: deadline}
+	e.completions <- completion{c: c, result: res, deadline: deadline}
 	return <-res
 }
+
+// maxCompleteBatch bounds the completions sent in one round trip.
+const maxCompleteBatch = 256
 
 // completer records finished runs, batching whatever is waiting into one round trip.
 func (e *Engine) completer(ctx context.Context) {
@@ -30,13 +33,13 @@ func (e *Engine) completer(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case c := <-e.done:
+		case c := <-e.completions:
 			batch = append(batch, c)
 		}
 	drain:
-		for len(batch) < 256 {
+		for len(batch) < maxCompleteBatch {
 			select {
-			case c := <-e.done:
+			case c := <-e.completions:
 				batch = append(batch, c)
 			default:
 				break drain

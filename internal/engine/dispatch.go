@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
 // heads is the dispatcher's knowledge of when each shard next has something due.
@@ -23,6 +25,7 @@ func (h *heads) lower(shard int, t time.Time) bool {
 	return true
 }
 
+// set records what Redis said of shard: its head is at t, or (!ok) it is empty.
 func (h *heads) set(shard int, t time.Time, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -50,6 +53,7 @@ func (h *heads) due(shards []int, now time.Time) (due []int, next time.Time) {
 	return due, next
 }
 
+// notify wakes the dispatcher: a head moved earlier, or a slot came free.
 func (e *Engine) notify() {
 	select {
 	case e.wake <- struct{}{}:
@@ -57,38 +61,28 @@ func (e *Engine) notify() {
 	}
 }
 
+// maxClaimBatch bounds the occurrences one shard's claim script takes per call: the script
+// holds up Redis while it runs, and a shard that gave a full batch is asked again at once.
+const maxClaimBatch = 64
+
 // dispatcher claims due occurrences and starts their runs until ctx is done.
 func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
-	// Ask every shard at once at start: they may hold occurrences due already.
-	lastPoll := time.Time{}
+	var lastPoll time.Time // long ago: ask every shard at start, they may hold due occurrences
 	bo := newBackoff()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for {
-		if ctx.Err() != nil {
-			return
-		}
-		now := e.clock.now()
-		due, next := e.heads.due(e.shards, now.Add(e.cfg.ClaimAhead))
-		if time.Since(lastPoll) >= e.cfg.IdlePoll {
+	for ctx.Err() == nil {
+		due, next := e.heads.due(e.shards, e.clock.now().Add(e.cfg.ClaimAhead))
+		poll := time.Since(lastPoll) >= e.cfg.IdlePoll
+		if poll {
 			due = e.shards
 		}
 		free := cap(e.slots) - len(e.slots)
 		if len(due) > 0 && free > 0 {
-			if time.Since(lastPoll) >= e.cfg.IdlePoll {
+			if poll {
 				lastPoll = time.Now()
 			}
-			// Never claim more than can start at once: a claim waiting for a slot would
-			// let its lease run out while nobody renews it.
-			if free < len(due) {
-				due = due[:free]
-			}
-			per := min(64, free/len(due))
-			// The leases count from sent.mono: Redis set their TTLs after it, so they expire
-			// no earlier than a lease after it, whatever this node's own clock says.
-			sent := e.clock.stamp()
-			res, err := e.agenda.Claim(ctx, due, per, e.cfg.ClaimAhead, e.clock.now().Add(e.agenda.CallTimeout()))
-			recv := e.clock.stamp()
+			claimed, sent, err := e.claim(ctx, due, free)
 			if err != nil {
 				if !e.retry(ctx, "claim", err, bo) {
 					return
@@ -97,19 +91,7 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			}
 			e.outages.answered()
 			bo.Reset()
-			e.clock.observe(sent, recv, res.Now)
-			full := map[int]int{}
-			for _, c := range res.Claims {
-				full[c.Shard]++
-			}
-			for _, s := range due {
-				h, ok := res.Heads[s]
-				if full[s] >= per {
-					h, ok = res.Now, true // more may be due: ask again at once
-				}
-				e.heads.set(s, h, ok)
-			}
-			for _, c := range res.Claims {
+			for _, c := range claimed {
 				// Never early: from startAt on, Redis' clock is surely past NotBefore (see
 				// redisClock), whatever this node's own clock says.
 				startAt := e.clock.startAt(c.NotBefore)
@@ -131,12 +113,37 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			return
 		case <-timer.C:
 		case <-e.wake:
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
+			timer.Stop()
 		}
 	}
+}
+
+// claim claims what is due in shards, at most free occurrences in all, and learns from the
+// reply when each shard is next worth asking. sent was taken just before the call: the
+// claims' leases count from sent.mono, as Redis set their TTLs after it.
+func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []queue.Claim, sent stamp, err error) {
+	// Never claim more than can start at once: a claim waiting for a slot would let its
+	// lease run out while nobody renews it.
+	if free < len(shards) {
+		shards = shards[:free]
+	}
+	per := min(maxClaimBatch, free/len(shards))
+	sent = e.clock.stamp()
+	res, err := e.agenda.Claim(ctx, shards, per, e.cfg.ClaimAhead, e.clock.now().Add(e.agenda.CallTimeout()))
+	if err != nil {
+		return nil, sent, err
+	}
+	e.clock.observe(sent, e.clock.stamp(), res.Now)
+	n := map[int]int{}
+	for _, c := range res.Claims {
+		n[c.Shard]++
+	}
+	for _, s := range shards {
+		h, ok := res.Heads[s]
+		if n[s] >= per {
+			h, ok = res.Now, true // more may be due: ask again at once
+		}
+		e.heads.set(s, h, ok)
+	}
+	return res.Claims, sent, nil
 }

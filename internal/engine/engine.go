@@ -76,8 +76,8 @@ type Engine struct {
 	wake  chan struct{} // something may be due earlier than the dispatcher thought
 	heads *heads
 
-	slots chan struct{} // one token per running occurrence
-	done  chan completion
+	slots       chan struct{} // one token per running occurrence
+	completions chan completion
 }
 
 // New returns an Engine over agenda (internal/queue's Queue) and h (the plugins).
@@ -115,17 +115,17 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		agenda:  agenda,
-		h:       h,
-		cfg:     cfg,
-		log:     log,
-		jobs:    map[string]*config.Job{},
-		outages: &outageLog{log: log},
-		clock:   &redisClock{node: cfg.Now},
-		wake:    make(chan struct{}, 1),
-		heads:   &heads{m: map[int]time.Time{}},
-		slots:   make(chan struct{}, cfg.Concurrency),
-		done:    make(chan completion),
+		agenda:      agenda,
+		h:           h,
+		cfg:         cfg,
+		log:         log,
+		jobs:        map[string]*config.Job{},
+		outages:     &outageLog{log: log},
+		clock:       &redisClock{node: cfg.Now},
+		wake:        make(chan struct{}, 1),
+		heads:       &heads{m: map[int]time.Time{}},
+		slots:       make(chan struct{}, cfg.Concurrency),
+		completions: make(chan completion),
 	}
 	seen := map[int]bool{}
 	for _, j := range cfg.Jobs {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -15,64 +16,67 @@ import (
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
+// attempt is one claim of an occurrence on its way through execute.
+type attempt struct {
+	claim queue.Claim
+	job   *config.Job // nil when the occurrence is skipped
+	due   time.Time
+	rec   *queue.Record
+	log   *slog.Logger
+}
+
 // execute runs one claimed occurrence, not before startAt (monotonic), and records its
-// outcome.
+// outcome. acquired is when the claim was sent (monotonic): its lease counts from there.
 func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt time.Time) {
-	log := e.log.With("job", c.Job, "occurrence", c.Occurrence, "attempt", c.Attempt, "fencing_token", c.Token)
-	rec := &queue.Record{
-		Occurrence: c.Occurrence, Job: c.Job, Node: e.cfg.Node,
-		Attempt: c.Attempt, FencingToken: c.Token,
-	}
-	// finish records rec and completes the claim as how says (done, retry or release).
-	finish := func(how queue.Completion) {
-		if rec.EndedAt.IsZero() {
-			rec.StartedAt = e.clock.now().UTC()
-			rec.EndedAt = rec.StartedAt
-		}
-		bound(rec)
-		how.Claim, how.Record = c, rec
-		// The lease cannot outlive its last renewal by more than a lease.
-		deadline := time.Now().Add(e.cfg.Lease)
-		if !e.complete(how, deadline) {
-			log.Warn("completion refused: the lease was lost and the occurrence belongs to another attempt", "status", rec.Status)
-		}
+	a := &attempt{
+		claim: c,
+		rec: &queue.Record{
+			Occurrence: c.Occurrence, Job: c.Job, Node: e.cfg.Node,
+			Attempt: c.Attempt, FencingToken: c.Token,
+		},
+		log: e.log.With("job", c.Job, "occurrence", c.Occurrence, "attempt", c.Attempt, "fencing_token", c.Token),
 	}
 	job, due, skip := e.resolve(c)
-	rec.ScheduledAt = due.UTC()
-	if skip != "" {
+	a.job, a.due, a.rec.ScheduledAt = job, due, due.UTC()
+	var how queue.Completion
+	switch {
+	case skip != "" && e.clock.now().Sub(due) < staleAfter:
 		// During a rolling change of the job files another node may know this occurrence:
 		// hand it back without using up an attempt, and drop it only once it is stale.
-		if e.clock.now().Sub(due) < staleAfter {
-			log.Debug("releasing occurrence this node does not run", "reason", skip)
-			e.complete(queue.Completion{Claim: c, Release: true, Delay: 2 * time.Second}, time.Now().Add(e.cfg.Lease))
-			return
-		}
-		rec.Status, rec.Error = queue.StatusSkipped, skip
-		log.Warn("skipping occurrence", "reason", skip)
-		finish(queue.Completion{})
+		a.log.Debug("releasing occurrence this node does not run", "reason", skip)
+		e.complete(queue.Completion{Claim: c, Release: true, Delay: handBackDelay}, time.Now().Add(e.cfg.Lease))
 		return
+	case skip != "":
+		a.rec.Status, a.rec.Error = queue.StatusSkipped, skip
+		a.log.Warn("skipping occurrence", "reason", skip)
+	case c.Attempt > job.Retry.Attempts:
+		a.rec.Status = queue.StatusAbandoned
+		a.rec.Error = fmt.Sprintf("all %d attempts lost their lease (holders died or stalled)", job.Retry.Attempts)
+		a.log.Error("abandoning occurrence", "err", a.rec.Error)
+	default:
+		// The lease is kept, and renewed, until the outcome is recorded.
+		runCtx, release := e.keeper.Hold(ctx, c.Lease(), acquired)
+		defer release()
+		how = e.run(runCtx, a, startAt)
 	}
-	if c.Attempt > job.Retry.Attempts {
-		rec.Status = queue.StatusAbandoned
-		rec.Error = fmt.Sprintf("all %d attempts lost their lease (holders died or stalled)", job.Retry.Attempts)
-		log.Error("abandoning occurrence", "err", rec.Error)
-		finish(queue.Completion{})
-		return
-	}
+	e.record(a, how)
+}
 
-	runCtx, release := e.keeper.Hold(ctx, c.Lease(), acquired)
-	defer release()
-	if job.Timeout > 0 {
+// run runs a's handler, not before startAt (monotonic), fills a.rec with what happened and
+// returns how to complete the claim.
+func (e *Engine) run(ctx context.Context, a *attempt, startAt time.Time) queue.Completion {
+	if a.job.Timeout > 0 {
 		// The timeout counts from the start, not from the claim ahead of it.
 		var cancel context.CancelFunc
-		runCtx, cancel = context.WithDeadlineCause(runCtx, later(startAt, time.Now()).Add(job.Timeout), errTimeout)
+		ctx, cancel = context.WithDeadlineCause(ctx, later(startAt, time.Now()).Add(a.job.Timeout), errTimeout)
 		defer cancel()
 	}
+	rec := a.rec
 	tail := newTail(e.cfg.OutputLines)
 	rec.StartedAt = e.clock.now().Add(max(time.Until(startAt), 0)).UTC()
-	res, err := e.h.RunAt(runCtx, job.Handler.Plugin, &sdk.Run{
-		Job: job.Name, ScheduledAt: due, Attempt: c.Attempt, FencingToken: c.Token,
-		OccurrenceID: c.Occurrence, Node: e.cfg.Node, Settings: job.Handler.Settings,
+	res, err := e.h.RunAt(ctx, a.job.Handler.Plugin, &sdk.Run{
+		Job: a.job.Name, ScheduledAt: a.due, Attempt: a.claim.Attempt, FencingToken: a.claim.Token,
+		OccurrenceID: a.claim.Occurrence, Node: e.cfg.Node, Settings: a.job.Handler.Settings,
 		StopWithin: e.keeper.Margin(),
 	}, startAt, tail.add)
 	rec.EndedAt = e.clock.now().UTC()
@@ -82,43 +86,65 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 	if rec.Output == "" {
 		rec.Output = tail.String()
 	}
-	cause := context.Cause(runCtx)
+	return e.outcome(a, context.Cause(ctx), err)
+}
+
+// outcome sets a.rec's status from how the run ended (err from the handler, cause from its
+// context) and returns how to complete the claim: done, retried, or handed back.
+func (e *Engine) outcome(a *attempt, cause, err error) queue.Completion {
+	rec, log := a.rec, a.log
 	switch {
 	case errors.Is(cause, lease.ErrLost):
 		rec.Status, rec.Error = queue.StatusRetrying, "lease lost: "+errString(err)
 		log.Warn("run cancelled: lease lost", "err", err)
-		finish(queue.Completion{Retry: true})
+		return queue.Completion{Retry: true}
 	case err == nil:
 		rec.Status = queue.StatusSucceeded
 		log.Info("run succeeded", "duration", rec.EndedAt.Sub(rec.StartedAt).Round(time.Microsecond), "output", excerpt(rec.Output))
-		finish(queue.Completion{})
+		return queue.Completion{}
 	case errors.Is(cause, errShutdown):
 		// The node's shutdown is not the job's fault: hand the occurrence back with its
 		// attempt, so that another node runs it even on the job's last attempt.
 		rec.Status, rec.Error = queue.StatusCancelled, "cancelled at shutdown: "+err.Error()
 		log.Warn("run cancelled at shutdown; it runs again elsewhere", "err", err)
-		finish(queue.Completion{Release: true})
-	default:
-		if errors.Is(cause, errTimeout) {
-			err = fmt.Errorf("timed out after %s: %w", job.Timeout, err)
-		}
-		rec.Error = err.Error()
-		if c.Attempt < job.Retry.Attempts && !sdk.IsPermanent(err) {
-			rec.Status = queue.StatusRetrying
-			delay := job.Retry.Delay(c.Attempt)
-			log.Warn("run failed; retrying", "err", err, "retry_in", delay)
-			finish(queue.Completion{Retry: true, Delay: delay})
-		} else {
-			rec.Status = queue.StatusFailed
-			log.Error("run failed; no retry (no attempts left, or a permanent error)", "err", err)
-			finish(queue.Completion{})
-		}
+		return queue.Completion{Release: true}
+	}
+	if errors.Is(cause, errTimeout) {
+		err = fmt.Errorf("timed out after %s: %w", a.job.Timeout, err)
+	}
+	rec.Error = err.Error()
+	if a.claim.Attempt < a.job.Retry.Attempts && !sdk.IsPermanent(err) {
+		rec.Status = queue.StatusRetrying
+		delay := a.job.Retry.Delay(a.claim.Attempt)
+		log.Warn("run failed; retrying", "err", err, "retry_in", delay)
+		return queue.Completion{Retry: true, Delay: delay}
+	}
+	rec.Status = queue.StatusFailed
+	log.Error("run failed; no retry (no attempts left, or a permanent error)", "err", err)
+	return queue.Completion{}
+}
+
+// record completes a's claim as how says (done, retry or release), with its run record.
+func (e *Engine) record(a *attempt, how queue.Completion) {
+	if a.rec.EndedAt.IsZero() { // never started: skipped or abandoned
+		a.rec.StartedAt = e.clock.now().UTC()
+		a.rec.EndedAt = a.rec.StartedAt
+	}
+	bound(a.rec)
+	how.Claim, how.Record = a.claim, a.rec
+	// The lease cannot outlive its last renewal by more than a lease.
+	if !e.complete(how, time.Now().Add(e.cfg.Lease)) {
+		a.log.Warn("completion refused: the lease was lost and the occurrence belongs to another attempt", "status", a.rec.Status)
 	}
 }
 
 // staleAfter is how long past its due time an occurrence that this node does not know is
 // handed back for other nodes before it is dropped as skipped.
 const staleAfter = time.Minute
+
+// handBackDelay is when an occurrence handed back is due again: soon, for the nodes that
+// know it, but not at once, or this node would claim it back in a tight loop.
+const handBackDelay = 2 * time.Second
 
 // resolve finds the job and due time of a claim, or says why it must be skipped: the job is
 // not defined on this node, or its schedule no longer produces this occurrence.
@@ -137,12 +163,16 @@ func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
 	return job, due, ""
 }
 
+// errString is a handler's error for a record, which the handler may not have returned.
 func errString(err error) string {
 	if err == nil {
 		return "handler finished after the lease was lost"
 	}
 	return err.Error()
 }
+
+// maxLine bounds one output line kept in a run's tail.
+const maxLine = 1 << 10
 
 // tail keeps the last n output lines of a run.
 type tail struct {
@@ -153,12 +183,11 @@ type tail struct {
 
 func newTail(n int) *tail { return &tail{n: n} }
 
+// add keeps line, cut to a size a record can afford; older lines give way.
 func (t *tail) add(line string) {
+	line = keepHead(line, maxLine)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(line) > 1024 {
-		line = line[:1024] + "…"
-	}
 	t.lines = append(t.lines, line)
 	if len(t.lines) > t.n {
 		t.lines = t.lines[1:]
@@ -177,12 +206,10 @@ func excerpt(s string) string {
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		s = "…" + s[i+1:]
 	}
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+	return keepHead(s, 200)
 }
 
+// later returns the later of a and b.
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
