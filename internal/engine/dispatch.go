@@ -103,15 +103,21 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			}
 			continue
 		}
-		wait := e.cfg.IdlePoll - time.Since(lastPoll)
-		if !next.IsZero() && free > 0 {
-			wait = min(wait, e.clock.until(next)-e.cfg.ClaimAhead)
+		// With every slot taken nothing can be claimed, whatever is due: a run that ends
+		// frees its slot and wakes the dispatcher.
+		var timeout <-chan time.Time
+		if free > 0 {
+			wait := e.cfg.IdlePoll - time.Since(lastPoll)
+			if !next.IsZero() {
+				wait = min(wait, e.clock.until(next)-e.cfg.ClaimAhead)
+			}
+			timer.Reset(max(wait, 0))
+			timeout = timer.C
 		}
-		timer.Reset(max(wait, 0))
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-timeout:
 		case <-e.wake:
 			timer.Stop()
 		}
