@@ -21,9 +21,13 @@ import (
 // started is what a test remembers of a run.
 type started struct {
 	OccurrenceID string
+	ScheduledAt  time.Time
 	Attempt      int
 	FencingToken int64
 	StopWithin   time.Duration
+	// At is when the handler started: after waiting for the run's start instant, as the
+	// plugin host does.
+	At time.Time
 }
 
 // handlers is a Handlers whose behaviour the test decides; it records every run it starts.
@@ -44,7 +48,8 @@ func (h *handlers) RunAt(ctx context.Context, plugin string, r *sdk.Run, startAt
 		}
 	}
 	h.mu.Lock()
-	h.runs = append(h.runs, started{OccurrenceID: r.OccurrenceID, Attempt: r.Attempt, FencingToken: r.FencingToken, StopWithin: r.StopWithin})
+	h.runs = append(h.runs, started{OccurrenceID: r.OccurrenceID, ScheduledAt: r.ScheduledAt, Attempt: r.Attempt,
+		FencingToken: r.FencingToken, StopWithin: r.StopWithin, At: time.Now()})
 	h.mu.Unlock()
 	output("hello from " + r.OccurrenceID)
 	return h.fn(ctx, r)
@@ -56,8 +61,12 @@ func (h *handlers) started() []started {
 	return append([]started(nil), h.runs...)
 }
 
-func jobs(t *testing.T, src string) *config.Config {
+func succeed(ctx context.Context, r *sdk.Run) (*sdk.Result, error) { return nil, nil }
+
+// jobs parses a job file with a runner block naming namespace and a 5s lease.
+func jobs(t *testing.T, namespace, src string) *config.Config {
 	t.Helper()
+	src = fmt.Sprintf("runner {\n  namespace = %q\n  lease = \"5s\"\n}\n", namespace) + src
 	cfg, srcs, diags := config.Parse("jobs.hcl", []byte(src))
 	if diags.HasErrors() {
 		var b strings.Builder
@@ -85,16 +94,16 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// node is one engine a test runs.
 type node struct {
-	q    *queue.Queue
+	e    *Engine
 	logs *logBuffer
 	stop func()
 }
 
-// start runs an engine over a real Redis until the test ends (or stop is called).
-func start(t *testing.T, srv *redistest.Server, cfg *config.Config, h Handlers, name string, tweak func(*Config)) *node {
+// start runs an engine named name over agenda until the test ends or stop is called.
+func start(t *testing.T, agenda Agenda, cfg *config.Config, h Handlers, name string, tweak func(*Config)) *node {
 	t.Helper()
-	q := queue.New(srv.Client(t), queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease})
 	logs := &logBuffer{}
 	c := Config{
 		Node: name, Jobs: cfg.Jobs, Lease: cfg.Runner.Lease,
@@ -103,7 +112,7 @@ func start(t *testing.T, srv *redistest.Server, cfg *config.Config, h Handlers, 
 	if tweak != nil {
 		tweak(&c)
 	}
-	e := New(q, h, c)
+	e := New(agenda, h, c)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
@@ -122,38 +131,186 @@ func start(t *testing.T, srv *redistest.Server, cfg *config.Config, h Handlers, 
 			t.Logf("log of %s:\n%s", name, logs.String())
 		}
 	})
-	return &node{q: q, logs: logs, stop: stop}
+	return &node{e: e, logs: logs, stop: stop}
 }
 
-func history(t *testing.T, q *queue.Queue, job string) []queue.Record {
+// fleet is a real redis-server and a job file, for nodes that run whole occurrences.
+type fleet struct {
+	t   *testing.T
+	srv *redistest.Server
+	cfg *config.Config
+	q   *queue.Queue // the agenda as a node sees it, to read history
+}
+
+// newFleet starts a redis-server for the jobs of src, in namespace.
+func newFleet(t *testing.T, namespace, src string) *fleet {
 	t.Helper()
-	recs, err := q.History(t.Context(), job, 100)
+	f := &fleet{t: t, srv: redistest.Start(t), cfg: jobs(t, namespace, src)}
+	f.q = f.queue()
+	return f
+}
+
+func (f *fleet) queue() *queue.Queue {
+	return queue.New(f.srv.Client(f.t), queue.Config{Namespace: f.cfg.Runner.Namespace, Lease: f.cfg.Runner.Lease})
+}
+
+// node starts a node of the fleet, with a queue (a Redis client) of its own.
+func (f *fleet) node(name string, h Handlers, tweak func(*Config)) *node {
+	f.t.Helper()
+	return start(f.t, f.queue(), f.cfg, h, name, tweak)
+}
+
+func (f *fleet) history(job string) []queue.Record {
+	f.t.Helper()
+	recs, err := f.q.History(f.t.Context(), job, 100)
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
 	return recs
 }
 
-func TestFailedRunIsRetriedWithBackoffThenFails(t *testing.T) {
+// TestFailedRuns: what a failed run leaves in history, and whether it is retried.
+func TestFailedRuns(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	cfg := jobs(t, `
-runner {
-  namespace = "retry"
-  lease = "5s"
-}
-job "flaky" {
+	tests := []struct {
+		name string
+		job  string // the job "j"
+		fn   func(ctx context.Context, r *sdk.Run) (*sdk.Result, error)
+		// within is how long the outcome may take to be recorded: done says it is.
+		within time.Duration
+		done   func(recs []queue.Record, runs []started) bool
+		check  func(t *testing.T, recs []queue.Record, runs []started)
+	}{{
+		name: "retried with backoff, then failed",
+		job: `
+job "j" {
   schedule = "* * * * * *"
   retry {
     attempts = 3
     backoff = "200ms"
   }
   handler "x" {}
-}`)
-	// The first occurrence the handler sees always fails; the others succeed.
+}`,
+		fn:     failFirstOccurrence(),
+		within: 30 * time.Second,
+		done: func(recs []queue.Record, runs []started) bool {
+			mine := recordsOf(recs, runs)
+			return len(mine) >= 3 && mine[0].Status == queue.StatusFailed
+		},
+		check: func(t *testing.T, recs []queue.Record, runs []started) {
+			var mine []started
+			for _, r := range runs {
+				if r.OccurrenceID == runs[0].OccurrenceID {
+					mine = append(mine, r)
+				}
+			}
+			for i, r := range mine {
+				if r.Attempt != i+1 {
+					t.Fatalf("runs %+v: want attempts 1, 2, 3 of one occurrence", mine)
+				}
+				if i > 0 && r.FencingToken <= mine[i-1].FencingToken {
+					t.Errorf("fencing token %d after %d", r.FencingToken, mine[i-1].FencingToken)
+				}
+			}
+			got := recordsOf(recs, runs)
+			if len(got) != 3 {
+				t.Fatalf("records of %s: %+v, want 3", runs[0].OccurrenceID, got)
+			}
+			want := []queue.Status{queue.StatusFailed, queue.StatusRetrying, queue.StatusRetrying}
+			for i, w := range want {
+				r := got[i]
+				if r.Status != w || r.Attempt != 3-i || r.Error != fmt.Sprintf("boom %d", 3-i) || r.Message != "tried" || r.Node != "a" {
+					t.Errorf("record %d = %+v, want status %s attempt %d", i, r, w, 3-i)
+				}
+				if !strings.Contains(r.Output, "hello from") {
+					t.Errorf("record %d keeps no output excerpt: %q", i, r.Output)
+				}
+			}
+			// The backoff doubles: attempt 3 starts at least 200ms + 400ms after attempt 1 ended.
+			if gap := got[0].StartedAt.Sub(got[2].EndedAt); gap < 600*time.Millisecond {
+				t.Errorf("attempt 3 started %s after attempt 1 ended; backoff is 200ms then 400ms", gap)
+			}
+		},
+	}, {
+		name: "timeout cancels the run",
+		job: `
+job "j" {
+  schedule = "* * * * * *"
+  timeout = "300ms"
+  retry {
+    attempts = 1
+  }
+  handler "x" {}
+}`,
+		fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		},
+		within: 10 * time.Second,
+		done:   func(recs []queue.Record, _ []started) bool { return len(recs) > 0 },
+		check: func(t *testing.T, recs []queue.Record, runs []started) {
+			r := recs[0]
+			if r.Status != queue.StatusFailed || !strings.Contains(r.Error, "timed out after 300ms") {
+				t.Errorf("record %+v: want failed, timed out after 300ms", r)
+			}
+			// Never cut short: the handler would have run until its lease was lost otherwise,
+			// and the record would not say "timed out".
+			if d := r.EndedAt.Sub(r.StartedAt); d < 300*time.Millisecond {
+				t.Errorf("run lasted %s; timeout is 300ms", d)
+			}
+			// The handler is told how long it has to stop once cancelled before its lease (5s)
+			// may be taken over: the keeper's margin, a fifth of the lease.
+			if got := runs[0].StopWithin; got != time.Second {
+				t.Errorf("run's StopWithin = %v, want 1s (a fifth of the 5s lease)", got)
+			}
+		},
+	}, {
+		name: "permanent error is not retried",
+		job: `
+job "j" {
+  schedule = "* * * * * *"
+  retry {
+    attempts = 3
+    backoff = "100ms"
+  }
+  handler "x" {}
+}`,
+		fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+			return nil, sdk.Permanent(errors.New("settings cannot work"))
+		},
+		within: 10 * time.Second,
+		done:   func(recs []queue.Record, _ []started) bool { return len(recs) >= 3 },
+		check: func(t *testing.T, recs []queue.Record, runs []started) {
+			for _, r := range recs {
+				if r.Status != queue.StatusFailed || r.Attempt != 1 {
+					t.Errorf("record %+v: want failed at attempt 1, no retry", r)
+				}
+			}
+			for _, r := range runs {
+				if r.Attempt != 1 {
+					t.Errorf("occurrence %s retried (attempt %d) after a permanent error", r.OccurrenceID, r.Attempt)
+				}
+			}
+		},
+	}}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFleet(t, fmt.Sprintf("failed-%d", i), tc.job)
+			h := &handlers{fn: tc.fn}
+			f.node("a", h, nil)
+			testwait.For(t, tc.within, "the outcome to be recorded", func() bool { return tc.done(f.history("j"), h.started()) })
+			tc.check(t, f.history("j"), h.started())
+		})
+	}
+}
+
+// failFirstOccurrence returns a handler that fails every attempt of the first occurrence it
+// sees, with "boom ATTEMPT" and a message, and succeeds for the others.
+func failFirstOccurrence() func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
 	var mu sync.Mutex
 	var failing string
-	h := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+	return func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if failing == "" {
@@ -163,105 +320,26 @@ job "flaky" {
 			return nil, nil
 		}
 		return &sdk.Result{Message: "tried"}, fmt.Errorf("boom %d", r.Attempt)
-	}}
-	n := start(t, srv, cfg, h, "a", nil)
-	var runs []started
-	testwait.For(t, 20*time.Second, "three attempts of one occurrence", func() bool {
-		runs = runs[:0]
-		for _, r := range h.started() {
-			if r.OccurrenceID == h.started()[0].OccurrenceID {
-				runs = append(runs, r)
-			}
-		}
-		return len(runs) >= 3
-	})
-	for i, r := range runs {
-		if r.OccurrenceID != runs[0].OccurrenceID || r.Attempt != i+1 {
-			t.Fatalf("runs %+v: want attempts 1, 2, 3 of one occurrence", runs)
-		}
-		if i > 0 && r.FencingToken <= runs[i-1].FencingToken {
-			t.Errorf("fencing token %d after %d", r.FencingToken, runs[i-1].FencingToken)
-		}
-	}
-	mine := func() []queue.Record {
-		var out []queue.Record
-		for _, r := range history(t, n.q, "flaky") {
-			if r.Occurrence == runs[0].OccurrenceID {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
-	testwait.For(t, 10*time.Second, "the final failure to be recorded", func() bool {
-		recs := mine()
-		return len(recs) >= 3 && recs[0].Status == queue.StatusFailed
-	})
-	recs := mine()
-	if len(recs) != 3 {
-		t.Fatalf("records of %s: %+v, want 3", runs[0].OccurrenceID, recs)
-	}
-	want := []queue.Status{queue.StatusFailed, queue.StatusRetrying, queue.StatusRetrying}
-	for i, w := range want {
-		r := recs[i]
-		if r.Status != w || r.Attempt != 3-i || r.Error != fmt.Sprintf("boom %d", 3-i) || r.Message != "tried" || r.Node != "a" {
-			t.Errorf("record %d = %+v, want status %s attempt %d", i, r, w, 3-i)
-		}
-		if !strings.Contains(r.Output, "hello from") {
-			t.Errorf("record %d keeps no output excerpt: %q", i, r.Output)
-		}
-	}
-	// The backoff doubles: attempt 3 starts at least 200ms + 400ms after attempt 1 ended.
-	if gap := recs[0].StartedAt.Sub(recs[2].EndedAt); gap < 600*time.Millisecond {
-		t.Errorf("attempt 3 started %s after attempt 1 ended; backoff is 200ms then 400ms", gap)
 	}
 }
 
-func TestTimeoutCancelsTheRun(t *testing.T) {
-	t.Parallel()
-	srv := redistest.Start(t)
-	cfg := jobs(t, `
-runner {
-  namespace = "timeout"
-  lease = "5s"
-}
-job "slow" {
-  schedule = "* * * * * *"
-  timeout = "300ms"
-  retry {
-    attempts = 1
-  }
-  handler "x" {}
-}`)
-	h := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}}
-	n := start(t, srv, cfg, h, "a", nil)
-	testwait.For(t, 10*time.Second, "a timed out run to be recorded", func() bool { return len(history(t, n.q, "slow")) > 0 })
-	r := history(t, n.q, "slow")[0]
-	if r.Status != queue.StatusFailed || !strings.Contains(r.Error, "timed out after 300ms") {
-		t.Errorf("record %+v: want failed, timed out after 300ms", r)
+// recordsOf returns the records of the first occurrence run, newest first.
+func recordsOf(recs []queue.Record, runs []started) []queue.Record {
+	if len(runs) == 0 {
+		return nil
 	}
-	// Never cut short: the handler would have run until its lease was lost otherwise, and
-	// the record would not say "timed out".
-	if d := r.EndedAt.Sub(r.StartedAt); d < 300*time.Millisecond {
-		t.Errorf("run lasted %s; timeout is 300ms", d)
+	var out []queue.Record
+	for _, r := range recs {
+		if r.Occurrence == runs[0].OccurrenceID {
+			out = append(out, r)
+		}
 	}
-	// The handler is told how long it has to stop once cancelled before its lease (5s)
-	// may be taken over: the keeper's margin, a fifth of the lease.
-	if got := h.started()[0].StopWithin; got != time.Second {
-		t.Errorf("run's StopWithin = %v, want 1s (a fifth of the 5s lease)", got)
-	}
+	return out
 }
 
 func TestShutdownCancelsAfterGraceAndHandsTheOccurrenceBack(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	cfg := jobs(t, `
-runner {
-  namespace = "drain"
-  lease = "5s"
-}
+	f := newFleet(t, "drain", `
 job "long" {
   schedule = "* * * * * *"
   retry {
@@ -276,7 +354,7 @@ job "long" {
 		cancelled <- context.Cause(ctx)
 		return nil, ctx.Err()
 	}}
-	a := start(t, srv, cfg, h, "a", func(c *Config) { c.Grace = 200 * time.Millisecond })
+	a := f.node("a", h, func(c *Config) { c.Grace = 200 * time.Millisecond })
 	testwait.For(t, 10*time.Second, "a run to start", func() bool { return len(h.started()) > 0 })
 	occ := h.started()[0].OccurrenceID
 	a.stop()
@@ -289,7 +367,7 @@ job "long" {
 		t.Fatal("engine returned without cancelling its running handler")
 	}
 	var rec *queue.Record
-	for _, r := range history(t, a.q, "long") {
+	for _, r := range f.history("long") {
 		if r.Occurrence == occ {
 			rec = &r
 		}
@@ -300,10 +378,10 @@ job "long" {
 	// Another node picks the occurrence up at once. The shutdown was not the job's fault, so
 	// the attempt is given back: even with a single attempt allowed, the occurrence runs
 	// again (attempt 1, a larger fencing token) and succeeds instead of being abandoned.
-	h2 := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) { return nil, nil }}
-	b := start(t, srv, cfg, h2, "b", nil)
+	h2 := &handlers{fn: succeed}
+	f.node("b", h2, nil)
 	testwait.For(t, 10*time.Second, "node b to re-run the occurrence and succeed", func() bool {
-		for _, r := range history(t, b.q, "long") {
+		for _, r := range f.history("long") {
 			if r.Occurrence == occ && r.Status == queue.StatusSucceeded {
 				return true
 			}
@@ -319,23 +397,18 @@ job "long" {
 
 func TestCatchUpRunsMissedOccurrencesOnceWithinTheWindow(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	cfg := jobs(t, `
-runner {
-  namespace = "catchup"
-  lease = "5s"
-}
+	f := newFleet(t, "catchup", `
 job "minutely" {
   schedule = "* * * * *"
   handler "x" {}
 }`)
 	// The fleet last expanded this job 10 minutes ago, then went down.
 	last := time.Now().Add(-10 * time.Minute).Truncate(time.Minute)
-	if err := srv.Client(t).HSet(t.Context(), "{cf:catchup:"+fmt.Sprint(queue.ShardOf("minutely"))+"}:wm", "minutely", last.UnixMilli()).Err(); err != nil {
+	if err := f.srv.Client(t).HSet(t.Context(), "{cf:catchup:"+fmt.Sprint(queue.ShardOf("minutely"))+"}:wm", "minutely", last.UnixMilli()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	h := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) { return nil, nil }}
-	n := start(t, srv, cfg, h, "a", func(c *Config) { c.CatchupWindow = 5*time.Minute + 30*time.Second })
+	h := &handlers{fn: succeed}
+	n := f.node("a", h, func(c *Config) { c.CatchupWindow = 5*time.Minute + 30*time.Second })
 	// Within the window: the five or six minutes before now; older ones are skipped, logged.
 	oldest := time.Now().Add(-5*time.Minute - 30*time.Second)
 	var want []string
@@ -362,14 +435,12 @@ job "minutely" {
 	}
 }
 
+// TestWrongClockFiresNothingEarly runs on a real Redis, whose clock is the machine's: the
+// handlers compare their start with time.Now, Redis' clock. (TestDispatchTiming shows the
+// same on fake time, to the millisecond.)
 func TestWrongClockFiresNothingEarly(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	cfg := jobs(t, `
-runner {
-  namespace = "skew"
-  lease = "5s"
-}
+	f := newFleet(t, "skew", `
 job "tick" {
   schedule = "* * * * * *"
   handler "x" {}
@@ -385,8 +456,8 @@ job "tick" {
 		return nil, nil
 	}}
 	// One node's clock is 30s fast, another's 30s slow: Redis' clock decides what is due.
-	fast := start(t, srv, cfg, h, "fast", func(c *Config) { c.Now = func() time.Time { return time.Now().Add(30 * time.Second) } })
-	start(t, srv, cfg, h, "slow", func(c *Config) { c.Now = func() time.Time { return time.Now().Add(-30 * time.Second) } })
+	f.node("fast", h, func(c *Config) { c.Now = func() time.Time { return time.Now().Add(30 * time.Second) } })
+	f.node("slow", h, func(c *Config) { c.Now = func() time.Time { return time.Now().Add(-30 * time.Second) } })
 	testwait.For(t, 15*time.Second, "five runs", func() bool { return len(h.started()) >= 5 })
 	mu.Lock()
 	defer mu.Unlock()
@@ -403,43 +474,10 @@ job "tick" {
 			t.Errorf("%s ran %d times", occ, n)
 		}
 	}
-	for _, r := range history(t, fast.q, "tick") {
+	for _, r := range f.history("tick") {
 		// Records carry the node's estimate of Redis' clock, good to a millisecond or two.
 		if d := r.StartedAt.Sub(r.ScheduledAt); d < -2*time.Millisecond || d > 10*time.Second {
 			t.Errorf("record %s: started %s after its due time by Redis' clock estimate", r.Occurrence, d)
-		}
-	}
-}
-
-func TestPermanentErrorIsNotRetried(t *testing.T) {
-	t.Parallel()
-	srv := redistest.Start(t)
-	cfg := jobs(t, `
-runner {
-  namespace = "permanent"
-  lease = "5s"
-}
-job "bad" {
-  schedule = "* * * * * *"
-  retry {
-    attempts = 3
-    backoff = "100ms"
-  }
-  handler "x" {}
-}`)
-	h := &handlers{fn: func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
-		return nil, sdk.Permanent(errors.New("settings cannot work"))
-	}}
-	n := start(t, srv, cfg, h, "a", nil)
-	testwait.For(t, 10*time.Second, "three occurrences to fail", func() bool { return len(history(t, n.q, "bad")) >= 3 })
-	for _, r := range history(t, n.q, "bad") {
-		if r.Status != queue.StatusFailed || r.Attempt != 1 {
-			t.Errorf("record %+v: want failed at attempt 1, no retry", r)
-		}
-	}
-	for _, r := range h.started() {
-		if r.Attempt != 1 {
-			t.Errorf("occurrence %s retried (attempt %d) after a permanent error", r.OccurrenceID, r.Attempt)
 		}
 	}
 }
