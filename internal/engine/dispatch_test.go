@@ -1,0 +1,337 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/plugin/sdk"
+)
+
+// The dispatcher's timing, on fake time. Each test runs an engine over a memAgenda inside a
+// synctest bubble, where time.Now is both this node's monotonic clock and Redis' clock, and
+// time advances only when every goroutine of the bubble waits: every instant is exact. A
+// time.Sleep in a bubble moves the fake clock to the instant the test looks at; it
+// synchronises nothing.
+
+// t0 is where a bubble's fake clock starts.
+var t0 = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// onTime is how late a handler may start after its NotBefore: the start bound's drift
+// allowance over the claim-ahead.
+const onTime = time.Millisecond
+
+// runInBubble starts an engine over a over the jobs of src and returns it with the handlers
+// it runs, which return what fn returns.
+func runInBubble(t *testing.T, a *memAgenda, src string, fn func(ctx context.Context, r *sdk.Run) (*sdk.Result, error), tweak func(*Config)) (*node, *handlers) {
+	t.Helper()
+	h := &handlers{fn: fn}
+	n := start(t, a, jobs(t, "bubble", src), h, "a", tweak)
+	t.Cleanup(func() {
+		n.stop()
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.busy {
+			t.Errorf("the engine called the agenda %d times at one instant: a busy loop", maxCallsAtOnce)
+		}
+	})
+	return n, h
+}
+
+// sleepUntil moves the fake clock to t0+d.
+func sleepUntil(d time.Duration) { time.Sleep(time.Until(t0.Add(d))) }
+
+// TestDispatchTiming: whatever this node's clock says, an occurrence is claimed ClaimAhead
+// before it is due by Redis' clock, neither earlier nor later, and its handler starts when it
+// is due, never before. A retry, due at the end of its backoff, is never started early either.
+func TestDispatchTiming(t *testing.T) {
+	for _, skew := range []time.Duration{0, 30 * time.Second, -30 * time.Second} {
+		t.Run(fmt.Sprintf("node clock off by %v", skew), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a := newMemAgenda(5 * time.Second)
+				failOnce := func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+					if r.Job == "flaky" && r.Attempt == 1 {
+						return nil, errors.New("boom")
+					}
+					return nil, nil
+				}
+				n, h := runInBubble(t, a, `
+job "tick" {
+  schedule = "* * * * * *"
+  handler "x" {}
+}
+job "flaky" {
+  schedule = "1 0 0 1 1 *"
+  retry {
+    attempts = 2
+    backoff = "300ms"
+  }
+  handler "x" {}
+}`, failOnce, func(c *Config) { c.Now = func() time.Time { return time.Now().Add(skew) } })
+				sleepUntil(5*time.Second + 500*time.Millisecond)
+				n.stop()
+
+				lead := n.e.cfg.ClaimAhead
+				_, claims := a.log()
+				if len(claims) != 8 {
+					t.Errorf("%d claims, want 8: six of a job due every second from the start, two attempts of another", len(claims))
+				}
+				runs := map[string][]started{}
+				for _, r := range h.started() {
+					runs[r.OccurrenceID] = append(runs[r.OccurrenceID], r)
+				}
+				for _, c := range claims {
+					occ, notBefore := c.claim.Occurrence, c.claim.NotBefore
+					if c.lead != lead {
+						t.Errorf("%s claimed with lead %v, want ClaimAhead %v", occ, c.lead, lead)
+					}
+					if c.at.Before(notBefore.Add(-lead)) {
+						t.Errorf("%s claimed at %v, before its NotBefore less ClaimAhead", occ, c.at.Sub(t0))
+					}
+					// A first attempt is claimed on time, the very first at once; a retry is
+					// picked up by the next claim of its shard.
+					if want := later(notBefore.Add(-lead), t0); c.claim.Attempt == 1 && !c.at.Equal(want) {
+						t.Errorf("%s claimed at %v, want %v", occ, c.at.Sub(t0), want.Sub(t0))
+					}
+					if len(runs[occ]) < c.claim.Attempt {
+						t.Errorf("%s attempt %d never ran", occ, c.claim.Attempt)
+						continue
+					}
+					r := runs[occ][c.claim.Attempt-1]
+					if from := later(notBefore, c.at); r.At.Before(notBefore) || r.At.After(from.Add(onTime)) {
+						t.Errorf("%s attempt %d started %v after its NotBefore (Redis' clock), want 0 to %v after it or its claim", occ, r.Attempt, r.At.Sub(notBefore), onTime)
+					}
+				}
+				for occ, rs := range runs {
+					for i, r := range rs {
+						if r.Attempt != i+1 {
+							t.Errorf("%s ran attempts %+v, want each once", occ, rs)
+						}
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestDispatcherWakesForNewOccurrence: an occurrence the expander adds is claimed on time,
+// though the dispatcher polls the agenda only once an hour.
+func TestDispatcherWakesForNewOccurrence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newMemAgenda(5 * time.Second)
+		// Due at 00:00:05 on 1 January, the one occurrence within the test: with a 2s horizon
+		// the expander adds it at 00:00:03.5, while the dispatcher sleeps.
+		n, h := runInBubble(t, a, `
+job "new-year" {
+  schedule = "5 0 0 1 1 *"
+  handler "x" {}
+}`, succeed, func(c *Config) { c.IdlePoll, c.Horizon = time.Hour, 2*time.Second })
+		sleepUntil(6 * time.Second)
+		n.stop()
+
+		_, claims := a.log()
+		due := t0.Add(5 * time.Second)
+		if len(claims) != 1 || !claims[0].at.Equal(due.Add(-n.e.cfg.ClaimAhead)) {
+			t.Fatalf("claims %+v, want one, at %v", claims, due.Add(-n.e.cfg.ClaimAhead).Sub(t0))
+		}
+		if runs := h.started(); len(runs) != 1 || runs[0].At.Before(due) || runs[0].At.After(due.Add(onTime)) {
+			t.Errorf("runs %+v, want one started at %v", runs, due.Sub(t0))
+		}
+	})
+}
+
+// jobFile returns a job file of jobs named names, each due once, at offset past t0.
+func jobFile(offset time.Duration, names ...string) string {
+	var b strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&b, "job %q {\n  schedule = \"%d 0 0 1 1 *\"\n  handler \"x\" {}\n}\n", name, int(offset/time.Second))
+	}
+	return b.String()
+}
+
+// jobNames returns n job names starting with prefix, all in shard if in, none of them in
+// shard otherwise, each in a shard of its own.
+func jobNames(prefix string, n, shard int, in bool) []string {
+	var out []string
+	used := map[int]bool{}
+	for i := 0; len(out) < n; i++ {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		s := queue.ShardOf(name)
+		if in && s == shard || !in && s != shard && !used[s] {
+			out = append(out, name)
+			used[s] = true
+		}
+	}
+	return out
+}
+
+// TestFullBatchIsAskedAgainAtOnce: when more occurrences are due in a shard than one claim
+// takes, the shard is asked again at once: all are claimed at the same instant, and every
+// one starts on time.
+func TestFullBatchIsAskedAgainAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const count = maxClaimBatch + maxClaimBatch/2
+		a := newMemAgenda(5 * time.Second)
+		n, h := runInBubble(t, a, jobFile(2*time.Second, jobNames("batch-", count, 0, true)...), succeed, nil)
+		sleepUntil(3 * time.Second)
+		n.stop()
+
+		due := t0.Add(2 * time.Second)
+		claimAt := due.Add(-n.e.cfg.ClaimAhead)
+		calls, claims := a.log()
+		var at []time.Time
+		for _, c := range calls {
+			if c.op == "claim" && c.at.Equal(claimAt) {
+				at = append(at, c.at)
+			}
+		}
+		if len(at) != 2 {
+			t.Errorf("%d claim calls at %v, want 2: a full batch of %d, then the rest", len(at), claimAt.Sub(t0), maxClaimBatch)
+		}
+		if len(claims) != count {
+			t.Fatalf("%d claims, want %d", len(claims), count)
+		}
+		for _, c := range claims {
+			if !c.at.Equal(claimAt) {
+				t.Errorf("%s claimed at %v, want %v", c.claim.Occurrence, c.at.Sub(t0), claimAt.Sub(t0))
+			}
+		}
+		runs := h.started()
+		if len(runs) != count {
+			t.Errorf("%d runs, want %d", len(runs), count)
+		}
+		for _, r := range runs {
+			if r.At.Before(due) || r.At.After(due.Add(onTime)) {
+				t.Errorf("%s started at %v, want %v", r.OccurrenceID, r.At.Sub(t0), due.Sub(t0))
+			}
+		}
+	})
+}
+
+// TestConcurrencyCapsRuns: a node never holds more claims than Config.Concurrency, counting
+// those claimed ahead of their start, whether the due occurrences share a shard or not; the
+// others wait in the agenda and run once a slot is free.
+func TestConcurrencyCapsRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const concurrency = 3
+		// Four runs due at 00:00:02 in one shard, four at 00:00:03 in four others; each run
+		// lasts two seconds.
+		src := jobFile(2*time.Second, jobNames("a", 4, 0, true)...) + jobFile(3*time.Second, jobNames("b", 4, 0, false)...)
+		var mu sync.Mutex
+		running, mostRunning := 0, 0
+		hold := func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+			mu.Lock()
+			running++
+			mostRunning = max(mostRunning, running)
+			mu.Unlock()
+			defer func() { mu.Lock(); running--; mu.Unlock() }()
+			select {
+			case <-time.After(2 * time.Second):
+				return nil, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		a := newMemAgenda(5 * time.Second)
+		n, h := runInBubble(t, a, src, hold, func(c *Config) { c.Concurrency = concurrency })
+		sleepUntil(12 * time.Second)
+		n.stop()
+
+		a.mu.Lock()
+		mostHeld := a.mostHeld
+		a.mu.Unlock()
+		if mostHeld != concurrency {
+			t.Errorf("at most %d claims held at once, want Concurrency (%d)", mostHeld, concurrency)
+		}
+		if mostRunning > concurrency {
+			t.Errorf("%d runs at once, want at most %d", mostRunning, concurrency)
+		}
+		seen := map[string]int{}
+		for _, r := range h.started() {
+			seen[r.OccurrenceID]++
+		}
+		if len(seen) != 8 {
+			t.Errorf("ran %v, want the 8 occurrences", seen)
+		}
+		for occ, k := range seen {
+			if k != 1 {
+				t.Errorf("%s ran %d times, want once", occ, k)
+			}
+		}
+	})
+}
+
+// TestOutageIsRetriedWithBackoff: while Redis is unreachable, the dispatcher retries with a
+// jittered exponential backoff, the outage is logged once when it starts and once when it
+// ends, and the occurrences that fell due meanwhile run once it is over.
+func TestOutageIsRetriedWithBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		down, up := t0.Add(1500*time.Millisecond), t0.Add(6500*time.Millisecond)
+		refused := errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+		a := newMemAgenda(5 * time.Second)
+		a.down = func(op string) error {
+			if now := time.Now(); !now.Before(down) && now.Before(up) {
+				return refused
+			}
+			return nil
+		}
+		n, h := runInBubble(t, a, `
+job "tick" {
+  schedule = "* * * * * *"
+  handler "x" {}
+}`, succeed, nil)
+		sleepUntil(9*time.Second + 500*time.Millisecond)
+		n.stop()
+
+		logs := n.logs.String()
+		for _, msg := range []string{`msg="redis unreachable; retrying with backoff"`, `msg="redis answering again"`} {
+			if k := strings.Count(logs, msg); k != 1 {
+				t.Errorf("%s logged %d times, want once", msg, k)
+			}
+		}
+		// The dispatcher's claims from its first failure to its first success after the
+		// outage: each waits out the backoff after the one before, between half and one and a
+		// half times an interval that starts at 50ms and doubles up to 1.6s.
+		calls, _ := a.log()
+		var claims []agendaCall
+		for _, c := range calls {
+			if c.op == "claim" && (c.err != nil || len(claims) > 0) {
+				claims = append(claims, c)
+				if c.err == nil {
+					break
+				}
+			}
+		}
+		if len(claims) < 6 || claims[len(claims)-1].err != nil {
+			t.Fatalf("claims during the outage: %+v; want at least 5 failures, then a success", claims)
+		}
+		for i := 1; i < len(claims); i++ {
+			interval := min(50*time.Millisecond<<(i-1), 1600*time.Millisecond)
+			if gap := claims[i].at.Sub(claims[i-1].at); gap < interval/2 || gap > interval*3/2+time.Millisecond {
+				t.Errorf("retry %d came %v after the claim before, want %v to %v", i, gap, interval/2, interval*3/2)
+			}
+		}
+		// Nothing lost: every occurrence ran once, those due during the outage after it.
+		seen := map[string]int{}
+		for _, r := range h.started() {
+			seen[r.OccurrenceID]++
+			if !r.ScheduledAt.Before(down) && r.At.Before(up) {
+				t.Errorf("%s started during the outage", r.OccurrenceID)
+			}
+		}
+		if len(seen) != 10 {
+			t.Errorf("ran %v, want the 10 occurrences due in 9.5s", seen)
+		}
+		for occ, k := range seen {
+			if k != 1 {
+				t.Errorf("%s ran %d times, want once", occ, k)
+			}
+		}
+	})
+}
