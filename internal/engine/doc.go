@@ -1,21 +1,37 @@
 // Package engine is one node of the fleet: it plans (job set → cron → agenda) and dispatches
 // (agenda → lease → handler plugin).
 //
-// There is no leader. Every node runs the same three loops over the same job set:
+// There is no leader. Every node runs the same loops over the same job set:
 //
-//   - the expander adds each job's next occurrences (a horizon ahead) to the agenda; the
-//     agenda's watermarks make the nodes' duplicate work harmless;
-//   - the dispatcher sleeps until the earliest known head of the agenda shards holding its
-//     jobs (estimated on its own clock corrected by its measured offset to Redis' clock),
-//     then claims what Redis says is due, in one pipelined round trip, and starts a run per
-//     claim; a shard that returns a full batch is asked again at once;
-//   - the completer batches finished runs into one round trip.
+//   - the expander (expand.go) adds each job's next occurrences, a horizon ahead, to the
+//     agenda; the agenda's watermarks make the nodes' duplicate work harmless;
+//   - the dispatcher (dispatch.go) sleeps until the earliest known head of the agenda shards
+//     holding its jobs, then claims what Redis says is due (or falls due within ClaimAhead)
+//     in one pipelined round trip, and starts a run per claim; a shard that returned a full
+//     batch is asked again at once, and with every slot taken it waits for a run to end;
+//   - each run (execute.go) waits for its start instant, runs the handler under its lease
+//     and the job's timeout, and decides the outcome: done, retried or handed back;
+//   - the completer (complete.go) batches finished runs into one round trip.
+//
+// Clocks (clock.go): Redis' clock decides what is due. A node keeps one redisClock, fed by
+// the TIME in Redis' replies, with two views of it: an estimate on the node's own clock
+// (Config.Now) plus a measured offset, which decides when to wake up and ask, and a lower
+// bound on the monotonic clock, which decides when a claimed run may start, never before it
+// is due. Every instant handed on, to the lease keeper or the plugin host, is a monotonic
+// time.Now reading, never a Config.Now one.
+//
+// The agenda (agenda.go) is an interface of the engine's own, one small interface per part
+// that uses it; internal/queue implements it over Redis, and the tests drive the engine over
+// an in-memory one on fake time. The engine imports no Redis client: the queue reports
+// Redis' error replies as queue.ReplyError.
 //
 // Runs get their own context: it carries the job's timeout and is cancelled by the lease
 // keeper (internal/lease) when the lease cannot be proven any more, and at the end of the
-// shutdown grace period.
+// shutdown grace period (engine.go), after which the occurrence is handed back.
 //
-// Redis faults are survived: every loop retries with backoff, an outage is logged once when
-// it starts and once when it ends, and the occurrences that fell due meanwhile are claimed
-// after recovery (they stayed in the agenda) or expanded from the watermarks.
+// Redis faults are survived (outage.go): every loop retries with a jittered exponential
+// backoff of its own, an outage is logged once when it starts and once when it ends (and
+// again if its kind changes, such as LOADING after a restart), and the occurrences that fell
+// due meanwhile are claimed after recovery (they stayed in the agenda) or expanded from the
+// watermarks. A run's history record is bounded in size (record.go).
 package engine

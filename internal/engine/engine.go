@@ -51,8 +51,10 @@ type Config struct {
 	// OutputLines is how many of a run's last output lines are kept when the handler returns
 	// no output excerpt of its own (default 20).
 	OutputLines int
-	// Now is this node's clock (default time.Now). It only decides when to wake up and ask
-	// Redis; tests skew it to show that a wrong clock fires nothing early.
+	// Now is this node's clock (default time.Now). Corrected by its measured offset to
+	// Redis' clock, it decides when to wake up and ask Redis, and dates history records;
+	// never what is due, nor when a run starts. Tests skew it to show that a wrong clock
+	// fires nothing early.
 	Now func() time.Time
 	// AllowEviction skips the check that Redis cannot evict keys (the embedded store has no
 	// eviction; an operator may also override the check, at the risk of duplicate runs).

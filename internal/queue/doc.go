@@ -30,4 +30,19 @@
 //     command whose reply timed out: claims cache their reply, completions leave a marker.
 //   - Scripts are batched per shard and shards are pipelined, so one round trip claims,
 //     renews or completes many occurrences.
+//
+// # Files
+//
+// keys.go builds the keys and lua/ holds the scripts, each with a header stating its KEYS,
+// ARGV and reply. queue.go has the Queue and Redis' clock (Time); eval.go runs script calls
+// in one pipeline, by SHA with a fallback to EVAL when Redis lost its script cache; then one
+// file per operation: expand.go (Expand, Watermarks), claim.go (Claim, Renew), complete.go
+// (Complete), record.go (run records and History), check.go (CheckEviction).
+//
+// # Errors
+//
+// Errors carry the operation ("queue: claim: …"). An error reply from Redis (LOADING,
+// READONLY, OOM, …) comes back as a *ReplyError naming its kind (reply.go), so callers can
+// tell a Redis that refused a call from one that could not be reached without knowing the
+// Redis client; the client's error stays wrapped.
 package queue

@@ -7,10 +7,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ReplyError is an error reply from Redis: the server was reached and refused the call.
-// Anything else a Queue method fails with (a refused connection, a timeout) means Redis was
-// not reached, or its answer is unknown. Callers tell the two apart with errors.As; the
-// original error stays wrapped, so errors.Is and errors.As find it too.
+// ReplyError is an error reply from Redis: the server was reached and refused the call. A
+// failure to reach Redis (a refused connection, a timeout) is not one: then whether the
+// call ran is unknown. Callers tell the two apart with errors.As; the client's error stays
+// wrapped, so errors.Is and errors.As find it too.
 type ReplyError struct {
 	// Kind is the reply's first word, Redis' error code: LOADING while it loads its data
 	// after a restart, READONLY from a replica after a failover, OOM, NOSCRIPT, or ERR for a
