@@ -55,6 +55,7 @@ type Completer interface {
 // ClockReader reads Redis' clock, from which the engine estimates when to wake up (see
 // redisClock); it never decides what is due.
 type ClockReader interface {
+	// Time returns Redis' clock.
 	Time(ctx context.Context) (time.Time, error)
 }
 

@@ -19,6 +19,7 @@ type ReplyError struct {
 	err  error
 }
 
+// Error returns the client's message for the reply: Redis' own words.
 func (e *ReplyError) Error() string { return e.err.Error() }
 
 // Unwrap returns the client's error for the reply.
