@@ -52,16 +52,24 @@ func (o *outageLog) answered() {
 	}
 }
 
-// newBackoff returns the delays between retries of a failed Redis call: from 50ms, doubling
-// up to 1.6s, each drawn at random within half of it either way, so that the nodes of a
-// fleet, which lose Redis together, do not all call again in the same instant when it is
-// back. It is not safe for concurrent use: one per loop.
+// Retries of a failed Redis call wait from about retryFirst, doubling, each wait drawn at
+// random within retryJitter of it either way, so that the nodes of a fleet, which lose Redis
+// together, do not all call again in the same instant when it is back; and no wait is longer
+// than retryLongest, which bounds how long after Redis is back a node notices it.
+const (
+	retryFirst   = 50 * time.Millisecond
+	retryJitter  = 0.25
+	retryLongest = 1600 * time.Millisecond
+)
+
+// newBackoff returns the delays between retries of a failed Redis call (see retryFirst). It
+// is not safe for concurrent use: one per loop.
 func newBackoff() *backoff.ExponentialBackOff {
 	return &backoff.ExponentialBackOff{
-		InitialInterval:     50 * time.Millisecond,
-		RandomizationFactor: 0.5,
+		InitialInterval:     retryFirst,
+		RandomizationFactor: retryJitter,
 		Multiplier:          2,
-		MaxInterval:         1600 * time.Millisecond,
+		MaxInterval:         time.Duration(float64(retryLongest) / (1 + retryJitter)),
 	}
 }
 
