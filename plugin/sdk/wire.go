@@ -45,14 +45,15 @@ type server struct {
 // burst counts the runs sent ahead for one scheduled instant that have not started yet.
 // A run that finished holds its result until the others have started (or burstHold
 // passed): sending a result costs CPU that the burst's starts need more, and a result
-// makes the runner record a completion, which costs more CPU again.
+// makes the runner record a completion, which costs more CPU again. It stays because the
+// fleet benchmark shows it: docs/benchmarks.md has the runs with and without it.
 type burst struct {
 	pending int
 	started chan struct{} // closed when pending reaches 0
 }
 
-// defaultBurstHold is Serve's burstHold: long next to a burst's starts (tens of ms at
-// thousands of runs a second on 2 CPUs), short next to a lease.
+// defaultBurstHold is Serve's burstHold: long next to the starts of a burst, short next to
+// a lease.
 const defaultBurstHold = 100 * time.Millisecond
 
 // joinBurst registers a run sent ahead for scheduledAt; the returned function marks it
@@ -194,7 +195,7 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 	if burstStarted != nil {
 		// Runs sent ahead wake together at their start time: let the others start their
 		// handlers before this one spends CPU on sending its result. Only then: a yield
-		// wakes another thread, tens of microseconds on a small virtual machine.
+		// wakes another thread, which is not free either.
 		runtime.Gosched()
 	}
 	if burstStarted != nil && s.burstHold > 0 {
