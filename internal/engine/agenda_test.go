@@ -20,6 +20,8 @@ type memAgenda struct {
 	lease time.Duration
 	// down, if set, makes a call fail with its error (an outage) when it returns one.
 	down func(op string) error
+	// eviction, if set, is CheckEviction's answer when the call itself does not fail.
+	eviction func() error
 
 	mu       sync.Mutex
 	scores   map[string]time.Time // occurrence → when it may be claimed (its agenda score)
@@ -220,7 +222,17 @@ func (a *memAgenda) Time(ctx context.Context) (time.Time, error) {
 
 func (a *memAgenda) CallTimeout() time.Duration { return time.Second }
 
-func (a *memAgenda) CheckEviction(ctx context.Context) error { return nil }
+func (a *memAgenda) CheckEviction(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.call("check eviction"); err != nil {
+		return err
+	}
+	if a.eviction != nil {
+		return a.eviction()
+	}
+	return nil
+}
 
 // log returns the calls and the claims so far.
 func (a *memAgenda) log() ([]agendaCall, []claimed) {

@@ -336,3 +336,52 @@ job "tick" {
 		}
 	})
 }
+
+// TestEvictionCheck: a Redis that refuses to say whether it evicts keys stops the node
+// before it claims anything, but one that answers LOADING (reading its data after a
+// restart) is waited out like an outage, and the node then runs.
+func TestEvictionCheck(t *testing.T) {
+	const src = `
+job "tick" {
+  schedule = "* * * * * *"
+  handler "x" {}
+}`
+	t.Run("LOADING is waited out", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := newMemAgenda(5 * time.Second)
+			loaded := t0.Add(2 * time.Second)
+			a.eviction = func() error {
+				if time.Now().Before(loaded) {
+					return &queue.ReplyError{Kind: "LOADING"}
+				}
+				return nil
+			}
+			n, h := runInBubble(t, a, src, succeed, nil)
+			sleepUntil(4500 * time.Millisecond)
+			n.stop()
+			if len(h.started()) == 0 {
+				t.Error("no run once Redis had loaded its data")
+			}
+			if k := strings.Count(n.logs.String(), `msg="redis refused the call; retrying with backoff"`); k != 1 {
+				t.Errorf("the wait for LOADING logged %d times, want once", k)
+			}
+		})
+	})
+	t.Run("a refusal stops the node", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := newMemAgenda(5 * time.Second)
+			a.eviction = func() error { return &queue.ReplyError{Kind: "NOPERM"} }
+			e := New(a, &handlers{fn: succeed}, Config{Node: "a", Jobs: jobs(t, "bubble", src).Jobs, Lease: 5 * time.Second})
+			err := e.Run(t.Context())
+			if err == nil || !strings.Contains(err.Error(), "refusing to run: cannot verify that Redis never evicts keys") {
+				t.Errorf("Run = %v, want a refusal", err)
+			}
+			calls, _ := a.log()
+			for _, c := range calls {
+				if c.op != "check eviction" {
+					t.Errorf("the node called %s on a Redis it refused to run on", c.op)
+				}
+			}
+		})
+	})
+}

@@ -211,7 +211,9 @@ func (e *Engine) checkEviction(ctx context.Context) error {
 			return nil
 		case errors.Is(err, queue.ErrEviction):
 			return fmt.Errorf("refusing to run: %w (or pass -allow-eviction to accept duplicate runs)", err)
-		case errors.As(err, &refused):
+		case errors.As(err, &refused) && refused.Kind != "LOADING" && refused.Kind != "BUSY":
+			// Redis refused CONFIG GET for good (a managed Redis that hides it, an ACL);
+			// LOADING (a restart reading its data) and BUSY (a long script) pass, so wait.
 			return fmt.Errorf("refusing to run: cannot verify that Redis never evicts keys: %w (pass -allow-eviction if you are sure)", err)
 		}
 		if !e.retry(ctx, "check maxmemory-policy", err, bo) {

@@ -19,8 +19,14 @@ type ReplyError struct {
 	err  error
 }
 
-// Error returns the client's message for the reply: Redis' own words.
-func (e *ReplyError) Error() string { return e.err.Error() }
+// Error returns the client's message for the reply: Redis' own words (or, for a ReplyError
+// made by hand, as a test's fake agenda does, its Kind).
+func (e *ReplyError) Error() string {
+	if e.err == nil {
+		return e.Kind
+	}
+	return e.err.Error()
+}
 
 // Unwrap returns the client's error for the reply.
 func (e *ReplyError) Unwrap() error { return e.err }
