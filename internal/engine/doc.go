@@ -9,8 +9,9 @@
 //     holding its jobs, then claims what Redis says is due (or falls due within ClaimAhead)
 //     in one pipelined round trip, and starts a run per claim; a shard that returned a full
 //     batch is asked again at once, and with every slot taken it waits for a run to end;
-//   - each run (execute.go) waits for its start instant, runs the handler under its lease
-//     and the job's timeout, and decides the outcome: done, retried or handed back;
+//   - each run (execute.go) goes to its handler plugin at once, with the instant before
+//     which the plugin must not start it, under its lease and the job's timeout, and its
+//     outcome decides the occurrence's: done, retried or handed back;
 //   - the completer (complete.go) batches finished runs into one round trip.
 //
 // Clocks (clock.go): Redis' clock decides what is due. A node keeps one redisClock, fed by
