@@ -114,6 +114,8 @@ func (h *Handler) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 	if run.StopWithin > 0 {
 		cmd.WaitDelay = min(cmd.WaitDelay, run.StopWithin/2)
 	}
+	// A zero WaitDelay would wait for the command forever; a zero grace means SIGKILL at once.
+	cmd.WaitDelay = max(cmd.WaitDelay, time.Nanosecond)
 	cmd.Env = environ(run, s.Env)
 	cmd.Dir = s.Dir
 	cmd.Stdin = nil
