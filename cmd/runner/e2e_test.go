@@ -577,6 +577,7 @@ func TestNodeWaitsForRedisAtStart(t *testing.T) {
 	down := time.Now()
 	testwait.For(t, 20*time.Second, "a few retries", func() bool { return time.Since(down) > 3*time.Second })
 	f.redis.Restart()
+	up := time.Now()
 	// The node notices at its next retry, which its backoff puts up to 1.6s away (the engine's
 	// tests prove that bound on fake time). Its jobs are new to this Redis, so they start from
 	// Redis' clock when the node expands them, all in one call: from the first occurrence
@@ -590,6 +591,10 @@ func TestNodeWaitsForRedisAtStart(t *testing.T) {
 		}
 		return !first.IsZero()
 	})
+	// Noticed at the next retry, then the next whole second: well within 5s of Redis' return.
+	if late := first.Sub(up); late > 5*time.Second {
+		t.Errorf("the first run after Redis was back was due %v after it came back", late)
+	}
 	from, to := first.Add(time.Second), first.Add(2*time.Second)
 	f.waitAllStarted(jobs, from, to, 20*time.Second)
 	if c := strings.Count(n.Log(), "redis unreachable"); c != 1 {
