@@ -31,9 +31,9 @@ Starts a handler plugin the way a runner does and checks, printing one
              default, and for each required attribute without one the empty
              value of its type ("" / 0 / false / [] / {}); a handler error
              is then accepted (it proves the round trip) and reported
-  start_at   a run sent -after ahead of its start time (RunRequest.start_at)
-             returns no sooner than that: the plugin never calls its handler
-             early (a handler error is accepted, as in run)
+  start      a run sent -after ahead of its start (RunRequest.start_after)
+             does not return before its start: a plugin that calls its
+             handler at once fails (a handler error is accepted, as in run)
   cancel     a run cancelled after -after returns within -grace of it, and
              the plugin answers afterwards
   timeout    a run whose ctx times out after -after returns within -grace,
@@ -170,7 +170,7 @@ func oneLine(s string) string {
 
 func (c *checker) run(settings, long string) {
 	ctx := context.Background() // the subcommand's root
-	names := []string{"handshake", "schema", "run", "start_at", "cancel", "timeout"}
+	names := []string{"handshake", "schema", "run", "start", "cancel", "timeout"}
 	skip := func(from int, why string) {
 		for _, n := range names[from:] {
 			c.fail(n, "skipped: %s", why)
@@ -289,14 +289,14 @@ func (c *checker) startAtCheck(ctx context.Context, settings string) {
 	returned := time.Now()
 	switch {
 	case errors.Is(err, pluginhost.ErrPluginFailed):
-		c.fail("start_at", "%v", err)
+		c.fail("start", "%v", err)
 	case rctx.Err() != nil:
-		c.fail("start_at", "no result within %s: %v", c.timeout, err)
+		c.fail("start", "no result within %s: %v", c.timeout, err)
 	case returned.Before(startAt):
-		c.fail("start_at", "the run returned %s before its start time: the plugin does not wait for RunRequest.start_at",
+		c.fail("start", "the run returned %s before its start time: the plugin does not wait for RunRequest.start_after",
 			startAt.Sub(returned).Round(time.Millisecond))
 	default:
-		c.pass("start_at", "returned %s after its start time", returned.Sub(startAt).Round(time.Millisecond))
+		c.pass("start", "returned %s after its start time", returned.Sub(startAt).Round(time.Millisecond))
 	}
 }
 

@@ -36,28 +36,28 @@ func TestPluginCheck(t *testing.T) {
 		{
 			name: "exec", wantCode: 0,
 			args: []string{"-settings", `{"command":["echo","hi"]}`, "-long-settings", `{"command":["sleep","60"]}`, "exec"},
-			want: []string{"PASS handshake", "PASS schema: 5 attributes (command list(string), shell string,", `PASS run: "exit code 0", 1 output lines`, "PASS start_at: returned", "PASS cancel: returned", "PASS timeout: returned"},
+			want: []string{"PASS handshake", "PASS schema: 5 attributes (command list(string), shell string,", `PASS run: "exit code 0", 1 output lines`, "PASS start: returned", "PASS cancel: returned", "PASS timeout: returned"},
 		},
 		{
 			name: "exec synthesized settings", wantCode: 0, args: []string{"exec"},
-			want: []string{"PASS handshake", "PASS schema", "PASS run: the handler answered with an error for the synthesized settings {}", "PASS start_at: returned", "PASS cancel: trivially", "PASS timeout: trivially"},
+			want: []string{"PASS handshake", "PASS schema", "PASS run: the handler answered with an error for the synthesized settings {}", "PASS start: returned", "PASS cancel: trivially", "PASS timeout: trivially"},
 		},
 		{
 			name: "noop", wantCode: 0, args: []string{"noop"},
-			want: []string{"PASS handshake", "PASS schema: 0 attributes", `PASS run: "", 0 output lines`, "PASS start_at", "PASS cancel", "PASS timeout"},
+			want: []string{"PASS handshake", "PASS schema: 0 attributes", `PASS run: "", 0 output lines`, "PASS start", "PASS cancel", "PASS timeout"},
 		},
 		{
 			name: "sdk plugin binary", wantCode: 0,
 			args: []string{"-settings", `{"mode":"ok"}`, "-long-settings", `{"mode":"block"}`, testPlugin},
-			want: []string{"PASS handshake", "PASS schema: 1 attributes (mode string (required))", `PASS run: "ok"`, "PASS start_at", "PASS cancel: returned", "PASS timeout: returned"},
+			want: []string{"PASS handshake", "PASS schema: 1 attributes (mode string (required))", `PASS run: "ok"`, "PASS start", "PASS cancel: returned", "PASS timeout: returned"},
 		},
 		{
-			name: "ignores start_at", wantCode: 1, args: []string{earlyPlugin},
-			want: []string{"PASS handshake", "PASS schema", `PASS run: "ran at once"`, "FAIL start_at: the run returned", "PASS cancel: trivially", "PASS timeout: trivially"},
+			name: "ignores its start", wantCode: 1, args: []string{earlyPlugin},
+			want: []string{"PASS handshake", "PASS schema", `PASS run: "ran at once"`, "FAIL start: the run returned", "PASS cancel: trivially", "PASS timeout: trivially"},
 		},
 		{
 			name: "not a plugin", wantCode: 1, args: []string{script("hello", "echo hello")},
-			want: []string{"FAIL handshake: pluginhost: plugin failed: plugin: start: Unrecognized remote plugin message: hello", "FAIL schema: skipped: no handshake", "FAIL run: skipped", "FAIL start_at: skipped", "FAIL cancel: skipped", "FAIL timeout: skipped"},
+			want: []string{"FAIL handshake: pluginhost: plugin failed: plugin: start: Unrecognized remote plugin message: hello", "FAIL schema: skipped: no handshake", "FAIL run: skipped", "FAIL start: skipped", "FAIL cancel: skipped", "FAIL timeout: skipped"},
 		},
 		{
 			name: "old protocol", wantCode: 1, args: []string{script("old", "echo '1|2|unix|/nonexistent.sock|grpc|'; exec sleep 60")},
@@ -65,7 +65,7 @@ func TestPluginCheck(t *testing.T) {
 		},
 		{
 			name: "crashes mid-run", wantCode: 1, args: []string{"-settings", `{"mode":"exit"}`, testPlugin},
-			want: []string{"PASS handshake", "PASS schema", "FAIL run: pluginhost: plugin failed: plugin:", "FAIL start_at: skipped: no successful run", "FAIL cancel: skipped: no successful run", "FAIL timeout: skipped"},
+			want: []string{"PASS handshake", "PASS schema", "FAIL run: pluginhost: plugin failed: plugin:", "FAIL start: skipped: no successful run", "FAIL cancel: skipped: no successful run", "FAIL timeout: skipped"},
 		},
 		{
 			name: "settings not of the schema", wantCode: 1, args: []string{"-settings", `{"mode":1}`, testPlugin},

@@ -25,7 +25,7 @@ func CheckPlugin(t testing.TB, args ...string) string {
 	if err != nil {
 		t.Fatalf("runner plugin check: %v", err)
 	}
-	for _, check := range []string{"handshake", "schema", "run", "start_at", "cancel", "timeout"} {
+	for _, check := range []string{"handshake", "schema", "run", "start", "cancel", "timeout"} {
 		if !strings.Contains(string(out), "PASS "+check) {
 			t.Errorf("no PASS line for %s", check)
 		}

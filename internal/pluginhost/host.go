@@ -13,8 +13,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cronfleet/cronfleet/internal/pluginwire"
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
@@ -158,7 +158,7 @@ func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func
 // output line while it runs, and returns the handler's result.
 //
 // The request goes to the plugin at once, and the plugin waits for the rest
-// itself (RunRequest.start_at), so that many runs due at one instant start
+// itself (RunRequest.start_after), so that many runs due at one instant start
 // together instead of queueing behind their own dispatch.
 //
 // The error wraps ctx's error when ctx ended the run, ErrPluginFailed when
@@ -184,17 +184,12 @@ func (h *Host) RunAt(ctx context.Context, plugin string, run *sdk.Run, startAt t
 	}
 	defer release()
 	req := toProto(run)
-	if wait := time.Until(startAt); wait > 0 {
-		// The machine's clock, which the plugin reads too: the wall time that is wait
-		// from now.
-		req.StartAt = timestamppb.New(time.Now().Round(0).Add(wait))
-	}
-	res, err := h.runOnce(ctx, s, req, output)
+	res, err := h.runOnce(ctx, s, req, startAt, output)
 	if errors.Is(err, errNotStarted) {
 		// The process refused the run without starting it (it is shutting down, e.g.
 		// after its watchdog gave up on a handler ignoring cancellation): send it to a
 		// fresh process. Safe, because no handler saw it.
-		res, err = h.runOnce(ctx, s, req, output)
+		res, err = h.runOnce(ctx, s, req, startAt, output)
 	}
 	return res, err
 }
@@ -203,18 +198,20 @@ func (h *Host) RunAt(ctx context.Context, plugin string, run *sdk.Run, startAt t
 var errNotStarted = errors.New("the plugin refused the run without starting it")
 
 // runOnce sends req to s's current process.
-func (h *Host) runOnce(ctx context.Context, s *supervisor, req *pb.RunRequest, output func(line string)) (*sdk.Result, error) {
+func (h *Host) runOnce(ctx context.Context, s *supervisor, req *pb.RunRequest, startAt time.Time, output func(line string)) (*sdk.Result, error) {
 	p, err := h.ready(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	res, err := p.handler.Run(ctx, req, output)
+	res, err := p.handler.Run(ctx, req, startAt, output)
 	if err != nil {
-		if ctxEnded(ctx, err) {
+		switch {
+		case ctxEnded(ctx, err):
 			return nil, fmt.Errorf("pluginhost: %s: %w", s.name, ctx.Err())
-		}
-		if status.Code(err) == codes.Aborted {
-			h.retire(s, p, "plugin is shutting down and refused a run", err)
+		case errors.Is(err, pluginwire.ErrUnsendable):
+			return nil, sdk.Permanent(fmt.Errorf("pluginhost: %s: %w", s.name, err))
+		case status.Code(err) == codes.Aborted:
+			h.retire(s, p, "plugin is shutting down and refused a run; restarting it", nil)
 			return nil, fmt.Errorf("%w: %s: %w: %w", ErrPluginFailed, s.name, errNotStarted, err)
 		}
 		return nil, h.callFailed(s, p, err)
@@ -346,8 +343,18 @@ func (h *Host) Close() error {
 	return nil
 }
 
-// supervisor returns the supervisor of the named plugin, made on first use.
+// supervisor returns the supervisor of the named plugin, made on first use: the plugin
+// is looked up (a stat of its file) once, not on every run.
 func (h *Host) supervisor(name string) (*supervisor, error) {
+	h.mu.Lock()
+	s, closed := h.supervisors[name], h.closed
+	h.mu.Unlock()
+	switch {
+	case closed:
+		return nil, ErrClosed
+	case s != nil:
+		return s, nil
+	}
 	argv, ok := h.argv(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownPlugin, name)
@@ -357,8 +364,7 @@ func (h *Host) supervisor(name string) (*supervisor, error) {
 	if h.closed {
 		return nil, ErrClosed
 	}
-	s := h.supervisors[name]
-	if s == nil {
+	if s = h.supervisors[name]; s == nil {
 		s = newSupervisor(name, argv, h.cfg)
 		h.supervisors[name] = s
 	}
@@ -389,7 +395,7 @@ func (h *Host) ready(ctx context.Context, s *supervisor) (*process, error) {
 		return nil, fmt.Errorf("pluginhost: %s: %w", s.name, ctx.Err())
 	}
 	// A stopped or deadlocked process.
-	h.retire(s, p, "plugin failed its health check", err)
+	h.retire(s, p, "plugin failed its health check; restarting it", nil)
 	return nil, fmt.Errorf("%w: %s: plugin process %d did not pass a health check within %s (%v); it is being restarted",
 		ErrPluginFailed, s.name, p.pid(), h.cfg.HealthTimeout, err)
 }
@@ -399,7 +405,7 @@ func (h *Host) callFailed(s *supervisor, p *process, err error) error {
 	if status.Code(err) == codes.Unavailable || p.exited() {
 		// The process is gone or going: retire it, so the next call starts a fresh one.
 		st := p.exitStatus()
-		h.retire(s, p, "plugin connection failed", err)
+		h.retire(s, p, "plugin connection failed; restarting it", nil)
 		if st != "" {
 			err = fmt.Errorf("%w (plugin process %s)", err, st)
 		}

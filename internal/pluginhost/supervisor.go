@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -24,6 +25,8 @@ type supervisor struct {
 	mu       sync.Mutex
 	restarts backoff.ExponentialBackOff // not safe for concurrent use: guarded by mu
 	wait     time.Duration              // how long after lastStart the next start may come
+	// backingOff is wait != 0, for reached to check without the lock on every run.
+	backingOff atomic.Bool
 }
 
 func newSupervisor(name string, argv []string, cfg Config) *supervisor {
@@ -61,17 +64,20 @@ func (s *supervisor) failed() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.wait = s.restarts.NextBackOff()
+	s.backingOff.Store(true)
 }
 
 // reached notes a run that reached the plugin: the plugin works, so the next failure
 // starts the backoff afresh.
 func (s *supervisor) reached() {
+	if !s.backingOff.Load() {
+		return // the usual case, on every run
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.wait != 0 {
-		s.wait = 0
-		s.restarts.Reset()
-	}
+	s.wait = 0
+	s.restarts.Reset()
+	s.backingOff.Store(false)
 }
 
 // startDelay is how long from now the next start must wait.
@@ -127,7 +133,9 @@ func (h *Host) process(ctx context.Context, s *supervisor) (*process, error) {
 // retire takes p out of service, unless it was replaced already: the next call starts a
 // fresh process, and p is stopped in the background (Close waits for it), so that neither
 // the caller nor the callers queued behind s.lock wait for its KillTimeout. why says what
-// went wrong, for the log; empty for an orderly stop. It is the one way a process ends.
+// went wrong, for the log (empty for an orderly stop), and err is logged with it: nil when
+// the caller returns the error to its own caller, which logs it. It is the one way a
+// process ends.
 func (h *Host) retire(s *supervisor, p *process, why string, err error) {
 	s.lock <- struct{}{}
 	defer func() { <-s.lock }()
@@ -141,11 +149,15 @@ func (h *Host) retireLocked(s *supervisor, p *process, why string, err error) {
 		return // retired already, by another caller that saw it fail
 	}
 	s.cur = nil
-	if why == "" {
+	switch {
+	case why == "":
 		h.log.Debug("stopping plugin", "plugin", s.name, "pid", p.pid())
-	} else {
+	case err != nil:
 		s.failed()
 		h.log.Warn(why, "plugin", s.name, "pid", p.pid(), "err", err)
+	default:
+		s.failed()
+		h.log.Warn(why, "plugin", s.name, "pid", p.pid())
 	}
 	h.stopping.Go(func() { h.stop(p) })
 }

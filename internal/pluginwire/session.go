@@ -2,40 +2,78 @@ package pluginwire
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
 )
 
+// MaxMessage is the largest message either end of a session sends: gRPC's default limit
+// for a message received. All runs of a plugin process share one stream, and gRPC ends a
+// stream on a message it cannot send or receive, so each end checks its messages first
+// and fails only the run whose message it is (see ErrUnsendable).
+const MaxMessage = 4 << 20
+
+// ErrUnsendable is a run whose request cannot be sent: over MaxMessage, or with a string
+// that is not UTF-8 (protobuf's rule). It was not sent, and sending it again cannot help.
+var ErrUnsendable = errors.New("pluginwire: run request cannot be sent")
+
+// errSessionEnded is a run that found its session ended before it was sent.
+var errSessionEnded = errors.New("pluginwire: session ended")
+
 // session is the host's end of one Session stream: it sends runs and cancellations and
 // hands each run's events to it. The reader goroutine it starts is its own; it ends when
 // the stream does (the plugin process went away, or the connection was closed).
 type session struct {
-	stream pb.Handler_SessionClient
-	cancel context.CancelFunc // ends the stream
+	stream     pb.Handler_SessionClient
+	cancel     context.CancelFunc // ends the stream
+	readerDone chan struct{}
 
 	sendMu sync.Mutex // grpc streams allow one Send at a time
 
-	mu    sync.Mutex
-	next  uint64
-	runs  map[uint64]*sessionRun
-	err   error         // why the stream ended; set once
-	ended chan struct{} // closed when the reader returned
+	mu   sync.Mutex
+	next uint64
+	runs map[uint64]*sessionRun // nil once the stream ended
+	err  error                  // why the stream ended
 }
 
 // sessionRun is one run in flight on a session.
 type sessionRun struct {
-	output func(string)
-	done   chan sessionEnd // the run's end, sent once
+	done chan sessionEnd // the run's end, sent once
+
+	mu       sync.Mutex
+	output   func(string)
+	returned bool // run returned: output is not called any more
 }
 
 type sessionEnd struct {
 	res *pb.RunResult
 	err error
+}
+
+// line hands one output line to the run, unless its caller has returned.
+func (r *sessionRun) line(l string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.returned && r.output != nil {
+		r.output(l)
+	}
+}
+
+func (r *sessionRun) finish() {
+	r.mu.Lock()
+	r.returned = true
+	r.mu.Unlock()
 }
 
 // openSession starts a Session stream on c. The stream outlives the call that opens it
@@ -47,14 +85,14 @@ func openSession(ctx context.Context, c pb.HandlerClient) (*session, error) {
 		cancel()
 		return nil, err
 	}
-	s := &session{stream: stream, cancel: cancel, runs: map[uint64]*sessionRun{}, ended: make(chan struct{})}
+	s := &session{stream: stream, cancel: cancel, runs: map[uint64]*sessionRun{}, readerDone: make(chan struct{})}
 	go s.read()
 	return s, nil
 }
 
 // read delivers events to their runs until the stream ends, then fails the runs left.
 func (s *session) read() {
-	defer close(s.ended)
+	defer close(s.readerDone)
 	for {
 		ev, err := s.stream.Recv()
 		if err != nil {
@@ -87,37 +125,45 @@ func (s *session) read() {
 		case end != nil:
 			r.done <- *end
 		default:
-			if out, ok := ev.Event.(*pb.SessionEvent_Output); ok && r.output != nil {
-				r.output(out.Output)
+			if out, ok := ev.Event.(*pb.SessionEvent_Output); ok {
+				r.line(out.Output)
 			}
 		}
 	}
 }
 
-// send writes one message to the stream.
-func (s *session) send(m *pb.SessionRequest) error {
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	return s.stream.Send(m)
+// ended reports whether the stream ended: a run sent now would never reach the plugin.
+func (s *session) ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runs == nil
 }
 
-// run sends req and waits for its result. When ctx ends first it sends a cancellation and
-// returns ctx's error in a Canceled or DeadlineExceeded status, as a cancelled gRPC call
-// does.
-func (s *session) run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
-	r := &sessionRun{output: output, done: make(chan sessionEnd, 1)}
-	s.mu.Lock()
-	if s.runs == nil {
-		err := s.err
-		s.mu.Unlock()
+// run sends req, not to start before startAt (zero: at once), and waits for its result.
+// When ctx ends first it sends a cancellation and returns ctx's error in a Canceled or
+// DeadlineExceeded status, as a cancelled gRPC call does. errSessionEnded means the stream
+// had ended: nothing was sent.
+func (s *session) run(ctx context.Context, req *pb.RunRequest, startAt time.Time, output func(string)) (*pb.RunResult, error) {
+	m := &pb.SessionRequest{Msg: &pb.SessionRequest_Run{Run: req}}
+	if d, ok := ctx.Deadline(); ok {
+		m.Deadline = timestamppb.New(d)
+	}
+	if err := sendable(m); err != nil {
 		return nil, err
 	}
+	r := &sessionRun{output: output, done: make(chan sessionEnd, 1)}
+	defer r.finish()
+	s.mu.Lock()
+	if s.runs == nil {
+		s.mu.Unlock()
+		return nil, errSessionEnded
+	}
 	s.next++
-	id := s.next
-	s.runs[id] = r
+	m.Id = s.next
+	s.runs[m.Id] = r
 	s.mu.Unlock()
 
-	if err := s.send(runMessage(ctx, id, req)); err != nil {
+	if err := s.sendRun(m, startAt); err != nil {
 		// The stream broke; the reader fails every run, this one included.
 		end := <-r.done
 		return nil, end.err
@@ -127,23 +173,53 @@ func (s *session) run(ctx context.Context, req *pb.RunRequest, output func(strin
 		return end.res, end.err
 	case <-ctx.Done():
 		s.mu.Lock()
-		_, inFlight := s.runs[id]
-		delete(s.runs, id)
+		_, inFlight := s.runs[m.Id]
+		delete(s.runs, m.Id)
 		s.mu.Unlock()
 		if !inFlight {
 			// Its end arrived meanwhile (or the stream broke): the reader is handing it over.
 			end := <-r.done
 			return end.res, end.err
 		}
-		_ = s.send(&pb.SessionRequest{Id: id, Msg: &pb.SessionRequest_Cancel{Cancel: true}})
+		s.sendMu.Lock()
+		_ = s.stream.Send(&pb.SessionRequest{Id: m.Id, Msg: &pb.SessionRequest_Cancel{Cancel: true}})
+		s.sendMu.Unlock()
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
+}
+
+// sendRun sends m. Its wait for startAt is taken from the clock at the last moment, so that
+// the time the request waited here and spends in transit makes the start later, never
+// earlier.
+func (s *session) sendRun(m *pb.SessionRequest, startAt time.Time) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if wait := time.Until(startAt); wait > 0 {
+		m.GetRun().StartAfter = durationpb.New(wait)
+	}
+	return s.stream.Send(m)
+}
+
+// sendable checks what gRPC would refuse to send, and end the stream for: a message over
+// MaxMessage, or a string that is not UTF-8. Settings are bytes and go as they are.
+func sendable(m *pb.SessionRequest) error {
+	req := m.GetRun()
+	for _, f := range []string{req.GetJob(), req.GetOccurrenceId(), req.GetNode()} {
+		if !utf8.ValidString(f) {
+			return fmt.Errorf("%w: %q is not UTF-8", ErrUnsendable, f)
+		}
+	}
+	// Room for start_after, which is set as the request is sent.
+	if n := proto.Size(m) + 16; n > MaxMessage {
+		return fmt.Errorf("%w: %d bytes, over the limit of %d", ErrUnsendable, n, MaxMessage)
+	}
+	return nil
 }
 
 // close ends the stream and waits for the reader.
 func (s *session) close() {
 	s.cancel()
-	<-s.ended
+	<-s.readerDone
 }
 
 // serveSession is the plugin's end of a Session stream: every run in its own goroutine,
@@ -184,6 +260,11 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 		if req == nil {
 			continue // a message of a later protocol revision
 		}
+		// The wait counts from now, on the monotonic clock: see RunRequest.start_after.
+		var startAt time.Time
+		if d := req.GetStartAfter(); d != nil {
+			startAt = time.Now().Add(d.AsDuration())
+		}
 		ctx, cancel := runContext(stream.Context(), m.GetDeadline())
 		mu.Lock()
 		cancels[id] = cancel
@@ -195,30 +276,57 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 				mu.Unlock()
 				cancel()
 			}()
-			res, err := runImpl(ctx, impl, req, func(line string) {
-				send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Output{Output: line}})
+			res, err := runImpl(ctx, impl, req, startAt, func(line string) {
+				send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Output{Output: sendableLine(line)}})
 			})
 			send(endEvent(id, res, err))
 		})
 	}
 }
 
-// runMessage is the message that sends req as run id, with ctx's deadline.
-func runMessage(ctx context.Context, id uint64, req *pb.RunRequest) *pb.SessionRequest {
-	m := &pb.SessionRequest{Id: id, Msg: &pb.SessionRequest_Run{Run: req}}
-	if d, ok := ctx.Deadline(); ok {
-		m.Deadline = timestamppb.New(d)
+// maxLine bounds an output line as sent, well within MaxMessage.
+const maxLine = MaxMessage / 4
+
+// sendableLine is line as it can be sent: cut to maxLine, and with what is not UTF-8
+// replaced, so that one run's output cannot end the stream that all runs share.
+func sendableLine(line string) string {
+	if len(line) > maxLine {
+		n := maxLine
+		for n > 0 && !utf8.RuneStart(line[n]) {
+			n--
+		}
+		line = line[:n] + "…"
 	}
-	return m
+	return validUTF8(line)
 }
 
-// endEvent is the event that ends run id: its result, or its error as a gRPC status.
-func endEvent(id uint64, res *pb.RunResult, err error) *pb.SessionEvent {
-	if err != nil {
-		st := status.Convert(err)
-		return &pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Error{Error: &pb.RunError{Code: int32(st.Code()), Message: st.Message()}}}
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
 	}
-	return &pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Result{Result: res}}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// endEvent is the event that ends run id: its result, or its error as a gRPC status. A
+// result that could not be sent (over MaxMessage) becomes a RESOURCE_EXHAUSTED error, and
+// what is not UTF-8 in its strings is replaced: either would end the shared stream.
+func endEvent(id uint64, res *pb.RunResult, err error) *pb.SessionEvent {
+	if err == nil {
+		res.Message, res.Output, res.Error = validUTF8(res.GetMessage()), validUTF8(res.GetOutput()), validUTF8(res.GetError())
+		for k, v := range res.GetMetadata() {
+			if vk, vv := validUTF8(k), validUTF8(v); vk != k || vv != v {
+				delete(res.Metadata, k)
+				res.Metadata[vk] = vv
+			}
+		}
+		ev := &pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Result{Result: res}}
+		if n := proto.Size(ev); n <= MaxMessage {
+			return ev
+		}
+		err = status.Errorf(codes.ResourceExhausted, "the run's result of %d bytes is over the limit of %d", proto.Size(ev), MaxMessage)
+	}
+	st := status.Convert(err)
+	return &pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Error{Error: &pb.RunError{Code: int32(st.Code()), Message: validUTF8(st.Message())}}}
 }
 
 // runErrorStatus turns an error event back into the status the plugin returned.
@@ -240,13 +348,8 @@ func runContext(stream context.Context, deadline *timestamppb.Timestamp) (contex
 func (c *client) session(ctx context.Context) (*session, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sess != nil {
-		select {
-		case <-c.sess.ended:
-			c.sess = nil
-		default:
-			return c.sess, nil
-		}
+	if c.sess != nil && !c.sess.ended() {
+		return c.sess, nil
 	}
 	s, err := openSession(ctx, c.c)
 	if err != nil {

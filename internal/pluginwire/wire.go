@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -108,15 +109,19 @@ func PluginSet(impl Handler) plugin.PluginSet {
 //
 // Schema returns the handler block's schema. Run streams output lines
 // through output while the run lasts and returns the final result; it is
-// called concurrently, once per run. A returned error means the transport
-// or the plugin failed; a failing handler is reported inside the result
-// (has_error). output is never called after Run returned. Check returns the
+// called concurrently, once per run. startAt, unless zero, is a time.Now
+// reading (its monotonic clock counts) before which the handler must not be
+// called: the host's side sends the wait as RunRequest.start_after, and the
+// plugin's side turns it back into an instant of its own clock as the
+// request arrives. A returned error means the transport or the plugin
+// failed; a failing handler is reported inside the result (has_error).
+// output is never called after Run returned. Check returns the
 // problems found in one handler block's settings; a plugin without checks of
 // its own answers with none (over the wire, a plugin that does not implement
 // it answers UNIMPLEMENTED, which the host's Check turns into none).
 type Handler interface {
 	Schema(ctx context.Context) (*pb.SchemaResponse, error)
-	Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error)
+	Run(ctx context.Context, req *pb.RunRequest, startAt time.Time, output func(line string)) (*pb.RunResult, error)
 	Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error)
 }
 
@@ -200,16 +205,22 @@ func (c *client) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResp
 }
 
 // Run implements Handler.Run over the plugin's Session stream.
-func (c *client) Run(ctx context.Context, req *pb.RunRequest, output func(line string)) (*pb.RunResult, error) {
-	if ctx.Err() != nil {
-		// It ended before it was sent: send it nowhere.
-		return nil, status.FromContextError(ctx.Err()).Err()
+func (c *client) Run(ctx context.Context, req *pb.RunRequest, startAt time.Time, output func(line string)) (*pb.RunResult, error) {
+	for try := 0; ; try++ {
+		if ctx.Err() != nil {
+			// It ended before it was sent: send it nowhere.
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		s, err := c.session(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("pluginwire: session: %w", err)
+		}
+		res, err := s.run(ctx, req, startAt, output)
+		if errors.Is(err, errSessionEnded) && try == 0 {
+			continue // nothing was sent: a fresh stream to the same process may carry it
+		}
+		return res, err
 	}
-	s, err := c.session(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("pluginwire: session: %w", err)
-	}
-	return s.run(ctx, req, output)
 }
 
 // server adapts a Handler to the generated server interface.
@@ -237,12 +248,12 @@ func (s *server) Session(stream pb.Handler_SessionServer) error {
 // and only until Run returns: a handler may write output from several goroutines, or
 // leak one, and a stream allows neither concurrent sends nor a run's lines after its end.
 // A nil result comes back as an empty one.
-func runImpl(ctx context.Context, impl Handler, req *pb.RunRequest, sendLine func(string)) (*pb.RunResult, error) {
+func runImpl(ctx context.Context, impl Handler, req *pb.RunRequest, startAt time.Time, sendLine func(string)) (*pb.RunResult, error) {
 	var (
 		mu   sync.Mutex
 		done bool
 	)
-	res, err := impl.Run(ctx, req, func(line string) {
+	res, err := impl.Run(ctx, req, startAt, func(line string) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !done {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func (f handlerFunc) Check(_ context.Context, req *pb.CheckRequest) (*pb.CheckRe
 	return &pb.CheckResponse{}, nil
 }
 
-func (f handlerFunc) Run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+func (f handlerFunc) Run(ctx context.Context, req *pb.RunRequest, _ time.Time, output func(string)) (*pb.RunResult, error) {
 	return f(ctx, req, output)
 }
 
@@ -84,7 +85,7 @@ func TestRoundTrip(t *testing.T) {
 	}))
 
 	var lines []string
-	res, err := h.Run(t.Context(), req, func(l string) { lines = append(lines, l) })
+	res, err := h.Run(t.Context(), req, time.Time{}, func(l string) { lines = append(lines, l) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestCancellationReachesHandler(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := h.Run(ctx, &pb.RunRequest{Job: "j"}, nil)
+		_, err := h.Run(ctx, &pb.RunRequest{Job: "j"}, time.Time{}, nil)
 		errc <- err
 	}()
 	<-started
@@ -134,7 +135,7 @@ func TestErrors(t *testing.T) {
 	h := connect(t, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
 		return nil, status.Error(codes.FailedPrecondition, "boom")
 	}))
-	_, err := h.Run(t.Context(), &pb.RunRequest{}, nil)
+	_, err := h.Run(t.Context(), &pb.RunRequest{}, time.Time{}, nil)
 	if status.Code(err) != codes.FailedPrecondition || status.Convert(err).Message() != "boom" {
 		t.Errorf("got %v, want FailedPrecondition boom", err)
 	}
@@ -143,7 +144,7 @@ func TestErrors(t *testing.T) {
 	h = connect(t, handlerFunc(func(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
 		return &pb.RunResult{HasError: true, Error: "exit code 3"}, nil
 	}))
-	res, err := h.Run(t.Context(), &pb.RunRequest{}, nil)
+	res, err := h.Run(t.Context(), &pb.RunRequest{}, time.Time{}, nil)
 	if err != nil || !res.GetHasError() || res.GetError() != "exit code 3" {
 		t.Errorf("got %v, %v; want a result carrying the error", res, err)
 	}
@@ -237,14 +238,125 @@ func TestConcurrentRuns(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			var lines []string
-			res, err := h.Run(ctx, &pb.RunRequest{Job: job}, func(l string) { lines = append(lines, l) })
+			res, err := h.Run(ctx, &pb.RunRequest{Job: job}, time.Time{}, func(l string) { lines = append(lines, l) })
 			if err != nil || res.GetMessage() != "done "+job || len(lines) != 1 || lines[0] != "line of "+job {
 				t.Errorf("%s: %v, %v, %q", job, res, err, lines)
 			}
 		})
 	}
 	wg.Wait()
-	if _, err := h.Run(t.Context(), &pb.RunRequest{Job: "refused"}, nil); status.Code(err) != codes.Aborted {
+	if _, err := h.Run(t.Context(), &pb.RunRequest{Job: "refused"}, time.Time{}, nil); status.Code(err) != codes.Aborted {
 		t.Errorf("refused run: err = %v, want code Aborted", err)
+	}
+}
+
+// startImpl records the start instant each run arrives with.
+type startImpl struct {
+	handlerFunc
+	got chan time.Time
+}
+
+func (s startImpl) Run(_ context.Context, _ *pb.RunRequest, startAt time.Time, _ func(string)) (*pb.RunResult, error) {
+	s.got <- startAt
+	return &pb.RunResult{}, nil
+}
+
+// TestStartAfterIsNeverEarlier: the host sends a run's start as a wait counted from the
+// send, and the plugin's side turns it into an instant counted from the arrival, so the
+// instant the handler gets is never before the host's; no start means none.
+func TestStartAfterIsNeverEarlier(t *testing.T) {
+	impl := startImpl{got: make(chan time.Time, 1)}
+	h := connect(t, impl)
+	for _, wait := range []time.Duration{time.Millisecond, 200 * time.Millisecond, time.Hour} {
+		startAt := time.Now().Add(wait)
+		if _, err := h.Run(t.Context(), &pb.RunRequest{}, startAt, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-impl.got; got.Before(startAt) {
+			t.Errorf("start %v ahead: the plugin got an instant %v before it", wait, startAt.Sub(got))
+		}
+	}
+	if _, err := h.Run(t.Context(), &pb.RunRequest{}, time.Time{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-impl.got; !got.IsZero() {
+		t.Errorf("a run to start at once arrived with start %v", got)
+	}
+}
+
+// TestOneRunCannotEndTheSession: what gRPC would refuse to send (a string that is not
+// UTF-8, a message over MaxMessage) ends a stream, and all runs of a plugin process share
+// one. Each end checks its messages, so only the run at fault is affected, and the run
+// that was in flight meanwhile completes.
+func TestOneRunCannotEndTheSession(t *testing.T) {
+	release := make(chan struct{})
+	h := connect(t, handlerFunc(func(ctx context.Context, r *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+		switch r.GetJob() {
+		case "long":
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			return &pb.RunResult{Message: "done"}, nil
+		case "latin-1":
+			output("caf\xe9")
+			return &pb.RunResult{Message: "\xff", Metadata: map[string]string{"k\xfe": "v\xfd"}}, nil
+		case "huge":
+			return &pb.RunResult{Output: strings.Repeat("x", pluginwire.MaxMessage+1)}, nil
+		}
+		return &pb.RunResult{}, nil
+	}))
+	long := make(chan error, 1)
+	go func() {
+		res, err := h.Run(t.Context(), &pb.RunRequest{Job: "long"}, time.Time{}, nil)
+		if err == nil && res.GetMessage() != "done" {
+			err = fmt.Errorf("result %v", res)
+		}
+		long <- err
+	}()
+
+	var lines []string
+	res, err := h.Run(t.Context(), &pb.RunRequest{Job: "latin-1"}, time.Time{}, func(l string) { lines = append(lines, l) })
+	if err != nil {
+		t.Errorf("latin-1 run: %v, want its result with what is not UTF-8 replaced", err)
+	} else if diff := cmp.Diff([]string{"caf\uFFFD"}, lines); diff != "" || res.GetMessage() != "\uFFFD" || res.GetMetadata()["k\uFFFD"] != "v\uFFFD" {
+		t.Errorf("latin-1 run: result %v, output (-want +got):\n%s", res, diff)
+	}
+	if _, err := h.Run(t.Context(), &pb.RunRequest{Job: "huge"}, time.Time{}, nil); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("run with a result over the limit: err = %v, want code ResourceExhausted", err)
+	}
+	for _, req := range []*pb.RunRequest{
+		{Job: "settings", Settings: []byte(`"` + strings.Repeat("x", pluginwire.MaxMessage) + `"`)},
+		{Job: "bad\xffname"},
+	} {
+		if _, err := h.Run(t.Context(), req, time.Time{}, nil); !errors.Is(err, pluginwire.ErrUnsendable) {
+			t.Errorf("request %.20q: err = %v, want ErrUnsendable", req.GetJob(), err)
+		}
+	}
+	close(release)
+	if err := <-long; err != nil {
+		t.Errorf("the run in flight meanwhile: %v", err)
+	}
+}
+
+// TestEndedContextSendsNothing: a run whose context ended before it was sent never
+// reaches the plugin.
+func TestEndedContextSendsNothing(t *testing.T) {
+	reached := make(chan string, 2)
+	h := connect(t, handlerFunc(func(_ context.Context, r *pb.RunRequest, _ func(string)) (*pb.RunResult, error) {
+		reached <- r.GetJob()
+		return &pb.RunResult{}, nil
+	}))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := h.Run(ctx, &pb.RunRequest{Job: "ended"}, time.Time{}, nil); status.Code(err) != codes.Canceled {
+		t.Errorf("err = %v, want code Canceled", err)
+	}
+	if _, err := h.Run(t.Context(), &pb.RunRequest{Job: "next"}, time.Time{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-reached; got != "next" {
+		t.Errorf("the plugin got run %q, which was never to be sent", got)
 	}
 }

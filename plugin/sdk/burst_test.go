@@ -45,8 +45,7 @@ func TestBurstResultsWaitForTheBurstsStarts(t *testing.T) {
 	sendAt := func(ctx context.Context, job string, startAt time.Time) <-chan error {
 		errc := make(chan error, 1)
 		go func() {
-			_, err := h.Run(ctx, &pb.RunRequest{Job: job, ScheduledAt: timestamppb.New(due),
-				StartAt: timestamppb.New(startAt)}, nil)
+			_, err := h.Run(ctx, &pb.RunRequest{Job: job, ScheduledAt: timestamppb.New(due)}, startAt, nil)
 			record("result " + job)
 			errc <- err
 		}()
@@ -67,16 +66,16 @@ func TestBurstResultsWaitForTheBurstsStarts(t *testing.T) {
 		}
 	}
 
-	// b waits 300ms for its start; a, of the same instant, starts and finishes meanwhile.
-	// a's result is held until b starts, which is at bStart or later. (b's handler may
-	// record its start after a's result arrived: the hold ends when b starts, just before
-	// its handler is called.)
-	bStart := time.Now().Add(300 * time.Millisecond).Round(0) // the wall clock, as the plugin waits on it
+	// b waits 300ms for its start; a, of the same instant and also sent ahead, starts and
+	// finishes meanwhile. a's result is held until b starts, which is at bStart or later.
+	// (b's handler may record its start after a's result arrived: the hold ends when b
+	// starts, just before its handler is called.)
+	bStart := time.Now().Add(300 * time.Millisecond)
 	b := sendAt(t.Context(), "b", bStart)
 	testwait.For(t, 10*time.Second, "b to join its burst", func() bool { return srv.pending(due) == 1 })
-	a := send(t.Context(), "a", 0)
+	a := send(t.Context(), "a", 100*time.Millisecond)
 	wait(a, "a")
-	if now := time.Now().Round(0); now.Before(bStart) {
+	if now := time.Now(); now.Before(bStart) {
 		t.Errorf("a's result came %v before b's start", bStart.Sub(now))
 	}
 	wait(b, "b")
@@ -91,7 +90,7 @@ func TestBurstResultsWaitForTheBurstsStarts(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	c := send(ctx, "c", time.Hour)
 	testwait.For(t, 10*time.Second, "c to join its burst", func() bool { return srv.pending(due) == 1 })
-	d := send(t.Context(), "d", 0)
+	d := send(t.Context(), "d", 100*time.Millisecond)
 	testwait.For(t, 10*time.Second, "d to start", func() bool {
 		mu.Lock()
 		defer mu.Unlock()

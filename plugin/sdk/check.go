@@ -76,7 +76,7 @@ func Check(h Handler, settings []byte) []Problem {
 	if err != nil {
 		return []Problem{{Message: err.Error()}}
 	}
-	return check(h, d, settings)
+	return check(h, d, settings) // the server's path, with its defaults encoded once
 }
 
 func check(h Handler, d defaults, settings []byte) (problems []Problem) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Handler runs job occurrences.
@@ -145,7 +146,7 @@ type Result struct {
 }
 
 // MaxLineLength is the longest output line sent as one; longer lines are
-// split.
+// split, between characters where the line is UTF-8.
 const MaxLineLength = 64 << 10
 
 // lineWriter splits written bytes into lines for emit.
@@ -173,8 +174,18 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		w.buf = w.buf[i+1:]
 	}
 	for len(w.buf) >= MaxLineLength {
-		w.emit(string(w.buf[:MaxLineLength]))
-		w.buf = w.buf[MaxLineLength:]
+		n := MaxLineLength
+		if len(w.buf) > n {
+			// Cut before a character that straddles the limit.
+			for i := n; i > MaxLineLength-utf8.UTFMax; i-- {
+				if utf8.RuneStart(w.buf[i]) {
+					n = i
+					break
+				}
+			}
+		}
+		w.emit(string(w.buf[:n]))
+		w.buf = w.buf[n:]
 	}
 	if len(w.buf) == 0 {
 		w.buf = nil // let a large backing array go

@@ -227,11 +227,17 @@ func (s Schema) CheckSettings(settings json.RawMessage) error {
 // Defaults returns the defaults of s as a settings JSON object: every
 // attribute with a Default, set to it.
 func (s Schema) Defaults() (json.RawMessage, error) {
+	return s.applyDefaults(nil)
+}
+
+// applyDefaults returns settings with the defaults of s filled in (see defaults.fill), for
+// one call: a server encodes its defaults once and fills them into every run.
+func (s Schema) applyDefaults(settings json.RawMessage) (json.RawMessage, error) {
 	d, err := s.encodeDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return d.fill(nil)
+	return d.fill(settings)
 }
 
 // defaults are a schema's defaults by attribute name, each encoded as JSON once: the

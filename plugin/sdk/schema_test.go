@@ -213,7 +213,7 @@ func TestServerSchemaDefaultsPermanent(t *testing.T) {
 	if len(sch.GetAttributes()) != 6 || string(sch.GetAttributes()[2].GetDefaultJson()) != "[200]" || sch.GetAttributes()[0].GetType() != "string" || !sch.GetAttributes()[0].GetRequired() {
 		t.Errorf("schema = %v, want testSchema's six attributes with expect's default [200]", sch)
 	}
-	res, err := h.Run(t.Context(), &pb.RunRequest{Settings: []byte(`{"url":"u"}`)}, nil)
+	res, err := h.Run(t.Context(), &pb.RunRequest{Settings: []byte(`{"url":"u"}`)}, time.Time{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestWatchdog(t *testing.T) {
 			return nil, nil
 		})})
 	ctx, cancel := context.WithCancel(t.Context())
-	go func() { _, _ = h.Run(ctx, &pb.RunRequest{Job: "hung"}, nil) }()
+	go func() { _, _ = h.Run(ctx, &pb.RunRequest{Job: "hung"}, time.Time{}, nil) }()
 	<-started
 	cancel()
 	select {
@@ -269,7 +269,7 @@ func TestWatchdog(t *testing.T) {
 			return nil, nil
 		})})
 	ctx2, cancel2 := context.WithCancel(t.Context())
-	go func() { _, _ = h.Run(ctx2, &pb.RunRequest{Job: "short-lease", StopWithinMs: 50}, nil) }()
+	go func() { _, _ = h.Run(ctx2, &pb.RunRequest{Job: "short-lease", StopWithinMs: 50}, time.Time{}, nil) }()
 	<-started2
 	cancel2()
 	select {
@@ -285,7 +285,7 @@ func TestWatchdog(t *testing.T) {
 	h = connect(t, &server{log: slog.New(slog.DiscardHandler), base: t.Context(), cancelGrace: time.Hour,
 		stuck: func(*Run) { t.Error("stuck called for a handler that returned") },
 		h:     HandlerFunc(func(context.Context, *Run) (*Result, error) { return nil, nil })})
-	if _, err := h.Run(t.Context(), &pb.RunRequest{}, nil); err != nil {
+	if _, err := h.Run(t.Context(), &pb.RunRequest{}, time.Time{}, nil); err != nil {
 		t.Fatal(err)
 	}
 }

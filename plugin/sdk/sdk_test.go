@@ -20,11 +20,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cronfleet/cronfleet/internal/fleettest"
 	"github.com/cronfleet/cronfleet/internal/pluginwire"
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
+	"github.com/cronfleet/cronfleet/internal/testwait"
 )
 
 // serveEnv makes the test binary a plugin serving a blocking handler; see
@@ -93,6 +96,16 @@ func TestOutputLines(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+
+	// A long line is split between characters, not inside one.
+	got = nil
+	r = &Run{output: func(l string) { got = append(got, l) }}
+	head := strings.Repeat("x", MaxLineLength-1)
+	fmt.Fprint(r.Output(), head+"é and more")
+	r.flush()
+	if diff := cmp.Diff([]string{head, "é and more"}, got); diff != "" {
+		t.Errorf("a character across the limit (-want +got):\n%s", diff)
+	}
 }
 
 // connect serves srv in process and returns the host's view of it.
@@ -119,7 +132,7 @@ func TestServerRun(t *testing.T) {
 	res, err := h.Run(t.Context(), &pb.RunRequest{
 		Job: "j", ScheduledAt: timestamppb.New(at), Attempt: 3, FencingToken: 9,
 		OccurrenceId: "j@x", Node: "n", Settings: []byte(`{"a":1}`),
-	}, func(l string) { lines = append(lines, l) })
+	}, time.Time{}, func(l string) { lines = append(lines, l) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +152,37 @@ func TestServerRecoversPanic(t *testing.T) {
 	h := connect(t, &server{log: slog.New(slog.DiscardHandler), base: t.Context(), h: HandlerFunc(func(context.Context, *Run) (*Result, error) {
 		panic("boom")
 	})})
-	res, err := h.Run(t.Context(), &pb.RunRequest{}, nil)
+	res, err := h.Run(t.Context(), &pb.RunRequest{}, time.Time{}, nil)
 	if err != nil || !res.GetHasError() || !strings.Contains(res.GetError(), "panicked: boom") {
 		t.Errorf("got %v, %v; want a result carrying the panic", res, err)
+	}
+}
+
+// TestCancelledBeforeItsStart: a run sent ahead and cancelled before its start never calls
+// the handler, and ends as cancelled.
+func TestCancelledBeforeItsStart(t *testing.T) {
+	called := make(chan struct{}, 1)
+	srv := &server{log: slog.New(slog.DiscardHandler), base: t.Context(), h: HandlerFunc(func(context.Context, *Run) (*Result, error) {
+		called <- struct{}{}
+		return nil, nil
+	})}
+	h := connect(t, srv)
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Run(ctx, &pb.RunRequest{Job: "ahead"}, time.Now().Add(time.Hour), nil)
+		errc <- err
+	}()
+	testwait.For(t, 10*time.Second, "the run to wait for its start", func() bool { return srv.pending(time.Time{}) == 1 })
+	cancel()
+	if err := <-errc; status.Code(err) != codes.Canceled {
+		t.Errorf("err = %v, want code Canceled", err)
+	}
+	testwait.For(t, 10*time.Second, "the plugin to give up the run", func() bool { return srv.pending(time.Time{}) == 0 })
+	select {
+	case <-called:
+		t.Error("the handler was called for a run cancelled before its start")
+	default:
 	}
 }
 
@@ -158,7 +199,7 @@ func TestShutdownCancelsHandlers(t *testing.T) {
 		wg  sync.WaitGroup
 		res *pb.RunResult
 	)
-	wg.Go(func() { res, _ = h.Run(t.Context(), &pb.RunRequest{}, nil) })
+	wg.Go(func() { res, _ = h.Run(t.Context(), &pb.RunRequest{}, time.Time{}, nil) })
 	<-started
 	cancel()
 	srv.shutdown() // returns only once the handler did
@@ -166,7 +207,7 @@ func TestShutdownCancelsHandlers(t *testing.T) {
 	if !res.GetHasError() || !strings.Contains(res.GetError(), "canceled") {
 		t.Errorf("result = %v, want the handler's cancellation", res)
 	}
-	if _, err := srv.Run(t.Context(), &pb.RunRequest{}, nil); err == nil {
+	if _, err := srv.Run(t.Context(), &pb.RunRequest{}, time.Time{}, nil); err == nil {
 		t.Error("run after shutdown was accepted")
 	}
 }

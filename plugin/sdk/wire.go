@@ -123,7 +123,7 @@ func (s *server) Check(_ context.Context, req *pb.CheckRequest) (*pb.CheckRespon
 	return out, nil
 }
 
-func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string)) (*pb.RunResult, error) {
+func (s *server) Run(ctx context.Context, req *pb.RunRequest, startAt time.Time, output func(string)) (*pb.RunResult, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -141,6 +141,11 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 	defer stop()
 
 	s.loadSchema()
+	if s.schemaErr != nil {
+		// The runner refuses such a plugin before any run; a run that comes anyway must not
+		// go ahead with its defaults left out.
+		return &pb.RunResult{HasError: true, Permanent: true, Error: s.schemaErr.Error()}, nil
+	}
 	settings, err := s.defaults.fill(req.GetSettings())
 	if err != nil {
 		return &pb.RunResult{HasError: true, Permanent: true, Error: err.Error()}, nil
@@ -159,13 +164,13 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, output func(string
 	if req.GetScheduledAt() != nil {
 		run.ScheduledAt = req.GetScheduledAt().AsTime()
 	}
-	// The runner sent the run ahead of its start: wait for it on the machine's clock, which
-	// the runner read too, so that a burst of runs starts together, on time.
+	// The runner sent the run ahead of its start: wait for it, so that a burst of runs
+	// starts together, on time.
 	var burstStarted <-chan struct{}
-	if req.GetStartAt() != nil {
+	if !startAt.IsZero() {
 		start := s.joinBurst(run.ScheduledAt)
 		defer start() // abandoned, if it never started
-		waitUntil(ctx, req.GetStartAt().AsTime())
+		waitUntil(ctx, startAt)
 		burstStarted = start()
 	}
 	if ctx.Err() != nil {
@@ -238,11 +243,7 @@ func callHandler(ctx context.Context, h Handler, run *Run) (res *Result, err err
 // panic in h becomes an error. run.Logger discards. Call is for tests (see
 // package sdktest) and benchmarks; run must not have been used before.
 func Call(ctx context.Context, h Handler, run *Run, output func(line string)) (*Result, error) {
-	d, err := h.Schema().encodeDefaults()
-	if err != nil {
-		return nil, Permanent(err)
-	}
-	settings, err := d.fill(run.Settings)
+	settings, err := h.Schema().applyDefaults(run.Settings)
 	if err != nil {
 		return nil, Permanent(err)
 	}
@@ -267,16 +268,14 @@ func (s *server) shutdown() {
 	s.wg.Wait()
 }
 
-// waitUntil returns at the wall-clock instant t, or when ctx is done. It re-checks the wall
-// clock after the timer, so that a clock set back meanwhile delays the start rather than
-// letting it happen early.
+// waitUntil returns at the instant t, a time.Now reading whose monotonic clock counts (a
+// step of the wall clock moves nothing), or when ctx is done.
 //
 // Go's timers can fire up to about a millisecond late on an idle process (the poller waits
 // in whole milliseconds), which would be most of the lateness of a run sent ahead. So the
 // timer aims startSpin early, and the rest is a yielding wait on the clock: at most that
 // long, once per run sent ahead.
 func waitUntil(ctx context.Context, t time.Time) {
-	t = t.Round(0) // the wall clock, not a monotonic reading
 	for {
 		d := time.Until(t)
 		if d <= 0 || ctx.Err() != nil {

@@ -12,8 +12,9 @@
 // before it accepts a job file), RunResult.permanent and renamed the package;
 // Check, Session, Direct and CancelDirect were added to it as optional calls.
 // v3 has one way to carry runs, Session, which every plugin serves: Run,
-// Direct and CancelDirect are gone, and start_at is honoured by every plugin
-// (SchemaResponse.honours_start_at is gone).
+// Direct and CancelDirect are gone, and every plugin waits for a run's start
+// (RunRequest.start_after, relative where v2's start_at was a wall-clock
+// instant; SchemaResponse.honours_start_at is gone).
 //
 // A plugin in another language must: print go-plugin's handshake line
 // "1|3|unix|/path/to/socket|grpc" (core version 1, protocol 3) on stdout
@@ -34,6 +35,7 @@ package pb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -143,7 +145,7 @@ type SessionRequest_Run struct {
 
 type SessionRequest_Cancel struct {
 	// cancel cancels the run's context. It may arrive after the run ended
-	// (it is then ignored) or before the run's start_at (the handler is then
+	// (it is then ignored) or before the run's start (the handler is then
 	// never called, and the run ends as cancelled).
 	Cancel bool `protobuf:"varint,3,opt,name=cancel,proto3,oneof"`
 }
@@ -483,12 +485,15 @@ type RunRequest struct {
 	Node string `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
 	// settings is the job's handler block encoded as a JSON object.
 	Settings []byte `protobuf:"bytes,7,opt,name=settings,proto3" json:"settings,omitempty"`
-	// start_at, when set, is the instant of the machine's clock before which
-	// the plugin must not call the handler (host and plugin run on one machine
-	// and read the same clock). The runner claims occurrences a little before
-	// they fall due and sends them ahead, so that a burst of occurrences due at
-	// one instant starts on time instead of queueing behind its own dispatch.
-	StartAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_at,json=startAt,proto3" json:"start_at,omitempty"`
+	// start_after, when set, is how long after the plugin received this
+	// request it may call the handler, at the earliest: the plugin waits that
+	// long on a monotonic clock before it starts the run. The runner claims
+	// occurrences a little before they fall due and sends them ahead, so that a
+	// burst of occurrences due at one instant starts on time instead of
+	// queueing behind its own dispatch. The runner counts it from when it sends
+	// the request, so the time in transit can only make a start later, never
+	// earlier; and a step of the machine's wall clock moves no start.
+	StartAfter *durationpb.Duration `protobuf:"bytes,8,opt,name=start_after,json=startAfter,proto3" json:"start_after,omitempty"`
 	// stop_within_ms is how long, once the run's context is cancelled, the
 	// handler has to stop its work (kill its processes) before its lease may
 	// expire and another node may take the occurrence over: the runner cancels
@@ -579,9 +584,9 @@ func (x *RunRequest) GetSettings() []byte {
 	return nil
 }
 
-func (x *RunRequest) GetStartAt() *timestamppb.Timestamp {
+func (x *RunRequest) GetStartAfter() *durationpb.Duration {
 	if x != nil {
-		return x.StartAt
+		return x.StartAfter
 	}
 	return nil
 }
@@ -861,7 +866,7 @@ var File_handler_proto protoreflect.FileDescriptor
 
 const file_handler_proto_rawDesc = "" +
 	"\n" +
-	"\rhandler.proto\x12\x13cronfleet.plugin.v3\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
+	"\rhandler.proto\x12\x13cronfleet.plugin.v3\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
 	"\x0eSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
 	"\x03run\x18\x02 \x01(\v2\x1f.cronfleet.plugin.v3.RunRequestH\x00R\x03run\x12\x18\n" +
@@ -883,7 +888,7 @@ const file_handler_proto_rawDesc = "" +
 	"\bproblems\x18\x01 \x03(\v2\x1c.cronfleet.plugin.v3.ProblemR\bproblems\"A\n" +
 	"\aProblem\x12\x1c\n" +
 	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xce\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xd3\x02\n" +
 	"\n" +
 	"RunRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12=\n" +
@@ -892,8 +897,9 @@ const file_handler_proto_rawDesc = "" +
 	"\rfencing_token\x18\x04 \x01(\x03R\ffencingToken\x12#\n" +
 	"\roccurrence_id\x18\x05 \x01(\tR\foccurrenceId\x12\x12\n" +
 	"\x04node\x18\x06 \x01(\tR\x04node\x12\x1a\n" +
-	"\bsettings\x18\a \x01(\fR\bsettings\x125\n" +
-	"\bstart_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\astartAt\x12$\n" +
+	"\bsettings\x18\a \x01(\fR\bsettings\x12:\n" +
+	"\vstart_after\x18\b \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"startAfter\x12$\n" +
 	"\x0estop_within_ms\x18\t \x01(\x03R\fstopWithinMs\"\x95\x02\n" +
 	"\tRunResult\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12H\n" +
@@ -948,6 +954,7 @@ var file_handler_proto_goTypes = []any{
 	(*Attribute)(nil),             // 10: cronfleet.plugin.v3.Attribute
 	nil,                           // 11: cronfleet.plugin.v3.RunResult.MetadataEntry
 	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
 }
 var file_handler_proto_depIdxs = []int32{
 	6,  // 0: cronfleet.plugin.v3.SessionRequest.run:type_name -> cronfleet.plugin.v3.RunRequest
@@ -956,7 +963,7 @@ var file_handler_proto_depIdxs = []int32{
 	2,  // 3: cronfleet.plugin.v3.SessionEvent.error:type_name -> cronfleet.plugin.v3.RunError
 	5,  // 4: cronfleet.plugin.v3.CheckResponse.problems:type_name -> cronfleet.plugin.v3.Problem
 	12, // 5: cronfleet.plugin.v3.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
-	12, // 6: cronfleet.plugin.v3.RunRequest.start_at:type_name -> google.protobuf.Timestamp
+	13, // 6: cronfleet.plugin.v3.RunRequest.start_after:type_name -> google.protobuf.Duration
 	11, // 7: cronfleet.plugin.v3.RunResult.metadata:type_name -> cronfleet.plugin.v3.RunResult.MetadataEntry
 	10, // 8: cronfleet.plugin.v3.SchemaResponse.attributes:type_name -> cronfleet.plugin.v3.Attribute
 	8,  // 9: cronfleet.plugin.v3.Handler.Schema:input_type -> cronfleet.plugin.v3.SchemaRequest

@@ -12,8 +12,9 @@
 // before it accepts a job file), RunResult.permanent and renamed the package;
 // Check, Session, Direct and CancelDirect were added to it as optional calls.
 // v3 has one way to carry runs, Session, which every plugin serves: Run,
-// Direct and CancelDirect are gone, and start_at is honoured by every plugin
-// (SchemaResponse.honours_start_at is gone).
+// Direct and CancelDirect are gone, and every plugin waits for a run's start
+// (RunRequest.start_after, relative where v2's start_at was a wall-clock
+// instant; SchemaResponse.honours_start_at is gone).
 //
 // A plugin in another language must: print go-plugin's handshake line
 // "1|3|unix|/path/to/socket|grpc" (core version 1, protocol 3) on stdout

@@ -7,7 +7,7 @@ import (
 )
 
 // TestPluginCheck runs the conformance check, "runner plugin check", on
-// echo-python: handshake, schema, a run, start_at, cancellation and timeout (with a
+// echo-python: handshake, schema, a run, its start, cancellation and timeout (with a
 // run that would sleep a minute, so both are tested for real).
 func TestPluginCheck(t *testing.T) {
 	requirePython(t)

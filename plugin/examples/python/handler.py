@@ -20,10 +20,10 @@ certificate, serves TLS requiring the runner's certificate, and appends its
 own certificate (base64 DER, unpadded) to the handshake line. That needs
 python3-cryptography as well.
 
-Each run waits for its start_at, echoes the occurrence and its settings as
-output lines, then
-waits `sleep` seconds (returning early, as a failure, when the run is
-cancelled) and fails with `fail` when that is set. Settings:
+Each run waits for its start (start_after), echoes the occurrence and its
+settings as output lines, then waits `sleep` seconds (returning early, as a
+failure, when the run is cancelled) and fails with `fail` when that is set.
+Settings:
 
     message = "hello"   # echoed; optional
     sleep   = 1.5       # seconds; optional, default 0
@@ -113,9 +113,9 @@ class Handler(handler_pb2_grpc.HandlerServicer):
 
         context.add_callback(cancel_all)  # the stream ended or was cancelled
 
-        def serve(run_id, req, deadline, cancelled):
+        def serve(run_id, req, start, deadline, cancelled):
             try:
-                for event in run(req, deadline, cancelled):
+                for event in run(req, start, deadline, cancelled):
                     event.id = run_id
                     events.put(event)
             except Exception as e:  # a bug here must fail the run, not the stream
@@ -130,12 +130,21 @@ class Handler(handler_pb2_grpc.HandlerServicer):
                 for m in requests:
                     which = m.WhichOneof("msg")
                     if which == "run":
+                        # start_after counts from now, on the monotonic clock.
+                        start = time.monotonic() + (m.run.start_after.ToTimedelta().total_seconds() if m.run.HasField("start_after") else 0)
+                        deadline = m.deadline.ToDatetime(tzinfo=datetime.timezone.utc).timestamp() if m.HasField("deadline") else None
                         cancelled = threading.Event()
                         with lock:
                             runs[m.id] = cancelled
-                        deadline = m.deadline.ToDatetime(tzinfo=datetime.timezone.utc).timestamp() if m.HasField("deadline") else None
-                        events.put(STARTED)
-                        threading.Thread(target=serve, args=(m.id, m.run, deadline, cancelled), daemon=True).start()
+                        worker = threading.Thread(target=serve, args=(m.id, m.run, start, deadline, cancelled), daemon=True)
+                        events.put(STARTED)  # before the worker's FINISHED can be queued
+                        try:
+                            worker.start()
+                        except RuntimeError as e:  # no thread to be had: fail this run only
+                            events.put(handler_pb2.SessionEvent(id=m.id, error=handler_pb2.RunError(code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], message=str(e))))
+                            with lock:
+                                runs.pop(m.id, None)
+                            events.put(FINISHED)
                     elif which == "cancel":
                         with lock:
                             cancelled = runs.get(m.id)
@@ -143,6 +152,8 @@ class Handler(handler_pb2_grpc.HandlerServicer):
                             cancelled.set()
             except grpc.RpcError:
                 pass  # the stream ended
+            except Exception as e:  # a message this plugin cannot read: end the stream, not hang it
+                log("error", "session ended on a message it could not read", err=str(e))
             finally:
                 cancel_all()
                 events.put(FINISHED)
@@ -163,9 +174,10 @@ class Handler(handler_pb2_grpc.HandlerServicer):
 STARTED, FINISHED = object(), object()
 
 
-def run(req, deadline, cancelled):
+def run(req, start, deadline, cancelled):
     """Runs one occurrence: yields its output lines, then its result, as
-    SessionEvents. deadline is the run's (epoch seconds) or None."""
+    SessionEvents. start is the earliest time.monotonic() at which the
+    handler may run; deadline is the run's (epoch seconds) or None."""
 
     def interrupted(seconds):
         """Waits up to seconds; True if the run was cancelled or its
@@ -192,13 +204,11 @@ def run(req, deadline, cancelled):
         return
 
     # The runner sends runs ahead of their start: never call the handler
-    # before start_at by the machine's clock.
-    if req.HasField("start_at"):
-        start = req.start_at.ToDatetime(tzinfo=datetime.timezone.utc).timestamp()
-        while time.time() < start:
-            if interrupted(start - time.time()):
-                yield result(error="echo-python: cancelled before it started")
-                return
+    # before it.
+    while time.monotonic() < start:
+        if interrupted(start - time.monotonic()):
+            yield result(error="echo-python: cancelled before it started")
+            return
 
     started = time.time_ns()
     scheduled = req.scheduled_at.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ") if req.HasField("scheduled_at") else ""

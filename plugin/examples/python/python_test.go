@@ -102,9 +102,9 @@ func TestEcho(t *testing.T) {
 	}
 }
 
-// TestSessionRunsConcurrentlyFromStartAt sends runs ahead of their start: the plugin takes
-// them all on its one session at once and calls none before its start_at.
-func TestSessionRunsConcurrentlyFromStartAt(t *testing.T) {
+// TestSessionRunsConcurrentlyFromTheirStart sends runs ahead of their start: the plugin
+// takes them all on its one session at once and calls none before its start.
+func TestSessionRunsConcurrentlyFromTheirStart(t *testing.T) {
 	h := newHost(t)
 	if _, err := h.Run(t.Context(), "echo-python", occurrence(`{}`), nil); err != nil {
 		t.Fatal(err) // started, so that the start below measures runs only

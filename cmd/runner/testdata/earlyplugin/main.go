@@ -1,10 +1,11 @@
 // Command earlyplugin is a plugin written without plugin/sdk that ignores
-// RunRequest.start_at: it answers every run at once, as a careless plugin in
-// another language might. "runner plugin check" must fail it.
+// RunRequest.start_after: it answers every run at once, as a careless plugin
+// in another language might. "runner plugin check" must fail it.
 package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 
@@ -20,7 +21,7 @@ func (early) Check(context.Context, *pb.CheckRequest) (*pb.CheckResponse, error)
 	return &pb.CheckResponse{}, nil
 }
 
-func (early) Run(context.Context, *pb.RunRequest, func(string)) (*pb.RunResult, error) {
+func (early) Run(context.Context, *pb.RunRequest, time.Time, func(string)) (*pb.RunResult, error) {
 	return &pb.RunResult{Message: "ran at once"}, nil
 }
 
