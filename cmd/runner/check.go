@@ -31,9 +31,10 @@ Starts a handler plugin the way a runner does and checks, printing one
              default, and for each required attribute without one the empty
              value of its type ("" / 0 / false / [] / {}); a handler error
              is then accepted (it proves the round trip) and reported
-  start      a run sent -after ahead of its start (RunRequest.start_after)
-             does not return before its start: a plugin that calls its
-             handler at once fails (a handler error is accepted, as in run)
+  start      a run sent -after ahead of its start (RunRequest.
+             start_at_monotonic_ns) does not return before it: a plugin that
+             calls its handler at once fails (a handler error is accepted, as
+             in run)
   cancel     a run cancelled after -after returns within -grace of it, and
              the plugin answers afterwards
   timeout    a run whose ctx times out after -after returns within -grace,
@@ -293,7 +294,7 @@ func (c *checker) startAtCheck(ctx context.Context, settings string) {
 	case rctx.Err() != nil:
 		c.fail("start", "no result within %s: %v", c.timeout, err)
 	case returned.Before(startAt):
-		c.fail("start", "the run returned %s before its start time: the plugin does not wait for RunRequest.start_after",
+		c.fail("start", "the run returned %s before its start time: the plugin does not wait for RunRequest.start_at_monotonic_ns",
 			startAt.Sub(returned).Round(time.Millisecond))
 	default:
 		c.pass("start", "returned %s after its start time", returned.Sub(startAt).Round(time.Millisecond))

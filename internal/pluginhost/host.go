@@ -158,7 +158,7 @@ func (h *Host) Run(ctx context.Context, plugin string, run *sdk.Run, output func
 // output line while it runs, and returns the handler's result.
 //
 // The request goes to the plugin at once, and the plugin waits for the rest
-// itself (RunRequest.start_after), so that many runs due at one instant start
+// itself (RunRequest.start_at_monotonic_ns), so that many runs due at one instant start
 // together instead of queueing behind their own dispatch.
 //
 // The error wraps ctx's error when ctx ended the run, ErrPluginFailed when

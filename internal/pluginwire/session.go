@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
@@ -188,15 +187,14 @@ func (s *session) run(ctx context.Context, req *pb.RunRequest, startAt time.Time
 	}
 }
 
-// sendRun sends m. Its wait for startAt is taken from the clock at the last moment, so that
-// the time the request waited here and spends in transit makes the start later, never
-// earlier.
+// sendRun sends m, with startAt as an instant of the machine's monotonic clock (see
+// clock.go).
 func (s *session) sendRun(m *pb.SessionRequest, startAt time.Time) error {
+	if !startAt.IsZero() {
+		m.GetRun().StartAtMonotonicNs = toMachine(startAt)
+	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	if wait := time.Until(startAt); wait > 0 {
-		m.GetRun().StartAfter = durationpb.New(wait)
-	}
 	return s.stream.Send(m)
 }
 
@@ -209,7 +207,7 @@ func sendable(m *pb.SessionRequest) error {
 			return fmt.Errorf("%w: %q is not UTF-8", ErrUnsendable, f)
 		}
 	}
-	// Room for start_after, which is set as the request is sent.
+	// Room for the start, which is set as the request is sent.
 	if n := proto.Size(m) + 16; n > MaxMessage {
 		return fmt.Errorf("%w: %d bytes, over the limit of %d", ErrUnsendable, n, MaxMessage)
 	}
@@ -260,10 +258,9 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 		if req == nil {
 			continue // a message of a later protocol revision
 		}
-		// The wait counts from now, on the monotonic clock: see RunRequest.start_after.
 		var startAt time.Time
-		if d := req.GetStartAfter(); d != nil {
-			startAt = time.Now().Add(d.AsDuration())
+		if ns := req.GetStartAtMonotonicNs(); ns != 0 {
+			startAt = fromMachine(ns)
 		}
 		ctx, cancel := runContext(stream.Context(), m.GetDeadline())
 		mu.Lock()

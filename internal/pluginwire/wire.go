@@ -111,9 +111,9 @@ func PluginSet(impl Handler) plugin.PluginSet {
 // through output while the run lasts and returns the final result; it is
 // called concurrently, once per run. startAt, unless zero, is a time.Now
 // reading (its monotonic clock counts) before which the handler must not be
-// called: the host's side sends the wait as RunRequest.start_after, and the
-// plugin's side turns it back into an instant of its own clock as the
-// request arrives. A returned error means the transport or the plugin
+// called: it travels as an instant of the machine's monotonic clock
+// (RunRequest.start_at_monotonic_ns), which each side converts from and to
+// its own process' time. A returned error means the transport or the plugin
 // failed; a failing handler is reported inside the result (has_error).
 // output is never called after Run returned. Check returns the
 // problems found in one handler block's settings; a plugin without checks of

@@ -261,10 +261,10 @@ func (s startImpl) Run(_ context.Context, _ *pb.RunRequest, startAt time.Time, _
 	return &pb.RunResult{}, nil
 }
 
-// TestStartAfterIsNeverEarlier: the host sends a run's start as a wait counted from the
-// send, and the plugin's side turns it into an instant counted from the arrival, so the
-// instant the handler gets is never before the host's; no start means none.
-func TestStartAfterIsNeverEarlier(t *testing.T) {
+// TestStartIsNeverEarlier: a run's start crosses the process boundary as an instant of the
+// machine's monotonic clock, and the instant the handler gets is never before the host's;
+// no start means none.
+func TestStartIsNeverEarlier(t *testing.T) {
 	impl := startImpl{got: make(chan time.Time, 1)}
 	h := connect(t, impl)
 	for _, wait := range []time.Duration{time.Millisecond, 200 * time.Millisecond, time.Hour} {

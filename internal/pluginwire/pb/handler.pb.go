@@ -13,8 +13,8 @@
 // Check, Session, Direct and CancelDirect were added to it as optional calls.
 // v3 has one way to carry runs, Session, which every plugin serves: Run,
 // Direct and CancelDirect are gone, and every plugin waits for a run's start
-// (RunRequest.start_after, relative where v2's start_at was a wall-clock
-// instant; SchemaResponse.honours_start_at is gone).
+// (RunRequest.start_at_monotonic_ns, on the monotonic clock where v2's
+// start_at was on the wall clock; SchemaResponse.honours_start_at is gone).
 //
 // A plugin in another language must: print go-plugin's handshake line
 // "1|3|unix|/path/to/socket|grpc" (core version 1, protocol 3) on stdout
@@ -35,7 +35,6 @@ package pb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -485,15 +484,15 @@ type RunRequest struct {
 	Node string `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
 	// settings is the job's handler block encoded as a JSON object.
 	Settings []byte `protobuf:"bytes,7,opt,name=settings,proto3" json:"settings,omitempty"`
-	// start_after, when set, is how long after the plugin received this
-	// request it may call the handler, at the earliest: the plugin waits that
-	// long on a monotonic clock before it starts the run. The runner claims
+	// start_at_monotonic_ns, when not 0, is the instant before which the
+	// plugin must not call the handler, on the machine's monotonic clock
+	// (Linux: clock_gettime(CLOCK_MONOTONIC), in nanoseconds; Python:
+	// time.monotonic_ns()): host and plugin run on one machine and read the
+	// same clock, which no step of the wall clock moves. The runner claims
 	// occurrences a little before they fall due and sends them ahead, so that a
 	// burst of occurrences due at one instant starts on time instead of
-	// queueing behind its own dispatch. The runner counts it from when it sends
-	// the request, so the time in transit can only make a start later, never
-	// earlier; and a step of the machine's wall clock moves no start.
-	StartAfter *durationpb.Duration `protobuf:"bytes,8,opt,name=start_after,json=startAfter,proto3" json:"start_after,omitempty"`
+	// queueing behind its own dispatch.
+	StartAtMonotonicNs int64 `protobuf:"varint,8,opt,name=start_at_monotonic_ns,json=startAtMonotonicNs,proto3" json:"start_at_monotonic_ns,omitempty"`
 	// stop_within_ms is how long, once the run's context is cancelled, the
 	// handler has to stop its work (kill its processes) before its lease may
 	// expire and another node may take the occurrence over: the runner cancels
@@ -584,11 +583,11 @@ func (x *RunRequest) GetSettings() []byte {
 	return nil
 }
 
-func (x *RunRequest) GetStartAfter() *durationpb.Duration {
+func (x *RunRequest) GetStartAtMonotonicNs() int64 {
 	if x != nil {
-		return x.StartAfter
+		return x.StartAtMonotonicNs
 	}
-	return nil
+	return 0
 }
 
 func (x *RunRequest) GetStopWithinMs() int64 {
@@ -866,7 +865,7 @@ var File_handler_proto protoreflect.FileDescriptor
 
 const file_handler_proto_rawDesc = "" +
 	"\n" +
-	"\rhandler.proto\x12\x13cronfleet.plugin.v3\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
+	"\rhandler.proto\x12\x13cronfleet.plugin.v3\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
 	"\x0eSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
 	"\x03run\x18\x02 \x01(\v2\x1f.cronfleet.plugin.v3.RunRequestH\x00R\x03run\x12\x18\n" +
@@ -888,7 +887,7 @@ const file_handler_proto_rawDesc = "" +
 	"\bproblems\x18\x01 \x03(\v2\x1c.cronfleet.plugin.v3.ProblemR\bproblems\"A\n" +
 	"\aProblem\x12\x1c\n" +
 	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xd3\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xca\x02\n" +
 	"\n" +
 	"RunRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12=\n" +
@@ -897,9 +896,8 @@ const file_handler_proto_rawDesc = "" +
 	"\rfencing_token\x18\x04 \x01(\x03R\ffencingToken\x12#\n" +
 	"\roccurrence_id\x18\x05 \x01(\tR\foccurrenceId\x12\x12\n" +
 	"\x04node\x18\x06 \x01(\tR\x04node\x12\x1a\n" +
-	"\bsettings\x18\a \x01(\fR\bsettings\x12:\n" +
-	"\vstart_after\x18\b \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"startAfter\x12$\n" +
+	"\bsettings\x18\a \x01(\fR\bsettings\x121\n" +
+	"\x15start_at_monotonic_ns\x18\b \x01(\x03R\x12startAtMonotonicNs\x12$\n" +
 	"\x0estop_within_ms\x18\t \x01(\x03R\fstopWithinMs\"\x95\x02\n" +
 	"\tRunResult\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12H\n" +
@@ -954,7 +952,6 @@ var file_handler_proto_goTypes = []any{
 	(*Attribute)(nil),             // 10: cronfleet.plugin.v3.Attribute
 	nil,                           // 11: cronfleet.plugin.v3.RunResult.MetadataEntry
 	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
 }
 var file_handler_proto_depIdxs = []int32{
 	6,  // 0: cronfleet.plugin.v3.SessionRequest.run:type_name -> cronfleet.plugin.v3.RunRequest
@@ -963,20 +960,19 @@ var file_handler_proto_depIdxs = []int32{
 	2,  // 3: cronfleet.plugin.v3.SessionEvent.error:type_name -> cronfleet.plugin.v3.RunError
 	5,  // 4: cronfleet.plugin.v3.CheckResponse.problems:type_name -> cronfleet.plugin.v3.Problem
 	12, // 5: cronfleet.plugin.v3.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
-	13, // 6: cronfleet.plugin.v3.RunRequest.start_after:type_name -> google.protobuf.Duration
-	11, // 7: cronfleet.plugin.v3.RunResult.metadata:type_name -> cronfleet.plugin.v3.RunResult.MetadataEntry
-	10, // 8: cronfleet.plugin.v3.SchemaResponse.attributes:type_name -> cronfleet.plugin.v3.Attribute
-	8,  // 9: cronfleet.plugin.v3.Handler.Schema:input_type -> cronfleet.plugin.v3.SchemaRequest
-	3,  // 10: cronfleet.plugin.v3.Handler.Check:input_type -> cronfleet.plugin.v3.CheckRequest
-	0,  // 11: cronfleet.plugin.v3.Handler.Session:input_type -> cronfleet.plugin.v3.SessionRequest
-	9,  // 12: cronfleet.plugin.v3.Handler.Schema:output_type -> cronfleet.plugin.v3.SchemaResponse
-	4,  // 13: cronfleet.plugin.v3.Handler.Check:output_type -> cronfleet.plugin.v3.CheckResponse
-	1,  // 14: cronfleet.plugin.v3.Handler.Session:output_type -> cronfleet.plugin.v3.SessionEvent
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	11, // 6: cronfleet.plugin.v3.RunResult.metadata:type_name -> cronfleet.plugin.v3.RunResult.MetadataEntry
+	10, // 7: cronfleet.plugin.v3.SchemaResponse.attributes:type_name -> cronfleet.plugin.v3.Attribute
+	8,  // 8: cronfleet.plugin.v3.Handler.Schema:input_type -> cronfleet.plugin.v3.SchemaRequest
+	3,  // 9: cronfleet.plugin.v3.Handler.Check:input_type -> cronfleet.plugin.v3.CheckRequest
+	0,  // 10: cronfleet.plugin.v3.Handler.Session:input_type -> cronfleet.plugin.v3.SessionRequest
+	9,  // 11: cronfleet.plugin.v3.Handler.Schema:output_type -> cronfleet.plugin.v3.SchemaResponse
+	4,  // 12: cronfleet.plugin.v3.Handler.Check:output_type -> cronfleet.plugin.v3.CheckResponse
+	1,  // 13: cronfleet.plugin.v3.Handler.Session:output_type -> cronfleet.plugin.v3.SessionEvent
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_handler_proto_init() }

@@ -13,8 +13,8 @@
 // Check, Session, Direct and CancelDirect were added to it as optional calls.
 // v3 has one way to carry runs, Session, which every plugin serves: Run,
 // Direct and CancelDirect are gone, and every plugin waits for a run's start
-// (RunRequest.start_after, relative where v2's start_at was a wall-clock
-// instant; SchemaResponse.honours_start_at is gone).
+// (RunRequest.start_at_monotonic_ns, on the monotonic clock where v2's
+// start_at was on the wall clock; SchemaResponse.honours_start_at is gone).
 //
 // A plugin in another language must: print go-plugin's handshake line
 // "1|3|unix|/path/to/socket|grpc" (core version 1, protocol 3) on stdout

@@ -20,10 +20,10 @@ certificate, serves TLS requiring the runner's certificate, and appends its
 own certificate (base64 DER, unpadded) to the handshake line. That needs
 python3-cryptography as well.
 
-Each run waits for its start (start_after), echoes the occurrence and its
-settings as output lines, then waits `sleep` seconds (returning early, as a
-failure, when the run is cancelled) and fails with `fail` when that is set.
-Settings:
+Each run waits for its start (start_at_monotonic_ns), echoes the occurrence
+and its settings as output lines, then waits `sleep` seconds (returning
+early, as a failure, when the run is cancelled) and fails with `fail` when
+that is set. Settings:
 
     message = "hello"   # echoed; optional
     sleep   = 1.5       # seconds; optional, default 0
@@ -130,8 +130,8 @@ class Handler(handler_pb2_grpc.HandlerServicer):
                 for m in requests:
                     which = m.WhichOneof("msg")
                     if which == "run":
-                        # start_after counts from now, on the monotonic clock.
-                        start = time.monotonic() + (m.run.start_after.ToTimedelta().total_seconds() if m.run.HasField("start_after") else 0)
+                        # The machine's monotonic clock, which the runner reads too.
+                        start = m.run.start_at_monotonic_ns / 1e9
                         deadline = m.deadline.ToDatetime(tzinfo=datetime.timezone.utc).timestamp() if m.HasField("deadline") else None
                         cancelled = threading.Event()
                         with lock:
@@ -176,8 +176,9 @@ STARTED, FINISHED = object(), object()
 
 def run(req, start, deadline, cancelled):
     """Runs one occurrence: yields its output lines, then its result, as
-    SessionEvents. start is the earliest time.monotonic() at which the
-    handler may run; deadline is the run's (epoch seconds) or None."""
+    SessionEvents. start is the earliest time.monotonic() (the machine's
+    CLOCK_MONOTONIC, as the runner reads it) at which the handler may run;
+    deadline is the run's (epoch seconds) or None."""
 
     def interrupted(seconds):
         """Waits up to seconds; True if the run was cancelled or its

@@ -1,6 +1,6 @@
 // Command earlyplugin is a plugin written without plugin/sdk that ignores
-// RunRequest.start_after: it answers every run at once, as a careless plugin
-// in another language might. "runner plugin check" must fail it.
+// RunRequest.start_at_monotonic_ns: it answers every run at once, as a
+// careless plugin in another language might. "runner plugin check" must fail it.
 package main
 
 import (
