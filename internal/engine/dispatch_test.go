@@ -252,19 +252,25 @@ func TestConcurrencyCapsRuns(t *testing.T) {
 		if mostRunning > concurrency {
 			t.Errorf("%d runs at once, want at most %d", mostRunning, concurrency)
 		}
-		seen := map[string]int{}
-		for _, r := range h.started() {
-			seen[r.OccurrenceID]++
-		}
-		if len(seen) != 8 {
-			t.Errorf("ran %v, want the 8 occurrences", seen)
-		}
-		for occ, k := range seen {
-			if k != 1 {
-				t.Errorf("%s ran %d times, want once", occ, k)
-			}
-		}
+		ranOnceEach(t, h.started(), 8)
 	})
+}
+
+// ranOnceEach checks that runs started n occurrences, each once.
+func ranOnceEach(t *testing.T, runs []started, n int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, r := range runs {
+		seen[r.OccurrenceID]++
+	}
+	if len(seen) != n {
+		t.Errorf("ran %v, want %d occurrences", seen, n)
+	}
+	for occ, k := range seen {
+		if k != 1 {
+			t.Errorf("%s ran %d times, want once", occ, k)
+		}
+	}
 }
 
 // TestOutageIsRetriedWithBackoff: while Redis is unreachable, the dispatcher retries with a
@@ -319,21 +325,12 @@ job "tick" {
 			}
 		}
 		// Nothing lost: every occurrence ran once, those due during the outage after it.
-		seen := map[string]int{}
 		for _, r := range h.started() {
-			seen[r.OccurrenceID]++
 			if !r.ScheduledAt.Before(down) && r.At.Before(up) {
 				t.Errorf("%s started during the outage", r.OccurrenceID)
 			}
 		}
-		if len(seen) != 10 {
-			t.Errorf("ran %v, want the 10 occurrences due in 9.5s", seen)
-		}
-		for occ, k := range seen {
-			if k != 1 {
-				t.Errorf("%s ran %d times, want once", occ, k)
-			}
-		}
+		ranOnceEach(t, h.started(), 10) // those due in 9.5s
 	})
 }
 
