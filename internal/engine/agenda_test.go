@@ -107,11 +107,15 @@ func (a *memAgenda) Expand(ctx context.Context, exps []queue.Expansion) (map[str
 	for _, x := range exps {
 		wm, seen := a.wms[x.Job]
 		for i, due := range x.Due {
-			if seen && !due.After(wm) || !seen && due.Before(now) {
+			score := due
+			if x.NotBefore != nil {
+				score = x.NotBefore[i]
+			}
+			if seen && !due.After(wm) || !seen && score.Before(now) {
 				continue
 			}
 			if _, ok := a.scores[x.IDs[i]]; !ok {
-				a.scores[x.IDs[i]] = due
+				a.scores[x.IDs[i]] = score
 			}
 			if !seen || due.After(wm) {
 				wm, seen = due, true

@@ -129,6 +129,39 @@ func TestExpandNewJobStartsNow(t *testing.T) {
 	})
 }
 
+// TestNotBeforeApartFromDue: an occurrence whose start is later than its due time (a job's
+// jitter) is claimed from its start, not its due time, and expansion still counts due times:
+// an occurrence due later but starting earlier is added, and none is added twice.
+func TestNotBeforeApartFromDue(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{})
+		step := b.lease / 3
+		const job = "jittered"
+		shard := ShardOf(job)
+		now := b.now(t)
+		// a is due first but starts last; c is due second and starts at its due time.
+		a, c := now.Add(step).Truncate(time.Millisecond), now.Add(2*step).Truncate(time.Millisecond)
+		x := expansion(job, a, c)
+		x.NotBefore = []time.Time{c.Add(step), c}
+		if diff := cmp.Diff(map[string]time.Time{job: c}, mustExpand(t, q, x)); diff != "" {
+			t.Errorf("watermark (-want +got):\n%s", diff)
+		}
+		mustExpand(t, q, x) // again: nothing new
+		if got := b.score(t, q, x.IDs[0]); !got.Equal(c.Add(step)) {
+			t.Errorf("score of the occurrence due at %v = %v, want its start %v", a, got, c.Add(step))
+		}
+		b.claimNothing(t, q, shard, a.Add(step/2))
+		cl, _, _ := b.claimDue(t, q, x.IDs[1], c)
+		if !cl.NotBefore.Equal(c) {
+			t.Errorf("NotBefore = %v, want %v", cl.NotBefore, c)
+		}
+		cl, _, _ = b.claimDue(t, q, x.IDs[0], c.Add(step))
+		if !cl.NotBefore.Equal(c.Add(step)) {
+			t.Errorf("NotBefore = %v, want the start %v, not the due time %v", cl.NotBefore, c.Add(step), a)
+		}
+	})
+}
+
 func TestNeverEarly(t *testing.T) {
 	contract(t, func(t *testing.T, b *backend) {
 		q := b.queue(Config{})

@@ -17,9 +17,11 @@
 //
 // # Invariants
 //
-//   - Expansion is idempotent (lua/expand.lua): an occurrence is added only after its job's
-//     watermark, which then moves past it. Any number of nodes, restarts or reloads add each
-//     occurrence once, and a completed one is never added again.
+//   - Expansion is idempotent (lua/expand.lua): an occurrence is added only if its due time
+//     lies after its job's watermark, which then moves past it. Any number of nodes, restarts
+//     or reloads add each occurrence once, and a completed one is never added again. Its
+//     score, from which it may be claimed, may lie after its due time (a job's jitter), so
+//     the watermark counts due times, not scores.
 //   - Due is decided by Redis' TIME inside claim.lua, never by a node's clock.
 //   - A claim takes the lock, bumps the job's fencing token (strictly increasing per job) and
 //     moves the occurrence's score to the lease's expiry: a live lease hides it from other

@@ -14,13 +14,18 @@ type Expansion struct {
 	// Job is the job's name. It picks the shard (ShardOf) and the watermark that decides
 	// which of Due are new.
 	Job string
-	// Due are the due instants, ascending, at millisecond precision. Only those after the
-	// job's watermark are added (for a job never expanded before: those not before Redis'
-	// now), so any number of nodes may send the same expansion.
+	// Due are the instants the schedule names, ascending, at millisecond precision. Only
+	// those after the job's watermark are added, so any number of nodes may send the same
+	// expansion.
 	Due []time.Time
+	// NotBefore are the instants from which each of Due may be claimed, index for index
+	// (its agenda score): its due time plus the job's jitter, never earlier. For a job
+	// never expanded before, only those not before Redis' now are added. Nil means Due.
+	NotBefore []time.Time
 	// IDs are the occurrence ids of Due, index for index (cron.OccurrenceID): the name the
 	// occurrence keeps on every attempt and node, in its lock, its history and the ids
-	// handlers see. Expand refuses an Expansion whose IDs and Due differ in length.
+	// handlers see. Expand refuses an Expansion whose IDs, Due and NotBefore differ in
+	// length.
 	IDs []string
 }
 
@@ -33,8 +38,8 @@ const maxArgsPerCall = 4096
 func (q *Queue) Expand(ctx context.Context, exps []Expansion) (map[string]time.Time, error) {
 	byShard := map[int][]Expansion{}
 	for _, e := range exps {
-		if len(e.Due) != len(e.IDs) {
-			return nil, fmt.Errorf("queue: expand %s: %d due times but %d ids", e.Job, len(e.Due), len(e.IDs))
+		if len(e.Due) != len(e.IDs) || (e.NotBefore != nil && len(e.NotBefore) != len(e.Due)) {
+			return nil, fmt.Errorf("queue: expand %s: %d due times, %d ids and %d start times", e.Job, len(e.Due), len(e.IDs), len(e.NotBefore))
 		}
 		s := ShardOf(e.Job)
 		byShard[s] = append(byShard[s], e)
@@ -54,15 +59,16 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (map[string]time.T
 			args, jobs = nil, nil
 		}
 		for _, e := range list {
-			if len(args) > 0 && len(args)+2+2*len(e.Due) > maxArgsPerCall {
+			if len(args) > 0 && len(args)+2+3*len(e.Due) > maxArgsPerCall {
 				flush()
 			}
 			args = append(args, e.Job, len(e.Due))
-			for _, d := range e.Due {
-				args = append(args, d.UnixMilli())
-			}
-			for _, id := range e.IDs {
-				args = append(args, id)
+			for i, d := range e.Due {
+				nb := d
+				if e.NotBefore != nil {
+					nb = e.NotBefore[i]
+				}
+				args = append(args, d.UnixMilli(), nb.UnixMilli(), e.IDs[i])
 			}
 			jobs = append(jobs, e.Job)
 		}
