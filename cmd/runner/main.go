@@ -3,6 +3,7 @@
 //
 //	runner run -config jobs.hcl [-config more.hcl…] [-redis URL] [-node NAME] [-plugin-dir DIR]
 //	runner validate [-plugin-dir DIR] PATH…
+//	runner history [-config PATH] [-redis URL] [-n 20] [-json] JOB
 //	runner plugin check [flags] PATH|BUILTIN
 //	runner plugin serve NAME     (internal: serves a built-in handler plugin)
 //
@@ -32,6 +33,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 const usage = `usage:
   runner run -config PATH [-config PATH…] [-redis URL] [-node NAME] [-plugin-dir DIR]
   runner validate [-plugin-dir DIR] PATH…
+  runner history [-config PATH] [-redis URL] [-n 20] [-json] JOB
   runner plugin check [flags] PATH|BUILTIN
   runner plugin serve NAME
 
@@ -51,6 +53,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		err = validate(args[1:], stdout, stderr)
 	case "plugin":
 		err = pluginCmd(args[1:], stdout, stderr)
+	case "history":
+		err = historyCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

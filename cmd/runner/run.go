@@ -100,12 +100,9 @@ func runNode(args []string, stderr io.Writer) error {
 		g.Add(func() error { return store.Run(ctx) }, func(error) {})
 		stopStore = cancel
 	} else {
-		opts, err := redis.ParseURL(*redisURL)
-		if err != nil {
-			return fmt.Errorf("parse -redis %q: %w", redactURL(*redisURL), err)
+		if rdb, err = newRedisClient(*redisURL); err != nil {
+			return err
 		}
-		opts.ContextTimeoutEnabled = true
-		rdb = redis.NewClient(opts)
 	}
 	defer rdb.Close()
 	stats := &redisStats{}

@@ -1,0 +1,72 @@
+package main_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/testwait"
+)
+
+// runCLI runs the runner binary with args and returns its stdout; it fails t on a non-zero
+// exit.
+func (f *fleet) runCLI(args ...string) string {
+	f.t.Helper()
+	cmd := exec.Command(f.bin, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		f.t.Fatalf("runner %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+// TestHistoryCommand: `runner history` shows what the fleet ran, from Redis, as a table and
+// as JSON, with the figures a reader computes first.
+func TestHistoryCommand(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, recordJobs(1, "* * * * * *", 0, ""))
+	f.start("node-a")
+	testwait.For(t, 20*time.Second, "three recorded runs", func() bool { return len(f.history("e2e", "job-000")) >= 3 })
+
+	var runs []struct {
+		Occurrence   string    `json:"occurrence"`
+		Job          string    `json:"job"`
+		Node         string    `json:"node"`
+		Attempt      int       `json:"attempt"`
+		FencingToken int64     `json:"fencing_token"`
+		ScheduledAt  time.Time `json:"scheduled_at"`
+		Status       string    `json:"status"`
+		LatenessMS   *float64  `json:"lateness_ms"`
+		DurationMS   *float64  `json:"duration_ms"`
+	}
+	out := f.runCLI("history", "-config", f.conf, "-redis", f.redis.URL(), "-n", "2", "-json", "job-000")
+	if err := json.Unmarshal([]byte(out), &runs); err != nil {
+		t.Fatalf("history -json: %v\n%s", err, out)
+	}
+	if len(runs) != 2 {
+		t.Fatalf("history -n 2 -json: %d runs, want 2:\n%s", len(runs), out)
+	}
+	for i, r := range runs {
+		if r.Job != "job-000" || r.Node != "node-a" || r.Status != "succeeded" || r.Attempt != 1 || r.FencingToken < 1 ||
+			r.LatenessMS == nil || *r.LatenessMS < 0 || r.DurationMS == nil || *r.DurationMS < 0 || !strings.HasPrefix(r.Occurrence, "job-000@") {
+			t.Errorf("run %d: %+v, want a succeeded first attempt on node-a with its lateness and duration", i, r)
+		}
+		if i > 0 && !r.ScheduledAt.Before(runs[i-1].ScheduledAt) {
+			t.Errorf("runs not newest first: %v after %v", r.ScheduledAt, runs[i-1].ScheduledAt)
+		}
+	}
+
+	table := f.runCLI("history", "-config", f.conf, "-redis", f.redis.URL(), "job-000")
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) < 4 || !strings.HasPrefix(lines[0], "SCHEDULED (UTC)") || !strings.Contains(lines[1], "succeeded") || !strings.Contains(lines[1], "node-a") {
+		t.Errorf("history table:\n%s\nwant a header, then a row per run naming its status and node", table)
+	}
+	// The namespace may be given instead of the job files.
+	if got := f.runCLI("history", "-namespace", "e2e", "-redis", f.redis.URL(), "-n", "1", "job-000"); !strings.Contains(got, "succeeded") {
+		t.Errorf("history -namespace:\n%s", got)
+	}
+}
