@@ -3,6 +3,7 @@ package main_test
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,80 @@ func TestHistoryCommand(t *testing.T) {
 	// The namespace may be given instead of the job files.
 	if got := f.runCLI("history", "-namespace", "e2e", "-redis", f.redis.URL(), "-n", "1", "job-000"); !strings.Contains(got, "succeeded") {
 		t.Errorf("history -namespace:\n%s", got)
+	}
+}
+
+// TestPauseResumeTrigger: against a fleet of two nodes, a pause stops the job everywhere
+// within about a second (its occurrences are recorded as skipped, with the note), resume
+// starts it again, and a trigger adds exactly one run, which history shows as succeeded.
+func TestPauseResumeTrigger(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, recordJobs(1, "* * * * * *", 0, ""))
+	f.start("node-a")
+	f.start("node-b")
+	testwait.For(t, 20*time.Second, "runs to begin", func() bool { return len(starts(f.events())) >= 2 })
+	cli := func(args ...string) string {
+		return f.runCLI(append([]string{args[0], "-config", f.conf, "-redis", f.redis.URL()}, args[1:]...)...)
+	}
+
+	cli("pause", "-note", "database migration", "job-000")
+	pausedAt := time.Now()
+	skipped := func() (n int) {
+		for _, r := range f.history("e2e", "job-000") {
+			if r.Status == "skipped" && strings.Contains(r.Error, "job paused") && strings.Contains(r.Error, "database migration") {
+				n++
+			}
+		}
+		return n
+	}
+	testwait.For(t, 20*time.Second, "paused occurrences to be recorded as skipped", func() bool { return skipped() >= 3 })
+	for occ := range starts(f.events()) {
+		if _, due := dueOf(t, occ); due.After(pausedAt.Add(time.Second)) {
+			t.Errorf("%s, due %v after the pause, ran", occ, due.Sub(pausedAt))
+		}
+	}
+
+	cli("resume", "job-000")
+	resumedAt := time.Now()
+	testwait.For(t, 20*time.Second, "the job to run again after resume", func() bool {
+		for occ := range starts(f.events()) {
+			if _, due := dueOf(t, occ); due.After(resumedAt) {
+				return true
+			}
+		}
+		return false
+	})
+
+	var trig struct {
+		Occurrence string `json:"occurrence"`
+	}
+	if err := json.Unmarshal([]byte(cli("trigger", "-json", "job-000")), &trig); err != nil || !strings.HasPrefix(trig.Occurrence, "job-000@") {
+		t.Fatalf("trigger -json: %+v, %v", trig, err)
+	}
+	testwait.For(t, 20*time.Second, "the triggered run to be recorded", func() bool {
+		for _, r := range f.history("e2e", "job-000") {
+			if r.Occurrence == trig.Occurrence && r.Status == "succeeded" {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(starts(f.events())[trig.Occurrence]); n != 1 {
+		t.Errorf("the triggered occurrence started %d times, want once", n)
+	}
+	var hist []struct {
+		Occurrence string `json:"occurrence"`
+		Status     string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(cli("history", "-json", "-n", "100", "job-000")), &hist); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(hist, func(r struct {
+		Occurrence string `json:"occurrence"`
+		Status     string `json:"status"`
+	}) bool {
+		return r.Occurrence == trig.Occurrence && r.Status == "succeeded"
+	}) {
+		t.Errorf("history -json does not show the triggered run %s as succeeded", trig.Occurrence)
 	}
 }

@@ -4,6 +4,9 @@
 //	runner run -config jobs.hcl [-config more.hcl…] [-redis URL] [-node NAME] [-plugin-dir DIR]
 //	runner validate [-plugin-dir DIR] PATH…
 //	runner history [-config PATH] [-redis URL] [-n 20] [-json] JOB
+//	runner pause [-config PATH] [-redis URL] [-note TEXT] JOB
+//	runner resume [-config PATH] [-redis URL] JOB
+//	runner trigger [-config PATH] [-redis URL] JOB
 //	runner plugin check [flags] PATH|BUILTIN
 //	runner plugin serve NAME     (internal: serves a built-in handler plugin)
 //
@@ -34,6 +37,9 @@ const usage = `usage:
   runner run -config PATH [-config PATH…] [-redis URL] [-node NAME] [-plugin-dir DIR]
   runner validate [-plugin-dir DIR] PATH…
   runner history [-config PATH] [-redis URL] [-n 20] [-json] JOB
+  runner pause [-config PATH] [-redis URL] [-note TEXT] JOB
+  runner resume [-config PATH] [-redis URL] JOB
+  runner trigger [-config PATH] [-redis URL] JOB
   runner plugin check [flags] PATH|BUILTIN
   runner plugin serve NAME
 
@@ -55,6 +61,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		err = pluginCmd(args[1:], stdout, stderr)
 	case "history":
 		err = historyCmd(args[1:], stdout, stderr)
+	case "pause", "resume", "trigger":
+		err = controlCmd(args[0], args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

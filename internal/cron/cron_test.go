@@ -329,6 +329,23 @@ func TestOccurrenceID(t *testing.T) {
 	}
 }
 
+// TestTriggeredID: an occurrence added by hand has an id of its own, apart from the
+// scheduled occurrence of the same millisecond, which parses back to its job and instant.
+func TestTriggeredID(t *testing.T) {
+	at := time.Date(2026, 12, 5, 1, 20, 0, 123456789, time.UTC)
+	id := cron.TriggeredID("db-backup", at, "k3x9")
+	if want := "db-backup@2026-12-05T01:20:00.123Z~k3x9"; id != want {
+		t.Errorf("TriggeredID = %q, want %q", id, want)
+	}
+	if !cron.IsTriggered(id) || cron.IsTriggered(cron.OccurrenceID("db-backup", at)) || id == cron.OccurrenceID("db-backup", at) {
+		t.Errorf("IsTriggered(%q) = %v; a scheduled id must differ and not count as triggered", id, cron.IsTriggered(id))
+	}
+	job, due, err := cron.ParseOccurrenceID(id)
+	if err != nil || job != "db-backup" || !due.Equal(at.Truncate(time.Millisecond)) {
+		t.Errorf("ParseOccurrenceID(%q) = %q, %v, %v", id, job, due, err)
+	}
+}
+
 func TestParseOccurrenceIDErrors(t *testing.T) {
 	tests := []struct {
 		id   string
@@ -340,6 +357,8 @@ func TestParseOccurrenceIDErrors(t *testing.T) {
 		{"j@2026-01-02T3:04:05.000Z", `cron: occurrence id "j@2026-01-02T3:04:05.000Z": not in canonical form 2006-01-02T15:04:05.000Z`},
 		{"j@2026-01-02T03:04:05.000+01:00", `cron: occurrence id "j@2026-01-02T03:04:05.000+01:00": parsing time "2026-01-02T03:04:05.000+01:00" as "2006-01-02T15:04:05.000Z": cannot parse "+01:00" as "Z"`},
 		{"j@", `cron: occurrence id "j@": parsing time "" as "2006-01-02T15:04:05.000Z": cannot parse "" as "2006"`},
+		{"j@2026-01-02T03:04:05.000Z~", `cron: occurrence id "j@2026-01-02T03:04:05.000Z~": the trigger's nonce must be [0-9a-z]+`},
+		{"j@2026-01-02T03:04:05.000Z~A-1", `cron: occurrence id "j@2026-01-02T03:04:05.000Z~A-1": the trigger's nonce must be [0-9a-z]+`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {

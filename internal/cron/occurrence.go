@@ -25,15 +25,40 @@ func OccurrenceID(job string, due time.Time) string {
 	return b.String()
 }
 
-// ParseOccurrenceID splits an id made by OccurrenceID into the job name and
-// the due instant (in UTC). It splits at the last '@', so job names may
-// contain '@'. Only the exact form OccurrenceID produces is accepted.
+// triggerMark separates a triggered occurrence's instant from its nonce.
+const triggerMark = '~'
+
+// TriggeredID names an occurrence added by hand (runner trigger) at the instant at, as
+// "JOB@2006-01-02T15:04:05.000Z~NONCE". The nonce, which the caller makes unique (a few
+// random characters from [0-9a-z]), keeps it apart from the occurrence the schedule has at
+// the same millisecond and from every other trigger: each is its own occurrence, run once.
+func TriggeredID(job string, at time.Time, nonce string) string {
+	return OccurrenceID(job, at) + string(triggerMark) + nonce
+}
+
+// IsTriggered reports whether id names an occurrence added by hand (TriggeredID) rather
+// than one of its job's schedule.
+func IsTriggered(id string) bool {
+	i := strings.LastIndexByte(id, '@')
+	return i >= 0 && strings.IndexByte(id[i:], triggerMark) >= 0
+}
+
+// ParseOccurrenceID splits an id made by OccurrenceID or TriggeredID into the job name and
+// the due instant (in UTC). It splits at the last '@', so job names may contain '@'. Only
+// the exact forms those functions produce are accepted.
 func ParseOccurrenceID(id string) (job string, due time.Time, err error) {
 	i := strings.LastIndexByte(id, '@')
 	if i < 0 {
 		return "", time.Time{}, fmt.Errorf("cron: occurrence id %q: missing '@'", id)
 	}
 	job, ts := id[:i], id[i+1:]
+	if j := strings.IndexByte(ts, triggerMark); j >= 0 {
+		nonce := ts[j+1:]
+		if nonce == "" || strings.Trim(nonce, "0123456789abcdefghijklmnopqrstuvwxyz") != "" {
+			return "", time.Time{}, fmt.Errorf("cron: occurrence id %q: the trigger's nonce must be [0-9a-z]+", id)
+		}
+		ts = ts[:j]
+	}
 	if job == "" {
 		return "", time.Time{}, fmt.Errorf("cron: occurrence id %q: empty job name", id)
 	}

@@ -40,6 +40,9 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 	a.job, a.due, a.rec.ScheduledAt = job, due, due.UTC()
 	var how queue.Completion
 	switch {
+	case c.Pause != nil:
+		a.rec.Status, a.rec.Error = queue.StatusSkipped, pauseReason(c.Pause)
+		a.log.Info("skipping occurrence: job paused", "reason", a.rec.Error)
 	case skip != "" && e.clock.now().Sub(due) < staleAfter:
 		// During a rolling change of the job files another node may know this occurrence:
 		// hand it back without using up an attempt, and drop it only once it is stale.
@@ -157,6 +160,9 @@ func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
 	if !ok {
 		return nil, due, "job is not defined on this node"
 	}
+	if cron.IsTriggered(c.Occurrence) {
+		return job, due, "" // added by hand: in no schedule
+	}
 	if next := job.Sched.Next(due.Add(-time.Millisecond)); !next.Equal(due) {
 		return nil, due, "occurrence is no longer in the job's schedule"
 	}
@@ -215,4 +221,19 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// pauseReason is what the history says of an occurrence skipped because its job was paused.
+func pauseReason(p *queue.Pause) string {
+	r := "job paused"
+	if p.By != "" {
+		r += " by " + p.By
+	}
+	if !p.At.IsZero() {
+		r += " at " + p.At.UTC().Format(time.RFC3339)
+	}
+	if p.Note != "" {
+		r += ": " + p.Note
+	}
+	return r
 }

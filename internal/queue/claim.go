@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -28,6 +29,9 @@ type Claim struct {
 	// NotBefore is when the occurrence may start, on Redis' clock: its due time, or the end
 	// of its retry backoff. A claim made ahead (see Claim's lead) must wait for it.
 	NotBefore time.Time
+	// Pause, if not nil, is the fleet-wide pause of the job at the time of the claim: the
+	// claimer must not run the occurrence, and completes it as skipped.
+	Pause *Pause
 }
 
 // Lease returns the lease this claim holds.
@@ -82,7 +86,7 @@ func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Dura
 func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time) call {
 	k := q.keys(shard)
 	return call{q.claim,
-		[]string{k.agenda(), k.fence(), k.attempts(), k.request(id)},
+		[]string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused()},
 		[]any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
 			deadline.UnixMilli(), lead.Milliseconds()}}
 }
@@ -108,8 +112,15 @@ func parseClaimReply(reply string, shard int, out *Claimed) error {
 	}
 	for _, l := range lines[2:] {
 		f := strings.Split(l, "\t")
-		if len(f) != 4 {
+		if len(f) != 5 {
 			return fmt.Errorf("malformed claim %q", l)
+		}
+		var pause *Pause
+		if f[4] != "" {
+			pause = &Pause{}
+			if err := json.Unmarshal([]byte(f[4]), pause); err != nil {
+				return fmt.Errorf("malformed pause in claim %q: %w", l, err)
+			}
 		}
 		attempt, err1 := strconv.Atoi(f[1])
 		token, err2 := strconv.ParseInt(f[2], 10, 64)
@@ -119,7 +130,7 @@ func parseClaimReply(reply string, shard int, out *Claimed) error {
 			return fmt.Errorf("malformed claim %q", l)
 		}
 		out.Claims = append(out.Claims, Claim{Occurrence: f[0], Job: f[0][:at], Shard: shard, Attempt: attempt, Token: token,
-			NotBefore: time.UnixMilli(int64(notBefore))})
+			NotBefore: time.UnixMilli(int64(notBefore)), Pause: pause})
 	}
 	return nil
 }

@@ -14,6 +14,8 @@
 //	wm            hash  job → due time (ms) of the newest occurrence ever added
 //	hist:JOB      list  run records, newest first, capped
 //	req:ID        str   cached reply of a claim call (seconds)
+//	paused        hash  job → its fleet-wide pause (JSON: note, by, at)
+//	trig:OCC      str   marks a trigger applied (a day), so a re-sent one adds nothing
 //
 // # Invariants
 //
@@ -22,7 +24,9 @@
 //     or reloads add each occurrence once, and a completed one is never added again. Its
 //     score, from which it may be claimed, may lie after its due time (a job's jitter), so
 //     the watermark counts due times, not scores.
-//   - Due is decided by Redis' TIME inside claim.lua, never by a node's clock.
+//   - Due is decided by Redis' TIME inside claim.lua, never by a node's clock, and so is a
+//     job's pause: a claim of a paused job's occurrence tells the claimer to record it as
+//     skipped, which it does through the same completion as a run.
 //   - A claim takes the lock, bumps the job's fencing token (strictly increasing per job) and
 //     moves the occurrence's score to the lease's expiry: a live lease hides it from other
 //     claimers, an expired one makes it due again by itself, with attempt + 1.

@@ -51,6 +51,14 @@ func (k keys) lockPrefix() string { return k.tag + ":lock:" }
 // historyPrefix + job is a capped list of that job's run records, newest first.
 func (k keys) historyPrefix() string { return k.tag + ":hist:" }
 
+// paused is a hash job → the pause (JSON: note, by, at) of a job paused fleet-wide. The claim
+// script reads it, so a pause takes effect at the next claim of any node.
+func (k keys) paused() string { return k.tag + ":paused" }
+
+// triggered + occurrence id marks a trigger as applied, for a day: a trigger call that
+// go-redis re-sends after its occurrence already ran adds nothing.
+func (k keys) triggered(id string) string { return k.tag + ":trig:" + id }
+
 // request + id caches the reply of one claim call, so a claim that go-redis re-sends after a
 // lost reply returns the same claims instead of orphaning them.
 func (k keys) request(id string) string { return k.tag + ":req:" + id }

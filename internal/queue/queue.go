@@ -21,6 +21,8 @@ var (
 	renewSrc string
 	//go:embed lua/complete.lua
 	completeSrc string
+	//go:embed lua/trigger.lua
+	triggerSrc string
 )
 
 // Config tunes a Queue. Zero fields take the defaults documented on each.
@@ -45,6 +47,7 @@ type Queue struct {
 	claim    *redis.Script
 	renew    *redis.Script
 	complete *redis.Script
+	trigger  *redis.Script
 	reqBase  string
 	reqSeq   atomic.Uint64
 }
@@ -70,6 +73,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 		claim:    redis.NewScript(claimSrc),
 		renew:    redis.NewScript(renewSrc),
 		complete: redis.NewScript(completeSrc),
+		trigger:  redis.NewScript(triggerSrc),
 		// Claim request ids only need to be unique among calls alive at the same time.
 		reqBase: strconv.FormatUint(rand.Uint64(), 36),
 	}

@@ -1,17 +1,21 @@
 -- claim.lua: claim the due occurrences of one shard, decided by Redis' clock.
 --
 -- KEYS[1] agenda (zset), KEYS[2] fence (hash job -> token), KEYS[3] attempts (hash occ -> n),
--- KEYS[4] request cache key for this call
+-- KEYS[4] request cache key for this call, KEYS[5] paused (hash job -> pause JSON)
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW
--- Returns one string: "NOWUS\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE".
+-- Returns one string: "NOWUS\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tPAUSE".
 --   NOTBEFORE is the claimed entry's score: the caller must not start it before Redis' clock
 --   reads NOTBEFORE. Claiming a little ahead (the lead) lets a node prepare a burst of runs
 --   and start each on time; the start is still never early by Redis' clock, because Redis'
 --   time in this reply plus the time elapsed since is a lower bound of Redis' clock.
 --   NOWUS is Redis' time in microseconds at the end of the script (a precise lower bound of
 --   its clock when the reply arrives); HEAD is the smallest score left in the agenda ("" when empty).
+--   PAUSE is "" or, when the job is paused fleet-wide, its pause (JSON on one line): the
+--   claimer must not run the occurrence but record it as skipped. Deciding it here, in the
+--   claim, means a pause holds on every node from the next claim on, and the occurrence is
+--   still held and completed like any other: if the claimer dies, the next one records it.
 --
 -- Due means score <= NOW by Redis' TIME, never by a node's clock, so a node with a wrong clock
 -- cannot fire anything early. Each claim takes the occurrence's lock (SET NX semantics: only
@@ -52,7 +56,8 @@ for d = 1, #due, 2 do
     local token = redis.call('HINCRBY', KEYS[2], job, 1)
     redis.call('SET', lk, token, 'PX', lease)
     redis.call('ZADD', KEYS[1], 'XX', now + lease, occ)
-    lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. score
+    local pause = redis.call('HGET', KEYS[5], job) or ''
+    lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. score .. '\t' .. pause
   end
 end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')

@@ -1,0 +1,102 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Pause is a job's fleet-wide pause: who paused it, when and why. While it stands, every
+// node that claims one of the job's occurrences records it as skipped instead of running it.
+type Pause struct {
+	// Note says why, in the operator's words.
+	Note string `json:"note,omitempty"`
+	// By names who paused it (user@host of the command).
+	By string `json:"by,omitempty"`
+	// At is when, by the pausing machine's clock.
+	At time.Time `json:"at"`
+}
+
+// Pause pauses job fleet-wide from the next claim of any node on; an earlier pause is
+// replaced. Runs going already are not stopped.
+func (q *Queue) Pause(ctx context.Context, job string, p Pause) error {
+	b, err := json.Marshal(p) // one line: the claim script's reply is line-based
+	if err != nil {
+		return fmt.Errorf("queue: pause %s: %w", job, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
+	defer cancel()
+	if err := q.rdb.HSet(ctx, q.keys(ShardOf(job)).paused(), job, b).Err(); err != nil {
+		return fmt.Errorf("queue: pause %s: %w", job, replyError(err))
+	}
+	return nil
+}
+
+// Resume ends job's pause and reports whether it was paused.
+func (q *Queue) Resume(ctx context.Context, job string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
+	defer cancel()
+	n, err := q.rdb.HDel(ctx, q.keys(ShardOf(job)).paused(), job).Result()
+	if err != nil {
+		return false, fmt.Errorf("queue: resume %s: %w", job, replyError(err))
+	}
+	return n > 0, nil
+}
+
+// Pauses returns the pauses of those of jobs that are paused.
+func (q *Queue) Pauses(ctx context.Context, jobs []string) (map[string]Pause, error) {
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
+	defer cancel()
+	byShard := map[int][]string{}
+	for _, j := range jobs {
+		byShard[ShardOf(j)] = append(byShard[ShardOf(j)], j)
+	}
+	cmds := map[int]*redis.SliceCmd{}
+	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for s, js := range byShard {
+			cmds[s] = p.HMGet(ctx, q.keys(s).paused(), js...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: pauses: %w", replyError(err))
+	}
+	out := map[string]Pause{}
+	for s, c := range cmds {
+		for i, v := range c.Val() {
+			str, ok := v.(string)
+			if !ok {
+				continue
+			}
+			var p Pause
+			if err := json.Unmarshal([]byte(str), &p); err != nil {
+				return nil, fmt.Errorf("queue: pause of %s: %w", byShard[s][i], err)
+			}
+			out[byShard[s][i]] = p
+		}
+	}
+	return out, nil
+}
+
+// triggerMarkerTTL is how long a trigger is remembered as applied: far longer than go-redis
+// takes to re-send a call.
+const triggerMarkerTTL = 24 * time.Hour
+
+// Trigger adds the occurrence id (cron.TriggeredID) of job to the agenda, due now by Redis'
+// clock. It reports whether this call added it: a call re-sent with the same id adds
+// nothing, even after the occurrence ran, so each trigger runs once.
+func (q *Queue) Trigger(ctx context.Context, job, id string) (bool, error) {
+	k := q.keys(ShardOf(job))
+	res, err := q.evalAll(ctx, []call{{q.trigger, []string{k.agenda(), k.triggered(id)}, []any{id, triggerMarkerTTL.Milliseconds()}}})
+	if err != nil {
+		return false, fmt.Errorf("queue: trigger %s: %w", id, err)
+	}
+	n, ok := res[0].(int64)
+	if !ok {
+		return false, fmt.Errorf("queue: trigger %s: unexpected reply %v", id, res[0])
+	}
+	return n == 1, nil
+}
