@@ -2,12 +2,14 @@ package main_test
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cronfleet/cronfleet/internal/fleettest"
 	"github.com/cronfleet/cronfleet/internal/testwait"
 )
 
@@ -145,4 +147,79 @@ func TestPauseResumeTrigger(t *testing.T) {
 	}) {
 		t.Errorf("history -json does not show the triggered run %s as succeeded", trig.Occurrence)
 	}
+}
+
+// TestStatusCommand: `runner status` lists the live nodes by name with their job sets, each
+// job's next fire, last result and pause, and reports drift when a node runs other job
+// files; a node that stops cleanly leaves the list.
+func TestStatusCommand(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, recordJobs(2, "* * * * * *", 0, ""))
+	f.start("node-a")
+	b := f.start("node-b")
+	type status struct {
+		Nodes []struct {
+			Name       string `json:"name"`
+			Alive      bool   `json:"alive"`
+			JobSetHash string `json:"job_set_hash"`
+			Jobs       int    `json:"jobs"`
+		} `json:"nodes"`
+		Drift bool `json:"drift"`
+		Jobs  []struct {
+			Name   string                   `json:"name"`
+			Next   *time.Time               `json:"next"`
+			Last   *struct{ Status string } `json:"last"`
+			Paused *struct{ Note string }   `json:"paused"`
+		} `json:"jobs"`
+	}
+	read := func() status {
+		var st status
+		out := f.runCLI("status", "-config", f.conf, "-redis", f.redis.URL(), "-json")
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status -json: %v\n%s", err, out)
+		}
+		return st
+	}
+	var st status
+	testwait.For(t, 20*time.Second, "both nodes listed and a run recorded for each job", func() bool {
+		st = read()
+		return len(st.Nodes) == 2 && len(st.Jobs) == 2 && st.Jobs[0].Last != nil && st.Jobs[1].Last != nil
+	})
+	for i, n := range st.Nodes {
+		if want := []string{"node-a", "node-b"}[i]; n.Name != want || !n.Alive || n.Jobs != 2 || n.JobSetHash == "" || n.JobSetHash != st.Nodes[0].JobSetHash {
+			t.Errorf("node %d: %+v, want %s alive with the same 2-job set", i, n, want)
+		}
+	}
+	if st.Drift {
+		t.Error("drift reported for nodes with the same job files")
+	}
+	for _, j := range st.Jobs {
+		if j.Next == nil || j.Last.Status != "succeeded" || j.Paused != nil {
+			t.Errorf("job %s: next %v, last %+v, paused %+v; want a next fire, a success and no pause", j.Name, j.Next, j.Last, j.Paused)
+		}
+	}
+
+	// A node given other job files: its job set differs, and status says so.
+	other := f.dir + "/other.hcl"
+	if err := os.WriteFile(other, []byte(recordJobs(1, "* * * * * *", 0, "")(f.runs)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := fleettest.StartNode(fleettest.NodeConfig{Bin: f.bin, Name: "node-c", Configs: []string{other}, RedisURL: f.redis.URL(), LogPath: f.dir + "/node-c.log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Stop(10 * time.Second) })
+	testwait.For(t, 20*time.Second, "drift to be reported", func() bool { return read().Drift })
+
+	if err := b.Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 20*time.Second, "the stopped node to leave the list", func() bool {
+		for _, n := range read().Nodes {
+			if n.Name == "node-b" {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/redis/go-redis/v9"
 
@@ -77,4 +78,13 @@ func newRedisClient(url string) (redis.UniversalClient, error) {
 	}
 	opts.ContextTimeoutEnabled = true
 	return redis.NewClient(opts), nil
+}
+
+// version is the runner's version as the Go toolchain recorded it: a module version for a
+// released build, "devel" for one built from a source tree.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

@@ -111,6 +111,7 @@ func runNode(args []string, stderr io.Writer) error {
 	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease})
 	eng := engine.New(q, host, engine.Config{
 		Node:          *node,
+		Version:       version(),
 		Jobs:          cfg.Jobs,
 		Lease:         cfg.Runner.Lease,
 		Concurrency:   *concurrency,

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
+	"strings"
 )
 
 // hashJob returns the hex SHA-256 of the effective definition of j: what
@@ -36,6 +38,20 @@ func hashJob(j *Job) string {
 		Settings:   string(j.Handler.Settings),
 	}
 	b, _ := json.Marshal(def) // strings and integers always encode
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// SetHash returns the hex SHA-256 of a whole job set: every job's name and Hash, in name
+// order. Nodes publish it, so that a fleet whose nodes were given different job files can
+// say which ones differ.
+func SetHash(jobs []*Job) string {
+	pairs := make([][2]string, len(jobs))
+	for i, j := range jobs {
+		pairs[i] = [2]string{j.Name, j.Hash}
+	}
+	slices.SortFunc(pairs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	b, _ := json.Marshal(pairs) // strings always encode
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

@@ -18,6 +18,7 @@ type Agenda interface {
 	lease.Renewer
 	ClockReader
 	EvictionChecker
+	Announcer
 }
 
 // The queue is the agenda the runner wires in.
@@ -57,6 +58,14 @@ type Completer interface {
 type ClockReader interface {
 	// Time returns Redis' clock.
 	Time(ctx context.Context) (time.Time, error)
+}
+
+// Announcer is what the node's announcer needs: the fleet's list of its nodes.
+type Announcer interface {
+	// Announce records that the node is alive now, and what it runs.
+	Announce(ctx context.Context, n queue.Node) error
+	// Depart takes the node off the list: it stopped cleanly.
+	Depart(ctx context.Context, name string) error
 }
 
 // EvictionChecker is the check that Redis cannot evict keys: an evicted lock or watermark

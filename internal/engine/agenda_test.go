@@ -238,6 +238,18 @@ func (a *memAgenda) CheckEviction(ctx context.Context) error {
 	return nil
 }
 
+func (a *memAgenda) Announce(ctx context.Context, n queue.Node) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.call("announce")
+}
+
+func (a *memAgenda) Depart(ctx context.Context, name string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.call("depart")
+}
+
 // log returns the calls and the claims so far.
 func (a *memAgenda) log() ([]agendaCall, []claimed) {
 	a.mu.Lock()

@@ -25,6 +25,8 @@ type Handlers interface {
 type Config struct {
 	// Node names this node in history and logs.
 	Node string
+	// Version is the runner's version, which the node announces to the fleet.
+	Version string
 	// Jobs is the job set, identical on every node of the fleet.
 	Jobs []*config.Job
 	// Lease is the lease of a claim; it must match the queue's.
@@ -165,6 +167,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	loops.Go(func() { _ = e.keeper.Run(serveCtx) })
 	loops.Go(func() { e.completer(serveCtx) })
 	loops.Go(func() { e.expander(ctx) })
+	loops.Go(func() { e.announcer(ctx) })
 
 	var runs sync.WaitGroup
 	e.dispatcher(ctx, runCtx, &runs)

@@ -17,6 +17,11 @@
 //	paused        hash  job → its fleet-wide pause (JSON: note, by, at)
 //	trig:OCC      str   marks a trigger applied (a day), so a re-sent one adds nothing
 //
+// The fleet's list of nodes belongs to no shard: its keys share the tag {cf:NAMESPACE}.
+//
+//	nodes         hash  node name → what it says of itself (JSON: version, job set hash, …)
+//	seen          hash  node name → when it last announced itself (ms, Redis' clock)
+//
 // # Invariants
 //
 //   - Expansion is idempotent (lua/expand.lua): an occurrence is added only if its due time

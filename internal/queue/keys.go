@@ -19,6 +19,20 @@ func ShardOf(job string) int {
 	return int(h.Sum32() % Shards)
 }
 
+// fleetKeys builds the keys that belong to the namespace as a whole rather than to a shard;
+// they share the tag {cf:NAMESPACE}, so a script may touch all of them on Redis Cluster.
+type fleetKeys struct {
+	tag string
+}
+
+func namespaceKeys(namespace string) fleetKeys { return fleetKeys{tag: "{cf:" + namespace + "}"} }
+
+// nodes is a hash node name → what the node said of itself (JSON, see Node).
+func (k fleetKeys) nodes() string { return k.tag + ":nodes" }
+
+// seen is a hash node name → when it last announced itself (ms, Redis' clock).
+func (k fleetKeys) seen() string { return k.tag + ":seen" }
+
 // keys builds every Redis key of one shard. All of them share the tag {cf:NAMESPACE:SHARD}.
 type keys struct {
 	tag string

@@ -48,8 +48,10 @@ type Queue struct {
 	renew    *redis.Script
 	complete *redis.Script
 	trigger  *redis.Script
-	reqBase  string
-	reqSeq   atomic.Uint64
+	// announceScript is named apart from Announce, the method that runs it.
+	announceScript *redis.Script
+	reqBase        string
+	reqSeq         atomic.Uint64
 }
 
 // New returns a Queue over rdb, which may be a plain, Sentinel (failover) or Cluster client.
@@ -67,13 +69,14 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 		cfg.CallTimeout = min(cfg.Lease/6, 5*time.Second)
 	}
 	return &Queue{
-		rdb:      rdb,
-		cfg:      cfg,
-		expand:   redis.NewScript(expandSrc),
-		claim:    redis.NewScript(claimSrc),
-		renew:    redis.NewScript(renewSrc),
-		complete: redis.NewScript(completeSrc),
-		trigger:  redis.NewScript(triggerSrc),
+		rdb:            rdb,
+		cfg:            cfg,
+		expand:         redis.NewScript(expandSrc),
+		claim:          redis.NewScript(claimSrc),
+		renew:          redis.NewScript(renewSrc),
+		complete:       redis.NewScript(completeSrc),
+		trigger:        redis.NewScript(triggerSrc),
+		announceScript: redis.NewScript(announceSrc),
 		// Claim request ids only need to be unique among calls alive at the same time.
 		reqBase: strconv.FormatUint(rand.Uint64(), 36),
 	}
