@@ -305,7 +305,7 @@ func decodeSchedule(a *hcl.Attribute, loc *time.Location) (string, cron.Schedule
 			Subject:  a.Expr.Range().Ptr(),
 		})
 	}
-	sched, err := cron.Parse(spec, loc)
+	sched, err := cron.Parse(spec, cron.Options{Location: loc})
 	if err == nil && sched == nil {
 		err = fmt.Errorf("schedule %q parsed to nothing", spec)
 	}

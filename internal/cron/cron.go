@@ -20,10 +20,18 @@ type Schedule interface {
 const parseOptions = robfig.SecondOptional | robfig.Minute | robfig.Hour |
 	robfig.Dom | robfig.Month | robfig.Dow | robfig.Descriptor
 
-// Parse parses spec, a cron expression or descriptor, to be evaluated in the
-// zone loc. A nil loc means UTC; time.Local is rejected because it differs
-// between nodes (use LoadLocation). Errors name the spec.
-func Parse(spec string, loc *time.Location) (s Schedule, err error) {
+// Options say how Parse reads a spec. The zero value reads it in UTC.
+type Options struct {
+	// Location is the zone whose wall clock the spec names. Nil means UTC;
+	// time.Local is rejected because it differs between nodes (use
+	// LoadLocation).
+	Location *time.Location
+}
+
+// Parse parses spec, a cron expression or descriptor, as o says. Errors name
+// the spec.
+func Parse(spec string, o Options) (s Schedule, err error) {
+	loc := o.Location
 	if loc == nil {
 		loc = time.UTC
 	}

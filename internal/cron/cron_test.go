@@ -20,7 +20,7 @@ func mustLoad(t testing.TB, name string) *time.Location {
 
 func mustParse(t testing.TB, spec string, loc *time.Location) cron.Schedule {
 	t.Helper()
-	s, err := cron.Parse(spec, loc)
+	s, err := cron.Parse(spec, cron.Options{Location: loc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := cron.Parse(tt.spec, tt.loc)
+			s, err := cron.Parse(tt.spec, cron.Options{Location: tt.loc})
 			if err == nil {
 				t.Fatalf("Parse(%q) = %v, want an error", tt.spec, s)
 			}

@@ -15,7 +15,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	s, err := cron.Parse("30 2 * * *", loc)
+	s, err := cron.Parse("30 2 * * *", cron.Options{Location: loc})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -25,7 +25,7 @@ func Example() {
 		fmt.Println(due.Format(time.RFC3339), cron.OccurrenceID("db-backup", due))
 	}
 
-	_, err = cron.Parse("0 0 30 2 *", loc)
+	_, err = cron.Parse("0 0 30 2 *", cron.Options{Location: loc})
 	fmt.Println(err)
 	// Output:
 	// 2026-03-07T02:30:00-05:00 db-backup@2026-03-07T07:30:00.000Z
@@ -37,7 +37,7 @@ func Example() {
 // @every is anchored at the Unix epoch, so every node computes the same
 // instants however long it has been running.
 func ExampleParse_every() {
-	s, err := cron.Parse("@every 90s", nil)
+	s, err := cron.Parse("@every 90s", cron.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -46,7 +46,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		s, err := Parse(spec, loc)
+		s, err := Parse(spec, Options{Location: loc})
 		if err != nil {
 			return
 		}
