@@ -20,12 +20,18 @@ type Schedule interface {
 const parseOptions = robfig.SecondOptional | robfig.Minute | robfig.Hour |
 	robfig.Dom | robfig.Month | robfig.Dow | robfig.Descriptor
 
-// Options say how Parse reads a spec. The zero value reads it in UTC.
+// Options say how Parse reads a spec. The zero value reads it in UTC with
+// the default daylight-saving policies.
 type Options struct {
 	// Location is the zone whose wall clock the spec names. Nil means UTC;
 	// time.Local is rejected because it differs between nodes (use
 	// LoadLocation).
 	Location *time.Location
+	// Gap and Repeat say which instants a wall time skipped or repeated by
+	// a daylight-saving transition maps to. They apply to specs whose hour
+	// field is restricted; see the package doc.
+	Gap    GapPolicy
+	Repeat RepeatPolicy
 }
 
 // Parse parses spec, a cron expression or descriptor, as o says. Errors name
@@ -37,6 +43,12 @@ func Parse(spec string, o Options) (s Schedule, err error) {
 	}
 	if loc == time.Local {
 		return nil, fmt.Errorf("cron: parse %q: time.Local is not allowed, it differs between nodes; load an IANA zone", spec)
+	}
+	if err := o.Gap.check(); err != nil {
+		return nil, fmt.Errorf("cron: parse %q: %w", spec, err)
+	}
+	if err := o.Repeat.check(); err != nil {
+		return nil, fmt.Errorf("cron: parse %q: %w", spec, err)
 	}
 	// robfig's parser panics on some inputs; bad input must be an error.
 	defer func() {
@@ -68,7 +80,7 @@ func Parse(spec string, o Options) (s Schedule, err error) {
 	if !canMatch(ss) {
 		return nil, fmt.Errorf("cron: parse %q: never matches: no month has that day", spec)
 	}
-	return newSpecSchedule(*ss, loc), nil
+	return newSpecSchedule(*ss, loc, o.Gap, o.Repeat), nil
 }
 
 // Expand returns the instants at which s is due in (after, until], in

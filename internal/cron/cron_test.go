@@ -372,3 +372,60 @@ func TestParseOccurrenceIDErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePolicies(t *testing.T) {
+	for _, p := range []cron.GapPolicy{cron.GapShift, cron.GapSkip} {
+		got, err := cron.ParseGapPolicy(p.String())
+		if err != nil || got != p {
+			t.Errorf("ParseGapPolicy(%q) = %v, %v; want %v", p.String(), got, err, p)
+		}
+	}
+	for _, p := range []cron.RepeatPolicy{cron.RepeatOnceFirst, cron.RepeatOnceLast, cron.RepeatBoth} {
+		got, err := cron.ParseRepeatPolicy(p.String())
+		if err != nil || got != p {
+			t.Errorf("ParseRepeatPolicy(%q) = %v, %v; want %v", p.String(), got, err, p)
+		}
+	}
+	names := []string{cron.GapShift.String(), cron.GapSkip.String(), cron.RepeatOnceFirst.String(), cron.RepeatOnceLast.String(), cron.RepeatBoth.String()}
+	if diff := cmp.Diff([]string{"shift", "skip", "once_first", "once_last", "both"}, names); diff != "" {
+		t.Errorf("policy names (-want +got):\n%s", diff)
+	}
+
+	errs := []struct {
+		name string
+		err  func() error
+		want string
+	}{
+		{"gap, unknown", func() error { _, err := cron.ParseGapPolicy("jump"); return err },
+			`cron: gap policy "jump": want "shift" or "skip"`},
+		{"gap, empty", func() error { _, err := cron.ParseGapPolicy(""); return err },
+			`cron: gap policy "": want "shift" or "skip"`},
+		{"gap, case matters", func() error { _, err := cron.ParseGapPolicy("Skip"); return err },
+			`cron: gap policy "Skip": want "shift" or "skip"`},
+		{"repeat, unknown", func() error { _, err := cron.ParseRepeatPolicy("twice"); return err },
+			`cron: repeat policy "twice": want "once_first", "once_last" or "both"`},
+		{"repeat, a gap policy", func() error { _, err := cron.ParseRepeatPolicy("skip"); return err },
+			`cron: repeat policy "skip": want "once_first", "once_last" or "both"`},
+		{"Parse, gap out of range", func() error { _, err := cron.Parse("30 2 * * *", cron.Options{Gap: 2}); return err },
+			`cron: parse "30 2 * * *": gap policy 2 is not one of "shift", "skip"`},
+		{"Parse, repeat out of range", func() error { _, err := cron.Parse("30 2 * * *", cron.Options{Repeat: 9}); return err },
+			`cron: parse "30 2 * * *": repeat policy 9 is not one of "once_first", "once_last", "both"`},
+	}
+	for _, tt := range errs {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.err()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if diff := cmp.Diff(tt.want, err.Error()); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if got := cron.GapPolicy(7).String(); got != "GapPolicy(7)" {
+		t.Errorf("GapPolicy(7).String() = %q", got)
+	}
+	if got := cron.RepeatPolicy(7).String(); got != "RepeatPolicy(7)" {
+		t.Errorf("RepeatPolicy(7).String() = %q", got)
+	}
+}

@@ -33,22 +33,45 @@
 //
 // A spec whose hour field is restricted (anything but all 24 hours) names
 // wall-clock times: "30 2 * * *" means "at half past two, local time". Such a
-// schedule is computed in wall-clock space and each wall time is then mapped to
-// one instant in the zone:
-//   - a wall time that does not exist (spring forward) runs once at the
-//     transition instant, the first instant after the gap: New York's
-//     2026-03-08 02:30 runs at 03:00 EDT. Several wall times in one gap collapse
-//     onto that instant and run once;
-//   - a wall time that exists twice (fall back) runs once, at its first
-//     instant: New York's 2026-11-01 01:30 runs at 01:30 EDT, not again at
-//     01:30 EST.
+// schedule is computed in wall-clock space, and each matching wall time maps
+// to the instants that read it in the zone: one on most days, none when a
+// spring-forward transition skips it (a gap), two when a fall-back
+// transition repeats it. The schedule's policies, Options.Gap and
+// Options.Repeat, then choose:
+//   - GapShift, the default, runs a wall time in a gap once at the
+//     transition, the first instant after the gap: New York's 2026-03-08
+//     02:30 runs at 03:00 EDT. GapSkip does not run it at all.
+//   - RepeatOnceFirst, the default, runs a repeated wall time once, at its
+//     first instant: New York's 2026-11-01 01:30 runs at 01:30 EDT, not again
+//     at 01:30 EST. RepeatOnceLast runs it at 01:30 EST only, RepeatBoth at
+//     both, an hour apart.
+//
+// A schedule is due at every instant that the policies keep for some
+// matching wall time, once: the wall times of one gap that GapShift moves
+// onto the transition, and the transition's own wall time if it matches,
+// run there once.
+//
+// Next does not try wall times one by one. It walks the zone's periods of
+// constant offset from the instant it is given: within a period, wall time
+// and real time advance together, so what a period contributes is the
+// matching wall times of one range of readings, shifted by its offset. The
+// repeat policy only narrows that range, dropping the first copies of the
+// readings repeated after the period or the second copies of those repeated
+// before it, and under GapShift a period that follows a gap holding a
+// matching wall time is due at its first instant. The walk meets instants in
+// order, so the first one it finds is the answer, at the cost of one field
+// search per period. A search in wall-time order would need special cases
+// where the two orders differ: from the first copy of a repeated hour, the
+// second copies of earlier wall times are still to come, and a per-second
+// spec would make it step through thousands of wall times.
 //
 // A spec whose hour field covers all hours ("*/15 * * * *", "0 * * * *",
-// "@hourly") describes an interval, so it follows real time, as Vixie cron does
-// for wildcard-hour jobs: both copies of a repeated hour run and a nonexistent
-// hour does not. Treating "*/15 * * * *" like a fixed time would silence it
-// for the whole repeated hour, and shifting its gap minutes onto the
-// transition would run it four times at one instant.
+// "@hourly") describes an interval, so it follows real time whatever the
+// policies, as Vixie cron does for wildcard-hour jobs: both copies of a
+// repeated hour run and a nonexistent hour does not (the walk above under
+// GapSkip and RepeatBoth). Treating "*/15 * * * *" like a fixed time would
+// silence it for the whole repeated hour, and shifting its gap minutes onto
+// the transition would run it four times at one instant.
 //
 // Zones come from the IANA database; time/tzdata is embedded so that a node
 // without a zoneinfo directory resolves every zone too. When the host has one,
@@ -59,10 +82,11 @@
 //
 // "@every D" is due at every instant that is a whole multiple of D since the
 // Unix epoch (1970-01-01T00:00:00Z), so every node computes the same instants
-// however long it has been running, and the zone is irrelevant ("@every 24h"
-// is due at midnight UTC). D must be at least one second and a whole number of
-// seconds: cron specs have second granularity, and sub-second periods would
-// only invite ids that differ in their milliseconds for no scheduling benefit.
+// however long it has been running, and neither the zone nor the policies
+// matter ("@every 24h" is due at midnight UTC). D must be at least one second
+// and a whole number of seconds: cron specs have second granularity, and
+// sub-second periods would only invite ids that differ in their milliseconds
+// for no scheduling benefit.
 //
 // # Range
 //

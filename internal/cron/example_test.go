@@ -34,6 +34,34 @@ func Example() {
 	// cron: parse "0 0 30 2 *": never matches: no month has that day
 }
 
+// Under GapSkip and RepeatBoth, a job due at 02:30 in Berlin does not run
+// on the night the clocks skip from 02:00 to 03:00, and runs twice on the
+// night they go back from 03:00 to 02:00.
+func ExampleOptions() {
+	loc, err := cron.LoadLocation("Europe/Berlin")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s, err := cron.Parse("30 2 * * *", cron.Options{Location: loc, Gap: cron.GapSkip, Repeat: cron.RepeatBoth})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, after := range []time.Time{time.Date(2026, 3, 28, 0, 0, 0, 0, loc), time.Date(2026, 10, 24, 0, 0, 0, 0, loc)} {
+		for _, due := range cron.Expand(s, after, after.AddDate(0, 0, 3), 10) {
+			fmt.Println(due.Format(time.RFC3339))
+		}
+	}
+	// Output:
+	// 2026-03-28T02:30:00+01:00
+	// 2026-03-30T02:30:00+02:00
+	// 2026-10-24T02:30:00+02:00
+	// 2026-10-25T02:30:00+02:00
+	// 2026-10-25T02:30:00+01:00
+	// 2026-10-26T02:30:00+01:00
+}
+
 // @every is anchored at the Unix epoch, so every node computes the same
 // instants however long it has been running.
 func ExampleParse_every() {

@@ -26,19 +26,38 @@ var fuzzZones = []string{
 	"Etc/GMT+12",
 }
 
+// policies are every combination of the daylight-saving policies.
+var policies = func() []Options {
+	var out []Options
+	for _, g := range []GapPolicy{GapShift, GapSkip} {
+		for _, r := range []RepeatPolicy{RepeatOnceFirst, RepeatOnceLast, RepeatBoth} {
+			out = append(out, Options{Gap: g, Repeat: r})
+		}
+	}
+	return out
+}()
+
+// FuzzParse parses spec under every policy and follows a few occurrences
+// from an instant, or, when near is set, from around the zone's next
+// transition after it.
 func FuzzParse(f *testing.F) {
-	f.Add("30 2 * * *", "America/New_York", uint8(0), int64(1772900000), uint32(0))
-	f.Add("*/15 * * * *", "", uint8(3), int64(1775300000), uint32(5))
-	f.Add("0 30 1 * * *", "", uint8(9), int64(1792800000), uint32(0))
-	f.Add("@every 90s", "Europe/Berlin", uint8(0), int64(-1), uint32(999999999))
-	f.Add("@daily", "Local", uint8(4), int64(1540000000), uint32(0))
-	f.Add("0 0 29 2 *", "", uint8(0), int64(4000000000), uint32(0))
-	f.Add("0 0 30 2 *", "", uint8(0), int64(0), uint32(0))
-	f.Add("TZ=", "", uint8(0), int64(0), uint32(0))
-	f.Add("CRON_TZ=Europe/Berlin 0 * * * *", "", uint8(0), int64(0), uint32(0))
-	f.Add("* * 0 * * *", "", uint8(8), int64(1325160000), uint32(0))
-	f.Add("0 0 * * 0", "", uint8(5), int64(253402300000), uint32(0))
-	f.Fuzz(func(t *testing.T, spec, zone string, zi uint8, sec int64, nsec uint32) {
+	f.Add("30 2 * * *", "America/New_York", uint8(0), int64(1772900000), uint32(0), false)
+	f.Add("*/15 * * * *", "", uint8(3), int64(1775300000), uint32(5), false)
+	f.Add("0 30 1 * * *", "", uint8(9), int64(1792800000), uint32(0), false)
+	f.Add("@every 90s", "Europe/Berlin", uint8(0), int64(-1), uint32(999999999), false)
+	f.Add("@daily", "Local", uint8(4), int64(1540000000), uint32(0), false)
+	f.Add("0 0 29 2 *", "", uint8(0), int64(4000000000), uint32(0), false)
+	f.Add("0 0 30 2 *", "", uint8(0), int64(0), uint32(0), false)
+	f.Add("TZ=", "", uint8(0), int64(0), uint32(0), false)
+	f.Add("CRON_TZ=Europe/Berlin 0 * * * *", "", uint8(0), int64(0), uint32(0), false)
+	f.Add("* * 0 * * *", "", uint8(8), int64(1325160000), uint32(0), false)
+	f.Add("0 0 * * 0", "", uint8(5), int64(253402300000), uint32(0), false)
+	f.Add("*/15 2 * * *", "America/New_York", uint8(0), int64(1772000000), uint32(7000), true)
+	f.Add("* * 1 * * *", "America/New_York", uint8(0), int64(1790000000), uint32(3000), true)
+	f.Add("*/10 0 * * *", "America/Havana", uint8(0), int64(1790000000), uint32(1000), true)
+	f.Add("30 23 * * *", "America/Santiago", uint8(0), int64(1774000000), uint32(4000), true)
+	f.Add("45 1 * * *", "Australia/Lord_Howe", uint8(0), int64(1774000000), uint32(2000), true)
+	f.Fuzz(func(t *testing.T, spec, zone string, zi uint8, sec int64, nsec uint32, near bool) {
 		loc, err := LoadLocation(zone)
 		if err != nil {
 			loc, err = LoadLocation(fuzzZones[int(zi)%len(fuzzZones)])
@@ -46,40 +65,65 @@ func FuzzParse(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		s, err := Parse(spec, Options{Location: loc})
-		if err != nil {
-			return
-		}
 		t0 := time.Unix(sec, int64(nsec%1e9))
-		prev := t0
-		for range 8 {
-			n := s.Next(prev)
-			if n.IsZero() {
+		if _, end := t0.In(loc).ZoneBounds(); near && !end.IsZero() {
+			// Within three hours either side of the transition, where the
+			// policies differ.
+			t0 = end.Add(time.Duration(nsec%(6*3600))*time.Second - 3*time.Hour)
+		}
+		for _, o := range policies {
+			o.Location = loc
+			s, err := Parse(spec, o)
+			if err != nil {
 				return
 			}
-			if !n.After(prev) {
-				t.Fatalf("Parse(%q, %s).Next(%v) = %v, not after its input", spec, loc, prev, n)
-			}
-			// Nothing is due in (prev, n), so asking just before n gives n.
-			if before := n.Add(-time.Nanosecond); before.After(prev) {
-				if got := s.Next(before); !got.Equal(n) {
-					t.Fatalf("Parse(%q, %s): Next(%v) = %v, but Next(%v) = %v", spec, loc, prev, n, before, got)
-				}
-			}
-			checkDue(t, s, n)
-			id := OccurrenceID("job@x", n)
-			job, due, err := ParseOccurrenceID(id)
-			if err != nil || job != "job@x" || !due.Equal(n) {
-				t.Fatalf("ParseOccurrenceID(%q) = %q, %v, %v; want job@x, %v", id, job, due, err, n)
-			}
-			prev = n
+			checkOccurrences(t, s, t0)
 		}
 	})
 }
 
+// checkOccurrences follows a few occurrences of s from t0 and checks them.
+func checkOccurrences(t *testing.T, s Schedule, t0 time.Time) {
+	t.Helper()
+	prev := t0
+	var readings []time.Time
+	for range 8 {
+		n := s.Next(prev)
+		if n.IsZero() {
+			return
+		}
+		if !n.After(prev) {
+			t.Fatalf("%v.Next(%v) = %v, not after its input", s, prev, n)
+		}
+		// Nothing is due in (prev, n), so asking just before n gives n.
+		if before := n.Add(-time.Nanosecond); before.After(prev) {
+			if got := s.Next(before); !got.Equal(n) {
+				t.Fatalf("%v: Next(%v) = %v, but Next(%v) = %v", s, prev, n, before, got)
+			}
+		}
+		checkDue(t, s, n)
+		if ss, ok := s.(*specSchedule); ok && ss.repeat != RepeatBoth {
+			w := wallClock(n, ss.loc)
+			for _, r := range readings {
+				if r.Equal(w) {
+					t.Fatalf("%v: wall time %v is due twice", s, w)
+				}
+			}
+			readings = append(readings, w)
+		}
+		id := OccurrenceID("job@x", n)
+		job, due, err := ParseOccurrenceID(id)
+		if err != nil || job != "job@x" || !due.Equal(n) {
+			t.Fatalf("ParseOccurrenceID(%q) = %q, %v, %v; want job@x, %v", id, job, due, err, n)
+		}
+		prev = n
+	}
+}
+
 // checkDue fails unless n is an instant the schedule may be due at: a
-// multiple of the period for @every; otherwise a matching wall time or, for
-// fixed-hour specs, the end of a gap.
+// multiple of the period for @every; otherwise an instant of a matching wall
+// time that the repeat policy keeps or, under GapShift, the end of a gap
+// that holds a matching wall time.
 func checkDue(t *testing.T, s Schedule, n time.Time) {
 	t.Helper()
 	switch s := s.(type) {
@@ -88,15 +132,97 @@ func checkDue(t *testing.T, s Schedule, n time.Time) {
 			t.Fatalf("@every %ds: %v is not a multiple of the period", s.period, n)
 		}
 	case *specSchedule:
-		w, _ := wallClock(n, s.loc)
-		if got := s.nextWall(w.Add(-time.Nanosecond)); got.Equal(w) {
+		if n.Nanosecond() != 0 {
+			t.Fatalf("%v: %v is not a whole second", s, n)
+		}
+		w := wallClock(n, s.loc)
+		if s.nextWall(w.Add(-time.Nanosecond)).Equal(w) {
+			checkCopies(t, s, n, instantsOf(w.Unix(), s.loc))
 			return
 		}
-		if start, _ := n.In(s.loc).ZoneBounds(); !s.realTime && start.Equal(n) {
+		if s.gap == GapShift && endsGapWithMatch(s, n) {
 			return
 		}
-		t.Fatalf("%+v: %v (wall %v) matches neither the spec nor a gap", s.wall, n.In(s.loc), w)
+		t.Fatalf("%v: %v (wall %v) matches neither the spec nor a gap", s, n.In(s.loc), w)
 	default:
 		t.Fatalf("unexpected schedule type %T", s)
 	}
+}
+
+// checkCopies checks that n, due at a matching wall time whose instants are
+// copies, is the copy the repeat policy keeps, and that the other copy is
+// due exactly when the policy keeps both.
+func checkCopies(t *testing.T, s *specSchedule, n time.Time, copies []time.Time) {
+	t.Helper()
+	switch len(copies) {
+	case 0:
+		t.Fatalf("%v: %v has no instants in its own zone", s, n)
+	case 1:
+		if !copies[0].Equal(n) {
+			t.Fatalf("%v: due at %v, but its wall time is at %v", s, n, copies[0])
+		}
+		return
+	case 2:
+	default:
+		t.Fatalf("%v: %v reads the same as %d instants", s, n, len(copies))
+	}
+	var other time.Time
+	switch {
+	case n.Equal(copies[0]):
+		if s.repeat == RepeatOnceLast {
+			t.Fatalf("%v: due at the first copy %v", s, n.In(s.loc))
+		}
+		other = copies[1]
+	case n.Equal(copies[1]):
+		if s.repeat == RepeatOnceFirst {
+			t.Fatalf("%v: due at the second copy %v", s, n.In(s.loc))
+		}
+		other = copies[0]
+	default:
+		t.Fatalf("%v: %v is neither copy %v", s, n, copies)
+	}
+	if otherDue := s.Next(other.Add(-time.Nanosecond)).Equal(other); otherDue != (s.repeat == RepeatBoth) {
+		t.Fatalf("%v: due at %v; at the other copy %v: %v", s, n.In(s.loc), other.In(s.loc), otherDue)
+	}
+}
+
+// instantsOf returns, in order, the instants whose wall reading in loc is
+// w (Unix seconds of the reading taken as UTC): one, none in a gap, two in
+// a repeated range. It tries every offset in force within a day and a half
+// of w, so it relies on nothing the schedule computes.
+func instantsOf(w int64, loc *time.Location) []time.Time {
+	var out []time.Time
+	at := time.Unix(w-36*3600, 0).In(loc)
+	for range 16 {
+		start, end := zoneBounds(at)
+		_, off := at.Zone()
+		x := time.Unix(w-int64(off), 0)
+		if !x.Before(start) && (end.IsZero() || x.Before(end)) {
+			if len(out) == 0 || !out[len(out)-1].Equal(x) {
+				out = append(out, x)
+			}
+		}
+		if end.IsZero() || end.Unix() > w+36*3600 {
+			break
+		}
+		at = end
+	}
+	return out
+}
+
+// endsGapWithMatch reports whether n is the first instant after a gap
+// that holds a wall time matching s.
+func endsGapWithMatch(s *specSchedule, n time.Time) bool {
+	start, _ := n.In(s.loc).ZoneBounds()
+	if !start.Equal(n) {
+		return false
+	}
+	_, prevOff := n.Add(-time.Nanosecond).In(s.loc).Zone()
+	_, off := n.In(s.loc).Zone()
+	if prevOff >= off {
+		return false
+	}
+	lo, hi := n.Unix()+int64(prevOff), n.Unix()+int64(off)
+	m := s.nextWall(time.Unix(lo, 0).UTC().Add(-time.Nanosecond))
+	return !m.IsZero() && m.Unix() < hi && len(instantsOf(m.Unix(), s.loc)) == 0
 }

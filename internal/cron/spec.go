@@ -1,6 +1,7 @@
 package cron
 
 import (
+	"math"
 	"time"
 
 	robfig "github.com/robfig/cron/v3"
@@ -19,24 +20,30 @@ const (
 	// the eight years between Feb 29 2096 and Feb 29 2104.
 	searchYears = 5
 	searches    = 3
+	// maxPeriods bounds the walk through a zone's periods of constant
+	// offset. Zones change offset a few times a year at most, so this is
+	// thousands of years' worth; the walk ends at the year 9999 long before.
+	maxPeriods = 1 << 16
 )
 
 // specSchedule evaluates a robfig SpecSchedule in wall-clock space (Location
 // UTC, where no day has a gap or a repeated hour) and maps wall times to
-// instants in loc; see the package doc for the two mappings.
+// instants in loc as its policies say; see the package doc.
 type specSchedule struct {
-	wall     robfig.SpecSchedule // Location is always UTC
-	loc      *time.Location
-	realTime bool // hour field covers all hours: follow real time
+	wall   robfig.SpecSchedule // Location is always UTC
+	loc    *time.Location
+	gap    GapPolicy
+	repeat RepeatPolicy
 }
 
-func newSpecSchedule(ss robfig.SpecSchedule, loc *time.Location) *specSchedule {
+func newSpecSchedule(ss robfig.SpecSchedule, loc *time.Location, gap GapPolicy, repeat RepeatPolicy) *specSchedule {
 	ss.Location = time.UTC
-	return &specSchedule{
-		wall:     ss,
-		loc:      loc,
-		realTime: ss.Hour&allHours == allHours,
+	if ss.Hour&allHours == allHours {
+		// An interval follows real time: an hour that does not exist has no
+		// runs, and a repeated hour runs in both of its real hours.
+		gap, repeat = GapSkip, RepeatBoth
 	}
+	return &specSchedule{wall: ss, loc: loc, gap: gap, repeat: repeat}
 }
 
 // canMatch reports whether some date satisfies the day and month fields. The
@@ -75,13 +82,10 @@ func (s *specSchedule) Next(t time.Time) time.Time {
 		return time.Time{}
 	}
 	var n time.Time
-	switch {
-	case s.loc == time.UTC:
+	if s.loc == time.UTC {
 		n = s.nextWall(t.UTC())
-	case s.realTime:
-		n = s.nextRealTime(t)
-	default:
-		n = s.nextWallTime(t)
+	} else {
+		n = s.nextInZone(t)
 	}
 	if n.IsZero() || n.Unix() > maxUnix {
 		return time.Time{}
@@ -111,104 +115,117 @@ func (s *specSchedule) nextWall(w time.Time) time.Time {
 	return time.Time{}
 }
 
-// wallClock returns the wall-clock reading of t in loc as a UTC time, and
-// the zone offset in seconds.
-func wallClock(t time.Time, loc *time.Location) (time.Time, int64) {
+// wallClock returns the wall-clock reading of t in loc as a UTC time.
+func wallClock(t time.Time, loc *time.Location) time.Time {
 	_, off := t.In(loc).Zone()
-	return time.Unix(t.Unix()+int64(off), int64(t.Nanosecond())).UTC(), int64(off)
+	return time.Unix(t.Unix()+int64(off), int64(t.Nanosecond())).UTC()
 }
 
-// nextRealTime steps through the zone's periods of constant offset: within a
-// period, wall time and real time advance together, so the first matching
-// wall time after t's, shifted by the period's offset, is the answer unless
-// it falls past the period's end. Then the search continues from the first
-// instant of the next period. Repeated wall times thus match once per copy,
-// and wall times in a gap never match.
-func (s *specSchedule) nextRealTime(t time.Time) time.Time {
+// wallAt is the wall reading u (Unix seconds of the reading taken as UTC)
+// less a nanosecond, so that nextWall from it finds matches at u or later.
+func wallAt(u int64) time.Time {
+	return time.Unix(u, 0).UTC().Add(-time.Nanosecond)
+}
+
+// period is a span of constant offset in a zone, as nextInZone sees it under
+// the schedule's policies. Wall readings are Unix seconds of the reading
+// taken as UTC.
+type period struct {
+	start, end time.Time // end is zero if the offset never changes again
+	off        int64
+	// lo and hi bound the readings whose instants in this period the
+	// repeat policy keeps: [lo, hi). Without a start, the period reaches back
+	// to the beginning of time and lo is unused; without an end, hi is
+	// math.MaxInt64.
+	lo, hi int64
+	// gapLo and gapHi bound the readings skipped just before start: [gapLo,
+	// gapHi), empty if the offset did not grow there.
+	gapLo, gapHi int64
+}
+
+// zoneBounds is t.ZoneBounds, except that the end, if any, is after t. Past a
+// zone's last listed transition Go computes periods from the zone's rule, and
+// in a leap year it ends the year's last period a day early, before t for an
+// instant in that day (golang/go#81583). The offset does not change there, so
+// the period runs on to the end of the one a day later.
+func zoneBounds(t time.Time) (start, end time.Time) {
+	start, end = t.ZoneBounds()
+	if !end.IsZero() && !end.After(t) {
+		_, end = t.Add(24 * time.Hour).ZoneBounds()
+	}
+	return start, end
+}
+
+// periodOf returns the period that holds t, which is in s.loc.
+func (s *specSchedule) periodOf(t time.Time) period {
+	start, end := zoneBounds(t)
+	_, o := t.Zone()
+	p := period{start: start, end: end, off: int64(o), hi: math.MaxInt64}
+	if !start.IsZero() {
+		p.lo = start.Unix() + p.off
+		_, po := start.Add(-time.Nanosecond).Zone()
+		switch prevOff := int64(po); {
+		case prevOff > p.off && s.repeat == RepeatOnceFirst:
+			// The readings up to start+prevOff were read in the previous
+			// period already: these are their second instants.
+			p.lo = start.Unix() + prevOff
+		case prevOff < p.off:
+			p.gapLo, p.gapHi = start.Unix()+prevOff, start.Unix()+p.off
+		}
+	}
+	if !end.IsZero() {
+		p.hi = end.Unix() + p.off
+		_, no := end.Zone()
+		if nextOff := int64(no); nextOff < p.off && s.repeat == RepeatOnceLast {
+			// The readings from end+nextOff will be read again in the next
+			// period: these are their first instants.
+			p.hi = end.Unix() + nextOff
+		}
+	}
+	return p
+}
+
+// nextInZone walks the zone's periods of constant offset, from t's onwards.
+// Within a period wall time and real time advance together, so the instants
+// kept there are the matching readings of one range, shifted by the offset;
+// the repeat policy only narrows the range, dropping the copies of repeated
+// readings it does not want. Under GapShift, a period that follows a gap
+// holding a matching reading is due at its first instant. The walk visits
+// instants in order, so the first one found is the answer, and it costs one
+// field search per period, never one per matching wall time.
+func (s *specSchedule) nextInZone(t time.Time) time.Time {
 	cur := t.In(s.loc)
-	inclusive := false // search from cur itself, not strictly after it
-	for {
-		w, off := wallClock(cur, s.loc)
-		if inclusive {
-			// Transitions fall on whole seconds, and nextWall returns the
-			// first match at or after the next whole second.
-			w = w.Add(-time.Nanosecond)
-		}
-		nw := s.nextWall(w)
-		if nw.IsZero() {
-			return time.Time{}
-		}
-		n := time.Unix(nw.Unix()-off, 0)
-		_, end := cur.ZoneBounds()
-		if end.IsZero() || n.Before(end) || !end.After(cur) {
-			return n.In(s.loc)
-		}
-		cur, inclusive = end, true
-	}
-}
-
-// nextWallTime finds the first matching wall time whose instant (by
-// firstInstant) is after t. firstInstant never decreases as the wall time
-// grows, and the wall reading of t maps to at most t, so the search can start
-// at t's own wall reading.
-func (s *specSchedule) nextWallTime(t time.Time) time.Time {
-	tl := t.In(s.loc)
-	w, off := wallClock(tl, s.loc)
-	// In the second copy of a repeated hour, the wall times up to the end of
-	// the repetition map to their first copies, all before t: skip them.
-	if start, _ := tl.ZoneBounds(); !start.IsZero() {
-		_, prevOff := start.Add(-time.Nanosecond).Zone()
-		if repeatEnd := start.Unix() + int64(prevOff); int64(prevOff) > off && w.Unix() < repeatEnd {
-			w = time.Unix(repeatEnd, 0).UTC().Add(-time.Nanosecond)
-		}
-	}
-	for {
-		nw := s.nextWall(w)
-		if nw.IsZero() {
-			return time.Time{}
-		}
-		if n := s.firstInstant(nw); n.After(t) {
-			return n
-		}
-		w = nw
-	}
-}
-
-// firstInstant maps the wall time w (a UTC time holding the wall reading) to
-// the first instant in s.loc with that reading or, when the reading falls in
-// a gap, to the transition instant that ends the gap.
-func (s *specSchedule) firstInstant(w time.Time) time.Time {
-	u := w.Unix()
-	// For a reading that exists, time.Date returns one of its instants; for a
-	// reading in a gap, an instant next to the gap. Which one is unspecified,
-	// so look at both sides.
-	x := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, s.loc)
-	_, xOff := x.Zone()
-	xWall := x.Unix() + int64(xOff)
-	start, end := x.ZoneBounds()
-	switch {
-	case xWall == u:
-		// An earlier copy exists if the previous period had a larger offset
-		// (fall back) and the reading also falls in it.
-		if start.IsZero() {
-			return x
-		}
-		_, prevOff := start.Add(-time.Nanosecond).Zone()
-		if prevOff <= xOff {
-			return x
-		}
-		if y := time.Unix(u-int64(prevOff), 0).In(s.loc); y.Before(x) {
-			if _, yOff := y.Zone(); y.Unix()+int64(yOff) == u {
-				return y
+	from := wallClock(cur, s.loc) // exclusive: t itself is not due
+	for i := range maxPeriods {
+		p := s.periodOf(cur)
+		if i > 0 {
+			// cur starts the period, except in one zoneBounds mended, and
+			// is due itself if its reading matches.
+			if s.gap == GapShift && p.gapLo < p.gapHi && p.start.Equal(cur) {
+				if nw := s.nextWall(wallAt(p.gapLo)); !nw.IsZero() && nw.Unix() < p.gapHi {
+					return cur
+				}
 			}
+			from = wallClock(cur, s.loc).Add(-time.Nanosecond)
 		}
-		return x
-	case xWall < u && !end.IsZero():
-		// x is just before the gap, which ends where x's period ends.
-		return end
-	case xWall > u && !start.IsZero():
-		// x is just after the gap, which ends where x's period starts.
-		return start
+		if !p.start.IsZero() && from.Before(wallAt(p.lo)) {
+			// Under RepeatOnceFirst the readings below lo are second copies,
+			// due in their first: skip them, however many match.
+			from = wallAt(p.lo)
+		}
+		nw := s.nextWall(from)
+		if nw.IsZero() {
+			return time.Time{}
+		}
+		if nw.Unix() < p.hi {
+			return time.Unix(nw.Unix()-p.off, 0).In(s.loc)
+		}
+		if !p.end.After(cur) || p.end.Unix() > maxUnix {
+			// Nothing can be due past maxUnix. (Without an end, hi was
+			// unbounded and the match was returned above.)
+			return time.Time{}
+		}
+		cur = p.end
 	}
-	return x
+	return time.Time{}
 }
