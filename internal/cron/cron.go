@@ -32,6 +32,9 @@ type Options struct {
 	// field is restricted; see the package doc.
 	Gap    GapPolicy
 	Repeat RepeatPolicy
+	// Seed picks the values of the spec's H forms: the job's name, so that
+	// every node picks the same. A spec with H and no Seed is an error.
+	Seed string
 }
 
 // Parse parses spec, a cron expression or descriptor, as o says. Errors name
@@ -68,7 +71,11 @@ func Parse(spec string, o Options) (s Schedule, err error) {
 		return parseEvery(spec, f[1], loc)
 	}
 
-	parsed, err := robfig.NewParser(parseOptions).Parse(trimmed)
+	resolved, err := resolveHash(trimmed, o.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("cron: parse %q: %w", spec, err)
+	}
+	parsed, err := robfig.NewParser(parseOptions).Parse(resolved)
 	if err != nil {
 		return nil, fmt.Errorf("cron: parse %q: %w", spec, err)
 	}

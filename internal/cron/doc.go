@@ -29,6 +29,26 @@
 //   - run "@every D" relative to whenever it was first asked, which differs
 //     between nodes (see below).
 //
+// # H: a value per job
+//
+// As in Jenkins, a field may be written H for one value picked per job, so
+// that jobs written alike ("H 2 * * *") spread out instead of all starting
+// at once, while every node picks the same value for the same job. The seed
+// (Options.Seed, the job's name) and the field are hashed with 64-bit FNV-1a
+// and the hash is reduced to the field's range. H(a-b) picks within a-b. H/n
+// runs every n from an offset below n that the hash picks ("H/15" in the
+// minute field might become "7-59/15"), and H(a-b)/n does so within a-b. H
+// may stand in any field, alone or as an element of a list, each element
+// hashed with its place in the list; in the day-of-month field, H and H/n
+// keep to days 1 to 28, which every month has. A spec with H and no seed is
+// an error, and Resolve shows the expression that results.
+//
+// The hash is part of every H job's schedule: changing the function, or the
+// bytes it hashes (the seed, a zero byte, the field's name as in "minute" or
+// "day-of-month", a zero byte, the element's place in decimal), moves every
+// H job of every fleet, and so does renaming a job. TestResolve pins some
+// values so that no change goes unnoticed.
+//
 // # Daylight-saving time
 //
 // A spec whose hour field is restricted (anything but all 24 hours) names

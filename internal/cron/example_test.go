@@ -81,3 +81,19 @@ func ExampleParseOccurrenceID() {
 	// Output:
 	// ops@team 2026-03-08 07:00:00 +0000 UTC <nil>
 }
+
+// H picks one value per job from the job's name, the same on every node, so
+// that jobs written alike do not all start at once.
+func ExampleResolve() {
+	for _, job := range []string{"db-backup", "report"} {
+		spec, err := cron.Resolve("H H(0-5) * * *", job)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(job, spec)
+	}
+	// Output:
+	// db-backup 40 0 * * *
+	// report 53 5 * * *
+}

@@ -37,27 +37,31 @@ var policies = func() []Options {
 	return out
 }()
 
-// FuzzParse parses spec under every policy and follows a few occurrences
-// from an instant, or, when near is set, from around the zone's next
-// transition after it.
+// FuzzParse parses spec with seed under every policy and follows a few
+// occurrences from an instant, or, when near is set, from around the zone's
+// next transition after it. What Resolve shows must be what Parse evaluates.
 func FuzzParse(f *testing.F) {
-	f.Add("30 2 * * *", "America/New_York", uint8(0), int64(1772900000), uint32(0), false)
-	f.Add("*/15 * * * *", "", uint8(3), int64(1775300000), uint32(5), false)
-	f.Add("0 30 1 * * *", "", uint8(9), int64(1792800000), uint32(0), false)
-	f.Add("@every 90s", "Europe/Berlin", uint8(0), int64(-1), uint32(999999999), false)
-	f.Add("@daily", "Local", uint8(4), int64(1540000000), uint32(0), false)
-	f.Add("0 0 29 2 *", "", uint8(0), int64(4000000000), uint32(0), false)
-	f.Add("0 0 30 2 *", "", uint8(0), int64(0), uint32(0), false)
-	f.Add("TZ=", "", uint8(0), int64(0), uint32(0), false)
-	f.Add("CRON_TZ=Europe/Berlin 0 * * * *", "", uint8(0), int64(0), uint32(0), false)
-	f.Add("* * 0 * * *", "", uint8(8), int64(1325160000), uint32(0), false)
-	f.Add("0 0 * * 0", "", uint8(5), int64(253402300000), uint32(0), false)
-	f.Add("*/15 2 * * *", "America/New_York", uint8(0), int64(1772000000), uint32(7000), true)
-	f.Add("* * 1 * * *", "America/New_York", uint8(0), int64(1790000000), uint32(3000), true)
-	f.Add("*/10 0 * * *", "America/Havana", uint8(0), int64(1790000000), uint32(1000), true)
-	f.Add("30 23 * * *", "America/Santiago", uint8(0), int64(1774000000), uint32(4000), true)
-	f.Add("45 1 * * *", "Australia/Lord_Howe", uint8(0), int64(1774000000), uint32(2000), true)
-	f.Fuzz(func(t *testing.T, spec, zone string, zi uint8, sec int64, nsec uint32, near bool) {
+	f.Add("30 2 * * *", "America/New_York", "", uint8(0), int64(1772900000), uint32(0), false)
+	f.Add("*/15 * * * *", "", "", uint8(3), int64(1775300000), uint32(5), false)
+	f.Add("0 30 1 * * *", "", "", uint8(9), int64(1792800000), uint32(0), false)
+	f.Add("@every 90s", "Europe/Berlin", "", uint8(0), int64(-1), uint32(999999999), false)
+	f.Add("@daily", "Local", "", uint8(4), int64(1540000000), uint32(0), false)
+	f.Add("0 0 29 2 *", "", "", uint8(0), int64(4000000000), uint32(0), false)
+	f.Add("0 0 30 2 *", "", "", uint8(0), int64(0), uint32(0), false)
+	f.Add("TZ=", "", "", uint8(0), int64(0), uint32(0), false)
+	f.Add("CRON_TZ=Europe/Berlin 0 * * * *", "", "", uint8(0), int64(0), uint32(0), false)
+	f.Add("* * 0 * * *", "", "", uint8(8), int64(1325160000), uint32(0), false)
+	f.Add("0 0 * * 0", "", "", uint8(5), int64(253402300000), uint32(0), false)
+	f.Add("*/15 2 * * *", "America/New_York", "", uint8(0), int64(1772000000), uint32(7000), true)
+	f.Add("* * 1 * * *", "America/New_York", "", uint8(0), int64(1790000000), uint32(3000), true)
+	f.Add("*/10 0 * * *", "America/Havana", "", uint8(0), int64(1790000000), uint32(1000), true)
+	f.Add("30 23 * * *", "America/Santiago", "", uint8(0), int64(1774000000), uint32(4000), true)
+	f.Add("45 1 * * *", "Australia/Lord_Howe", "", uint8(0), int64(1774000000), uint32(2000), true)
+	f.Add("H H * * *", "Europe/Berlin", "db-backup", uint8(0), int64(1792800000), uint32(0), true)
+	f.Add("H/15 H(0-3) * * *", "America/New_York", "report", uint8(0), int64(1772900000), uint32(0), true)
+	f.Add("0 H H/3 H(jan-mar) *", "", "ops@team", uint8(0), int64(1772900000), uint32(0), false)
+	f.Add("H * * * *", "", "", uint8(0), int64(0), uint32(0), false)
+	f.Fuzz(func(t *testing.T, spec, zone, seed string, zi uint8, sec int64, nsec uint32, near bool) {
 		loc, err := LoadLocation(zone)
 		if err != nil {
 			loc, err = LoadLocation(fuzzZones[int(zi)%len(fuzzZones)])
@@ -72,12 +76,25 @@ func FuzzParse(f *testing.F) {
 			t0 = end.Add(time.Duration(nsec%(6*3600))*time.Second - 3*time.Hour)
 		}
 		for _, o := range policies {
-			o.Location = loc
+			o.Location, o.Seed = loc, seed
 			s, err := Parse(spec, o)
 			if err != nil {
 				return
 			}
 			checkOccurrences(t, s, t0)
+
+			resolved, err := Resolve(spec, seed)
+			if err != nil {
+				t.Fatalf("Parse(%q, seed %q) succeeds, Resolve fails: %v", spec, seed, err)
+			}
+			o.Seed = ""
+			r, err := Parse(resolved, o)
+			if err != nil {
+				t.Fatalf("Parse(%q, seed %q) succeeds, Parse(%q) fails: %v", spec, seed, resolved, err)
+			}
+			if a, b := s.Next(t0), r.Next(t0); !a.Equal(b) {
+				t.Fatalf("Parse(%q, seed %q).Next(%v) = %v, Parse(%q).Next = %v", spec, seed, t0, a, resolved, b)
+			}
 		}
 	})
 }
