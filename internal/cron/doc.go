@@ -115,6 +115,15 @@
 // UTC, the last an occurrence id can spell. Next of the zero time is thus the
 // first occurrence ever.
 //
+// # Several triggers and bounds
+//
+// Union joins schedules, a job with several triggers ("0 9 * * 1-5" and
+// "0 11 * * 0,6"): it is due at the earliest next instant of any member, so
+// an instant that several share is due once and instants strictly increase.
+// Bounded keeps a schedule to a window: the first occurrence is the first at
+// or after its start, and none comes after its end, which is included. Both
+// are schedules like any other, so Expand and the agenda need nothing new.
+//
 // # Occurrence ids
 //
 // OccurrenceID names one occurrence as "JOB@2006-01-02T15:04:05.000Z", the

@@ -243,3 +243,57 @@ func endsGapWithMatch(s *specSchedule, n time.Time) bool {
 	m := s.nextWall(time.Unix(lo, 0).UTC().Add(-time.Nanosecond))
 	return !m.IsZero() && m.Unix() < hi && len(instantsOf(m.Unix(), s.loc)) == 0
 }
+
+// FuzzUnion follows the union of two specs in Berlin, bounded on either side
+// or not, and checks each occurrence against the members.
+func FuzzUnion(f *testing.F) {
+	f.Add("0 */2 * * *", "0 */3 * * *", int64(1772400000), int32(0), int32(0))
+	f.Add("30 2 * * *", "@every 90m", int64(1774700000), int32(3600), int32(86400))
+	f.Add("* * * * *", "*/2 * * * *", int64(1792800000), int32(-60), int32(600))
+	f.Add("0 0 29 2 *", "@yearly", int64(1772400000), int32(1), int32(-1))
+	f.Fuzz(func(t *testing.T, a, b string, sec int64, startOff, endOff int32) {
+		loc, err := LoadLocation("Europe/Berlin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sa, err := Parse(a, Options{Location: loc})
+		if err != nil {
+			return
+		}
+		sb, err := Parse(b, Options{Location: loc})
+		if err != nil {
+			return
+		}
+		t0 := time.Unix(sec, 0)
+		var start, end time.Time
+		if startOff != 0 {
+			start = t0.Add(time.Duration(startOff) * time.Second)
+		}
+		if endOff != 0 {
+			end = t0.Add(time.Duration(endOff) * time.Second)
+		}
+		u := Bounded(Union(sa, sb), start, end)
+		prev := t0
+		for range 8 {
+			n := u.Next(prev)
+			if n.IsZero() {
+				return
+			}
+			if !n.After(prev) || (!start.IsZero() && n.Before(start)) || (!end.IsZero() && n.After(end)) {
+				t.Fatalf("Next(%v) = %v, out of (%v, ...] or [%v, %v]", prev, n, prev, start, end)
+			}
+			from := prev
+			if !start.IsZero() && from.Before(start) {
+				from = start.Add(-time.Nanosecond)
+			}
+			na, nb := sa.Next(from), sb.Next(from)
+			if !n.Equal(na) && !n.Equal(nb) {
+				t.Fatalf("Next(%v) = %v, but the members give %v and %v", prev, n, na, nb)
+			}
+			if (!na.IsZero() && na.Before(n)) || (!nb.IsZero() && nb.Before(n)) {
+				t.Fatalf("Next(%v) = %v skips %v or %v", prev, n, na, nb)
+			}
+			prev = n
+		}
+	})
+}
