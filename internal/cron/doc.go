@@ -129,4 +129,14 @@
 // OccurrenceID names one occurrence as "JOB@2006-01-02T15:04:05.000Z", the
 // job name and its due instant in UTC with millisecond precision.
 // ParseOccurrenceID splits at the last '@', so job names may contain '@'.
+//
+// # Jitter
+//
+// Jitter spreads the starts of occurrences due at the same instant: a delay
+// in [0, max) in whole milliseconds, drawn from the occurrence id with 64-bit
+// FNV-1a, so every node computes the same start without asking another. It
+// only ever delays: an occurrence never starts before its due instant. The
+// id stays the nominal, un-jittered instant, so the idempotency key and the
+// catch-up arithmetic do not depend on the jitter. Changing the hash moves
+// the start of every jittered occurrence, not the occurrences themselves.
 package cron

@@ -1,6 +1,7 @@
 package cron
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -294,6 +295,25 @@ func FuzzUnion(f *testing.F) {
 				t.Fatalf("Next(%v) = %v skips %v or %v", prev, n, na, nb)
 			}
 			prev = n
+		}
+	})
+}
+
+// FuzzJitter checks that a jitter is a whole number of milliseconds in
+// [0, max), the same every time.
+func FuzzJitter(f *testing.F) {
+	f.Add("db-backup@2026-03-08T07:00:00.000Z", int64(2*time.Minute))
+	f.Add("", int64(0))
+	f.Add("j@0001-01-01T00:00:00.000Z", int64(-1))
+	f.Add("x", int64(1500*time.Microsecond))
+	f.Add("y", int64(math.MaxInt64))
+	f.Fuzz(func(t *testing.T, id string, max int64) {
+		d := Jitter(id, time.Duration(max))
+		if d != Jitter(id, time.Duration(max)) {
+			t.Fatalf("Jitter(%q, %v) differs between calls", id, time.Duration(max))
+		}
+		if d < 0 || d%time.Millisecond != 0 || (max > 0 && d >= time.Duration(max)) || (max <= 0 && d != 0) {
+			t.Fatalf("Jitter(%q, %v) = %v", id, time.Duration(max), d)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package cron
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 )
@@ -158,11 +157,9 @@ func (f hashField) value(s string) (int, error) {
 // place in the field's list. Every H job's schedule depends on it: changing
 // it, or what it hashes, moves them all.
 func hashOf(seed, field string, j int) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(seed))
-	h.Write([]byte{0})
-	h.Write([]byte(field))
-	h.Write([]byte{0})
-	h.Write(strconv.AppendInt(nil, int64(j), 10))
-	return h.Sum64()
+	h := fnv1a(fnvOffset, seed)
+	h = fnv1a(h, "\x00")
+	h = fnv1a(h, field)
+	h = fnv1a(h, "\x00")
+	return fnv1a(h, strconv.Itoa(j))
 }
