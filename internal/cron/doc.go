@@ -1,16 +1,20 @@
 // Package cron owns the pure computation of when a job is due: parsing a
 // schedule, loading its time zone, stepping from one due instant to the next
-// across daylight-saving transitions, and naming each occurrence with a stable
-// id. It reads no clock, keeps no mutable state and performs no I/O, so every
-// node of a fleet that is given the same spec, zone and instant computes the
-// same answer. That agreement is what makes leaderless expansion idempotent:
-// two nodes that expand the same job add the same occurrence ids to the agenda.
+// across daylight-saving transitions as the job's policies say, joining and
+// bounding schedules, naming each occurrence with a stable id and deriving
+// its jitter from that id. It reads no clock, keeps no mutable state and
+// performs no I/O, so every node of a fleet that is given the same spec,
+// options and instant computes the same answer. That agreement is what makes
+// leaderless expansion idempotent: two nodes that expand the same job add the
+// same occurrence ids to the agenda.
 //
 // # Specs
 //
 // A spec is five cron fields (minute hour day-of-month month day-of-week), an
 // optional leading seconds field, or a descriptor: @yearly (@annually),
-// @monthly, @weekly, @daily (@midnight), @hourly or "@every D".
+// @monthly, @weekly, @daily (@midnight), @hourly or "@every D". Any field may
+// use the H forms (see below). Parse reads a spec as its Options say: the
+// zone, the daylight-saving policies and the seed for H.
 //
 // Field parsing is delegated to github.com/robfig/cron/v3, but only its Parser
 // and SpecSchedule are used, never its Cron runner (a hidden goroutine, a
