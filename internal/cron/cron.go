@@ -84,8 +84,8 @@ func Parse(spec string, o Options) (s Schedule, err error) {
 		// Only "@every" yields another type, and it is handled above.
 		return nil, fmt.Errorf("cron: parse %q: unsupported schedule type %T", spec, parsed)
 	}
-	if !canMatch(ss) {
-		return nil, fmt.Errorf("cron: parse %q: never matches: no month has that day", spec)
+	if why := whyNever(ss); why != "" {
+		return nil, fmt.Errorf("cron: parse %q: never matches: %s", spec, why)
 	}
 	return newSpecSchedule(*ss, loc, o.Gap, o.Repeat), nil
 }

@@ -23,8 +23,10 @@
 //   - panic on a "TZ=" or "CRON_TZ=" prefix with nothing after it; Parse rejects
 //     every such prefix, since the zone belongs in the job's timezone attribute
 //     where it is validated and shown once, and recovers from any other panic;
-//   - accept specs that can never match ("0 0 30 2 *") and then return the zero
-//     time from Next; Parse rejects them with an error saying so;
+//   - accept specs that can never match ("0 0 30 2 *", or a field that is an
+//     empty list such as ",") and then return the zero time from Next, after
+//     searching five years, second by second for an empty list; Parse rejects
+//     them with an error saying why;
 //   - give up after five years, although Feb 29 can be eight years apart
 //     (2096, 2104); Next resumes the search instead of reporting "never";
 //   - default to time.Local, which differs between nodes; Parse refuses it;

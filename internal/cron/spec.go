@@ -46,15 +46,31 @@ func newSpecSchedule(ss robfig.SpecSchedule, loc *time.Location, gap GapPolicy, 
 	return &specSchedule{wall: ss, loc: loc, gap: gap, repeat: repeat}
 }
 
-// canMatch reports whether some date satisfies the day and month fields. The
-// time-of-day fields always have at least one value once parsed.
-func canMatch(s *robfig.SpecSchedule) bool {
-	// robfig ORs day-of-month and day-of-week when both are restricted; any
-	// day-of-week occurs in every month, so such a spec always matches. With
-	// either one a wildcard they are ANDed, and only day-of-month can be
-	// impossible (every month has every weekday).
-	if s.Dom&starBit == 0 && s.Dow&starBit == 0 {
-		return true
+// whyNever returns why no time satisfies s, or "" if some time does. Parse
+// rejects such specs: Next would report "never" only after robfig had spent
+// five years of searching, second by second if a time field is empty.
+func whyNever(s *robfig.SpecSchedule) string {
+	const values = ^uint64(starBit)
+	// An empty list (",") parses to a field without values.
+	for _, f := range []struct {
+		name string
+		bits uint64
+	}{{"second", s.Second}, {"minute", s.Minute}, {"hour", s.Hour}, {"month", s.Month}} {
+		if f.bits&values == 0 {
+			return "the " + f.name + " field lists no values"
+		}
+	}
+	// robfig ORs day-of-month and day-of-week when both are restricted, and
+	// ANDs them when either is a wildcard. Every month has every weekday.
+	domStar, dowStar := s.Dom&starBit != 0, s.Dow&starBit != 0
+	if !domStar && !dowStar && s.Dow&values != 0 {
+		return ""
+	}
+	if s.Dow&values == 0 && (domStar || dowStar) {
+		return "the day-of-week field lists no values"
+	}
+	if s.Dom&values == 0 {
+		return "the day-of-month field lists no values"
 	}
 	for m := time.January; m <= time.December; m++ {
 		if s.Month&(1<<uint(m)) == 0 {
@@ -66,11 +82,11 @@ func canMatch(s *robfig.SpecSchedule) bool {
 		}
 		for d := 1; d <= days; d++ {
 			if s.Dom&(1<<uint(d)) != 0 {
-				return true
+				return ""
 			}
 		}
 	}
-	return false
+	return "no month has that day"
 }
 
 // Next returns the first due instant strictly after t, in the schedule's zone.
