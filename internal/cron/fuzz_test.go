@@ -62,6 +62,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("H/15 H(0-3) * * *", "America/New_York", "report", uint8(0), int64(1772900000), uint32(0), true)
 	f.Add("0 H H/3 H(jan-mar) *", "", "ops@team", uint8(0), int64(1772900000), uint32(0), false)
 	f.Add("H * * * *", "", "", uint8(0), int64(0), uint32(0), false)
+	f.Add("0 9 * * THU", "", "x", uint8(0), int64(0), uint32(0), false)
 	f.Fuzz(func(t *testing.T, spec, zone, seed string, zi uint8, sec int64, nsec uint32, near bool) {
 		loc, err := LoadLocation(zone)
 		if err != nil {
@@ -95,6 +96,12 @@ func FuzzParse(f *testing.F) {
 			}
 			if a, b := s.Next(t0), r.Next(t0); !a.Equal(b) {
 				t.Fatalf("Parse(%q, seed %q).Next(%v) = %v, Parse(%q).Next = %v", spec, seed, t0, a, resolved, b)
+			}
+			if resolved == spec {
+				// Without H, the seed does not matter.
+				if _, err := Parse(spec, o); err != nil {
+					t.Fatalf("Parse(%q, seed %q) succeeds, without the seed it fails: %v", spec, seed, err)
+				}
 			}
 		}
 	})

@@ -60,9 +60,6 @@ func resolveHash(spec, seed string) (string, error) {
 		strings.HasPrefix(fields[0], "TZ=") || strings.HasPrefix(fields[0], "CRON_TZ=") {
 		return spec, nil // not a field list: Parse says what is wrong
 	}
-	if seed == "" {
-		return "", errors.New("an H form needs a seed, the job's name, and none was given")
-	}
 	first := 6 - len(fields) // five fields have no seconds
 	for i, f := range fields {
 		if !strings.Contains(f, "H") {
@@ -72,7 +69,10 @@ func resolveHash(spec, seed string) (string, error) {
 		elems := strings.Split(f, ",")
 		for j, e := range elems {
 			if !strings.HasPrefix(e, "H") {
-				continue // robfig reads the rest, and rejects an H inside
+				continue // robfig reads the rest ("THU"), and rejects an H inside
+			}
+			if seed == "" {
+				return "", errors.New("an H form needs a seed, the job's name, and none was given")
 			}
 			r, err := hf.resolve(e, seed, j)
 			if err != nil {

@@ -36,6 +36,8 @@ func TestResolve(t *testing.T) {
 		{"  30   2 * * * ", "x", "  30   2 * * * "},
 		{"@daily", "", "@daily"},
 		{"30 2 * * *", "", "30 2 * * *"},
+		{"0 9 * * THU", "", "0 9 * * THU"},
+		{"0 9 * * MON-THU", "", "0 9 * * MON-THU"},
 		// Not a field list: Parse reports it.
 		{"@Hourly", "x", "@Hourly"},
 		{"H * * *", "x", "H * * *"},
