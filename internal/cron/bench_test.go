@@ -3,21 +3,38 @@ package cron_test
 import (
 	"testing"
 	"time"
+
+	"github.com/cronfleet/cronfleet/internal/cron"
 )
 
 var benchCases = []struct {
 	name, spec, zone string
+	o                cron.Options // without the zone
 }{
-	{"utc", "*/5 * * * *", ""},
-	{"fixed", "30 2 * * *", "America/New_York"},
-	{"interval", "*/15 * * * *", "Europe/Berlin"},
-	{"every", "@every 90s", "Australia/Lord_Howe"},
+	{"utc", "*/5 * * * *", "", cron.Options{}},
+	{"fixed", "30 2 * * *", "America/New_York", cron.Options{}},
+	{"fixed_skip_both", "30 2 * * *", "America/New_York", cron.Options{Gap: cron.GapSkip, Repeat: cron.RepeatBoth}},
+	{"per_second_once_last", "* * 1 * * *", "America/New_York", cron.Options{Repeat: cron.RepeatOnceLast}},
+	{"hashed", "H H * * *", "Europe/Berlin", cron.Options{Seed: "db-backup"}},
+	{"interval", "*/15 * * * *", "Europe/Berlin", cron.Options{}},
+	{"every", "@every 90s", "Australia/Lord_Howe", cron.Options{}},
+}
+
+func parseBenchCase(tb testing.TB, i int) cron.Schedule {
+	tb.Helper()
+	o := benchCases[i].o
+	o.Location = mustLoad(tb, benchCases[i].zone)
+	s, err := cron.Parse(benchCases[i].spec, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
 
 func BenchmarkNext(b *testing.B) {
-	for _, bc := range benchCases {
+	for i, bc := range benchCases {
 		b.Run(bc.name, func(b *testing.B) {
-			s := mustParse(b, bc.spec, mustLoad(b, bc.zone))
+			s := parseBenchCase(b, i)
 			t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -29,9 +46,9 @@ func BenchmarkNext(b *testing.B) {
 
 // Next is on the hot path for every job; it must not allocate.
 func TestNextDoesNotAllocate(t *testing.T) {
-	for _, bc := range benchCases {
+	for i, bc := range benchCases {
 		t.Run(bc.name, func(t *testing.T) {
-			s := mustParse(t, bc.spec, mustLoad(t, bc.zone))
+			s := parseBenchCase(t, i)
 			at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 			if n := testing.AllocsPerRun(100, func() { at = s.Next(at) }); n != 0 {
 				t.Errorf("Next allocates %v times per call, want 0", n)
