@@ -53,14 +53,34 @@ type Runner struct {
 type Job struct {
 	// Name is the block label; it appears in Redis keys and occurrence ids.
 	Name string
-	// Schedule is the cron expression or descriptor as written.
+	// Schedule is the cron expression or descriptor as written; the expressions of a list,
+	// joined with " | ".
 	Schedule string
+	// Schedules are the expressions as written: one, or the elements of a list, whose
+	// union the job runs on.
+	Schedules []string
 	// Timezone is the IANA name of the zone the schedule is read in; "UTC" by default.
 	Timezone string
 	// Location is the loaded Timezone.
 	Location *time.Location
-	// Sched is Schedule parsed for Location.
+	// DSTGap says what a wall time that a daylight-saving change skips does: runs at the
+	// change (the default) or not at all.
+	DSTGap cron.GapPolicy
+	// DSTRepeat says which of the two instants of a wall time that a daylight-saving
+	// change repeats run: the first (the default), the last, or both.
+	DSTRepeat cron.RepeatPolicy
+	// StartAt and EndAt bound the schedule: nothing before StartAt, nothing after EndAt;
+	// zero for no bound.
+	StartAt, EndAt time.Time
+	// Sched is Schedules parsed for Location and the DST policies, bounded by StartAt and
+	// EndAt: the job's due instants.
 	Sched cron.Schedule
+	// Jitter delays each occurrence by an amount in [0, Jitter) drawn from its id, the same
+	// on every node (cron.Jitter); zero for none.
+	Jitter time.Duration
+	// MaxRuns caps how many of its scheduled occurrences the job ever runs; zero for no
+	// cap. Occurrences added by hand (runner trigger) do not count.
+	MaxRuns int
 	// Timeout bounds one attempt; zero means no timeout.
 	Timeout time.Duration
 	// Retry says how often and how late a failed occurrence is retried.

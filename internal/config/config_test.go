@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/cronfleet/cronfleet/internal/cron"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
@@ -82,6 +84,12 @@ func writeSummary(w *bytes.Buffer, cfg *Config) {
 	for _, j := range cfg.Jobs {
 		fmt.Fprintf(w, "job %s at %s:%d,%d\n", j.Name, j.DeclRange.Filename, j.DeclRange.Start.Line, j.DeclRange.Start.Column)
 		fmt.Fprintf(w, "  schedule=%q timezone=%s timeout=%s\n", j.Schedule, j.Timezone, j.Timeout)
+		if len(j.Schedules) > 1 || j.DSTGap != cron.GapShift || j.DSTRepeat != cron.RepeatOnceFirst || !j.StartAt.IsZero() || !j.EndAt.IsZero() || j.MaxRuns != 0 || j.Jitter != 0 {
+			fmt.Fprintf(w, "  schedules=%q dst_gap=%s dst_repeat=%s start_at=%s end_at=%s max_runs=%d jitter=%s\n",
+				j.Schedules, j.DSTGap, j.DSTRepeat, j.StartAt.Format(time.RFC3339), j.EndAt.Format(time.RFC3339), j.MaxRuns, j.Jitter)
+			next := j.Sched.Next(time.Date(2026, time.March, 28, 0, 0, 0, 0, time.UTC))
+			fmt.Fprintf(w, "  first after 2026-03-28T00:00:00Z: %s\n", next.UTC().Format(time.RFC3339))
+		}
 		fmt.Fprintf(w, "  retry attempts=%d backoff=%s max_backoff=%s\n", j.Retry.Attempts, j.Retry.Backoff, j.Retry.MaxBackoff)
 		fmt.Fprintf(w, "  handler %s %s\n", j.Handler.Plugin, j.Handler.Settings)
 		fmt.Fprintf(w, "  hash %s\n", j.Hash)
@@ -115,6 +123,7 @@ func TestLoadValid(t *testing.T) {
 			{
 				Name:      "Heartbeat.v2",
 				Schedule:  "@every 90s",
+				Schedules: []string{"@every 90s"},
 				Timezone:  "UTC",
 				Location:  time.UTC,
 				Retry:     Retry{Attempts: 3, Backoff: 10 * time.Second, MaxBackoff: 10 * time.Minute},
@@ -124,6 +133,7 @@ func TestLoadValid(t *testing.T) {
 			{
 				Name:      "a_first",
 				Schedule:  "@daily",
+				Schedules: []string{"@daily"},
 				Timezone:  "UTC",
 				Location:  time.UTC,
 				Retry:     Retry{Attempts: 3, Backoff: 10 * time.Second, MaxBackoff: 10 * time.Minute},
@@ -131,12 +141,13 @@ func TestLoadValid(t *testing.T) {
 				DeclRange: rng(30, 1, 14),
 			},
 			{
-				Name:     "db-backup",
-				Schedule: "0 30 2 * * *",
-				Timezone: "Europe/Berlin",
-				Location: berlin,
-				Timeout:  20 * time.Minute,
-				Retry:    Retry{Attempts: 5, Backoff: 30 * time.Second, MaxBackoff: time.Hour},
+				Name:      "db-backup",
+				Schedule:  "0 30 2 * * *",
+				Schedules: []string{"0 30 2 * * *"},
+				Timezone:  "Europe/Berlin",
+				Location:  berlin,
+				Timeout:   20 * time.Minute,
+				Retry:     Retry{Attempts: 5, Backoff: 30 * time.Second, MaxBackoff: time.Hour},
 				Handler: Handler{
 					Plugin: "exec",
 					Settings: json.RawMessage(`{"command":["pg_dump","-Fc","-f","/backups/app.dump","app"],` +

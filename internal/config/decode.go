@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -52,6 +53,12 @@ func jobSchema() *hcl.BodySchema {
 		Attributes: []hcl.AttributeSchema{
 			{Name: "schedule"},
 			{Name: "timezone"},
+			{Name: "dst_gap"},
+			{Name: "dst_repeat"},
+			{Name: "start_at"},
+			{Name: "end_at"},
+			{Name: "max_runs"},
+			{Name: "jitter"},
 			{Name: "timeout"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
@@ -207,11 +214,53 @@ func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
 		}
 	}
 
+	if a := content.Attributes["dst_gap"]; a != nil {
+		p, d := policyValue(a, cron.ParseGapPolicy)
+		diags = append(diags, d...)
+		j.DSTGap = p
+	}
+	if a := content.Attributes["dst_repeat"]; a != nil {
+		p, d := policyValue(a, cron.ParseRepeatPolicy)
+		diags = append(diags, d...)
+		j.DSTRepeat = p
+	}
+	for _, bound := range []struct {
+		name string
+		to   *time.Time
+	}{{"start_at", &j.StartAt}, {"end_at", &j.EndAt}} {
+		if a := content.Attributes[bound.name]; a != nil {
+			t, d := instantValue(a)
+			diags = append(diags, d...)
+			*bound.to = t
+			if bound.name == "end_at" && !d.HasErrors() && !j.StartAt.IsZero() && t.Before(j.StartAt) {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "End before start",
+					Detail:   fmt.Sprintf("The job's end_at %s is before its start_at %s: it would never run.", t.Format(time.RFC3339), j.StartAt.Format(time.RFC3339)),
+					Subject:  a.Expr.Range().Ptr(),
+				})
+			}
+		}
+	}
+	if a := content.Attributes["max_runs"]; a != nil {
+		n, d := intValue(a, 1, math.MaxInt32)
+		diags = append(diags, d...)
+		j.MaxRuns = n
+	}
+	if a := content.Attributes["jitter"]; a != nil {
+		jitter, d := durationValue(a)
+		diags = append(diags, d...)
+		j.Jitter = jitter
+	}
+
 	if a := content.Attributes["schedule"]; a != nil {
 		// With a bad zone, the schedule is still parsed (in UTC) to report its own errors.
-		spec, sched, d := decodeSchedule(a, j.Location)
+		specs, sched, d := decodeSchedules(a, cron.Options{Location: j.Location, Gap: j.DSTGap, Repeat: j.DSTRepeat, Seed: j.Name})
 		diags = append(diags, d...)
-		j.Schedule, j.Sched = spec, sched
+		j.Schedules, j.Schedule = specs, strings.Join(specs, " | ")
+		if sched != nil {
+			j.Sched = cron.Bounded(sched, j.StartAt, j.EndAt)
+		}
 	} else {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
@@ -292,8 +341,56 @@ func decodeZone(a *hcl.Attribute) (*time.Location, string, hcl.Diagnostics) {
 	return loc, name, diags
 }
 
-func decodeSchedule(a *hcl.Attribute, loc *time.Location) (string, cron.Schedule, hcl.Diagnostics) {
-	spec, diags := stringValue(a)
+// decodeSchedules decodes a schedule attribute: one expression, or a list of them whose
+// union the job runs on. Each is parsed with o, and each error points at its expression.
+func decodeSchedules(a *hcl.Attribute, o cron.Options) ([]string, cron.Schedule, hcl.Diagnostics) {
+	exprs, listDiags := hcl.ExprList(a.Expr)
+	if listDiags.HasErrors() {
+		spec, sched, diags := decodeSchedule(a.Name, a.Expr, o)
+		return []string{spec}, sched, diags
+	}
+	if len(exprs) == 0 {
+		return nil, nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Empty schedule list",
+			Detail:   "The schedule list has no expression; give at least one, such as [\"@daily\"].",
+			Subject:  a.Expr.Range().Ptr(),
+		}}
+	}
+	var (
+		specs []string
+		all   []cron.Schedule
+		diags hcl.Diagnostics
+	)
+	seen := map[string]bool{}
+	for _, e := range exprs {
+		spec, sched, d := decodeSchedule(a.Name, e, o)
+		diags = append(diags, d...)
+		if !d.HasErrors() && seen[spec] {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate schedule",
+				Detail:   fmt.Sprintf("The schedule %q is in the list twice.", spec),
+				Subject:  e.Range().Ptr(),
+			})
+		}
+		seen[spec] = true
+		specs = append(specs, spec)
+		all = append(all, sched)
+	}
+	if diags.HasErrors() {
+		return specs, nil, diags
+	}
+	if len(all) == 1 {
+		return specs, all[0], diags
+	}
+	return specs, cron.Union(all...), diags
+}
+
+// decodeSchedule decodes one schedule expression, the attribute name's or an element of
+// its list.
+func decodeSchedule(name string, expr hcl.Expression, o cron.Options) (string, cron.Schedule, hcl.Diagnostics) {
+	spec, diags := stringValue(&hcl.Attribute{Name: name, Expr: expr})
 	if diags.HasErrors() {
 		return "", nil, diags
 	}
@@ -302,10 +399,10 @@ func decodeSchedule(a *hcl.Attribute, loc *time.Location) (string, cron.Schedule
 			Severity: hcl.DiagError,
 			Summary:  summary,
 			Detail:   detail,
-			Subject:  a.Expr.Range().Ptr(),
+			Subject:  expr.Range().Ptr(),
 		})
 	}
-	sched, err := cron.Parse(spec, cron.Options{Location: loc})
+	sched, err := cron.Parse(spec, o)
 	if err == nil && sched == nil {
 		err = fmt.Errorf("schedule %q parsed to nothing", spec)
 	}

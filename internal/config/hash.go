@@ -2,8 +2,11 @@ package config
 
 import (
 	"crypto/sha256"
+	"time"
+
 	"encoding/hex"
 	"encoding/json"
+	"github.com/cronfleet/cronfleet/internal/cron"
 	"slices"
 	"strings"
 )
@@ -26,6 +29,15 @@ func hashJob(j *Job) string {
 		MaxBackoff int64  `json:"max_backoff_ns"`
 		Plugin     string `json:"plugin"`
 		Settings   string `json:"settings"`
+		// Added later: omitted at their defaults, so that the hash of a job that does not
+		// use them stays what it was.
+		Schedules []string `json:"schedules,omitempty"`
+		DSTGap    string   `json:"dst_gap,omitempty"`
+		DSTRepeat string   `json:"dst_repeat,omitempty"`
+		StartAt   string   `json:"start_at,omitempty"`
+		EndAt     string   `json:"end_at,omitempty"`
+		MaxRuns   int      `json:"max_runs,omitempty"`
+		Jitter    int64    `json:"jitter_ns,omitempty"`
 	}{
 		Version:    "cronfleet.job.v1",
 		Schedule:   j.Schedule,
@@ -36,6 +48,23 @@ func hashJob(j *Job) string {
 		MaxBackoff: int64(j.Retry.MaxBackoff),
 		Plugin:     j.Handler.Plugin,
 		Settings:   string(j.Handler.Settings),
+		MaxRuns:    j.MaxRuns,
+		Jitter:     int64(j.Jitter),
+	}
+	if len(j.Schedules) > 1 {
+		def.Schedules = j.Schedules
+	}
+	if j.DSTGap != cron.GapShift {
+		def.DSTGap = j.DSTGap.String()
+	}
+	if j.DSTRepeat != cron.RepeatOnceFirst {
+		def.DSTRepeat = j.DSTRepeat.String()
+	}
+	if !j.StartAt.IsZero() {
+		def.StartAt = j.StartAt.UTC().Format(time.RFC3339Nano)
+	}
+	if !j.EndAt.IsZero() {
+		def.EndAt = j.EndAt.UTC().Format(time.RFC3339Nano)
 	}
 	b, _ := json.Marshal(def) // strings and integers always encode
 	sum := sha256.Sum256(b)

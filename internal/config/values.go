@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -189,3 +190,42 @@ func checkLowerName(s string) string {
 func lowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
 
 func alnum(c byte) bool { return lowerAlnum(c) || 'A' <= c && c <= 'Z' }
+
+// policyValue decodes a string that parse turns into a policy; parse's errors name the
+// value and the allowed ones.
+func policyValue[P any](a *hcl.Attribute, parse func(string) (P, error)) (P, hcl.Diagnostics) {
+	var zero P
+	s, diags := stringValue(a)
+	if diags.HasErrors() {
+		return zero, diags
+	}
+	p, err := parse(s)
+	if err != nil {
+		return zero, append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid " + strings.ReplaceAll(a.Name, "_", " ") + " policy",
+			Detail:   fmt.Sprintf("%v.", err),
+			Subject:  a.Expr.Range().Ptr(),
+		})
+	}
+	return p, diags
+}
+
+// instantValue decodes an RFC 3339 time such as "2027-01-01T00:00:00Z" or
+// "2027-01-01T02:00:00+01:00".
+func instantValue(a *hcl.Attribute) (time.Time, hcl.Diagnostics) {
+	s, diags := stringValue(a)
+	if diags.HasErrors() {
+		return time.Time{}, diags
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid time",
+			Detail:   fmt.Sprintf("The value %q of %q is not an RFC 3339 time; write it as \"2027-01-01T00:00:00Z\" or with an offset, \"2027-01-01T02:00:00+01:00\".", s, a.Name),
+			Subject:  a.Expr.Range().Ptr(),
+		})
+	}
+	return t.UTC(), diags
+}

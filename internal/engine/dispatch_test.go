@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/cronfleet/cronfleet/internal/cron"
 	"github.com/cronfleet/cronfleet/internal/queue"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
@@ -380,5 +381,45 @@ job "tick" {
 				}
 			}
 		})
+	})
+}
+
+// TestJitterDelaysEachOccurrence: a job's jitter delays each occurrence by the amount its id
+// draws (cron.Jitter), the same on every node: its handler starts then, never before, and
+// is told that instant as its scheduled time, while the id keeps the schedule's instant.
+func TestJitterDelaysEachOccurrence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newMemAgenda(5 * time.Second)
+		n, h := runInBubble(t, a, `
+job "spread" {
+  schedule = "*/10 * * * * *"
+  jitter   = "8s"
+  handler "x" {}
+}`, succeed, nil)
+		sleepUntil(65 * time.Second)
+		n.stop()
+
+		runs := h.started()
+		if len(runs) < 5 {
+			t.Fatalf("%d runs in a minute, want about six", len(runs))
+		}
+		delays := map[time.Duration]bool{}
+		for _, r := range runs {
+			_, due, err := cron.ParseOccurrenceID(r.OccurrenceID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := due.Add(cron.Jitter(r.OccurrenceID, 8*time.Second))
+			delays[want.Sub(due)] = true
+			if !r.ScheduledAt.Equal(want) {
+				t.Errorf("%s told it was scheduled at %v, want %v (its due time plus its jitter)", r.OccurrenceID, r.ScheduledAt.Sub(t0), want.Sub(t0))
+			}
+			if r.At.Before(want) || r.At.After(want.Add(onTime)) {
+				t.Errorf("%s started at %v, want %v", r.OccurrenceID, r.At.Sub(t0), want.Sub(t0))
+			}
+		}
+		if len(delays) < 2 {
+			t.Errorf("every occurrence was delayed by the same %v: the jitter is not drawn per occurrence", delays)
+		}
 	})
 }

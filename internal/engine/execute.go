@@ -149,8 +149,9 @@ const staleAfter = time.Minute
 // know it, but not at once, or this node would claim it back in a tight loop.
 const handBackDelay = 2 * time.Second
 
-// resolve finds the job and due time of a claim, or says why it must be skipped: the job is
-// not defined on this node, or its schedule no longer produces this occurrence.
+// resolve finds the job and due time of a claim (the schedule's instant plus the job's
+// jitter), or says why it must be skipped: the job is not defined on this node, or its
+// schedule no longer produces this occurrence.
 func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
 	name, due, err := cron.ParseOccurrenceID(c.Occurrence)
 	if err != nil {
@@ -161,12 +162,13 @@ func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
 		return nil, due, "job is not defined on this node"
 	}
 	if cron.IsTriggered(c.Occurrence) {
-		return job, due, "" // added by hand: in no schedule
+		return job, due, "" // added by hand: in no schedule, due when it was added
 	}
 	if next := job.Sched.Next(due.Add(-time.Millisecond)); !next.Equal(due) {
 		return nil, due, "occurrence is no longer in the job's schedule"
 	}
-	return job, due, ""
+	// The id names the instant the schedule gives; the occurrence was due after its jitter.
+	return job, due.Add(cron.Jitter(c.Occurrence, job.Jitter)), ""
 }
 
 // errString is a handler's error for a record, which the handler may not have returned.

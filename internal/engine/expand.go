@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/cronfleet/cronfleet/internal/config"
@@ -63,7 +64,7 @@ func (e *Engine) expander(ctx context.Context) {
 				if wm, ok := got[x.Job]; ok {
 					wms[x.Job] = wm
 				}
-				if e.heads.lower(queue.ShardOf(x.Job), x.Due[0]) {
+				if e.heads.lower(queue.ShardOf(x.Job), firstStart(x)) {
 					e.notify()
 				}
 			}
@@ -110,11 +111,26 @@ func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) qu
 			wms[j.Name] = oldest // said once: the next plan starts here
 		}
 	}
-	x := queue.Expansion{Job: j.Name}
+	x := queue.Expansion{Job: j.Name, MaxRuns: j.MaxRuns}
 	x.Due = cron.Expand(j.Sched, from, now.Add(e.cfg.Horizon), maxExpand)
 	x.IDs = make([]string, len(x.Due))
 	for i, d := range x.Due {
 		x.IDs[i] = cron.OccurrenceID(j.Name, d)
 	}
+	if j.Jitter > 0 {
+		// Drawn from the id, so that every node agrees; never before the due time.
+		x.NotBefore = make([]time.Time, len(x.Due))
+		for i, d := range x.Due {
+			x.NotBefore[i] = d.Add(cron.Jitter(x.IDs[i], j.Jitter))
+		}
+	}
 	return x
+}
+
+// firstStart is the earliest instant from which an occurrence of x may be claimed.
+func firstStart(x queue.Expansion) time.Time {
+	if x.NotBefore == nil {
+		return x.Due[0]
+	}
+	return slices.MinFunc(x.NotBefore, func(a, b time.Time) int { return a.Compare(b) })
 }

@@ -162,6 +162,37 @@ func TestNotBeforeApartFromDue(t *testing.T) {
 	})
 }
 
+// TestMaxRunsCapsWhatIsAdded: a job with max_runs has at most that many occurrences ever
+// added, however often and by however many nodes it is expanded; its watermark still moves
+// on, so the occurrences past the cap never come back.
+func TestMaxRunsCapsWhatIsAdded(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{})
+		step := b.lease / 3
+		const job = "limited"
+		now := b.now(t)
+		var dues []time.Time
+		for i := range 5 {
+			dues = append(dues, now.Add(step+time.Duration(i)*time.Millisecond))
+		}
+		x := expansion(job, dues[:3]...)
+		x.MaxRuns = 2
+		mustExpand(t, q, x, x) // two nodes at once
+		y := expansion(job, dues...)
+		y.MaxRuns = 2
+		if diff := cmp.Diff(map[string]time.Time{job: dues[4].Truncate(time.Millisecond)}, mustExpand(t, q, y)); diff != "" {
+			t.Errorf("watermark (-want +got):\n%s", diff)
+		}
+		n, err := b.rdb.ZCard(t.Context(), q.keys(ShardOf(job)).agenda()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("%d occurrences in the agenda, want max_runs = 2", n)
+		}
+	})
+}
+
 func TestNeverEarly(t *testing.T) {
 	contract(t, func(t *testing.T, b *backend) {
 		q := b.queue(Config{})

@@ -12,6 +12,7 @@
 //	fence         hash  job → last fencing token handed out
 //	attempts      hash  occurrence id → claims so far
 //	wm            hash  job → due time (ms) of the newest occurrence ever added
+//	counts        hash  job → occurrences ever added, for jobs with a max_runs
 //	hist:JOB      list  run records, newest first, capped
 //	req:ID        str   cached reply of a claim call (seconds)
 //	paused        hash  job → its fleet-wide pause (JSON: note, by, at)

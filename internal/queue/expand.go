@@ -22,6 +22,9 @@ type Expansion struct {
 	// (its agenda score): its due time plus the job's jitter, never earlier. For a job
 	// never expanded before, only those not before Redis' now are added. Nil means Due.
 	NotBefore []time.Time
+	// MaxRuns, if not zero, caps how many occurrences of the job are ever added: the job's
+	// max_runs. Those beyond the cap are never added, but the watermark passes them.
+	MaxRuns int
 	// IDs are the occurrence ids of Due, index for index (cron.OccurrenceID): the name the
 	// occurrence keeps on every attempt and node, in its lock, its history and the ids
 	// handlers see. Expand refuses an Expansion whose IDs, Due and NotBefore differ in
@@ -54,15 +57,15 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (map[string]time.T
 			if len(jobs) == 0 {
 				return
 			}
-			calls = append(calls, call{q.expand, []string{k.agenda(), k.watermarks()}, append([]any{len(jobs)}, args...)})
+			calls = append(calls, call{q.expand, []string{k.agenda(), k.watermarks(), k.counts()}, append([]any{len(jobs)}, args...)})
 			jobsOf = append(jobsOf, jobs)
 			args, jobs = nil, nil
 		}
 		for _, e := range list {
-			if len(args) > 0 && len(args)+2+3*len(e.Due) > maxArgsPerCall {
+			if len(args) > 0 && len(args)+3+3*len(e.Due) > maxArgsPerCall {
 				flush()
 			}
-			args = append(args, e.Job, len(e.Due))
+			args = append(args, e.Job, len(e.Due), e.MaxRuns)
 			for i, d := range e.Due {
 				nb := d
 				if e.NotBefore != nil {

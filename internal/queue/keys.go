@@ -57,6 +57,10 @@ func (k keys) attempts() string { return k.tag + ":attempts" }
 // Expansion only adds occurrences after it, so a finished occurrence is never added again.
 func (k keys) watermarks() string { return k.tag + ":wm" }
 
+// counts is a hash job → how many of its scheduled occurrences were ever added, kept for the
+// jobs with a max_runs.
+func (k keys) counts() string { return k.tag + ":counts" }
+
 // lockPrefix + occurrence id is the lock of one occurrence: the holder's fencing token with
 // the lease as TTL; after completion a short-lived "done:TOKEN"/"retry:TOKEN" marker that
 // makes a re-sent completion idempotent.

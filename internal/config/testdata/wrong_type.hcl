@@ -4,7 +4,7 @@ runner {
 }
 
 job "types" {
-  schedule = ["@daily"]
+  schedule = 30
   timezone = null
   timeout  = true
   retry {
