@@ -223,3 +223,54 @@ func TestStatusCommand(t *testing.T) {
 		return true
 	})
 }
+
+// TestNextAgreesWithTheFleet: `runner next` computes, from the job files alone, the
+// instants at which a real node then runs the job, jitter included.
+func TestNextAgreesWithTheFleet(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, recordJobs(1, "*/2 * * * * *", 0, `  jitter = "1500ms"`))
+	from := time.Now().Add(2 * time.Second).UTC()
+	var fires []struct {
+		At         time.Time `json:"at"`
+		Scheduled  time.Time `json:"scheduled"`
+		JitterMS   int64     `json:"jitter_ms"`
+		Occurrence string    `json:"occurrence"`
+	}
+	out := f.runCLI("next", "-config", f.conf, "-from", from.Format(time.RFC3339Nano), "-n", "4", "-json", "job-000")
+	if err := json.Unmarshal([]byte(out), &fires); err != nil || len(fires) != 4 {
+		t.Fatalf("next -json: %v\n%s", err, out)
+	}
+	for i, fr := range fires {
+		if !fr.At.After(from) || fr.At.Sub(fr.Scheduled) != time.Duration(fr.JitterMS)*time.Millisecond || fr.JitterMS >= 1500 {
+			t.Errorf("fire %d: %+v; want after -from, at its schedule's instant plus a jitter under 1.5s", i, fr)
+		}
+		if i > 0 && fr.At.Before(fires[i-1].At) {
+			t.Errorf("fires out of order: %v before %v", fr.At, fires[i-1].At)
+		}
+	}
+
+	f.start("node-a")
+	testwait.For(t, 30*time.Second, "the fleet to run the fires listed", func() bool {
+		byOcc := starts(f.events())
+		for _, fr := range fires {
+			if len(byOcc[fr.Occurrence]) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	recs := map[string]time.Time{}
+	for _, r := range f.history("e2e", "job-000") {
+		recs[r.Occurrence] = r.ScheduledAt
+	}
+	for _, fr := range fires {
+		if got := recs[fr.Occurrence]; !got.Equal(fr.At) {
+			t.Errorf("%s: the fleet scheduled it at %v, next said %v", fr.Occurrence, got, fr.At)
+		}
+		for _, s := range starts(f.events())[fr.Occurrence] {
+			if s.At.Before(fr.At) {
+				t.Errorf("%s started at %v, before %v", fr.Occurrence, s.At, fr.At)
+			}
+		}
+	}
+}

@@ -133,8 +133,8 @@ func lastLine(s string) string {
 // oneLineExcerpt keeps a table row on one line.
 func oneLineExcerpt(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > 60 {
-		s = string(r[:59]) + "…"
+	if r := []rune(s); len(r) > 80 {
+		s = string(r[:79]) + "…"
 	}
 	return s
 }

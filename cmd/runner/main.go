@@ -3,6 +3,7 @@
 //
 //	runner run -config jobs.hcl [-config more.hcl…] [-redis URL] [-node NAME] [-plugin-dir DIR]
 //	runner validate [-plugin-dir DIR] PATH…
+//	runner next -config PATH [-n 10] [-from TIME] [-json] JOB
 //	runner status [-config PATH] [-redis URL] [-json]
 //	runner history [-config PATH] [-redis URL] [-n 20] [-json] JOB
 //	runner pause [-config PATH] [-redis URL] [-note TEXT] JOB
@@ -37,6 +38,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 const usage = `usage:
   runner run -config PATH [-config PATH…] [-redis URL] [-node NAME] [-plugin-dir DIR]
   runner validate [-plugin-dir DIR] PATH…
+  runner next -config PATH [-n 10] [-from TIME] [-json] JOB
   runner status [-config PATH] [-redis URL] [-json]
   runner history [-config PATH] [-redis URL] [-n 20] [-json] JOB
   runner pause [-config PATH] [-redis URL] [-note TEXT] JOB
@@ -63,6 +65,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		err = pluginCmd(args[1:], stdout, stderr)
 	case "history":
 		err = historyCmd(args[1:], stdout, stderr)
+	case "next":
+		err = nextCmd(args[1:], stdout, stderr)
 	case "status":
 		err = statusCmd(args[1:], stdout, stderr)
 	case "pause", "resume", "trigger":
