@@ -274,3 +274,60 @@ func TestNextAgreesWithTheFleet(t *testing.T) {
 		}
 	}
 }
+
+// TestBackfill: `runner backfill` runs the occurrences a past range of the schedule had,
+// once each, under ids of their own; -dry-run lists them and enqueues nothing, and a range
+// over -limit is refused.
+func TestBackfill(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, recordJobs(1, "* * * * * *", 0, ""))
+	f.start("node-a")
+	testwait.For(t, 20*time.Second, "runs to begin", func() bool { return len(starts(f.events())) >= 1 })
+	to := time.Now().Add(-time.Minute).Truncate(time.Second)
+	from := to.Add(-3 * time.Second)
+	args := func(extra ...string) []string {
+		return append([]string{"backfill", "-config", f.conf, "-redis", f.redis.URL(), "-from", from.Format(time.RFC3339), "-to", to.Format(time.RFC3339)}, append(extra, "job-000")...)
+	}
+	type result struct {
+		DryRun      bool     `json:"dry_run"`
+		Occurrences []string `json:"occurrences"`
+		Enqueued    int      `json:"enqueued"`
+	}
+	var dry result
+	if err := json.Unmarshal([]byte(f.runCLI(args("-dry-run", "-json")...)), &dry); err != nil || !dry.DryRun || len(dry.Occurrences) != 3 || dry.Enqueued != 0 {
+		t.Fatalf("dry run: %+v, %v; want the 3 occurrences of the range, none enqueued", dry, err)
+	}
+	if err := exec.Command(f.bin, args("-limit", "2")...).Run(); err == nil {
+		t.Error("a range over -limit was accepted")
+	}
+
+	var res result
+	if err := json.Unmarshal([]byte(f.runCLI(args("-json")...)), &res); err != nil || res.Enqueued != 3 || len(res.Occurrences) != 3 {
+		t.Fatalf("backfill: %+v, %v; want 3 enqueued", res, err)
+	}
+	testwait.For(t, 20*time.Second, "the backfilled occurrences to succeed", func() bool {
+		done := map[string]bool{}
+		for _, r := range f.history("e2e", "job-000") {
+			if r.Status == "succeeded" {
+				done[r.Occurrence] = true
+			}
+		}
+		for _, id := range res.Occurrences {
+			if !done[id] {
+				return false
+			}
+		}
+		return true
+	})
+	for i, id := range res.Occurrences {
+		if n := len(starts(f.events())[id]); n != 1 {
+			t.Errorf("%s started %d times, want once", id, n)
+		}
+		if _, due := dueOf(t, id); !due.Equal(from.Add(time.Duration(i+1) * time.Second)) {
+			t.Errorf("occurrence %d of the range is due %v, want %v", i, due, from.Add(time.Duration(i+1)*time.Second))
+		}
+		if dry.Occurrences[i] == id {
+			t.Errorf("the dry run's id %s was reused: each backfill is its own occurrence", id)
+		}
+	}
+}

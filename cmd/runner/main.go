@@ -9,6 +9,7 @@
 //	runner pause [-config PATH] [-redis URL] [-note TEXT] JOB
 //	runner resume [-config PATH] [-redis URL] JOB
 //	runner trigger [-config PATH] [-redis URL] JOB
+//	runner backfill -config PATH [-redis URL] -from TIME -to TIME [-limit 100] [-dry-run] JOB
 //	runner plugin check [flags] PATH|BUILTIN
 //	runner plugin serve NAME     (internal: serves a built-in handler plugin)
 //
@@ -44,6 +45,7 @@ const usage = `usage:
   runner pause [-config PATH] [-redis URL] [-note TEXT] JOB
   runner resume [-config PATH] [-redis URL] JOB
   runner trigger [-config PATH] [-redis URL] JOB
+  runner backfill -config PATH [-redis URL] -from TIME -to TIME [-limit 100] [-dry-run] JOB
   runner plugin check [flags] PATH|BUILTIN
   runner plugin serve NAME
 
@@ -69,6 +71,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		err = nextCmd(args[1:], stdout, stderr)
 	case "status":
 		err = statusCmd(args[1:], stdout, stderr)
+	case "backfill":
+		err = backfillCmd(args[1:], stdout, stderr)
 	case "pause", "resume", "trigger":
 		err = controlCmd(args[0], args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

@@ -85,18 +85,26 @@ func (q *Queue) Pauses(ctx context.Context, jobs []string) (map[string]Pause, er
 // takes to re-send a call.
 const triggerMarkerTTL = 24 * time.Hour
 
-// Trigger adds the occurrence id (cron.TriggeredID) of job to the agenda, due now by Redis'
-// clock. It reports whether this call added it: a call re-sent with the same id adds
-// nothing, even after the occurrence ran, so each trigger runs once.
-func (q *Queue) Trigger(ctx context.Context, job, id string) (bool, error) {
+// Trigger adds the occurrences ids (cron.TriggeredID) of job to the agenda, due now by
+// Redis' clock, in one round trip, and reports how many this call added: an id sent again
+// adds nothing, even after its occurrence ran, so each trigger runs once.
+func (q *Queue) Trigger(ctx context.Context, job string, ids ...string) (int, error) {
 	k := q.keys(ShardOf(job))
-	res, err := q.evalAll(ctx, []call{{q.trigger, []string{k.agenda(), k.triggered(id)}, []any{id, triggerMarkerTTL.Milliseconds()}}})
+	calls := make([]call, len(ids))
+	for i, id := range ids {
+		calls[i] = call{q.trigger, []string{k.agenda(), k.triggered(id)}, []any{id, triggerMarkerTTL.Milliseconds()}}
+	}
+	res, err := q.evalAll(ctx, calls)
 	if err != nil {
-		return false, fmt.Errorf("queue: trigger %s: %w", id, err)
+		return 0, fmt.Errorf("queue: trigger %s: %w", job, err)
 	}
-	n, ok := res[0].(int64)
-	if !ok {
-		return false, fmt.Errorf("queue: trigger %s: unexpected reply %v", id, res[0])
+	added := 0
+	for i, r := range res {
+		n, ok := r.(int64)
+		if !ok {
+			return 0, fmt.Errorf("queue: trigger %s: unexpected reply %v", ids[i], r)
+		}
+		added += int(n)
 	}
-	return n == 1, nil
+	return added, nil
 }

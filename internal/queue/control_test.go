@@ -72,8 +72,8 @@ func TestTriggerAddsOnce(t *testing.T) {
 		now := b.now(t)
 		id := occID(job, now) + "~a1"
 		added, err := q.Trigger(t.Context(), job, id)
-		if err != nil || !added {
-			t.Fatalf("Trigger = %v, %v; want added", added, err)
+		if err != nil || added != 1 {
+			t.Fatalf("Trigger = %v, %v; want it added", added, err)
 		}
 		cl, _, _ := b.claimDue(t, q, id, now)
 		if cl.NotBefore.Before(now) || cl.Attempt != 1 {
@@ -82,12 +82,12 @@ func TestTriggerAddsOnce(t *testing.T) {
 		if ok := mustComplete(t, q, Completion{Claim: cl}); !ok[0] {
 			t.Fatal("completion refused")
 		}
-		added, err = q.Trigger(t.Context(), job, id)
-		if err != nil || added {
-			t.Errorf("the same trigger again = %v, %v; want nothing added", added, err)
+		added, err = q.Trigger(t.Context(), job, id, occID(job, now)+"~a2")
+		if err != nil || added != 1 {
+			t.Errorf("the same trigger again with a new one = %v, %v; want only the new one added", added, err)
 		}
-		if c := b.mustClaim(t, q, ShardOf(job), 10); len(c.Claims) != 0 {
-			t.Errorf("claimed %+v after the trigger ran; want nothing", c.Claims)
+		if c := b.mustClaim(t, q, ShardOf(job), 10); len(c.Claims) != 1 || c.Claims[0].Occurrence != occID(job, now)+"~a2" {
+			t.Errorf("claimed %+v after the trigger ran; want the new trigger only", c.Claims)
 		}
 	})
 }
