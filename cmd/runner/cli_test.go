@@ -210,6 +210,9 @@ func TestStatusCommand(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = n.Stop(10 * time.Second) })
 	testwait.For(t, 20*time.Second, "drift to be reported", func() bool { return read().Drift })
+	testwait.For(t, 20*time.Second, "node-a to log the node that differs", func() bool {
+		return strings.Contains(f.nodes["node-a"].Log(), "nodes run a different job set") && strings.Contains(f.nodes["node-a"].Log(), "nodes=node-c")
+	})
 
 	if err := b.Stop(20 * time.Second); err != nil {
 		t.Fatal(err)

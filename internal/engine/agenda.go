@@ -66,6 +66,8 @@ type Announcer interface {
 	Announce(ctx context.Context, n queue.Node) error
 	// Depart takes the node off the list: it stopped cleanly.
 	Depart(ctx context.Context, name string) error
+	// Nodes returns the fleet's nodes, with how long ago each announced itself.
+	Nodes(ctx context.Context) ([]queue.NodeSeen, error)
 }
 
 // EvictionChecker is the check that Redis cannot evict keys: an evicted lock or watermark

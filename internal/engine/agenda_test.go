@@ -250,6 +250,12 @@ func (a *memAgenda) Depart(ctx context.Context, name string) error {
 	return a.call("depart")
 }
 
+func (a *memAgenda) Nodes(ctx context.Context) ([]queue.NodeSeen, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return nil, a.call("nodes")
+}
+
 // log returns the calls and the claims so far.
 func (a *memAgenda) log() ([]agendaCall, []claimed) {
 	a.mu.Lock()

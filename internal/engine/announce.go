@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cronfleet/cronfleet/internal/config"
@@ -13,18 +15,23 @@ import (
 const announceEvery = queue.NodeTTL / 3
 
 // announcer tells the fleet, through Redis, that this node is alive and what it runs, until
-// ctx ends; then it takes the node off the list. A failed announcement is not logged: the
-// other loops report an outage of Redis, once.
+// ctx ends; then it takes the node off the list. Each time it also looks at the other live
+// nodes, and logs once, when it changes, which of them run another job set: the nodes were
+// given different job files. A failed call is not logged: the other loops report an outage
+// of Redis, once.
 func (e *Engine) announcer(ctx context.Context) {
 	n := queue.Node{
 		Name: e.cfg.Node, Version: e.cfg.Version, JobSetHash: config.SetHash(e.cfg.Jobs),
 		Jobs: len(e.cfg.Jobs), Started: e.clock.node().UTC(),
 	}
+	var drift string // the nodes last reported as differing, for logging a change once
 	t := time.NewTicker(announceEvery)
 	defer t.Stop()
 	for {
 		if err := e.agenda.Announce(ctx, n); err != nil && ctx.Err() == nil {
 			e.log.Debug("announcing the node failed", "err", err)
+		} else if nodes, err := e.agenda.Nodes(ctx); err == nil {
+			drift = e.reportDrift(n, nodes, drift)
 		}
 		select {
 		case <-ctx.Done():
@@ -37,4 +44,25 @@ func (e *Engine) announcer(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// reportDrift logs the live nodes whose job set differs from self's, when they are not the
+// ones last reported (was), and returns them.
+func (e *Engine) reportDrift(self queue.Node, nodes []queue.NodeSeen, was string) string {
+	var differ []string
+	for _, o := range nodes {
+		if o.Name != self.Name && o.Age <= queue.NodeTTL && o.JobSetHash != self.JobSetHash {
+			differ = append(differ, o.Name)
+		}
+	}
+	slices.Sort(differ)
+	now := strings.Join(differ, ",")
+	switch {
+	case now == was:
+	case now == "":
+		e.log.Info("job sets agree again: every live node runs the same job files")
+	default:
+		e.log.Warn("nodes run a different job set: they were given other job files", "nodes", now, "job_set_hash", self.JobSetHash)
+	}
+	return now
 }
