@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
@@ -20,14 +19,13 @@ const announceEvery = queue.NodeTTL / 3
 // given different job files. A failed call is not logged: the other loops report an outage
 // of Redis, once.
 func (e *Engine) announcer(ctx context.Context) {
-	n := queue.Node{
-		Name: e.cfg.Node, Version: e.cfg.Version, JobSetHash: config.SetHash(e.cfg.Jobs),
-		Jobs: len(e.cfg.Jobs), Started: e.clock.node().UTC(),
-	}
+	n := queue.Node{Name: e.cfg.Node, Version: e.cfg.Version, Started: e.clock.node().UTC()}
 	var drift string // the nodes last reported as differing, for logging a change once
 	t := time.NewTicker(announceEvery)
 	defer t.Stop()
 	for {
+		set := e.jobs.Load() // a reload shows at the next announcement
+		n.JobSetHash, n.Jobs = set.hash, len(set.list)
 		if err := e.agenda.Announce(ctx, n); err != nil && ctx.Err() == nil {
 			e.log.Debug("announcing the node failed", "err", err)
 		} else if nodes, err := e.agenda.Nodes(ctx); err == nil {

@@ -72,10 +72,11 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for ctx.Err() == nil {
-		due, next := e.heads.due(e.shards, e.clock.now().Add(e.cfg.ClaimAhead))
+		shards := e.jobs.Load().shards
+		due, next := e.heads.due(shards, e.clock.now().Add(e.cfg.ClaimAhead))
 		poll := time.Since(lastPoll) >= e.cfg.IdlePoll
 		if poll {
-			due = e.shards
+			due = shards
 		}
 		free := cap(e.slots) - len(e.slots)
 		if len(due) > 0 && free > 0 {

@@ -423,3 +423,54 @@ job "spread" {
 		}
 	})
 }
+
+// TestReload: a reload adds jobs, which run from then on, and removes jobs, which run no
+// more, while the engine keeps running.
+func TestReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newMemAgenda(5 * time.Second)
+		n, h := runInBubble(t, a, `
+job "first" {
+  schedule = "* * * * * *"
+  handler "x" {}
+}`, succeed, nil)
+		sleepUntil(2500 * time.Millisecond)
+		both := jobs(t, "bubble", `
+job "first" {
+  schedule = "* * * * * *"
+  handler "x" {}
+}
+job "second" {
+  schedule = "* * * * * *"
+  handler "x" {}
+}`)
+		n.e.Reload(both.Jobs)
+		sleepUntil(6500 * time.Millisecond)
+		n.e.Reload(both.Jobs[1:]) // "first" removed
+		removedAt := time.Now()
+		sleepUntil(20 * time.Second)
+		n.stop()
+
+		var second int
+		for _, r := range h.started() {
+			job, due, err := cron.ParseOccurrenceID(r.OccurrenceID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case job == "second" && due.Before(t0.Add(2500*time.Millisecond)):
+				t.Errorf("%s ran, due before the job was added", r.OccurrenceID)
+			case job == "second":
+				second++
+			case job == "first" && r.At.After(removedAt.Add(time.Second)):
+				t.Errorf("%s started at %v, after the job was removed at %v", r.OccurrenceID, r.At.Sub(t0), removedAt.Sub(t0))
+			}
+		}
+		if second < 15 {
+			t.Errorf("the added job ran %d times in the 17s after it was added, want about 17", second)
+		}
+		if !strings.Contains(n.logs.String(), `msg="job set reloaded" jobs=1 added=0 removed=1 changed=0`) {
+			t.Errorf("the removal was not logged as such:\n%s", n.logs.String())
+		}
+	})
+}

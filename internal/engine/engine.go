@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cronfleet/cronfleet/internal/config"
@@ -27,7 +28,7 @@ type Config struct {
 	Node string
 	// Version is the runner's version, which the node announces to the fleet.
 	Version string
-	// Jobs is the job set, identical on every node of the fleet.
+	// Jobs is the job set, identical on every node of the fleet; Reload replaces it.
 	Jobs []*config.Job
 	// Lease is the lease of a claim; it must match the queue's.
 	Lease time.Duration
@@ -71,8 +72,7 @@ type Engine struct {
 	h       Handlers
 	cfg     Config
 	log     *slog.Logger
-	jobs    map[string]*config.Job
-	shards  []int
+	jobs    atomic.Pointer[jobSet]
 	keeper  *lease.Keeper
 	outages *outageLog
 	clock   *redisClock
@@ -123,7 +123,6 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 		h:           h,
 		cfg:         cfg,
 		log:         log,
-		jobs:        map[string]*config.Job{},
 		outages:     &outageLog{log: log},
 		clock:       &redisClock{node: cfg.Now},
 		wake:        make(chan struct{}, 1),
@@ -131,14 +130,7 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 		slots:       make(chan struct{}, cfg.Concurrency),
 		completions: make(chan completion),
 	}
-	seen := map[int]bool{}
-	for _, j := range cfg.Jobs {
-		e.jobs[j.Name] = j
-		if s := queue.ShardOf(j.Name); !seen[s] {
-			seen[s] = true
-			e.shards = append(e.shards, s)
-		}
-	}
+	e.jobs.Store(newJobSet(cfg.Jobs))
 	e.keeper = lease.New(agenda, lease.Config{Lease: cfg.Lease, Logger: log})
 	return e
 }

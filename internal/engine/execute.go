@@ -157,7 +157,7 @@ func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
 	if err != nil {
 		return nil, time.Time{}, fmt.Sprintf("malformed occurrence id: %v", err)
 	}
-	job, ok := e.jobs[name]
+	job, ok := e.jobs.Load().byName[name]
 	if !ok {
 		return nil, due, "job is not defined on this node"
 	}

@@ -10,36 +10,63 @@ import (
 	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
-// expander keeps every job's occurrences added to the agenda a horizon ahead.
+// expander keeps every job's occurrences added to the agenda a horizon ahead. It follows
+// Reload: a job it has not seen before has its watermark read first (it may have run before
+// it was added to this node's files), and a job whose definition changed is planned again.
 func (e *Engine) expander(ctx context.Context) {
-	names := make([]string, 0, len(e.jobs))
-	for n := range e.jobs {
-		names = append(names, n)
-	}
 	bo := newBackoff()
-	var wms map[string]time.Time
-	for wms == nil {
-		// Learn the offset to Redis' clock first: a new job starts at Redis' now, and a
-		// node whose clock is off must not plan from its own.
-		err := e.sampleClock(ctx)
-		if err == nil {
-			wms, err = e.agenda.Watermarks(ctx, names)
-		}
-		if err != nil {
-			if !e.retry(ctx, "watermarks", err, bo) {
-				return
-			}
-			continue
-		}
-		e.outages.answered()
-	}
-	bo.Reset()
+	wms := map[string]time.Time{}   // job → watermark, where it has one
+	known := map[string]string{}    // job → the Hash it was planned with
 	until := map[string]time.Time{} // how far each job was expanded by this node
+	sampled := false
 	for {
+		set := e.jobs.Load()
+		var fresh []string
+		for _, j := range set.list {
+			if h, ok := known[j.Name]; !ok {
+				fresh = append(fresh, j.Name)
+			} else if h != j.Hash {
+				known[j.Name] = j.Hash
+				delete(until, j.Name)
+			}
+		}
+		if len(known) > len(set.list)-len(fresh) {
+			for name := range known { // removed by a reload
+				if _, ok := set.byName[name]; !ok {
+					delete(known, name)
+					delete(until, name)
+					delete(wms, name)
+				}
+			}
+		}
+		if !sampled || len(fresh) > 0 {
+			// Learn the offset to Redis' clock first: a new job starts at Redis' now, and a
+			// node whose clock is off must not plan from its own.
+			err := e.sampleClock(ctx)
+			var got map[string]time.Time
+			if err == nil {
+				got, err = e.agenda.Watermarks(ctx, fresh)
+			}
+			if err != nil {
+				if !e.retry(ctx, "watermarks", err, bo) {
+					return
+				}
+				continue
+			}
+			e.outages.answered()
+			bo.Reset()
+			sampled = true
+			for name, wm := range got {
+				wms[name] = wm
+			}
+			for _, j := range set.list {
+				known[j.Name] = j.Hash
+			}
+		}
 		now := e.clock.now()
 		var exps []queue.Expansion
 		end := now.Add(e.cfg.Horizon)
-		for _, j := range e.cfg.Jobs {
+		for _, j := range set.list {
 			if u, ok := until[j.Name]; ok && u.After(now.Add(e.cfg.Horizon/2)) {
 				continue
 			}
