@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -332,5 +333,61 @@ func TestBackfill(t *testing.T) {
 		if dry.Occurrences[i] == id {
 			t.Errorf("the dry run's id %s was reused: each backfill is its own occurrence", id)
 		}
+	}
+}
+
+// TestReloadJobFiles: a running node picks up a changed job file by itself, refuses a file
+// that does not validate (with its diagnostics) and keeps its last good set, and reloads on
+// SIGHUP.
+func TestReloadJobFiles(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, recordJobs(1, "* * * * * *", 0, ""))
+	n := f.start("node-a")
+	ranAfter := func(job string, after time.Time) bool {
+		for occ := range starts(f.events()) {
+			if j, due := dueOf(t, occ); j == job && due.After(after) {
+				return true
+			}
+		}
+		return false
+	}
+	testwait.For(t, 20*time.Second, "job-000 to run", func() bool { return ranAfter("job-000", time.Time{}) })
+
+	write := func(src string) time.Time {
+		t.Helper()
+		if err := os.WriteFile(f.conf, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+	two := recordJobs(2, "* * * * * *", 0, "")(f.runs)
+	added := write(two)
+	testwait.For(t, 20*time.Second, "the job added to the file to run", func() bool { return ranAfter("job-001", added) })
+
+	broken := write(two + "\njob \"job-002\" {\n  schedule = \"61 * * * *\"\n}\n")
+	testwait.For(t, 20*time.Second, "the broken file to be refused", func() bool {
+		return strings.Contains(n.Log(), "job files not reloaded: they do not validate")
+	})
+	if !strings.Contains(n.Log(), "Invalid schedule") {
+		t.Errorf("the refusal does not carry the diagnostics:\n%s", n.Log())
+	}
+	testwait.For(t, 20*time.Second, "both jobs to run on after the refusal", func() bool {
+		return ranAfter("job-000", broken.Add(time.Second)) && ranAfter("job-001", broken.Add(time.Second))
+	})
+
+	// SIGHUP reloads too: back to one job, and job-001 stops.
+	if err := os.WriteFile(f.conf, []byte(recordJobs(1, "* * * * * *", 0, "")(f.runs)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 20*time.Second, "the removal to be reloaded", func() bool {
+		return strings.Contains(n.Log(), "removed=1")
+	})
+	removed := time.Now()
+	testwait.For(t, 20*time.Second, "job-000 to run on", func() bool { return ranAfter("job-000", removed.Add(time.Second)) })
+	if ranAfter("job-001", removed.Add(time.Second)) {
+		t.Error("job-001 ran after it was removed")
 	}
 }

@@ -129,6 +129,11 @@ func runNode(args []string, stderr io.Writer) error {
 			return err
 		}, func(error) { cancel() })
 	}
+	{
+		r := &reloader{paths: configs, host: host, eng: eng, log: logger, cur: cfg}
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return r.run(ctx) }, func(error) { cancel() })
+	}
 	return g.Run()
 }
 

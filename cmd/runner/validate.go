@@ -57,7 +57,17 @@ func load(paths []string, pluginDir string, hostCfg pluginhost.Config, w io.Writ
 	if err != nil {
 		return nil, nil, err
 	}
-	diags = append(diags, cfg.CheckPlugins(host.Has)...)
+	if err := checkJobs(cfg, src, host, w); err != nil {
+		return nil, host, err
+	}
+	return cfg, host, nil
+}
+
+// checkJobs checks what config.Load cannot alone, with the plugins of host: that every
+// handler's plugin exists, and every handler block against its plugin. It prints the
+// diagnostics to w and then returns exitError{1}.
+func checkJobs(cfg *config.Config, src *config.Sources, host *pluginhost.Host, w io.Writer) error {
+	diags := cfg.CheckPlugins(host.Has)
 	if !diags.HasErrors() {
 		diags = append(diags, cfg.DecodeHandlers(schemas(host))...)
 		diags = append(diags, cfg.CheckHandlers(checks(host))...)
@@ -66,9 +76,9 @@ func load(paths []string, pluginDir string, hostCfg pluginhost.Config, w io.Writ
 		_ = src.WriteDiagnostics(w, diags)
 	}
 	if diags.HasErrors() {
-		return nil, host, exitError{1}
+		return exitError{1}
 	}
-	return cfg, host, nil
+	return nil
 }
 
 // checks asks the plugins about handler settings for config.CheckHandlers.
