@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -62,12 +61,11 @@ func backfillCmd(args []string, stdout, stderr io.Writer) error {
 		_ = src.WriteDiagnostics(stderr, diags)
 		return exitError{1}
 	}
-	i := slices.IndexFunc(cfg.Jobs, func(j *config.Job) bool { return j.Name == fs.Arg(0) })
-	if i < 0 {
+	job := cfg.Job(fs.Arg(0))
+	if job == nil {
 		fmt.Fprintf(stderr, "runner backfill: no job %q in the job files\n", fs.Arg(0))
 		return exitError{1}
 	}
-	job := cfg.Jobs[i]
 	due := cron.Expand(job.Sched, from, to, *limit+1)
 	if len(due) > *limit {
 		fmt.Fprintf(stderr, "runner backfill: the range has more than %d occurrences of %s; narrow it or raise -limit\n", *limit, job.Name)

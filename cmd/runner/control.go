@@ -9,11 +9,9 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/cron"
 	"github.com/cronfleet/cronfleet/internal/queue"
 )
@@ -48,7 +46,7 @@ func controlCmd(action string, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer v.close()
-	if v.cfg != nil && !slices.ContainsFunc(v.cfg.Jobs, func(j *config.Job) bool { return j.Name == job }) {
+	if v.cfg != nil && v.cfg.Job(job) == nil {
 		fmt.Fprintf(stderr, "runner %s: no job %q in the job files\n", action, job)
 		return exitError{1}
 	}

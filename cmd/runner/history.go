@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
@@ -40,7 +38,7 @@ func historyCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer v.close()
-	if v.cfg != nil && !slices.ContainsFunc(v.cfg.Jobs, func(j *config.Job) bool { return j.Name == job }) {
+	if v.cfg != nil && v.cfg.Job(job) == nil {
 		// Not an error: a job removed from the files keeps its history.
 		fmt.Fprintf(stderr, "runner history: note: no job %q in the job files\n", job)
 	}

@@ -50,12 +50,11 @@ func nextCmd(args []string, stdout, stderr io.Writer) error {
 		_ = src.WriteDiagnostics(stderr, diags)
 		return exitError{1}
 	}
-	i := slices.IndexFunc(cfg.Jobs, func(j *config.Job) bool { return j.Name == fs.Arg(0) })
-	if i < 0 {
+	job := cfg.Job(fs.Arg(0))
+	if job == nil {
 		fmt.Fprintf(stderr, "runner next: no job %q in the job files\n", fs.Arg(0))
 		return exitError{1}
 	}
-	job := cfg.Jobs[i]
 	fires := nextFires(job, after, *n)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -135,3 +135,13 @@ type Handler struct {
 
 	decoded bool // by DecodeHandlers: Settings follow the plugin's schema
 }
+
+// Job returns the job named name, or nil.
+func (c *Config) Job(name string) *Job {
+	for _, j := range c.Jobs {
+		if j.Name == name {
+			return j
+		}
+	}
+	return nil
+}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Pause is a job's fleet-wide pause: who paused it, when and why. While it stands, every
@@ -48,35 +46,17 @@ func (q *Queue) Resume(ctx context.Context, job string) (bool, error) {
 
 // Pauses returns the pauses of those of jobs that are paused.
 func (q *Queue) Pauses(ctx context.Context, jobs []string) (map[string]Pause, error) {
-	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
-	defer cancel()
-	byShard := map[int][]string{}
-	for _, j := range jobs {
-		byShard[ShardOf(j)] = append(byShard[ShardOf(j)], j)
-	}
-	cmds := map[int]*redis.SliceCmd{}
-	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for s, js := range byShard {
-			cmds[s] = p.HMGet(ctx, q.keys(s).paused(), js...)
-		}
-		return nil
-	})
+	raw, err := q.perJob(ctx, jobs, keys.paused)
 	if err != nil {
-		return nil, fmt.Errorf("queue: pauses: %w", replyError(err))
+		return nil, fmt.Errorf("queue: pauses: %w", err)
 	}
-	out := map[string]Pause{}
-	for s, c := range cmds {
-		for i, v := range c.Val() {
-			str, ok := v.(string)
-			if !ok {
-				continue
-			}
-			var p Pause
-			if err := json.Unmarshal([]byte(str), &p); err != nil {
-				return nil, fmt.Errorf("queue: pause of %s: %w", byShard[s][i], err)
-			}
-			out[byShard[s][i]] = p
+	out := make(map[string]Pause, len(raw))
+	for job, str := range raw {
+		var p Pause
+		if err := json.Unmarshal([]byte(str), &p); err != nil {
+			return nil, fmt.Errorf("queue: pause of %s: %w", job, err)
 		}
+		out[job] = p
 	}
 	return out, nil
 }

@@ -99,6 +99,22 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (map[string]time.T
 // Watermarks returns the due time of the newest occurrence ever added for each job that has
 // one: where a node must resume expanding after the whole fleet was down.
 func (q *Queue) Watermarks(ctx context.Context, jobs []string) (map[string]time.Time, error) {
+	raw, err := q.perJob(ctx, jobs, keys.watermarks)
+	if err != nil {
+		return nil, fmt.Errorf("queue: watermarks: %w", err)
+	}
+	out := make(map[string]time.Time, len(raw))
+	for job, str := range raw {
+		if ms, err := strconv.ParseInt(str, 10, 64); err == nil {
+			out[job] = time.UnixMilli(ms)
+		}
+	}
+	return out, nil
+}
+
+// perJob reads the field of each of jobs in the per-shard hash that key names, in one round
+// trip, and returns the fields that are set.
+func (q *Queue) perJob(ctx context.Context, jobs []string, key func(keys) string) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
 	defer cancel()
 	byShard := map[int][]string{}
@@ -108,20 +124,18 @@ func (q *Queue) Watermarks(ctx context.Context, jobs []string) (map[string]time.
 	cmds := map[int]*redis.SliceCmd{}
 	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for s, js := range byShard {
-			cmds[s] = p.HMGet(ctx, q.keys(s).watermarks(), js...)
+			cmds[s] = p.HMGet(ctx, key(q.keys(s)), js...)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("queue: watermarks: %w", replyError(err))
+		return nil, replyError(err)
 	}
-	out := map[string]time.Time{}
+	out := map[string]string{}
 	for s, c := range cmds {
 		for i, v := range c.Val() {
 			if str, ok := v.(string); ok {
-				if ms, err := strconv.ParseInt(str, 10, 64); err == nil {
-					out[byShard[s][i]] = time.UnixMilli(ms)
-				}
+				out[byShard[s][i]] = str
 			}
 		}
 	}
