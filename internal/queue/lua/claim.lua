@@ -39,6 +39,8 @@ if limit > 0 then
   due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + tonumber(ARGV[6]), 'WITHSCORES', 'LIMIT', 0, limit)
 end
 local lines = {}
+-- Most of the time no job is paused: then no claim needs to look.
+local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
 for d = 1, #due, 2 do
   local occ, score = due[d], due[d + 1]
   local lk = ARGV[1] .. occ
@@ -56,7 +58,7 @@ for d = 1, #due, 2 do
     local token = redis.call('HINCRBY', KEYS[2], job, 1)
     redis.call('SET', lk, token, 'PX', lease)
     redis.call('ZADD', KEYS[1], 'XX', now + lease, occ)
-    local pause = redis.call('HGET', KEYS[5], job) or ''
+    local pause = anyPaused and redis.call('HGET', KEYS[5], job) or ''
     lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. score .. '\t' .. pause
   end
 end
