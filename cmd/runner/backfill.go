@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/cron"
 )
 
@@ -56,10 +55,9 @@ func backfillCmd(args []string, stdout, stderr io.Writer) error {
 		return exitError{2}
 	}
 	// The job files are needed for the schedule; Redis only to enqueue.
-	cfg, src, diags := config.Load(ff.configs...)
-	if diags.HasErrors() {
-		_ = src.WriteDiagnostics(stderr, diags)
-		return exitError{1}
+	cfg, ns, err := ff.jobs("backfill", stderr)
+	if err != nil {
+		return err
 	}
 	job := cfg.Job(fs.Arg(0))
 	if job == nil {
@@ -80,7 +78,7 @@ func backfillCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	res := backfillResult{Job: job.Name, DryRun: *dryRun, Occurrences: ids}
 	if !*dryRun && len(ids) > 0 {
-		v, err := ff.open("backfill", stderr)
+		v, err := ff.connect("backfill", stderr, cfg, ns)
 		if err != nil {
 			return err
 		}

@@ -38,13 +38,23 @@ type fleetView struct {
 
 // open loads the job files (printing their diagnostics to stderr) and connects to Redis.
 func (f *fleetFlags) open(cmd string, stderr io.Writer) (*fleetView, error) {
+	cfg, ns, err := f.jobs(cmd, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return f.connect(cmd, stderr, cfg, ns)
+}
+
+// jobs loads the job files, if -config names any (printing their diagnostics to stderr),
+// and says which namespace the command is about.
+func (f *fleetFlags) jobs(cmd string, stderr io.Writer) (*config.Config, string, error) {
 	var cfg *config.Config
 	ns := f.namespace
 	if len(f.configs) > 0 {
 		c, src, diags := config.Load(f.configs...)
 		if diags.HasErrors() {
 			_ = src.WriteDiagnostics(stderr, diags)
-			return nil, exitError{1}
+			return nil, "", exitError{1}
 		}
 		cfg = c
 		if ns == "" {
@@ -53,8 +63,14 @@ func (f *fleetFlags) open(cmd string, stderr io.Writer) (*fleetView, error) {
 	}
 	if ns == "" {
 		fmt.Fprintf(stderr, "runner %s: give -config PATH (the job files name the namespace) or -namespace NAME\n", cmd)
-		return nil, exitError{2}
+		return nil, "", exitError{2}
 	}
+	return cfg, ns, nil
+}
+
+// connect opens the agenda of namespace ns in the fleet's Redis; cfg, if not nil, gives
+// the lease.
+func (f *fleetFlags) connect(cmd string, stderr io.Writer, cfg *config.Config, ns string) (*fleetView, error) {
 	if f.redisURL == "" {
 		fmt.Fprintf(stderr, "runner %s: give -redis URL or set CRONFLEET_REDIS_URL: the fleet's state is in its Redis\n", cmd)
 		return nil, exitError{2}
