@@ -214,6 +214,15 @@ func TestStatusCommand(t *testing.T) {
 	testwait.For(t, 20*time.Second, "node-a to log the node that differs", func() bool {
 		return strings.Contains(f.nodes["node-a"].Log(), "nodes run a different job set") && strings.Contains(f.nodes["node-a"].Log(), "nodes=node-c")
 	})
+	// While the job sets differ, the job they share still runs once per occurrence.
+	testwait.For(t, 20*time.Second, "node-c to run its share", func() bool {
+		return slices.ContainsFunc(f.events(), func(e fleettest.Event) bool { return e.Node == "node-c" })
+	})
+	for occ, ss := range starts(f.events()) {
+		if len(ss) != 1 {
+			t.Errorf("%s started %d times while the job sets differed, want once", occ, len(ss))
+		}
+	}
 
 	if err := b.Stop(20 * time.Second); err != nil {
 		t.Fatal(err)
