@@ -108,6 +108,10 @@ func readStatus(ctx context.Context, v *fleetView) (*fleetStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	last, err := v.queue.LastRuns(ctx, names)
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	for _, j := range v.cfg.Jobs {
 		js := jobStatus{Name: j.Name, Schedule: j.Schedule, Timezone: zoneName(j)}
@@ -115,12 +119,8 @@ func readStatus(ctx context.Context, v *fleetView) (*fleetStatus, error) {
 			next = next.UTC()
 			js.Next = &next
 		}
-		recs, err := v.queue.History(ctx, j.Name, 1)
-		if err != nil {
-			return nil, err
-		}
-		if len(recs) > 0 {
-			js.Last = &recs[0]
+		if r, ok := last[j.Name]; ok {
+			js.Last = &r
 		}
 		if p, ok := pauses[j.Name]; ok {
 			js.Paused = &p

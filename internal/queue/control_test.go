@@ -91,3 +91,23 @@ func TestTriggerAddsOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestLastRuns: the latest record of each job, in one call; a job without one is absent.
+func TestLastRuns(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{})
+		jobs := []string{"with-runs", "without"}
+		for _, msg := range []string{"first", "second"} {
+			if err := b.rdb.LPush(t.Context(), q.keys(ShardOf(jobs[0])).historyPrefix()+jobs[0], `{"job":"with-runs","message":"`+msg+`"}`).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := q.LastRuns(t.Context(), jobs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(map[string]Record{"with-runs": {Job: "with-runs", Message: "second"}}, got); diff != "" {
+			t.Errorf("LastRuns (-want +got):\n%s", diff)
+		}
+	})
+}

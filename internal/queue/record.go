@@ -3,8 +3,11 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Status is the outcome of one run, as kept in history.
@@ -86,6 +89,38 @@ func (q *Queue) History(ctx context.Context, job string, n int) ([]Record, error
 			return nil, fmt.Errorf("queue: history %s: decode record: %w", job, err)
 		}
 		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// LastRuns returns the latest run record of each of jobs that has one, in one round trip.
+func (q *Queue) LastRuns(ctx context.Context, jobs []string) (map[string]Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
+	defer cancel()
+	cmds := make([]*redis.StringCmd, len(jobs))
+	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, j := range jobs {
+			cmds[i] = p.LIndex(ctx, q.keys(ShardOf(j)).historyPrefix()+j, 0)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("queue: last runs: %w", replyError(err))
+	}
+	out := make(map[string]Record, len(jobs))
+	for i, c := range cmds {
+		raw, err := c.Result()
+		if errors.Is(err, redis.Nil) {
+			continue // no run recorded yet
+		}
+		if err != nil {
+			return nil, fmt.Errorf("queue: last run of %s: %w", jobs[i], replyError(err))
+		}
+		var rec Record
+		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+			return nil, fmt.Errorf("queue: last run of %s: decode record: %w", jobs[i], err)
+		}
+		out[jobs[i]] = rec
 	}
 	return out, nil
 }
