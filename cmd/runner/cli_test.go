@@ -263,19 +263,21 @@ func TestNextAgreesWithTheFleet(t *testing.T) {
 	}
 
 	f.start("node-a")
-	testwait.For(t, 30*time.Second, "the fleet to run the fires listed", func() bool {
-		byOcc := starts(f.events())
+	// History is written when a run completes, after its handler started: wait for the
+	// records, not the starts, or the last record may not be there yet.
+	recs := map[string]time.Time{}
+	testwait.For(t, 30*time.Second, "the fleet to record the fires listed", func() bool {
+		clear(recs)
+		for _, r := range f.history("e2e", "job-000") {
+			recs[r.Occurrence] = r.ScheduledAt
+		}
 		for _, fr := range fires {
-			if len(byOcc[fr.Occurrence]) == 0 {
+			if _, ok := recs[fr.Occurrence]; !ok {
 				return false
 			}
 		}
 		return true
 	})
-	recs := map[string]time.Time{}
-	for _, r := range f.history("e2e", "job-000") {
-		recs[r.Occurrence] = r.ScheduledAt
-	}
 	for _, fr := range fires {
 		if got := recs[fr.Occurrence]; !got.Equal(fr.At) {
 			t.Errorf("%s: the fleet scheduled it at %v, next said %v", fr.Occurrence, got, fr.At)

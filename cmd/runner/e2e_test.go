@@ -56,11 +56,12 @@ type fleet struct {
 	conf  string
 	runs  string
 	nodes map[string]*fleettest.Node
+	queue map[string]*queue.Queue // by namespace, for reading history
 }
 
 func newFleet(t *testing.T, hcl func(runs string) string) *fleet {
 	t.Helper()
-	f := &fleet{t: t, bin: buildRunner(t), redis: redistest.Start(t), dir: t.TempDir(), nodes: map[string]*fleettest.Node{}}
+	f := &fleet{t: t, bin: buildRunner(t), redis: redistest.Start(t), dir: t.TempDir(), nodes: map[string]*fleettest.Node{}, queue: map[string]*queue.Queue{}}
 	f.runs = filepath.Join(f.dir, "runs.log")
 	f.conf = filepath.Join(f.dir, "jobs.hcl")
 	if err := os.WriteFile(f.conf, []byte(hcl(f.runs)), 0o644); err != nil {
@@ -120,7 +121,11 @@ func (f *fleet) events() []fleettest.Event {
 
 func (f *fleet) history(ns, job string) []queue.Record {
 	f.t.Helper()
-	q := queue.New(f.redis.Client(f.t), queue.Config{Namespace: ns, Lease: 5 * time.Second})
+	q, ok := f.queue[ns]
+	if !ok {
+		q = queue.New(f.redis.Client(f.t), queue.Config{Namespace: ns, Lease: 5 * time.Second})
+		f.queue[ns] = q
+	}
 	recs, err := q.History(f.t.Context(), job, 1000)
 	if err != nil {
 		f.t.Fatal(err)
