@@ -465,7 +465,8 @@ func TestFleetRecoversFromRedisOutage(t *testing.T) {
 	// The outage (3s) is shorter than the lease (6s): runs that finished just before it are
 	// recorded after it, and nothing runs twice. (An outage longer than the lease makes
 	// those runs at-least-once: Redis cannot tell a finished run from a dead holder.)
-	f := newFleet(t, recordJobsLease(jobs, "* * * * * *", 0, "", 6*time.Second))
+	// catchup = "all": what fell due during the outage runs, each once.
+	f := newFleet(t, recordJobsLease(jobs, "* * * * * *", 0, "  catchup = \"all\"\n  overlap = \"allow\"", 6*time.Second))
 	f.start("a")
 	f.start("b")
 	// Runs are going for a few seconds before the outage.

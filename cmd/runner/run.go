@@ -108,7 +108,7 @@ func runNode(args []string, stderr io.Writer) error {
 	stats := &redisStats{}
 	rdb.AddHook(stats)
 
-	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease})
+	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease, Node: *node})
 	eng := engine.New(q, host, engine.Config{
 		Node:          *node,
 		Version:       version(),

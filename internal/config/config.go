@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
 // Defaults applied when a job file leaves a setting out.
@@ -81,6 +82,10 @@ type Job struct {
 	// MaxRuns caps how many of its scheduled occurrences the job ever runs; zero for no
 	// cap. Occurrences added by hand (runner trigger) do not count.
 	MaxRuns int
+	// Policy is what becomes of an occurrence that falls due while an earlier one of the job
+	// has not finished (overlap), and of those that fell due while no node was claiming
+	// (catch-up, within a window). The defaults: skip, latest, a day.
+	Policy queue.Policy
 	// Timeout bounds one attempt; zero means no timeout.
 	Timeout time.Duration
 	// Retry says how often and how late a failed occurrence is retried.

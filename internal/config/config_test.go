@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
@@ -90,6 +91,7 @@ func writeSummary(w *bytes.Buffer, cfg *Config) {
 			next := j.Sched.Next(time.Date(2026, time.March, 28, 0, 0, 0, 0, time.UTC))
 			fmt.Fprintf(w, "  first after 2026-03-28T00:00:00Z: %s\n", next.UTC().Format(time.RFC3339))
 		}
+		fmt.Fprintf(w, "  overlap=%s catchup=%s catchup_window=%s\n", j.Policy.Overlap, j.Policy.Catchup, j.Policy.CatchupWindow)
 		fmt.Fprintf(w, "  retry attempts=%d backoff=%s max_backoff=%s\n", j.Retry.Attempts, j.Retry.Backoff, j.Retry.MaxBackoff)
 		fmt.Fprintf(w, "  handler %s %s\n", j.Handler.Plugin, j.Handler.Settings)
 		fmt.Fprintf(w, "  hash %s\n", j.Hash)
@@ -117,6 +119,7 @@ func TestLoadValid(t *testing.T) {
 			End:      hcl.Pos{Line: line, Column: endCol},
 		}
 	}
+	defaults := queue.Policy{Overlap: queue.OverlapSkip, Catchup: queue.CatchupLatest, CatchupWindow: 24 * time.Hour}
 	want := &Config{
 		Runner: Runner{Namespace: "team-a_prod", Lease: 45 * time.Second},
 		Jobs: []*Job{
@@ -127,6 +130,7 @@ func TestLoadValid(t *testing.T) {
 				Timezone:  "UTC",
 				Location:  time.UTC,
 				Retry:     Retry{Attempts: 3, Backoff: 10 * time.Second, MaxBackoff: 10 * time.Minute},
+				Policy:    defaults,
 				Handler:   Handler{Plugin: "http", Settings: json.RawMessage(`{}`), LabelRange: rng(27, 11, 17), DefRange: rng(27, 3, 17)},
 				DeclRange: rng(25, 1, 19),
 			},
@@ -137,6 +141,7 @@ func TestLoadValid(t *testing.T) {
 				Timezone:  "UTC",
 				Location:  time.UTC,
 				Retry:     Retry{Attempts: 3, Backoff: 10 * time.Second, MaxBackoff: 10 * time.Minute},
+				Policy:    defaults,
 				Handler:   Handler{Plugin: "exec", Settings: json.RawMessage(`{"command":["true"]}`), LabelRange: rng(33, 11, 17), DefRange: rng(33, 3, 17)},
 				DeclRange: rng(30, 1, 14),
 			},
@@ -148,6 +153,7 @@ func TestLoadValid(t *testing.T) {
 				Location:  berlin,
 				Timeout:   20 * time.Minute,
 				Retry:     Retry{Attempts: 5, Backoff: 30 * time.Second, MaxBackoff: time.Hour},
+				Policy:    defaults,
 				Handler: Handler{
 					Plugin: "exec",
 					Settings: json.RawMessage(`{"command":["pg_dump","-Fc","-f","/backups/app.dump","app"],` +

@@ -12,6 +12,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
 // The schemas are built by functions rather than held in package variables, so
@@ -59,6 +60,9 @@ func jobSchema() *hcl.BodySchema {
 			{Name: "end_at"},
 			{Name: "max_runs"},
 			{Name: "jitter"},
+			{Name: "overlap"},
+			{Name: "catchup"},
+			{Name: "catchup_window"},
 			{Name: "timeout"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
@@ -192,6 +196,7 @@ func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
 		Timezone:  "UTC",
 		Location:  time.UTC,
 		Retry:     Retry{Attempts: DefaultAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
+		Policy:    queue.Policy{Overlap: queue.OverlapSkip, Catchup: queue.CatchupLatest, CatchupWindow: queue.DefaultCatchupWindow},
 	}
 	var diags hcl.Diagnostics
 	if len(b.Labels) > 0 { // HCL drops job blocks without a label, so this always holds
@@ -251,6 +256,29 @@ func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
 		jitter, d := durationValue(a)
 		diags = append(diags, d...)
 		j.Jitter = jitter
+	}
+	if a := content.Attributes["overlap"]; a != nil {
+		p, d := policyValue(a, queue.ParseOverlap)
+		diags = append(diags, d...)
+		j.Policy.Overlap = p
+	}
+	if a := content.Attributes["catchup"]; a != nil {
+		p, d := policyValue(a, queue.ParseCatchup)
+		diags = append(diags, d...)
+		j.Policy.Catchup = p
+	}
+	if a := content.Attributes["catchup_window"]; a != nil {
+		w, d := durationValue(a)
+		diags = append(diags, d...)
+		if !d.HasErrors() && w < time.Second {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Catch-up window too short",
+				Detail:   fmt.Sprintf("The catchup_window %s is shorter than a second; to run nothing that was missed, set catchup = \"none\".", w),
+				Subject:  a.Expr.Range().Ptr(),
+			})
+		}
+		j.Policy.CatchupWindow = w
 	}
 
 	if a := content.Attributes["schedule"]; a != nil {

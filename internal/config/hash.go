@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/queue"
 	"slices"
 	"strings"
 )
@@ -38,6 +39,9 @@ func hashJob(j *Job) string {
 		EndAt     string   `json:"end_at,omitempty"`
 		MaxRuns   int      `json:"max_runs,omitempty"`
 		Jitter    int64    `json:"jitter_ns,omitempty"`
+		Overlap   string   `json:"overlap,omitempty"`
+		Catchup   string   `json:"catchup,omitempty"`
+		Window    int64    `json:"catchup_window_ns,omitempty"`
 	}{
 		Version:    "cronfleet.job.v1",
 		Schedule:   j.Schedule,
@@ -59,6 +63,15 @@ func hashJob(j *Job) string {
 	}
 	if j.DSTRepeat != cron.RepeatOnceFirst {
 		def.DSTRepeat = j.DSTRepeat.String()
+	}
+	if j.Policy.Overlap != queue.OverlapSkip {
+		def.Overlap = string(j.Policy.Overlap)
+	}
+	if j.Policy.Catchup != queue.CatchupLatest {
+		def.Catchup = string(j.Policy.Catchup)
+	}
+	if j.Policy.CatchupWindow != queue.DefaultCatchupWindow {
+		def.Window = int64(j.Policy.CatchupWindow)
 	}
 	if !j.StartAt.IsZero() {
 		def.StartAt = j.StartAt.UTC().Format(time.RFC3339Nano)

@@ -48,9 +48,9 @@ type Claimer interface {
 // Completer is what the completer needs: recording finished runs, only while their lease is
 // still theirs.
 type Completer interface {
-	// Complete applies cs and reports for each whether it was accepted; a refused one
-	// belongs to a later attempt.
-	Complete(ctx context.Context, cs []queue.Completion) ([]bool, error)
+	// Complete applies cs and reports for each whether it was accepted (a refused one
+	// belongs to a later attempt), and in which shards a waiting occurrence became due.
+	Complete(ctx context.Context, cs []queue.Completion) (queue.Completed, error)
 }
 
 // ClockReader reads Redis' clock, from which the engine estimates when to wake up (see

@@ -167,11 +167,11 @@ func (a *memAgenda) Claim(ctx context.Context, shards []int, limit int, lead tim
 	return res, nil
 }
 
-func (a *memAgenda) Complete(ctx context.Context, cs []queue.Completion) ([]bool, error) {
+func (a *memAgenda) Complete(ctx context.Context, cs []queue.Completion) (queue.Completed, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.call("complete"); err != nil {
-		return nil, err
+		return queue.Completed{}, err
 	}
 	out := make([]bool, len(cs))
 	for i, c := range cs {
@@ -196,19 +196,19 @@ func (a *memAgenda) Complete(ctx context.Context, cs []queue.Completion) ([]bool
 			delete(a.scores, occ)
 		}
 	}
-	return out, nil
+	return queue.Completed{Accepted: out}, nil
 }
 
-func (a *memAgenda) Renew(ctx context.Context, ls []lease.Lease) ([]bool, error) {
+func (a *memAgenda) Renew(ctx context.Context, ls []lease.Lease) ([]lease.Verdict, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.call("renew"); err != nil {
 		return nil, err
 	}
-	out := make([]bool, len(ls))
+	out := make([]lease.Verdict, len(ls))
 	for i, l := range ls {
 		if a.held[l.Occurrence] == l.Token {
-			out[i] = true
+			out[i] = lease.Held
 			a.scores[l.Occurrence] = time.Now().Add(a.lease)
 		}
 	}

@@ -50,12 +50,19 @@ func (e *Engine) completer(ctx context.Context) {
 			for i, c := range batch {
 				cs[i] = c.c
 			}
-			ok, err := e.agenda.Complete(ctx, cs)
+			res, err := e.agenda.Complete(ctx, cs)
 			if err == nil {
 				e.outages.answered()
 				bo.Reset()
 				for i, c := range batch {
-					c.result <- ok[i]
+					c.result <- res.Accepted[i]
+				}
+				// A waiting occurrence got its job's overlap slot: it is due now.
+				for _, s := range res.LetIn {
+					e.heads.lower(s, time.Time{})
+				}
+				if len(res.LetIn) > 0 {
+					e.notify()
 				}
 				break
 			}

@@ -104,21 +104,25 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			}
 			continue
 		}
-		// With every slot taken nothing can be claimed, whatever is due: a run that ends
-		// frees its slot and wakes the dispatcher.
-		var timeout <-chan time.Time
-		if free > 0 {
-			wait := e.cfg.IdlePoll - time.Since(lastPoll)
-			if !next.IsZero() {
-				wait = min(wait, e.clock.until(next)-e.cfg.ClaimAhead)
+		if poll && free == 0 {
+			// With every slot taken nothing can be claimed, whatever is due: a run that
+			// ends frees its slot and wakes the dispatcher. The shards still hear from
+			// this node, or what falls due meanwhile would look missed by a fleet that was
+			// away (see queue.Config.Away).
+			lastPoll = time.Now()
+			if _, err := e.agenda.Claim(ctx, shards, 0, 0, e.clock.now().Add(e.agenda.CallTimeout())); err != nil {
+				e.log.Debug("claim call while every slot is taken failed", "err", err)
 			}
-			timer.Reset(max(wait, 0))
-			timeout = timer.C
 		}
+		wait := e.cfg.IdlePoll - time.Since(lastPoll)
+		if !next.IsZero() && free > 0 {
+			wait = min(wait, e.clock.until(next)-e.cfg.ClaimAhead)
+		}
+		timer.Reset(max(wait, 0))
 		select {
 		case <-ctx.Done():
 			return
-		case <-timeout:
+		case <-timer.C:
 		case <-e.wake:
 			timer.Stop()
 		}

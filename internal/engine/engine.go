@@ -37,9 +37,6 @@ type Config struct {
 	Concurrency int
 	// Horizon is how far ahead occurrences are added to the agenda (default 10s).
 	Horizon time.Duration
-	// CatchupWindow bounds how far back occurrences missed while the whole fleet or Redis was
-	// down are still run, once each; older ones are skipped with a warning (default 1h).
-	CatchupWindow time.Duration
 	// Grace is how long running handlers may finish after shutdown begins before they are
 	// cancelled (default 10s).
 	Grace time.Duration
@@ -94,9 +91,6 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 	}
 	if cfg.Horizon <= 0 {
 		cfg.Horizon = 10 * time.Second
-	}
-	if cfg.CatchupWindow <= 0 {
-		cfg.CatchupWindow = time.Hour
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 10 * time.Second

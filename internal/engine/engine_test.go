@@ -395,11 +395,17 @@ job "long" {
 	}
 }
 
+// TestCatchUpRunsMissedOccurrencesOnceWithinTheWindow: with catchup = "all", what fell due
+// while the whole fleet was down runs once each within the job's window; what is older is
+// passed over, logged, and recorded as missed once.
 func TestCatchUpRunsMissedOccurrencesOnceWithinTheWindow(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, "catchup", `
 job "minutely" {
-  schedule = "* * * * *"
+  schedule       = "* * * * *"
+  overlap        = "allow"
+  catchup        = "all"
+  catchup_window = "5m30s"
   handler "x" {}
 }`)
 	// The fleet last expanded this job 10 minutes ago, then went down.
@@ -408,7 +414,7 @@ job "minutely" {
 		t.Fatal(err)
 	}
 	h := &handlers{fn: succeed}
-	n := f.node("a", h, func(c *Config) { c.CatchupWindow = 5*time.Minute + 30*time.Second })
+	n := f.node("a", h, nil)
 	// Within the window: the five or six minutes before now; older ones are skipped, logged.
 	oldest := time.Now().Add(-5*time.Minute - 30*time.Second)
 	var want []string
@@ -430,8 +436,17 @@ job "minutely" {
 	if len(got) != len(want) {
 		t.Errorf("ran %v, want exactly %v", got, want)
 	}
-	if !strings.Contains(n.logs.String(), "skipping occurrences missed by the whole fleet") {
-		t.Error("skipping occurrences older than the catch-up window was not logged")
+	if !strings.Contains(n.logs.String(), "passing over occurrences missed by the whole fleet") {
+		t.Error("passing over occurrences older than the catch-up window was not logged")
+	}
+	var missed []queue.Record
+	for _, r := range f.history("minutely") {
+		if r.Status == queue.StatusMissed {
+			missed = append(missed, r)
+		}
+	}
+	if len(missed) != 1 || !strings.Contains(missed[0].Error, "older than the catch-up window (5m30s)") || !missed[0].ScheduledAt.Equal(last.Add(time.Minute)) {
+		t.Errorf("missed records %+v, want one for what is older than the window, from %v", missed, last.Add(time.Minute))
 	}
 }
 

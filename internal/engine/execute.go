@@ -40,9 +40,6 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 	a.job, a.due, a.rec.ScheduledAt = job, due, due.UTC()
 	var how queue.Completion
 	switch {
-	case c.Pause != nil:
-		a.rec.Status, a.rec.Error = queue.StatusSkipped, pauseReason(c.Pause)
-		a.log.Info("skipping occurrence: job paused", "reason", a.rec.Error)
 	case skip != "" && e.clock.now().Sub(due) < staleAfter:
 		// During a rolling change of the job files another node may know this occurrence:
 		// hand it back without using up an attempt, and drop it only once it is stale.
@@ -101,6 +98,11 @@ func (e *Engine) outcome(a *attempt, cause, err error) queue.Completion {
 		rec.Status, rec.Error = queue.StatusRetrying, "lease lost: "+errString(err)
 		log.Warn("run cancelled: lease lost", "err", err)
 		return queue.Completion{Retry: true}
+	case errors.Is(cause, lease.ErrCancelled) && err != nil:
+		// Done for good: the newer occurrence that cancelled it runs once this completes.
+		rec.Status, rec.Error = queue.StatusCancelled, "cancelled: a newer occurrence replaces it (overlap cancel_other): "+err.Error()
+		log.Warn("run cancelled: a newer occurrence of the job replaces it", "err", err)
+		return queue.Completion{}
 	case err == nil:
 		rec.Status = queue.StatusSucceeded
 		log.Info("run succeeded", "duration", rec.EndedAt.Sub(rec.StartedAt).Round(time.Microsecond), "output", excerpt(rec.Output))
@@ -223,19 +225,4 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// pauseReason is what the history says of an occurrence skipped because its job was paused.
-func pauseReason(p *queue.Pause) string {
-	r := "job paused"
-	if p.By != "" {
-		r += " by " + p.By
-	}
-	if !p.At.IsZero() {
-		r += " at " + p.At.UTC().Format(time.RFC3339)
-	}
-	if p.Note != "" {
-		r += ": " + p.Note
-	}
-	return r
 }

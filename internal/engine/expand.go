@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -124,25 +125,49 @@ func untilMidSecond(now time.Time) time.Duration {
 const maxExpand = 20000
 
 // plan computes the occurrences of j to add: from its watermark (or now, for a job never
-// expanded) to a horizon ahead, skipping what is older than the catch-up window.
+// expanded) to a horizon ahead. What lies before the job's catch-up window is passed over,
+// with one missed record for all of it.
 func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) queue.Expansion {
+	x := queue.Expansion{Job: j.Name, MaxRuns: j.MaxRuns, Policy: j.Policy}
 	from := now.Add(-time.Second)
 	if wm, ok := wms[j.Name]; ok {
 		from = wm
-		if oldest := now.Add(-e.cfg.CatchupWindow); from.Before(oldest) {
+		if oldest := now.Add(-j.Policy.CatchupWindow); from.Before(oldest) {
 			if first := j.Sched.Next(from); !first.IsZero() && first.Before(oldest) {
-				e.log.Warn("skipping occurrences missed by the whole fleet, older than the catch-up window",
-					"job", j.Name, "from", first.UTC(), "to", oldest.UTC(), "catchup_window", e.cfg.CatchupWindow)
+				// The record is written once, by the node whose expansion finds the
+				// watermark still before oldest; it is said here on every node that tries.
+				e.log.Warn("passing over occurrences missed by the whole fleet, older than the catch-up window",
+					"job", j.Name, "from", first.UTC(), "to", oldest.UTC(), "catchup_window", j.Policy.CatchupWindow)
+				x.Dropped = &queue.Record{
+					Occurrence: cron.OccurrenceID(j.Name, first), Job: j.Name, Node: e.cfg.Node,
+					ScheduledAt: first.UTC(), StartedAt: now.UTC(), EndedAt: now.UTC(), Status: queue.StatusMissed,
+					Error: fmt.Sprintf("missed: the occurrences from %s to %s fell due while no node was running, and are older than the catch-up window (%s)",
+						first.UTC().Format(time.RFC3339), oldest.UTC().Format(time.RFC3339), j.Policy.CatchupWindow),
+				}
+				x.DroppedUntil = oldest
 			}
 			from = oldest
 			wms[j.Name] = oldest // said once: the next plan starts here
 		}
 	}
-	x := queue.Expansion{Job: j.Name, MaxRuns: j.MaxRuns}
 	x.Due = cron.Expand(j.Sched, from, now.Add(e.cfg.Horizon), maxExpand)
+	if len(x.Due) == 0 {
+		return x
+	}
 	x.IDs = make([]string, len(x.Due))
+	x.Next = make([]time.Time, len(x.Due))
 	for i, d := range x.Due {
 		x.IDs[i] = cron.OccurrenceID(j.Name, d)
+	}
+	for i := range x.Due {
+		next := j.Sched.Next(x.Due[i])
+		if i+1 < len(x.Due) {
+			next = x.Due[i+1]
+		}
+		if !next.IsZero() {
+			next = next.Add(cron.Jitter(cron.OccurrenceID(j.Name, next), j.Jitter))
+		}
+		x.Next[i] = next
 	}
 	if j.Jitter > 0 {
 		// Drawn from the id, so that every node agrees; never before the due time.

@@ -13,6 +13,26 @@ import (
 // time. Check it with errors.Is(context.Cause(ctx), ErrLost).
 var ErrLost = errors.New("lease: lost")
 
+// ErrCancelled is the cancellation cause of a run that the fleet asked to stop while its
+// lease is still held: a newer occurrence of a job whose overlap policy is cancel_other
+// replaces it. Unlike ErrLost the node still holds the lease, and keeps renewing it until
+// the run's completion is recorded, so that nobody else runs the occurrence meanwhile.
+var ErrCancelled = errors.New("lease: cancelled by the fleet")
+
+// Verdict is what a renewal learned of one lease. The zero value is Lost, so a verdict
+// nobody filled in never keeps a run going.
+type Verdict uint8
+
+const (
+	// Lost means the lock no longer holds the lease's token: someone else owns the
+	// occurrence now.
+	Lost Verdict = iota
+	// Held means the lock was extended.
+	Held
+	// Cancelled means the lock was extended, but the fleet asked for the run to stop.
+	Cancelled
+)
+
 // Lease identifies one held lock: the occurrence, the agenda shard that owns its keys, and
 // the fencing token that is the lock's value. It is comparable: a Keeper keys its held
 // leases by it.
@@ -32,9 +52,9 @@ type Lease struct {
 // Renewer extends leases in Redis; for each lease it reports whether it is still held.
 type Renewer interface {
 	// Renew extends each of ls by the lease's TTL if its lock still holds its token, and
-	// answers one verdict per lease, in order: false means the lease is lost for good. An
-	// error means nothing is known; the Keeper then retries, and fences by its own clock.
-	Renew(ctx context.Context, ls []Lease) ([]bool, error)
+	// answers one verdict per lease, in order: Lost is for good. An error means nothing is
+	// known; the Keeper then retries, and fences by its own clock.
+	Renew(ctx context.Context, ls []Lease) ([]Verdict, error)
 }
 
 // Config tunes a Keeper.
@@ -67,6 +87,8 @@ type entry struct {
 	last   time.Time // send time of the last successful claim or renewal (monotonic)
 	fence  *time.Timer
 	done   bool
+	// cancelled: the fleet asked the run to stop; the lease is still renewed.
+	cancelled bool
 }
 
 // New returns a Keeper renewing through r.
@@ -88,8 +110,9 @@ func (k *Keeper) Margin() time.Duration { return k.cfg.Margin }
 
 // Hold starts keeping l, acquired by a claim sent at acquired (a time.Now() reading taken
 // before the claim was sent, so it carries the monotonic clock). The returned context is
-// cancelled with cause ErrLost when the lease is lost; release stops keeping it and must be
-// called once the run's completion was decided.
+// cancelled with cause ErrLost when the lease is lost, or ErrCancelled when the fleet asks
+// the run to stop; release stops keeping it and must be called once the run's completion
+// was decided.
 func (k *Keeper) Hold(ctx context.Context, l Lease, acquired time.Time) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	e := &entry{cancel: cancel, last: acquired}
@@ -181,15 +204,22 @@ func (k *Keeper) renewDue(ctx context.Context) {
 	}
 	for i, l := range due {
 		e := entries[i]
-		if !ok[i] {
+		if ok[i] == Lost {
 			k.lose(l, e, "lock held by someone else", false)
 			continue
 		}
 		k.mu.Lock()
+		stop := false
 		if !e.done {
 			e.last = now
 			e.fence.Reset(k.validity(now))
+			stop = ok[i] == Cancelled && !e.cancelled
+			e.cancelled = e.cancelled || stop
 		}
 		k.mu.Unlock()
+		if stop {
+			k.log.Info("the fleet cancelled the run: stopping it", "occurrence", l.Occurrence, "fencing_token", l.Token)
+			e.cancel(ErrCancelled)
+		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 
 // renewer is a fake lease.Renewer. reply decides each call's outcome (nil: all held).
 type renewer struct {
-	reply func(ctx context.Context, n int, ls []lease.Lease) ([]bool, error)
+	reply func(ctx context.Context, n int, ls []lease.Lease) ([]lease.Verdict, error)
 
 	mu    sync.Mutex
 	calls []renewal
@@ -31,23 +31,23 @@ type renewal struct {
 	ok     bool // returned without error, every lease held
 }
 
-func (r *renewer) Renew(ctx context.Context, ls []lease.Lease) ([]bool, error) {
+func (r *renewer) Renew(ctx context.Context, ls []lease.Lease) ([]lease.Verdict, error) {
 	r.mu.Lock()
 	n := len(r.calls)
 	r.calls = append(r.calls, renewal{at: time.Now(), leases: slices.Clone(ls)})
 	r.mu.Unlock()
-	var ok []bool
+	var ok []lease.Verdict
 	var err error
 	if r.reply != nil {
 		ok, err = r.reply(ctx, n, ls)
 	} else {
-		ok = make([]bool, len(ls))
+		ok = make([]lease.Verdict, len(ls))
 		for i := range ok {
-			ok[i] = true
+			ok[i] = lease.Held
 		}
 	}
 	r.mu.Lock()
-	r.calls[n].ok = err == nil && !slices.Contains(ok, false)
+	r.calls[n].ok = err == nil && !slices.Contains(ok, lease.Lost)
 	r.mu.Unlock()
 	return ok, err
 }
@@ -149,13 +149,13 @@ func TestHealthyRenewalKeepsLease(t *testing.T) {
 func TestSelfFencing(t *testing.T) {
 	const l = 30 * time.Second
 	errDown := errors.New("redis: connection refused")
-	failing := func(context.Context, int, []lease.Lease) ([]bool, error) { return nil, errDown }
+	failing := func(context.Context, int, []lease.Lease) ([]lease.Verdict, error) { return nil, errDown }
 	tests := []struct {
 		name   string
 		margin time.Duration
 		// acquiredAgo is how long before Hold the claim was sent.
 		acquiredAgo time.Duration
-		reply       func(ctx context.Context, n int, ls []lease.Lease) ([]bool, error)
+		reply       func(ctx context.Context, n int, ls []lease.Lease) ([]lease.Verdict, error)
 		// wantMargin is the margin the fence must keep before the lease's expiry in Redis.
 		wantMargin time.Duration
 	}{
@@ -165,9 +165,9 @@ func TestSelfFencing(t *testing.T) {
 		{name: "deadline counts from the claim's send time", acquiredAgo: 5 * time.Second, reply: failing, wantMargin: l / 5},
 		{
 			name: "renewals succeed twice, then fail",
-			reply: func(_ context.Context, n int, ls []lease.Lease) ([]bool, error) {
+			reply: func(_ context.Context, n int, ls []lease.Lease) ([]lease.Verdict, error) {
 				if n < 2 {
-					return []bool{true}, nil
+					return []lease.Verdict{lease.Held}, nil
 				}
 				return nil, errDown
 			},
@@ -176,10 +176,10 @@ func TestSelfFencing(t *testing.T) {
 		{
 			// The deadline counts from when a renewal was sent, not when it was answered.
 			name: "slow renewal succeeds once, then renewals fail",
-			reply: func(_ context.Context, n int, ls []lease.Lease) ([]bool, error) {
+			reply: func(_ context.Context, n int, ls []lease.Lease) ([]lease.Verdict, error) {
 				if n == 0 {
 					time.Sleep(5 * time.Second)
-					return []bool{true}, nil
+					return []lease.Verdict{lease.Held}, nil
 				}
 				return nil, errDown
 			},
@@ -187,7 +187,7 @@ func TestSelfFencing(t *testing.T) {
 		},
 		{
 			name: "renewer hangs",
-			reply: func(ctx context.Context, _ int, _ []lease.Lease) ([]bool, error) {
+			reply: func(ctx context.Context, _ int, _ []lease.Lease) ([]lease.Verdict, error) {
 				<-ctx.Done()
 				return nil, ctx.Err()
 			},
@@ -196,9 +196,9 @@ func TestSelfFencing(t *testing.T) {
 		{
 			// Its success comes after the deadline that its own send time set.
 			name: "renewer answers too late",
-			reply: func(context.Context, int, []lease.Lease) ([]bool, error) {
+			reply: func(context.Context, int, []lease.Lease) ([]lease.Verdict, error) {
 				time.Sleep(l)
-				return []bool{true}, nil
+				return []lease.Verdict{lease.Held}, nil
 			},
 			wantMargin: l / 5,
 		},
@@ -245,10 +245,12 @@ func TestRenewalReportsLost(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const l = 30 * time.Second
 		mine := lease.Lease{Occurrence: "a@1", Shard: 1, Token: 7}
-		r := &renewer{reply: func(_ context.Context, _ int, ls []lease.Lease) ([]bool, error) {
-			ok := make([]bool, len(ls))
+		r := &renewer{reply: func(_ context.Context, _ int, ls []lease.Lease) ([]lease.Verdict, error) {
+			ok := make([]lease.Verdict, len(ls))
 			for i, x := range ls {
-				ok[i] = x != occ // occ's lock was taken over
+				if x != occ { // occ's lock was taken over
+					ok[i] = lease.Held
+				}
 			}
 			return ok, nil
 		}}
@@ -291,13 +293,53 @@ func TestRenewalReportsLost(t *testing.T) {
 	})
 }
 
+// TestRenewalReportsCancelled: a renewal that finds the run cancelled by the fleet stops
+// the run at once with ErrCancelled, and goes on renewing its lease until it is released,
+// so that nobody else takes the occurrence while its completion is on its way.
+func TestRenewalReportsCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const l = 30 * time.Second
+		r := &renewer{reply: func(_ context.Context, _ int, ls []lease.Lease) ([]lease.Verdict, error) {
+			v := make([]lease.Verdict, len(ls))
+			for i := range v {
+				v[i] = lease.Cancelled
+			}
+			return v, nil
+		}}
+		k := lease.New(r, lease.Config{Lease: l})
+		stop := run(t, k)
+		defer stop()
+		start := time.Now()
+		ctx, release := k.Hold(t.Context(), occ, start)
+
+		at, cause, ended := lostAt(ctx, start, l)
+		if !ended || !errors.Is(cause, lease.ErrCancelled) {
+			t.Fatalf("run ended: %v, cause %v; want cancelled with lease.ErrCancelled", ended, cause)
+		}
+		if calls := r.log(); len(calls) != 1 || at != calls[0].at.Sub(start) {
+			t.Errorf("cancelled at %v, want at the first renewal (%v)", at, calls)
+		}
+		time.Sleep(3 * l)
+		if n, calls := k.Held(), len(r.log()); n != 1 || calls < 7 {
+			t.Errorf("after 3 leases: %d held, %d renewals; want the lease still held and renewed", n, calls)
+		}
+		release()
+		synctest.Wait()
+		before := len(r.log())
+		time.Sleep(l)
+		if after := len(r.log()); after != before || k.Held() != 0 {
+			t.Errorf("renewals went on after release: %d, then %d", before, after)
+		}
+	})
+}
+
 func TestRelease(t *testing.T) {
 	const l = 30 * time.Second
 	for _, after := range []time.Duration{0, l / 6, l / 2, 2 * l / 3} {
 		t.Run(after.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				// Renewals fail: without release the run would be fenced at Lease − Margin.
-				r := &renewer{reply: func(context.Context, int, []lease.Lease) ([]bool, error) {
+				r := &renewer{reply: func(context.Context, int, []lease.Lease) ([]lease.Verdict, error) {
 					return nil, errors.New("redis down")
 				}}
 				k := lease.New(r, lease.Config{Lease: l})
@@ -333,8 +375,8 @@ func TestRelease(t *testing.T) {
 func TestReleaseAfterLoss(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const l = 30 * time.Second
-		r := &renewer{reply: func(_ context.Context, _ int, ls []lease.Lease) ([]bool, error) {
-			return make([]bool, len(ls)), nil
+		r := &renewer{reply: func(_ context.Context, _ int, ls []lease.Lease) ([]lease.Verdict, error) {
+			return make([]lease.Verdict, len(ls)), nil
 		}}
 		k := lease.New(r, lease.Config{Lease: l})
 		stop := run(t, k)

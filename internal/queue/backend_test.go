@@ -86,6 +86,11 @@ func (b *backend) queue(cfg Config) *Queue {
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = 5 * time.Second
 	}
+	if cfg.Away == 0 {
+		// The tests move miniredis' clock by leaps: unless a test is about catch-up, a
+		// leap must not look like a fleet that was away.
+		cfg.Away = 24 * time.Hour
+	}
 	return New(b.rdb, cfg)
 }
 
@@ -124,9 +129,10 @@ func occID(job string, due time.Time) string {
 	return job + "@" + due.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
-// expansion builds the Expansion of job at dues.
+// expansion builds the Expansion of job at dues. Its occurrences may overlap (allow): the
+// tests of the overlap policies set theirs.
 func expansion(job string, dues ...time.Time) Expansion {
-	e := Expansion{Job: job}
+	e := Expansion{Job: job, Policy: Policy{Overlap: OverlapAllow}}
 	for _, d := range dues {
 		d = d.Truncate(time.Millisecond)
 		e.Due = append(e.Due, d)
@@ -230,7 +236,17 @@ func mustComplete(t *testing.T, q *Queue, cs ...Completion) []bool {
 	if err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
-	return ok
+	return ok.Accepted
+}
+
+// history is job's history, newest first.
+func (b *backend) history(t *testing.T, q *Queue, job string) []Record {
+	t.Helper()
+	recs, err := q.History(t.Context(), job, 100)
+	if err != nil {
+		t.Fatalf("History: %v", err)
+	}
+	return recs
 }
 
 // score is occ's agenda score: when it may next be claimed.

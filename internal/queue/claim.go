@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -29,9 +28,6 @@ type Claim struct {
 	// NotBefore is when the occurrence may start, on Redis' clock: its due time, or the end
 	// of its retry backoff. A claim made ahead (see Claim's lead) must wait for it.
 	NotBefore time.Time
-	// Pause, if not nil, is the fleet-wide pause of the job at the time of the claim: the
-	// claimer must not run the occurrence, and completes it as skipped.
-	Pause *Pause
 }
 
 // Lease returns the lease this claim holds.
@@ -86,9 +82,11 @@ func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Dura
 func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time) call {
 	k := q.keys(shard)
 	return call{q.claim,
-		[]string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused()},
+		[]string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
+			k.policy(), k.running(), k.cancel(), k.next(), k.polls(), k.late()},
 		[]any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
-			deadline.UnixMilli(), lead.Milliseconds()}}
+			deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
+			q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit}}
 }
 
 func parseClaimReply(reply string, shard int, out *Claimed) error {
@@ -112,15 +110,8 @@ func parseClaimReply(reply string, shard int, out *Claimed) error {
 	}
 	for _, l := range lines[2:] {
 		f := strings.Split(l, "\t")
-		if len(f) != 5 {
+		if len(f) != 4 {
 			return fmt.Errorf("malformed claim %q", l)
-		}
-		var pause *Pause
-		if f[4] != "" {
-			pause = &Pause{}
-			if err := json.Unmarshal([]byte(f[4]), pause); err != nil {
-				return fmt.Errorf("malformed pause in claim %q: %w", l, err)
-			}
 		}
 		attempt, err1 := strconv.Atoi(f[1])
 		token, err2 := strconv.ParseInt(f[2], 10, 64)
@@ -130,14 +121,15 @@ func parseClaimReply(reply string, shard int, out *Claimed) error {
 			return fmt.Errorf("malformed claim %q", l)
 		}
 		out.Claims = append(out.Claims, Claim{Occurrence: f[0], Job: f[0][:at], Shard: shard, Attempt: attempt, Token: token,
-			NotBefore: time.UnixMilli(int64(notBefore)), Pause: pause})
+			NotBefore: time.UnixMilli(int64(notBefore))})
 	}
 	return nil
 }
 
 // Renew extends the leases still held, in one round trip, and reports per lease whether it
-// is still this node's. It implements lease.Renewer.
-func (q *Queue) Renew(ctx context.Context, ls []lease.Lease) ([]bool, error) {
+// is still this node's, and whether the fleet cancelled its run. It implements
+// lease.Renewer.
+func (q *Queue) Renew(ctx context.Context, ls []lease.Lease) ([]lease.Verdict, error) {
 	idx := map[int][]int{}
 	for i, l := range ls {
 		idx[l.Shard] = append(idx[l.Shard], i)
@@ -150,11 +142,24 @@ func (q *Queue) Renew(ctx context.Context, ls []lease.Lease) ([]bool, error) {
 		for _, i := range idx[s] {
 			args = append(args, ls[i].Occurrence, strconv.FormatInt(ls[i].Token, 10))
 		}
-		calls[c] = call{q.renew, []string{k.agenda()}, args}
+		calls[c] = call{q.renew, []string{k.agenda(), k.cancel()}, args}
 	}
 	res, err := q.evalAll(ctx, calls)
 	if err != nil {
 		return nil, fmt.Errorf("queue: renew: %w", err)
 	}
-	return scatter(res, shards, idx, len(ls))
+	codes, err := scatter(res, shards, idx, len(ls))
+	if err != nil {
+		return nil, fmt.Errorf("queue: renew: %w", err)
+	}
+	out := make([]lease.Verdict, len(ls))
+	for i, c := range codes {
+		switch c {
+		case 1:
+			out[i] = lease.Held
+		case 2:
+			out[i] = lease.Cancelled
+		}
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -35,10 +36,19 @@ type Completion struct {
 // any re-sent call of the same completion to arrive.
 func (q *Queue) markerTTL() time.Duration { return max(q.cfg.Lease, 4*q.cfg.CallTimeout) }
 
-// Complete applies completions in one round trip and reports for each whether it was
-// accepted. A completion is refused (false) when someone else claimed the occurrence since
-// the caller did: it was too late, and the occurrence belongs to another attempt now.
-func (q *Queue) Complete(ctx context.Context, cs []Completion) ([]bool, error) {
+// Completed is the outcome of one Complete call.
+type Completed struct {
+	// Accepted says for each completion, in order, whether it was applied. A completion is
+	// refused when someone else claimed the occurrence since the caller did: it was too
+	// late, and the occurrence belongs to another attempt now.
+	Accepted []bool
+	// LetIn lists the shards where a completion freed its job's overlap slot for a waiting
+	// occurrence, which is due now: worth a claim at once.
+	LetIn []int
+}
+
+// Complete applies completions in one round trip.
+func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error) {
 	idx := map[int][]int{}
 	for i, c := range cs {
 		idx[c.Claim.Shard] = append(idx[c.Claim.Shard], i)
@@ -47,7 +57,7 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) ([]bool, error) {
 	calls := make([]call, len(shards))
 	for n, s := range shards {
 		k := q.keys(s)
-		args := []any{k.lockPrefix(), k.historyPrefix(), q.cfg.HistoryLimit, q.markerTTL().Milliseconds()}
+		args := []any{k.lockPrefix(), k.historyPrefix(), q.cfg.HistoryLimit, q.markerTTL().Milliseconds(), k.waitPrefix()}
 		for _, i := range idx[s] {
 			c := cs[i]
 			action := "done"
@@ -61,20 +71,31 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) ([]bool, error) {
 			if c.Record != nil {
 				b, err := json.Marshal(c.Record)
 				if err != nil {
-					return nil, fmt.Errorf("queue: complete %s: %w", c.Claim.Occurrence, err)
+					return Completed{}, fmt.Errorf("queue: complete %s: %w", c.Claim.Occurrence, err)
 				}
 				rec = string(b)
 			}
 			args = append(args, c.Claim.Occurrence, c.Claim.Job, strconv.FormatInt(c.Claim.Token, 10),
 				strconv.Itoa(c.Claim.Attempt), action, c.Delay.Milliseconds(), rec)
 		}
-		calls[n] = call{q.complete, []string{k.agenda(), k.attempts()}, args}
+		calls[n] = call{q.complete, []string{k.agenda(), k.attempts(), k.running(), k.cancel(), k.next(), k.late()}, args}
 	}
 	res, err := q.evalAll(ctx, calls)
 	if err != nil {
-		return nil, fmt.Errorf("queue: complete: %w", err)
+		return Completed{}, fmt.Errorf("queue: complete: %w", err)
 	}
-	return scatter(res, shards, idx, len(cs))
+	codes, err := scatter(res, shards, idx, len(cs))
+	if err != nil {
+		return Completed{}, fmt.Errorf("queue: complete: %w", err)
+	}
+	out := Completed{Accepted: make([]bool, len(cs))}
+	for i, c := range codes {
+		out.Accepted[i] = c > 0
+		if s := cs[i].Claim.Shard; c == 2 && !slices.Contains(out.LetIn, s) {
+			out.LetIn = append(out.LetIn, s)
+		}
+	}
+	return out, nil
 }
 
 func sortedKeys(m map[int][]int) []int {
@@ -86,17 +107,16 @@ func sortedKeys(m map[int][]int) []int {
 	return ks
 }
 
-// scatter maps per-shard 0/1 replies back to the caller's order.
-func scatter(res []any, shards []int, idx map[int][]int, n int) ([]bool, error) {
-	out := make([]bool, n)
+// scatter maps per-shard integer replies back to the caller's order.
+func scatter(res []any, shards []int, idx map[int][]int, n int) ([]int64, error) {
+	out := make([]int64, n)
 	for c, s := range shards {
 		vals, ok := res[c].([]any)
 		if !ok || len(vals) != len(idx[s]) {
-			return nil, fmt.Errorf("queue: unexpected reply %v", res[c])
+			return nil, fmt.Errorf("unexpected reply %v", res[c])
 		}
 		for j, v := range vals {
-			n, _ := v.(int64)
-			out[idx[s][j]] = n == 1
+			out[idx[s][j]], _ = v.(int64)
 		}
 	}
 	return out, nil

@@ -367,7 +367,7 @@ func TestLeaseExpiry(t *testing.T) {
 			t.Fatalf("claim after expiry = %+v, want attempt %d and a token above %d", second, first.Attempt+1, first.Token)
 		}
 
-		if ok, err := q1.Renew(t.Context(), []lease.Lease{first.Lease()}); err != nil || ok[0] {
+		if ok, err := q1.Renew(t.Context(), []lease.Lease{first.Lease()}); err != nil || ok[0] != lease.Lost {
 			t.Errorf("Renew with the lost lease = %v, %v; want [false], nil", ok, err)
 		}
 		rec := func(c Claim, node string) *Record {
@@ -376,7 +376,7 @@ func TestLeaseExpiry(t *testing.T) {
 		if ok := mustComplete(t, q1, Completion{Claim: first, Record: rec(first, "n1")}); ok[0] {
 			t.Errorf("Complete with the lost lease accepted")
 		}
-		if ok, err := q2.Renew(t.Context(), []lease.Lease{second.Lease()}); err != nil || !ok[0] {
+		if ok, err := q2.Renew(t.Context(), []lease.Lease{second.Lease()}); err != nil || ok[0] == lease.Lost {
 			t.Errorf("Renew by the new holder = %v, %v; want [true], nil", ok, err)
 		}
 		if ok := mustComplete(t, q2, Completion{Claim: second, Record: rec(second, "n2")}); !ok[0] {
@@ -408,7 +408,7 @@ func TestRenewExtends(t *testing.T) {
 		renew := func() (before, after time.Time) {
 			t.Helper()
 			before = b.now(t)
-			if ok, err := q1.Renew(t.Context(), []lease.Lease{first.Lease()}); err != nil || !ok[0] {
+			if ok, err := q1.Renew(t.Context(), []lease.Lease{first.Lease()}); err != nil || ok[0] == lease.Lost {
 				t.Fatalf("Renew of a held lease = %v, %v; want [true], nil", ok, err)
 			}
 			return before, b.now(t)
@@ -455,7 +455,7 @@ func TestClaimSkipsLiveLock(t *testing.T) {
 		if s := b.score(t, q1, occ); s.Before(sent.Add(b.lease-time.Millisecond)) || s.After(at.Add(b.lease+time.Second)) {
 			t.Errorf("score of a held occurrence after a claim looked at it = %v, want its lock's expiry, %v to %v", s, sent.Add(b.lease), at.Add(b.lease))
 		}
-		if ok, err := q1.Renew(t.Context(), []lease.Lease{first.Lease()}); err != nil || !ok[0] {
+		if ok, err := q1.Renew(t.Context(), []lease.Lease{first.Lease()}); err != nil || ok[0] == lease.Lost {
 			t.Errorf("Renew by the holder = %v, %v; want [true], nil", ok, err)
 		}
 	})
@@ -667,11 +667,11 @@ func TestNoScript(t *testing.T) {
 			t.Errorf("claim script not cached after the EVAL fallback")
 		}
 		flush()
-		if ok, err := q.Renew(t.Context(), []lease.Lease{cl.Lease()}); err != nil || !ok[0] {
+		if ok, err := q.Renew(t.Context(), []lease.Lease{cl.Lease()}); err != nil || ok[0] == lease.Lost {
 			t.Errorf("Renew after SCRIPT FLUSH = %v, %v; want [true], nil", ok, err)
 		}
 		flush()
-		if ok, err := q.Complete(t.Context(), []Completion{{Claim: cl}}); err != nil || !ok[0] {
+		if ok, err := q.Complete(t.Context(), []Completion{{Claim: cl}}); err != nil || !ok.Accepted[0] {
 			t.Errorf("Complete after SCRIPT FLUSH = %v, %v; want [true], nil", ok, err)
 		}
 		if !cached(q.complete) {
@@ -720,7 +720,7 @@ func TestLateCompletion(t *testing.T) {
 		cl, _, at := b.claimDue(t, q, occID(job, due), due)
 		b.clockTo(t, at.Add(b.lease+b.lease/10))
 
-		if ok, err := q.Renew(t.Context(), []lease.Lease{cl.Lease()}); err != nil || ok[0] {
+		if ok, err := q.Renew(t.Context(), []lease.Lease{cl.Lease()}); err != nil || ok[0] != lease.Lost {
 			t.Errorf("Renew of an expired lease = %v, %v; want [false], nil", ok, err)
 		}
 		rec := &Record{Occurrence: cl.Occurrence, Job: job, Attempt: 1, FencingToken: cl.Token, Status: StatusSucceeded}

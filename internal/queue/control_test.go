@@ -5,14 +5,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// TestPauseIsDecidedInTheClaim: while a job is paused, every claim of its occurrences
-// carries the pause, on any node, so the claimer records it as skipped; other jobs and a
-// resumed job are claimed as before.
+// TestPauseIsDecidedInTheClaim: while a job is paused, the claim script records each of its
+// occurrences that falls due as skipped, with the pause's note, who and when, instead of
+// handing it to the claimer; other jobs and a resumed job are claimed as before.
 func TestPauseIsDecidedInTheClaim(t *testing.T) {
 	contract(t, func(t *testing.T, b *backend) {
-		q := b.queue(Config{})
+		q := b.queue(Config{Node: "node-a"})
 		step := b.lease / 3
 		jobs := sameShard("pausable-", 2)
 		paused, other := jobs[0], jobs[1]
@@ -31,22 +32,21 @@ func TestPauseIsDecidedInTheClaim(t *testing.T) {
 		if diff := cmp.Diff(map[string]Pause{paused: p}, got); diff != "" {
 			t.Errorf("Pauses (-want +got):\n%s", diff)
 		}
-		b.clockTo(t, d1)
-		c := b.mustClaim(t, q, ShardOf(paused), 10)
-		if len(c.Claims) != 2 {
-			t.Fatalf("claims %+v, want both occurrences due at %v", c.Claims, d1)
+		cl, _, at := b.claimDue(t, q, occID(other, d1), d1)
+		if cl.Job != other {
+			t.Fatalf("claimed %+v", cl)
 		}
-		for _, cl := range c.Claims {
-			switch cl.Job {
-			case paused:
-				if cl.Pause == nil || *cl.Pause != p {
-					t.Errorf("claim of the paused job: pause %+v, want %+v", cl.Pause, p)
-				}
-			case other:
-				if cl.Pause != nil {
-					t.Errorf("claim of a job that is not paused carries a pause: %+v", cl.Pause)
-				}
-			}
+		recs := b.history(t, q, paused)
+		want := []Record{{Occurrence: occID(paused, d1), Job: paused, Node: "node-a", ScheduledAt: d1.UTC(),
+			Status: StatusSkipped, Error: "job paused by ops@host at 2026-12-05T01:00:00Z: database migration"}}
+		if diff := cmp.Diff(want, recs, cmpopts.IgnoreFields(Record{}, "StartedAt", "EndedAt")); diff != "" {
+			t.Errorf("history of the paused job (-want +got):\n%s", diff)
+		}
+		if len(recs) == 1 && (recs[0].StartedAt.Before(d1) || recs[0].StartedAt.After(at) || !recs[0].EndedAt.Equal(recs[0].StartedAt)) {
+			t.Errorf("skipped at %v..%v, want at the claim, between %v and %v", recs[0].StartedAt, recs[0].EndedAt, d1, at)
+		}
+		if _, err := b.rdb.ZScore(t.Context(), q.keys(ShardOf(paused)).agenda(), occID(paused, d1)).Result(); err == nil {
+			t.Error("the skipped occurrence is still in the agenda")
 		}
 
 		resumed, err := q.Resume(t.Context(), paused)
@@ -56,10 +56,7 @@ func TestPauseIsDecidedInTheClaim(t *testing.T) {
 		if again, err := q.Resume(t.Context(), paused); err != nil || again {
 			t.Errorf("second Resume = %v, %v; want false: it was not paused any more", again, err)
 		}
-		cl, _, _ := b.claimDue(t, q, occID(paused, d2), d2)
-		if cl.Pause != nil {
-			t.Errorf("claim after resume carries a pause: %+v", cl.Pause)
-		}
+		b.claimDue(t, q, occID(paused, d2), d2)
 	})
 }
 

@@ -16,6 +16,13 @@
 //	hist:JOB      list  run records, newest first, capped
 //	req:ID        str   cached reply of a claim call (seconds)
 //	paused        hash  job → its fleet-wide pause (JSON: note, by, at)
+//	policy        hash  job → "OVERLAP CATCHUP WINDOWMS", as the job's last expansion sent it
+//	running       hash  job → the occurrence holding the job's overlap slot
+//	wait:JOB      zset  occurrences waiting for the job's overlap slot → due (ms)
+//	cancel        hash  occurrence id → the occurrence that cancels it (cancel_other)
+//	next          hash  occurrence id → not-before (ms) of its job's next occurrence
+//	late          hash  occurrence id → 1 when it was added after it was due (catch-up)
+//	polls         hash  last claim call (ms), and the last gap without one (from, to)
 //	trig:OCC      str   marks a trigger applied (a day), so a re-sent one adds nothing
 //
 // The fleet's list of nodes belongs to no shard: its keys share the tag {cf:NAMESPACE}.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -25,6 +26,19 @@ type Expansion struct {
 	// MaxRuns, if not zero, caps how many occurrences of the job are ever added: the job's
 	// max_runs. Those beyond the cap are never added, but the watermark passes them.
 	MaxRuns int
+	// Next is, index for index with Due, the not-before instant of the occurrence that
+	// follows each in the job's schedule (zero at the end of the schedule). After the fleet
+	// was away, it tells whether a later occurrence is due too (catch-up latest).
+	Next []time.Time
+	// Policy is the job's overlap and catch-up policy, stored for the claim script.
+	Policy Policy
+	// Dropped, if not nil, is the record of occurrences the node passed over because they
+	// are older than the job's catch-up window: everything due before DroppedUntil. It is
+	// written once, by the expansion that finds the job's watermark still before it, which
+	// then moves there.
+	Dropped *Record
+	// DroppedUntil is the end of what Dropped passed over.
+	DroppedUntil time.Time
 	// IDs are the occurrence ids of Due, index for index (cron.OccurrenceID): the name the
 	// occurrence keeps on every attempt and node, in its lock, its history and the ids
 	// handlers see. Expand refuses an Expansion whose IDs, Due and NotBefore differ in
@@ -41,8 +55,8 @@ const maxArgsPerCall = 4096
 func (q *Queue) Expand(ctx context.Context, exps []Expansion) (map[string]time.Time, error) {
 	byShard := map[int][]Expansion{}
 	for _, e := range exps {
-		if len(e.Due) != len(e.IDs) || (e.NotBefore != nil && len(e.NotBefore) != len(e.Due)) {
-			return nil, fmt.Errorf("queue: expand %s: %d due times, %d ids and %d start times", e.Job, len(e.Due), len(e.IDs), len(e.NotBefore))
+		if len(e.Due) != len(e.IDs) || (e.NotBefore != nil && len(e.NotBefore) != len(e.Due)) || (e.Next != nil && len(e.Next) != len(e.Due)) {
+			return nil, fmt.Errorf("queue: expand %s: %d due times, %d ids, %d start times and %d next times", e.Job, len(e.Due), len(e.IDs), len(e.NotBefore), len(e.Next))
 		}
 		s := ShardOf(e.Job)
 		byShard[s] = append(byShard[s], e)
@@ -57,21 +71,34 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (map[string]time.T
 			if len(jobs) == 0 {
 				return
 			}
-			calls = append(calls, call{q.expand, []string{k.agenda(), k.watermarks(), k.counts()}, append([]any{len(jobs)}, args...)})
+			calls = append(calls, call{q.expand, []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late()},
+				append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit}, args...)})
 			jobsOf = append(jobsOf, jobs)
 			args, jobs = nil, nil
 		}
 		for _, e := range list {
-			if len(args) > 0 && len(args)+3+3*len(e.Due) > maxArgsPerCall {
+			if len(args) > 0 && len(args)+6+4*len(e.Due) > maxArgsPerCall {
 				flush()
 			}
-			args = append(args, e.Job, len(e.Due), e.MaxRuns)
+			dropped, until := "", int64(0)
+			if e.Dropped != nil {
+				b, err := json.Marshal(e.Dropped)
+				if err != nil {
+					return nil, fmt.Errorf("queue: expand %s: %w", e.Job, err)
+				}
+				dropped, until = string(b), e.DroppedUntil.UnixMilli()
+			}
+			args = append(args, e.Job, len(e.Due), e.MaxRuns, e.Policy.String(), until, dropped)
 			for i, d := range e.Due {
 				nb := d
 				if e.NotBefore != nil {
 					nb = e.NotBefore[i]
 				}
-				args = append(args, d.UnixMilli(), nb.UnixMilli(), e.IDs[i])
+				var next int64
+				if e.Next != nil && !e.Next[i].IsZero() {
+					next = e.Next[i].UnixMilli()
+				}
+				args = append(args, d.UnixMilli(), nb.UnixMilli(), e.IDs[i], next)
 			}
 			jobs = append(jobs, e.Job)
 		}

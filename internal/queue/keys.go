@@ -73,6 +73,34 @@ func (k keys) historyPrefix() string { return k.tag + ":hist:" }
 // script reads it, so a pause takes effect at the next claim of any node.
 func (k keys) paused() string { return k.tag + ":paused" }
 
+// policy is a hash job → "OVERLAP CATCHUP WINDOWMS": the job's overlap and catch-up
+// policies as its last expansion sent them, for the claim script.
+func (k keys) policy() string { return k.tag + ":policy" }
+
+// running is a hash job → the occurrence holding the job's overlap slot: claimed and not
+// finished (it may be waiting for a retry).
+func (k keys) running() string { return k.tag + ":running" }
+
+// waitPrefix + job is a sorted set of the job's occurrences waiting for its overlap slot
+// (buffer_one, buffer_all, cancel_other, and occurrences added by hand), score = due time.
+func (k keys) waitPrefix() string { return k.tag + ":wait:" }
+
+// cancel is a hash occurrence id → the occurrence replacing it (cancel_other): the holder's
+// next renewal, or the next claim, learns that the run must stop.
+func (k keys) cancel() string { return k.tag + ":cancel" }
+
+// next is a hash occurrence id → the not-before instant (ms) of its job's next occurrence,
+// from which the claim script tells whether a later one fell due too (catch-up latest).
+func (k keys) next() string { return k.tag + ":next" }
+
+// late is a hash occurrence id → 1 for occurrences added only after they were due, because
+// no node was expanding: the claim script applies the job's catch-up policy to them.
+func (k keys) late() string { return k.tag + ":late" }
+
+// polls is a hash of when a claim call last came (last), and the latest gap between two
+// calls long enough to mean that no node was claiming (from, to).
+func (k keys) polls() string { return k.tag + ":polls" }
+
 // triggered + occurrence id marks a trigger as applied, for a day: a trigger call that
 // go-redis re-sends after its occurrence already ran adds nothing.
 func (k keys) triggered(id string) string { return k.tag + ":trig:" + id }

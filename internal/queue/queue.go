@@ -13,6 +13,8 @@ import (
 )
 
 var (
+	//go:embed lua/lib.lua
+	libSrc string
 	//go:embed lua/expand.lua
 	expandSrc string
 	//go:embed lua/claim.lua
@@ -33,6 +35,13 @@ type Config struct {
 	Lease time.Duration
 	// HistoryLimit is how many run records are kept per job (default 100).
 	HistoryLimit int
+	// Node names this node in the history records the claim script writes for occurrences
+	// it decided not to run.
+	Node string
+	// Away is how long a shard may go without a claim call before its occurrences count as
+	// missed while no node was claiming (see Catchup). Nodes ask every shard of their jobs
+	// at least once a second, so it must stay well above that (default 3s).
+	Away time.Duration
 	// CallTimeout bounds every Redis call; it must stay well below Lease so that a node can
 	// notice a dead Redis and stop its handlers before its lease can expire (default:
 	// Lease/6, at most 5s).
@@ -65,6 +74,9 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 	if cfg.HistoryLimit <= 0 {
 		cfg.HistoryLimit = 100
 	}
+	if cfg.Away <= 0 {
+		cfg.Away = 3 * time.Second
+	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = min(cfg.Lease/6, 5*time.Second)
 	}
@@ -72,9 +84,9 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 		rdb:            rdb,
 		cfg:            cfg,
 		expand:         redis.NewScript(expandSrc),
-		claim:          redis.NewScript(claimSrc),
+		claim:          redis.NewScript(libSrc + claimSrc),
 		renew:          redis.NewScript(renewSrc),
-		complete:       redis.NewScript(completeSrc),
+		complete:       redis.NewScript(libSrc + completeSrc),
 		trigger:        redis.NewScript(triggerSrc),
 		announceScript: redis.NewScript(announceSrc),
 		// Claim request ids only need to be unique among calls alive at the same time.

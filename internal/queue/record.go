@@ -23,10 +23,16 @@ const (
 	StatusRetrying Status = "retrying"
 	// StatusAbandoned: earlier holders lost their lease until no attempt was left.
 	StatusAbandoned Status = "abandoned"
-	// StatusSkipped: the occurrence no longer belongs to its job's schedule on this node.
+	// StatusSkipped: the occurrence did not run: its job was paused, another occurrence
+	// of it still ran (overlap), or it no longer belongs to its job's schedule.
 	StatusSkipped Status = "skipped"
-	// StatusCancelled: the node shut down while the run was going; it runs again elsewhere.
+	// StatusCancelled: the run was stopped before it ended: by its node's shutdown (it runs
+	// again elsewhere, and another record follows) or by a newer occurrence of a job whose
+	// overlap policy is cancel_other (for good).
 	StatusCancelled Status = "cancelled"
+	// StatusMissed: the occurrence fell due while no node was claiming (the whole fleet or
+	// Redis was down) and its job's catch-up policy did not run it.
+	StatusMissed Status = "missed"
 )
 
 // Record is one run in a job's history.
@@ -43,7 +49,8 @@ type Record struct {
 	// Node names the node that held the claim and wrote the record.
 	Node string `json:"node"`
 	// Attempt is which claim of the occurrence this was, counting from 1; it includes
-	// attempts whose holder died without writing a record.
+	// attempts whose holder died without writing a record. It is 0 for an occurrence the
+	// claim script skipped or found missed before anyone claimed it (and FencingToken too).
 	Attempt int `json:"attempt"`
 	// FencingToken is the claim's fencing token: compare it with the token a handler's side
 	// effects recorded to tell which attempt wrote them.

@@ -206,7 +206,7 @@ func TestRedisDown(t *testing.T) {
 			due2 := b.now(t).Add(100 * time.Millisecond)
 			mustExpand(t, q, expansion(job2, due2))
 			cl2, _, _ := b.claimDue(t, q, occID(job2, due2), due2)
-			if ok, err := q.Renew(t.Context(), []lease.Lease{cl2.Lease()}); err != nil || !ok[0] {
+			if ok, err := q.Renew(t.Context(), []lease.Lease{cl2.Lease()}); err != nil || ok[0] == lease.Lost {
 				t.Errorf("Renew after Redis came back = %v, %v; want [true], nil", ok, err)
 			}
 			if ok := mustComplete(t, q, Completion{Claim: cl2}); !ok[0] {

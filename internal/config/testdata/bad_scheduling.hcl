@@ -40,3 +40,13 @@ job "empty" {
     command = ["true"]
   }
 }
+
+job "overlaps" {
+  schedule       = "@hourly"
+  overlap        = "queue"
+  catchup        = "some"
+  catchup_window = "10ms"
+  handler "exec" {
+    command = ["true"]
+  }
+}

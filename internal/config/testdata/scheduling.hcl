@@ -20,3 +20,15 @@ job "hourly-spread" {
     command = ["true"]
   }
 }
+
+# A report that must never run twice at once, and after an outage runs what it missed, one
+# after another, for up to six hours back.
+job "catch-all" {
+  schedule       = "*/5 * * * *"
+  overlap        = "buffer_all"
+  catchup        = "all"
+  catchup_window = "6h"
+  handler "exec" {
+    command = ["true"]
+  }
+}

@@ -1,21 +1,25 @@
--- claim.lua: claim the due occurrences of one shard, decided by Redis' clock.
+-- claim.lua: claim the due occurrences of one shard, decided by Redis' clock, and apply the
+-- jobs' pause, catch-up and overlap policies to them.
 --
 -- KEYS[1] agenda (zset), KEYS[2] fence (hash job -> token), KEYS[3] attempts (hash occ -> n),
--- KEYS[4] request cache key for this call, KEYS[5] paused (hash job -> pause JSON)
+-- KEYS[4] request cache key for this call, KEYS[5] paused (hash job -> pause JSON),
+-- KEYS[6] policy (hash job -> "OVERLAP CATCHUP WINDOWMS"), KEYS[7] running (hash job -> occ),
+-- KEYS[8] cancel (hash occ -> the occ replacing it), KEYS[9] next (hash occ -> ms),
+-- KEYS[10] polls (hash: last, from, to), KEYS[11] late (hash occ -> 1)
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
--- ARGV[6] lead (ms): also claim what becomes due within this much of NOW
--- Returns one string: "NOWUS\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tPAUSE".
+-- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
+-- ARGV[7] wait key prefix, ARGV[8] history key prefix, ARGV[9] history length,
+-- ARGV[10] the caller's node name, ARGV[11] away (ms): a longer gap between two claim calls
+-- means no node was claiming, ARGV[12] the most occurrences of a job that may wait
+-- Returns one string: "NOWUS\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE".
 --   NOTBEFORE is the claimed entry's score: the caller must not start it before Redis' clock
 --   reads NOTBEFORE. Claiming a little ahead (the lead) lets a node prepare a burst of runs
 --   and start each on time; the start is still never early by Redis' clock, because Redis'
 --   time in this reply plus the time elapsed since is a lower bound of Redis' clock.
 --   NOWUS is Redis' time in microseconds at the end of the script (a precise lower bound of
---   its clock when the reply arrives); HEAD is the smallest score left in the agenda ("" when empty).
---   PAUSE is "" or, when the job is paused fleet-wide, its pause (JSON on one line): the
---   claimer must not run the occurrence but record it as skipped. Deciding it here, in the
---   claim, means a pause holds on every node from the next claim on, and the occurrence is
---   still held and completed like any other: if the claimer dies, the next one records it.
+--   its clock when the reply arrives); HEAD is when the shard is next worth asking, as the
+--   score of an entry claimed ahead ("" when the agenda is empty).
 --
 -- Due means score <= NOW by Redis' TIME, never by a node's clock, so a node with a wrong clock
 -- cannot fire anything early. Each claim takes the occurrence's lock (SET NX semantics: only
@@ -26,6 +30,24 @@
 -- reaches Redis after its caller's deadline (it sat in a socket while Redis was frozen or
 -- slow) claims nothing: nobody would run what it claimed, and the occurrences would wait a
 -- whole lease for nothing.
+--
+-- Policies, decided here so that no two nodes can act apart, in this order; an occurrence
+-- that is not run is recorded in its job's history by this script and leaves the agenda:
+--   cancelled  a newer occurrence replaced it (cancel_other) while nobody ran it;
+--   paused     its job is paused fleet-wide: skipped;
+--   catch-up   it fell due while no node was claiming from this shard (the gap between two
+--              claim calls was longer than ARGV[11]: the fleet or Redis was down), or it was
+--              added only after it was due (KEYS[11]: no node was expanding), and it was
+--              never claimed: missed if older than the job's window, under "none", or under
+--              "latest" when the job's next occurrence (KEYS[9]) is due too;
+--   overlap    another occurrence of its job holds the job's slot (KEYS[7]) and has not
+--              finished: "skip" records it skipped, "buffer_one" and "buffer_all" move it to
+--              the job's wait zset (ARGV[7] .. job) until the slot frees, "cancel_other"
+--              marks the holder cancelled (renew.lua tells its node) and waits likewise,
+--              "allow" ignores the slot. Occurrences added by hand (trigger, backfill) always
+--              wait their turn. An entry claimed ahead of its due time is not decided before
+--              it is due, since the holder may finish in between: it stays, and HEAD says
+--              when to ask again.
 local cached = redis.call('GET', KEYS[4])
 if cached then return cached end
 
@@ -33,16 +55,83 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
+local lead = tonumber(ARGV[6])
+local waitMax = tonumber(ARGV[12])
 if now > tonumber(ARGV[5]) then limit = 0 end
+
+-- Every call counts as a sign of life, even one that claims nothing.
+local polls = redis.call('HMGET', KEYS[10], 'last', 'from', 'to')
+local last, awayFrom, awayTo = tonumber(polls[1]), tonumber(polls[2]), tonumber(polls[3])
+if last and now - last > tonumber(ARGV[11]) then
+  awayFrom, awayTo = last, now
+  redis.call('HSET', KEYS[10], 'last', now, 'from', awayFrom, 'to', awayTo)
+else
+  redis.call('HSET', KEYS[10], 'last', now)
+end
+
 local due = {}
 if limit > 0 then
-  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + tonumber(ARGV[6]), 'WITHSCORES', 'LIMIT', 0, limit)
+  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + lead, 'WITHSCORES', 'LIMIT', 0, limit)
 end
+
+local policies = {}
+local function policy(job)
+  local p = policies[job]
+  if p == nil then
+    p = {overlap = 'skip', catchup = 'latest', window = 86400000}
+    local raw = redis.call('HGET', KEYS[6], job)
+    if raw then
+      local o, c, w = string.match(raw, '^(%S+) (%S+) (%d+)$')
+      if o then p = {overlap = o, catchup = c, window = tonumber(w)} end
+    end
+    policies[job] = p
+  end
+  return p
+end
+
+-- record writes the history record of an occurrence this script decided not to run, due
+-- at ms, and forgets it.
+local function record(occ, job, at, status, reason)
+  local rec = cjson.encode({occurrence = occ, job = job, node = ARGV[10],
+    attempt = tonumber(redis.call('HGET', KEYS[3], occ) or '0'), fencing_token = 0,
+    scheduled_at = iso(at), started_at = iso(now), ended_at = iso(now), status = status, error = reason})
+  local hk = ARGV[8] .. job
+  redis.call('LPUSH', hk, rec)
+  redis.call('LTRIM', hk, 0, tonumber(ARGV[9]) - 1)
+  redis.call('ZREM', KEYS[1], occ)
+  redis.call('HDEL', KEYS[3], occ)
+  redis.call('HDEL', KEYS[8], occ)
+  redis.call('HDEL', KEYS[9], occ)
+  redis.call('HDEL', KEYS[11], occ)
+end
+
+-- active returns the occurrence holding job's overlap slot, if it has not finished. A slot
+-- whose holder left the agenda without a completion (it cannot, short of a lost key) goes to
+-- the first waiting occurrence, or is freed.
+local function active(job)
+  local r = redis.call('HGET', KEYS[7], job)
+  if r and redis.call('ZSCORE', KEYS[1], r) then return r end
+  if r and free(KEYS[7], KEYS[1], ARGV[7], job, r) == 1 then return redis.call('HGET', KEYS[7], job) end
+  return nil
+end
+
+local function pauseReason(raw)
+  local ok, p = pcall(cjson.decode, raw)
+  if not ok or type(p) ~= 'table' then return 'job paused' end
+  local r = 'job paused'
+  if type(p.by) == 'string' and p.by ~= '' then r = r .. ' by ' .. p.by end
+  if type(p.at) == 'string' and p.at ~= '' then r = r .. ' at ' .. p.at end
+  if type(p.note) == 'string' and p.note ~= '' then r = r .. ': ' .. p.note end
+  return r
+end
+
 local lines = {}
--- Most of the time no job is paused: then no claim needs to look.
+local deferred, ndeferred, hold = {}, 0, nil
+-- Most of the time no job is paused and nothing is cancelled: then no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
+local anyCancel = #due > 0 and redis.call('HLEN', KEYS[8]) > 0
 for d = 1, #due, 2 do
-  local occ, score = due[d], due[d + 1]
+  local occ, score = due[d], tonumber(due[d + 1])
   local lk = ARGV[1] .. occ
   local v = redis.call('GET', lk)
   if v and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:' then
@@ -53,22 +142,108 @@ for d = 1, #due, 2 do
     if ttl < 0 then ttl = lease elseif ttl < 1 then ttl = 1 end
     redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
   else
-    local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)
-    local job = string.match(occ, '^(.*)@[^@]*$') or occ
-    local token = redis.call('HINCRBY', KEYS[2], job, 1)
-    redis.call('SET', lk, token, 'PX', lease)
-    redis.call('ZADD', KEYS[1], 'XX', now + lease, occ)
-    local pause = anyPaused and redis.call('HGET', KEYS[5], job) or ''
-    lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. score .. '\t' .. pause
+    local job, rest = string.match(occ, '^(.*)@([^@]*)$')
+    if not job then job, rest = occ, '' end
+    local manual = string.find(rest, '~', 1, true) ~= nil
+    local first = not redis.call('HGET', KEYS[3], occ)
+    local p = policy(job)
+    local status, why = 'skipped', nil
+    local replacedBy = anyCancel and redis.call('HGET', KEYS[8], occ)
+    local pause = anyPaused and redis.call('HGET', KEYS[5], job)
+    if replacedBy then
+      status, why = 'cancelled', 'cancelled: ' .. replacedBy .. ' replaced it (overlap cancel_other)'
+    elseif pause then
+      why = pauseReason(pause)
+    elseif first and not manual and ((awayFrom and score > awayFrom and score <= awayTo) or redis.call('HEXISTS', KEYS[11], occ) == 1) then
+      local away = 'it fell due while no node was running'
+      if awayFrom and score > awayFrom and score <= awayTo then
+        away = 'no node was claiming from ' .. iso(awayFrom) .. ' to ' .. iso(awayTo)
+      end
+      if now - score > p.window then
+        status, why = 'missed', 'missed: ' .. away .. ', and it is older than the catch-up window (' .. math.floor(p.window / 1000) .. 's)'
+      elseif p.catchup == 'none' then
+        status, why = 'missed', 'missed: ' .. away .. ' (catchup none)'
+      elseif p.catchup == 'latest' then
+        local nx = tonumber(redis.call('HGET', KEYS[9], occ) or '')
+        if nx and nx <= now then
+          status, why = 'missed', 'missed: ' .. away .. ', and a later occurrence is due too (catchup latest)'
+        end
+      end
+    end
+    local run = why == nil
+    if why then
+      record(occ, job, score, status, why)
+      if replacedBy then
+        free(KEYS[7], KEYS[1], ARGV[7], job, occ)
+      end
+    elseif p.overlap ~= 'allow' then
+      local x = active(job)
+      if not x then
+        redis.call('HSET', KEYS[7], job, occ)
+      elseif x ~= occ then
+        run = false
+        local wk = ARGV[7] .. job
+        local busy = x .. ' was still running'
+        if score > now then
+          deferred[occ] = true
+          ndeferred = ndeferred + 1
+          if hold == nil or score < hold then hold = score end
+        elseif p.overlap == 'skip' and not manual then
+          record(occ, job, score, 'skipped', 'skipped: ' .. busy .. ' (overlap skip)')
+        elseif p.overlap == 'buffer_one' and not manual and redis.call('ZCARD', wk) > 0 then
+          record(occ, job, score, 'skipped', 'skipped: ' .. busy .. ' and another occurrence already waited (overlap buffer_one)')
+        elseif redis.call('ZCARD', wk) >= waitMax then
+          record(occ, job, score, 'skipped', 'skipped: ' .. busy .. ' and ' .. waitMax .. ' occurrences already waited')
+        else
+          if p.overlap == 'cancel_other' and not manual then
+            -- Only the newest runs next: those waiting for the cancellation give way.
+            local w = redis.call('ZRANGE', wk, 0, -1, 'WITHSCORES')
+            for k = 1, #w, 2 do
+              local wocc = w[k]
+              if not string.find(string.match(wocc, '@([^@]*)$') or '', '~', 1, true) then
+                redis.call('ZREM', wk, wocc)
+                record(wocc, job, tonumber(w[k + 1]), 'skipped', 'skipped: ' .. occ .. ' replaced it before it started (overlap cancel_other)')
+              end
+            end
+            redis.call('HSET', KEYS[8], x, occ)
+            -- A holder that is not running it (waiting for a retry, or its node gone and
+            -- its lock expired) learns it at its next claim: make that now.
+            local xv = redis.call('GET', ARGV[1] .. x)
+            if not xv or string.sub(xv, 1, 6) == 'retry:' then
+              redis.call('ZADD', KEYS[1], 'XX', now, x)
+            end
+          end
+          redis.call('ZREM', KEYS[1], occ)
+          redis.call('ZADD', wk, score, occ)
+        end
+      end
+    end
+    if run then
+      local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)
+      local token = redis.call('HINCRBY', KEYS[2], job, 1)
+      redis.call('SET', lk, token, 'PX', lease)
+      redis.call('ZADD', KEYS[1], 'XX', now + lease, occ)
+      lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. due[d + 1]
+    end
   end
 end
-local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local h = ''
-if head[2] then h = head[2] end
+-- The head: the first entry not left for its due time; those are asked for again when due
+-- (HEAD is a score from which the caller claims ahead by the lead).
+local h = nil
+local head = redis.call('ZRANGE', KEYS[1], 0, ndeferred, 'WITHSCORES')
+for k = 1, #head, 2 do
+  if not deferred[head[k]] then
+    h = tonumber(head[k + 1])
+    break
+  end
+end
+if hold and (h == nil or h > hold + lead) then h = hold + lead end
+local hs = ''
+if h then hs = string.format('%d', h) end
 -- Redis' time now, at the end of the script: the tightest lower bound of its clock when the
 -- reply arrives (what was due was decided at the start, above).
 local t2 = redis.call('TIME')
-local reply = t2[1] .. string.format('%06d', tonumber(t2[2])) .. '\n' .. h
+local reply = t2[1] .. string.format('%06d', tonumber(t2[2])) .. '\n' .. hs
 if #lines > 0 then reply = reply .. '\n' .. table.concat(lines, '\n') end
 redis.call('SET', KEYS[4], reply, 'PX', tonumber(ARGV[4]))
 return reply

@@ -1,12 +1,15 @@
 -- complete.lua: finish or reschedule occurrences, only for the holder of their lease
 -- (compare-and-delete), and record the run in the job's history.
 --
--- KEYS[1] agenda (zset), KEYS[2] attempts (hash)
+-- KEYS[1] agenda (zset), KEYS[2] attempts (hash), KEYS[3] running (hash job -> occurrence),
+-- KEYS[4] cancel (hash occurrence -> the one replacing it), KEYS[5] next (hash), KEYS[6] late (hash)
 -- ARGV[1] lock key prefix, ARGV[2] history key prefix, ARGV[3] history length,
--- ARGV[4] marker TTL (ms), then groups of 7: occurrence id, job, token, attempt,
---         action ("done" | "retry" | "release"), delay (ms), history record ("" for none)
+-- ARGV[4] marker TTL (ms), ARGV[5] wait key prefix, then groups of 7: occurrence id, job,
+--         token, attempt, action ("done" | "retry" | "release"), delay (ms), history record
+--         ("" for none)
 -- Returns: for each group 1 if applied (now or by an earlier identical call), 0 if refused
--- because the caller no longer holds the lease.
+-- because the caller no longer holds the lease, 2 if applied and the job's overlap slot
+-- went to a waiting occurrence, which is due now.
 --
 -- The lock is never deleted blindly: its value must be the caller's token, or the lock must
 -- have expired with nobody claiming the occurrence since (its attempt count is still the
@@ -16,36 +19,44 @@
 -- a marker "done:TOKEN" or "retry:TOKEN" that lives a little while, so when go-redis re-sends
 -- a call whose reply was lost, the second run sees its own marker and answers 1 again
 -- instead of reporting a lost lease. "done" removes the occurrence from the agenda for good
--- (the expansion watermark keeps it from coming back); "retry" makes it due again after the
--- delay, when the next claim counts attempt + 1 (claims take over a retry marker);
--- "release" does the same but gives the attempt back: the holder did not run it.
+-- (the expansion watermark keeps it from coming back) and frees its job's overlap slot;
+-- "retry" makes it due again after the delay, when the next claim counts attempt + 1
+-- (claims take over a retry marker); "release" does the same but gives the attempt back:
+-- the holder did not run it. An occurrence waiting for a retry still holds its job's
+-- overlap slot: it has not finished.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hlen = tonumber(ARGV[3])
 local marker_ttl = tonumber(ARGV[4])
 local out = {}
-for i = 5, #ARGV, 7 do
+for i = 6, #ARGV, 7 do
   local occ, job, token, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local action, delay, record = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
   local lk = ARGV[1] .. occ
   local v = redis.call('GET', lk)
   if v == token or (not v and redis.call('HGET', KEYS[2], occ) == attempt) then
+    -- History first: if the push fails, nothing else was applied.
+    if record ~= '' then
+      local hk = ARGV[2] .. job
+      redis.call('LPUSH', hk, record)
+      redis.call('LTRIM', hk, 0, hlen - 1)
+    end
+    local res = 1
     if action == 'done' then
       redis.call('ZREM', KEYS[1], occ)
       redis.call('HDEL', KEYS[2], occ)
+      redis.call('HDEL', KEYS[4], occ)
+      redis.call('HDEL', KEYS[5], occ)
+      redis.call('HDEL', KEYS[6], occ)
       redis.call('SET', lk, 'done:' .. token, 'PX', marker_ttl)
+      res = res + free(KEYS[3], KEYS[1], ARGV[5], job, occ)
     else
       if action == 'release' then redis.call('HINCRBY', KEYS[2], occ, -1) end
       if delay < 1 then delay = 1 end
       redis.call('ZADD', KEYS[1], 'XX', now + delay, occ)
       redis.call('SET', lk, 'retry:' .. token, 'PX', marker_ttl)
     end
-    if record ~= '' then
-      local hk = ARGV[2] .. job
-      redis.call('LPUSH', hk, record)
-      redis.call('LTRIM', hk, 0, hlen - 1)
-    end
-    out[#out + 1] = 1
+    out[#out + 1] = res
   elseif v == 'done:' .. token or v == 'retry:' .. token then
     out[#out + 1] = 1
   else

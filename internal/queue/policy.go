@@ -1,0 +1,97 @@
+package queue
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Overlap is what becomes of an occurrence that falls due while an earlier one of its job
+// has not finished (it runs, or waits for a retry) anywhere in the fleet. The claim script
+// decides it (lua/claim.lua), so two nodes never act apart.
+type Overlap string
+
+// The overlap policies.
+const (
+	// OverlapSkip records the new occurrence as skipped: the default, as a job that
+	// overruns its interval rarely wants a second copy of itself.
+	OverlapSkip Overlap = "skip"
+	// OverlapBufferOne lets one occurrence wait and run as soon as the earlier one ends;
+	// further ones are skipped while it waits.
+	OverlapBufferOne Overlap = "buffer_one"
+	// OverlapBufferAll lets every occurrence wait, up to WaitLimit, and run one after
+	// another.
+	OverlapBufferAll Overlap = "buffer_all"
+	// OverlapCancelOther cancels the earlier run, on whichever node holds it, and runs the
+	// new occurrence once it ended.
+	OverlapCancelOther Overlap = "cancel_other"
+	// OverlapAllow runs every occurrence at its time, however many of the job run already.
+	OverlapAllow Overlap = "allow"
+)
+
+// WaitLimit bounds the occurrences of one job that wait for its overlap slot; those beyond
+// it are skipped, so a job that always overruns cannot grow Redis without bound.
+const WaitLimit = 1000
+
+// ParseOverlap reads an overlap policy by name.
+func ParseOverlap(s string) (Overlap, error) {
+	switch o := Overlap(s); o {
+	case OverlapSkip, OverlapBufferOne, OverlapBufferAll, OverlapCancelOther, OverlapAllow:
+		return o, nil
+	}
+	return "", fmt.Errorf("unknown overlap policy %q (want skip, buffer_one, buffer_all, cancel_other or allow)", s)
+}
+
+// Catchup is what becomes of the occurrences of a job that fell due while no node was
+// claiming (the whole fleet or Redis was down), once one is again.
+type Catchup string
+
+// The catch-up policies.
+const (
+	// CatchupNone records them all as missed.
+	CatchupNone Catchup = "none"
+	// CatchupLatest runs the newest of them, within the window, and records the others as
+	// missed: the default, as most jobs (a backup, a report) need one run to catch up, not
+	// one per missed slot.
+	CatchupLatest Catchup = "latest"
+	// CatchupAll runs each of them within the window.
+	CatchupAll Catchup = "all"
+)
+
+// DefaultCatchupWindow is how far back missed occurrences are still run by default. With
+// the default policy it only decides whether the newest missed run of a job still runs: a
+// day covers a daily job and an outage over a night or a weekend day, while the input of an
+// older run is usually gone or stale.
+const DefaultCatchupWindow = 24 * time.Hour
+
+// ParseCatchup reads a catch-up policy by name.
+func ParseCatchup(s string) (Catchup, error) {
+	switch c := Catchup(s); c {
+	case CatchupNone, CatchupLatest, CatchupAll:
+		return c, nil
+	}
+	return "", fmt.Errorf("unknown catchup policy %q (want none, latest or all)", s)
+}
+
+// Policy is what the claim script applies to a job's occurrences. The zero value means the
+// defaults: skip, latest, DefaultCatchupWindow.
+type Policy struct {
+	Overlap       Overlap
+	Catchup       Catchup
+	CatchupWindow time.Duration
+}
+
+// String is the policy as the claim script reads it: "OVERLAP CATCHUP WINDOWMS".
+func (p Policy) String() string {
+	o, c, w := p.Overlap, p.Catchup, p.CatchupWindow
+	if o == "" {
+		o = OverlapSkip
+	}
+	if c == "" {
+		c = CatchupLatest
+	}
+	if w <= 0 {
+		w = DefaultCatchupWindow
+	}
+	return string(o) + " " + string(c) + " " + strconv.FormatInt(w.Milliseconds(), 10)
+}
