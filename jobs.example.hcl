@@ -27,6 +27,18 @@ job "flaky" {
   }
 }
 
+# Takes longer than its interval: the occurrence that falls due while it still runs waits
+# and starts as soon as it ended (overlap), and after an outage only the newest missed
+# occurrence runs (catchup).
+job "sync" {
+  schedule = "*/3 * * * * *"
+  overlap  = "buffer_one"
+  catchup  = "latest"
+  handler "exec" {
+    command = ["sh", "-c", "echo syncing for $CRONFLEET_SCHEDULED_AT; sleep 4"]
+  }
+}
+
 # Daily at 02:30 Berlin time: on the spring-forward day (no 02:30) it runs at 03:00,
 # on the fall-back day (02:30 twice) it runs once.
 job "nightly-report" {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -145,6 +146,15 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 		return nil, sent, err
 	}
 	e.clock.observe(sent, e.clock.stamp(), res.Now)
+	for _, d := range res.Decided {
+		// Missed runs are what an operator must hear about; skipped ones follow a policy
+		// the job asked for.
+		level := slog.LevelInfo
+		if d.Status == queue.StatusMissed {
+			level = slog.LevelWarn
+		}
+		e.log.Log(ctx, level, "occurrence not run", "occurrence", d.Occurrence, "status", d.Status, "reason", d.Reason)
+	}
 	n := map[int]int{}
 	for _, c := range res.Claims {
 		n[c.Shard]++

@@ -46,6 +46,16 @@ type Claimed struct {
 	// Heads is, per shard asked, the score of its earliest remaining entry: when it is next
 	// worth asking. A shard missing from Heads has an empty agenda.
 	Heads map[int]time.Time
+	// Decided are the occurrences the claim script recorded in history instead of handing
+	// them out (paused, overlap, catch-up): for the caller to log.
+	Decided []Decided
+}
+
+// Decided is an occurrence the claim script did not run, and why.
+type Decided struct {
+	Occurrence string
+	Status     Status
+	Reason     string
 }
 
 // Claim claims up to max occurrences from each of shards that are due, or become due within
@@ -110,6 +120,10 @@ func parseClaimReply(reply string, shard int, out *Claimed) error {
 	}
 	for _, l := range lines[2:] {
 		f := strings.Split(l, "\t")
+		if strings.HasPrefix(l, "!") && len(f) == 3 {
+			out.Decided = append(out.Decided, Decided{Occurrence: f[1], Status: Status(f[0][1:]), Reason: f[2]})
+			continue
+		}
 		if len(f) != 4 {
 			return fmt.Errorf("malformed claim %q", l)
 		}

@@ -57,10 +57,15 @@ func TestOverlapSkip(t *testing.T) {
 
 		// d[1] falls due while d[0] runs: recorded as skipped, naming the one running.
 		b.clockTo(t, d[1])
-		if c := b.mustClaim(t, q, ShardOf(job), 10); len(c.Claims) != 0 {
+		c := b.mustClaim(t, q, ShardOf(job), 10)
+		if len(c.Claims) != 0 {
 			t.Fatalf("claimed %+v while %s runs", c.Claims, first.Occurrence)
 		}
-		want := []string{occID(job, d[1]) + " skipped: skipped: " + first.Occurrence + " was still running (overlap skip)"}
+		reason := "skipped: " + first.Occurrence + " was still running (overlap skip)"
+		if want := []Decided{{occID(job, d[1]), StatusSkipped, reason}}; !slices.Equal(c.Decided, want) {
+			t.Errorf("decided %+v, want %+v", c.Decided, want)
+		}
+		want := []string{occID(job, d[1]) + " skipped: " + reason}
 		if got := b.statuses(t, q, job); !slices.Equal(got, want) {
 			t.Errorf("history %q, want %q", got, want)
 		}

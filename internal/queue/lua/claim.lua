@@ -12,7 +12,9 @@
 -- ARGV[7] wait key prefix, ARGV[8] history key prefix, ARGV[9] history length,
 -- ARGV[10] the caller's node name, ARGV[11] away (ms): a longer gap between two claim calls
 -- means no node was claiming, ARGV[12] the most occurrences of a job that may wait
--- Returns one string: "NOWUS\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE".
+-- Returns one string: "NOWUS\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE",
+--   and one line per occurrence it recorded without running "!STATUS\tOCC\tREASON", for the
+--   caller's log.
 --   NOTBEFORE is the claimed entry's score: the caller must not start it before Redis' clock
 --   reads NOTBEFORE. Claiming a little ahead (the lead) lets a node prepare a burst of runs
 --   and start each on time; the start is still never early by Redis' clock, because Redis'
@@ -91,7 +93,9 @@ end
 
 -- record writes the history record of an occurrence this script decided not to run, due
 -- at ms, and forgets it.
+local lines = {}
 local function record(occ, job, at, status, reason)
+  lines[#lines + 1] = '!' .. status .. '\t' .. occ .. '\t' .. string.gsub(reason, '[\t\r\n]', ' ')
   local rec = cjson.encode({occurrence = occ, job = job, node = ARGV[10],
     attempt = tonumber(redis.call('HGET', KEYS[3], occ) or '0'), fencing_token = 0,
     scheduled_at = iso(at), started_at = iso(now), ended_at = iso(now), status = status, error = reason})
@@ -125,7 +129,6 @@ local function pauseReason(raw)
   return r
 end
 
-local lines = {}
 local deferred, ndeferred, hold = {}, 0, nil
 -- Most of the time no job is paused and nothing is cancelled: then no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
