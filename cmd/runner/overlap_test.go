@@ -96,6 +96,22 @@ func (f *fleet) finals(job string) map[string][]queue.Status {
 	return out
 }
 
+// overlapFleet starts nodes running overlapJob(policy, sleep), waits until the job ran n
+// times to the end, and returns its runs, having checked that none overlapped unless the
+// policy allows it.
+func overlapFleet(t *testing.T, policy string, sleep time.Duration, n int, nodes ...string) (*fleet, []span) {
+	t.Helper()
+	f := newFleet(t, overlapJob(policy, sleep))
+	for _, name := range nodes {
+		f.start(name)
+	}
+	s := f.waitRuns(policy, n)
+	if o := overlaps(s); len(o) > 0 && policy != "allow" {
+		t.Errorf("runs overlapped under %s: %v", policy, o)
+	}
+	return f, s
+}
+
 // waitRuns waits until job ran n times to the end.
 func (f *fleet) waitRuns(job string, n int) []span {
 	f.t.Helper()
@@ -115,14 +131,7 @@ func (f *fleet) waitRuns(job string, n int) []span {
 
 func TestOverlapSkipAcrossTheFleet(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, overlapJob("skip", 2500*time.Millisecond))
-	f.start("a")
-	f.start("b")
-	f.start("c")
-	s := f.waitRuns("skip", 3)
-	if o := overlaps(s); len(o) > 0 {
-		t.Errorf("runs overlapped under skip: %v", o)
-	}
+	f, s := overlapFleet(t, "skip", 2500*time.Millisecond, 3, "a", "b", "c")
 	skipped := 0
 	for occ, st := range f.finals("skip") {
 		if slices.Contains(st, queue.StatusSkipped) {
@@ -147,13 +156,7 @@ func TestOverlapSkipAcrossTheFleet(t *testing.T) {
 // run before it ends, on whichever node; the others are skipped.
 func TestOverlapBufferOneAcrossTheFleet(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, overlapJob("buffer_one", 2500*time.Millisecond))
-	f.start("a")
-	f.start("b")
-	s := f.waitRuns("buffer_one", 3)
-	if o := overlaps(s); len(o) > 0 {
-		t.Errorf("runs overlapped under buffer_one: %v", o)
-	}
+	f, s := overlapFleet(t, "buffer_one", 2500*time.Millisecond, 3, "a", "b")
 	for i := 1; i < len(s); i++ {
 		// The one that waited: the first occurrence due after the previous run started.
 		_, due := dueOf(t, s[i].occ)
@@ -180,13 +183,7 @@ func TestOverlapBufferOneAcrossTheFleet(t *testing.T) {
 
 func TestOverlapBufferAllAcrossTheFleet(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, overlapJob("buffer_all", 1500*time.Millisecond))
-	f.start("a")
-	f.start("b")
-	s := f.waitRuns("buffer_all", 4)
-	if o := overlaps(s); len(o) > 0 {
-		t.Errorf("runs overlapped under buffer_all: %v", o)
-	}
+	f, s := overlapFleet(t, "buffer_all", 1500*time.Millisecond, 4, "a", "b")
 	// Every occurrence runs, in order, one after another.
 	for i := 1; i < len(s); i++ {
 		_, due := dueOf(t, s[i].occ)
@@ -240,10 +237,7 @@ func TestOverlapCancelOtherAcrossTheFleet(t *testing.T) {
 
 func TestOverlapAllowAcrossTheFleet(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, overlapJob("allow", 2500*time.Millisecond))
-	f.start("a")
-	f.start("b")
-	s := f.waitRuns("allow", 3)
+	_, s := overlapFleet(t, "allow", 2500*time.Millisecond, 3, "a", "b")
 	if len(overlaps(s)) == 0 {
 		t.Errorf("no two runs overlapped under allow: %+v", s)
 	}

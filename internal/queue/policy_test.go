@@ -37,6 +37,16 @@ func (b *backend) statuses(t *testing.T, q *Queue, job string) []string {
 	return out
 }
 
+// running expands job under p at n instants step apart (b.dues) and claims the first when
+// it is due: a run going, for the overlap policies to act on.
+func (b *backend) running(t *testing.T, q *Queue, job string, p Policy, n int, step time.Duration) ([]time.Time, Claim) {
+	t.Helper()
+	d := b.dues(t, n, step)
+	mustExpand(t, q, policyExpansion(job, p, time.Time{}, d...))
+	first, _, _ := b.claimDue(t, q, occID(job, d[0]), d[0])
+	return d, first
+}
+
 // dues returns n instants step apart, the first one step after Redis' clock now.
 func (b *backend) dues(t *testing.T, n int, step time.Duration) []time.Time {
 	now := b.now(t)
@@ -51,9 +61,7 @@ func TestOverlapSkip(t *testing.T) {
 	contract(t, func(t *testing.T, b *backend) {
 		q := b.queue(Config{Node: "n1"})
 		const job = "skips"
-		d := b.dues(t, 3, b.lease/3)
-		mustExpand(t, q, policyExpansion(job, Policy{Overlap: OverlapSkip}, time.Time{}, d...))
-		first, _, _ := b.claimDue(t, q, occID(job, d[0]), d[0])
+		d, first := b.running(t, q, job, Policy{Overlap: OverlapSkip}, 3, b.lease/3)
 
 		// d[1] falls due while d[0] runs: recorded as skipped, naming the one running.
 		b.clockTo(t, d[1])
@@ -84,9 +92,7 @@ func TestOverlapRetryHoldsTheSlot(t *testing.T) {
 		q := b.queue(Config{})
 		const job = "retries"
 		step := b.lease / 3
-		d := b.dues(t, 2, step)
-		mustExpand(t, q, policyExpansion(job, Policy{}, time.Time{}, d...))
-		first, _, _ := b.claimDue(t, q, occID(job, d[0]), d[0])
+		d, first := b.running(t, q, job, Policy{}, 2, step)
 		mustComplete(t, q, Completion{Claim: first, Retry: true, Delay: 2 * step})
 		b.clockTo(t, d[1])
 		if c := b.mustClaim(t, q, ShardOf(job), 10); len(c.Claims) != 0 {
@@ -170,9 +176,7 @@ func TestOverlapCancelOther(t *testing.T) {
 		q := b.queue(Config{})
 		const job = "cancels"
 		shard := ShardOf(job)
-		d := b.dues(t, 3, b.lease/4)
-		mustExpand(t, q, policyExpansion(job, Policy{Overlap: OverlapCancelOther}, time.Time{}, d...))
-		first, _, _ := b.claimDue(t, q, occID(job, d[0]), d[0])
+		d, first := b.running(t, q, job, Policy{Overlap: OverlapCancelOther}, 3, b.lease/4)
 		b.clockTo(t, d[1])
 		if c := b.mustClaim(t, q, shard, 10); len(c.Claims) != 0 {
 			t.Fatalf("claimed %+v before %s ended", c.Claims, first.Occurrence)
@@ -215,9 +219,7 @@ func TestOverlapCancelOtherHolderGone(t *testing.T) {
 		q := b.queue(Config{Node: "n2"})
 		const job = "cancels-gone"
 		shard := ShardOf(job)
-		d := b.dues(t, 2, b.lease/4)
-		mustExpand(t, q, policyExpansion(job, Policy{Overlap: OverlapCancelOther}, time.Time{}, d...))
-		first, _, _ := b.claimDue(t, q, occID(job, d[0]), d[0])
+		d, first := b.running(t, q, job, Policy{Overlap: OverlapCancelOther}, 2, b.lease/4)
 		b.clockTo(t, d[1])
 		b.claimNothing(t, q, shard, b.score(t, q, first.Occurrence))
 		// Nobody renews the first lease. At its expiry it is recorded as cancelled, and the
@@ -246,9 +248,7 @@ func TestOverlapNotDecidedAhead(t *testing.T) {
 		q := b.queue(Config{})
 		const job = "ahead-overlap"
 		shard := ShardOf(job)
-		d := b.dues(t, 2, b.lease/3)
-		mustExpand(t, q, policyExpansion(job, Policy{}, time.Time{}, d...))
-		first, _, _ := b.claimDue(t, q, occID(job, d[0]), d[0])
+		d, first := b.running(t, q, job, Policy{}, 2, b.lease/3)
 		lead := d[1].Sub(d[0]) + time.Minute
 		now := b.now(t)
 		c, err := q.Claim(t.Context(), []int{shard}, 10, lead, now.Add(q.CallTimeout()))
@@ -282,9 +282,7 @@ func TestManualOccurrencesWait(t *testing.T) {
 		q := b.queue(Config{})
 		const job = "manual-wait"
 		shard := ShardOf(job)
-		d := b.dues(t, 1, b.lease/3)
-		mustExpand(t, q, policyExpansion(job, Policy{}, time.Time{}, d...))
-		first, _, _ := b.claimDue(t, q, occID(job, d[0]), d[0])
+		d, first := b.running(t, q, job, Policy{}, 1, b.lease/3)
 		id := occID(job, d[0]) + "~m1"
 		if _, err := q.Trigger(t.Context(), job, id); err != nil {
 			t.Fatal(err)
