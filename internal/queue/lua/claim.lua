@@ -92,7 +92,7 @@ local function policy(job)
 end
 
 -- record writes the history record of an occurrence this script decided not to run, due
--- at ms, and forgets it.
+-- at ms, and forgets it; if it held its job's overlap slot, the slot goes on.
 local lines = {}
 local function record(occ, job, at, status, reason)
   lines[#lines + 1] = '!' .. status .. '\t' .. occ .. '\t' .. string.gsub(reason, '[\t\r\n]', ' ')
@@ -107,6 +107,7 @@ local function record(occ, job, at, status, reason)
   redis.call('HDEL', KEYS[8], occ)
   redis.call('HDEL', KEYS[9], occ)
   redis.call('HDEL', KEYS[11], occ)
+  free(KEYS[7], KEYS[1], ARGV[7], job, occ)
 end
 
 -- active returns the occurrence holding job's overlap slot, if it has not finished. A slot
@@ -176,9 +177,6 @@ for d = 1, #due, 2 do
     local run = why == nil
     if why then
       record(occ, job, score, status, why)
-      if replacedBy then
-        free(KEYS[7], KEYS[1], ARGV[7], job, occ)
-      end
     elseif p.overlap ~= 'allow' then
       local x = active(job)
       if not x then
@@ -216,6 +214,8 @@ for d = 1, #due, 2 do
               redis.call('ZADD', KEYS[1], 'XX', now, x)
             end
           end
+          -- Its catch-up was decided: once let in, it runs.
+          redis.call('HDEL', KEYS[11], occ)
           redis.call('ZREM', KEYS[1], occ)
           redis.call('ZADD', wk, score, occ)
         end
