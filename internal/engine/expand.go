@@ -155,26 +155,23 @@ func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) qu
 		return x
 	}
 	x.IDs = make([]string, len(x.Due))
-	x.Next = make([]time.Time, len(x.Due))
 	for i, d := range x.Due {
 		x.IDs[i] = cron.OccurrenceID(j.Name, d)
 	}
-	for i := range x.Due {
-		next := j.Sched.Next(x.Due[i])
-		if i+1 < len(x.Due) {
-			next = x.Due[i+1]
-		}
-		if !next.IsZero() {
-			next = next.Add(cron.Jitter(cron.OccurrenceID(j.Name, next), j.Jitter))
-		}
-		x.Next[i] = next
-	}
+	starts := x.Due
 	if j.Jitter > 0 {
 		// Drawn from the id, so that every node agrees; never before the due time.
 		x.NotBefore = make([]time.Time, len(x.Due))
 		for i, d := range x.Due {
 			x.NotBefore[i] = d.Add(cron.Jitter(x.IDs[i], j.Jitter))
 		}
+		starts = x.NotBefore
+	}
+	// Each occurrence's next is the one after it in this expansion; the last one's is the
+	// schedule's next (zero past the schedule's end).
+	x.Next = append(slices.Clone(starts[1:]), time.Time{})
+	if last := j.Sched.Next(x.Due[len(x.Due)-1]); !last.IsZero() {
+		x.Next[len(x.Next)-1] = last.Add(cron.Jitter(cron.OccurrenceID(j.Name, last), j.Jitter))
 	}
 	return x
 }
