@@ -96,7 +96,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 			k.policy(), k.running(), k.cancel(), k.next(), k.polls(), k.late()},
 		[]any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
 			deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
-			q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit}}
+			q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit, Policy{}.String()}}
 }
 
 func parseClaimReply(reply string, shard int, out *Claimed) error {

@@ -424,3 +424,26 @@ func TestCatchupLateAdded(t *testing.T) {
 		}
 	})
 }
+
+// TestDefaultPolicyWithoutExpansion: a job no node expanded yet (its occurrences were only
+// triggered) gets the default policy, so two triggers do not run at once.
+func TestDefaultPolicyWithoutExpansion(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{})
+		const job = "never-expanded"
+		now := b.now(t)
+		ids := []string{occID(job, now) + "~a", occID(job, now) + "~b"}
+		if n, err := q.Trigger(t.Context(), job, ids...); err != nil || n != 2 {
+			t.Fatalf("Trigger = %d, %v", n, err)
+		}
+		c := b.mustClaim(t, q, ShardOf(job), 10)
+		if len(c.Claims) != 1 {
+			t.Fatalf("claims %+v, want one: the other waits under the default overlap policy", c.Claims)
+		}
+		mustComplete(t, q, Completion{Claim: c.Claims[0]})
+		next := b.mustClaim(t, q, ShardOf(job), 10)
+		if len(next.Claims) != 1 || next.Claims[0].Occurrence == c.Claims[0].Occurrence {
+			t.Fatalf("claims %+v after %s completed, want the other trigger", next.Claims, c.Claims[0].Occurrence)
+		}
+	})
+}

@@ -11,7 +11,8 @@
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
 -- ARGV[7] wait key prefix, ARGV[8] history key prefix, ARGV[9] history length,
 -- ARGV[10] the caller's node name, ARGV[11] away (ms): a longer gap between two claim calls
--- means no node was claiming, ARGV[12] the most occurrences of a job that may wait
+-- means no node was claiming, ARGV[12] the most occurrences of a job that may wait,
+-- ARGV[13] the policy of a job that has none in KEYS[6] (queue.Policy's zero value)
 -- Returns one string: "NOWUS\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE",
 --   and one line per occurrence it recorded without running "!STATUS\tOCC\tREASON", for the
 --   caller's log.
@@ -76,19 +77,27 @@ if limit > 0 then
   due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + lead, 'WITHSCORES', 'LIMIT', 0, limit)
 end
 
+local function parsePolicy(raw)
+  local o, c, w = string.match(raw, '^(%S+) (%S+) (%d+)$')
+  if o then return {overlap = o, catchup = c, window = tonumber(w)} end
+end
+local defaultPolicy = parsePolicy(ARGV[13])
 local policies = {}
 local function policy(job)
   local p = policies[job]
   if p == nil then
-    p = {overlap = 'skip', catchup = 'latest', window = 86400000}
-    local raw = redis.call('HGET', KEYS[6], job)
-    if raw then
-      local o, c, w = string.match(raw, '^(%S+) (%S+) (%d+)$')
-      if o then p = {overlap = o, catchup = c, window = tonumber(w)} end
-    end
+    p = parsePolicy(redis.call('HGET', KEYS[6], job) or '') or defaultPolicy
     policies[job] = p
   end
   return p
+end
+
+-- split returns the job of an occurrence id and whether it was added by hand (trigger,
+-- backfill: cron.TriggeredID puts '~' after the last '@').
+local function split(occ)
+  local job, rest = string.match(occ, '^(.*)@([^@]*)$')
+  if not job then return occ, false end
+  return job, string.find(rest, '~', 1, true) ~= nil
 end
 
 -- record writes the history record of an occurrence this script decided not to run, due
@@ -131,9 +140,11 @@ local function pauseReason(raw)
 end
 
 local deferred, ndeferred, hold = {}, 0, nil
--- Most of the time no job is paused and nothing is cancelled: then no claim needs to look.
+-- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
+-- no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
 local anyCancel = #due > 0 and redis.call('HLEN', KEYS[8]) > 0
+local anyLate = #due > 0 and redis.call('HLEN', KEYS[11]) > 0
 for d = 1, #due, 2 do
   local occ, score = due[d], tonumber(due[d + 1])
   local lk = ARGV[1] .. occ
@@ -146,11 +157,9 @@ for d = 1, #due, 2 do
     if ttl < 0 then ttl = lease elseif ttl < 1 then ttl = 1 end
     redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
   else
-    local job, rest = string.match(occ, '^(.*)@([^@]*)$')
-    if not job then job, rest = occ, '' end
-    local manual = string.find(rest, '~', 1, true) ~= nil
-    local first = not redis.call('HGET', KEYS[3], occ)
+    local job, manual = split(occ)
     local p = policy(job)
+    local away = awayFrom and score > awayFrom and score <= awayTo
     local status, why = 'skipped', nil
     local replacedBy = anyCancel and redis.call('HGET', KEYS[8], occ)
     local pause = anyPaused and redis.call('HGET', KEYS[5], job)
@@ -158,19 +167,18 @@ for d = 1, #due, 2 do
       status, why = 'cancelled', 'cancelled: ' .. replacedBy .. ' replaced it (overlap cancel_other)'
     elseif pause then
       why = pauseReason(pause)
-    elseif first and not manual and ((awayFrom and score > awayFrom and score <= awayTo) or redis.call('HEXISTS', KEYS[11], occ) == 1) then
-      local away = 'it fell due while no node was running'
-      if awayFrom and score > awayFrom and score <= awayTo then
-        away = 'no node was claiming from ' .. iso(awayFrom) .. ' to ' .. iso(awayTo)
-      end
+    elseif not manual and (away or (anyLate and redis.call('HEXISTS', KEYS[11], occ) == 1))
+        and not redis.call('HGET', KEYS[3], occ) then -- never claimed: its catch-up is open
+      local when = 'it fell due while no node was running'
+      if away then when = 'no node was claiming from ' .. iso(awayFrom) .. ' to ' .. iso(awayTo) end
       if now - score > p.window then
-        status, why = 'missed', 'missed: ' .. away .. ', and it is older than the catch-up window (' .. math.floor(p.window / 1000) .. 's)'
+        status, why = 'missed', 'missed: ' .. when .. ', and it is older than the catch-up window (' .. math.floor(p.window / 1000) .. 's)'
       elseif p.catchup == 'none' then
-        status, why = 'missed', 'missed: ' .. away .. ' (catchup none)'
+        status, why = 'missed', 'missed: ' .. when .. ' (catchup none)'
       elseif p.catchup == 'latest' then
         local nx = tonumber(redis.call('HGET', KEYS[9], occ) or '')
         if nx and nx <= now then
-          status, why = 'missed', 'missed: ' .. away .. ', and a later occurrence is due too (catchup latest)'
+          status, why = 'missed', 'missed: ' .. when .. ', and a later occurrence is due too (catchup latest)'
         end
       end
     end
@@ -201,7 +209,7 @@ for d = 1, #due, 2 do
             local w = redis.call('ZRANGE', wk, 0, -1, 'WITHSCORES')
             for k = 1, #w, 2 do
               local wocc = w[k]
-              if not string.find(string.match(wocc, '@([^@]*)$') or '', '~', 1, true) then
+              if not select(2, split(wocc)) then
                 redis.call('ZREM', wk, wocc)
                 record(wocc, job, tonumber(w[k + 1]), 'skipped', 'skipped: ' .. occ .. ' replaced it before it started (overlap cancel_other)')
               end
