@@ -119,7 +119,7 @@ func TestLoadValid(t *testing.T) {
 			End:      hcl.Pos{Line: line, Column: endCol},
 		}
 	}
-	defaults := queue.Policy{Overlap: queue.OverlapSkip, Catchup: queue.CatchupLatest, CatchupWindow: 24 * time.Hour}
+	defaults := queue.Policy{Overlap: queue.OverlapSkip, Catchup: queue.CatchupLatest, CatchupWindow: 24 * time.Hour} // as documented
 	want := &Config{
 		Runner: Runner{Namespace: "team-a_prod", Lease: 45 * time.Second},
 		Jobs: []*Job{

@@ -196,7 +196,7 @@ func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
 		Timezone:  "UTC",
 		Location:  time.UTC,
 		Retry:     Retry{Attempts: DefaultAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
-		Policy:    queue.Policy{Overlap: queue.OverlapSkip, Catchup: queue.CatchupLatest, CatchupWindow: queue.DefaultCatchupWindow},
+		Policy:    queue.DefaultPolicy(),
 	}
 	var diags hcl.Diagnostics
 	if len(b.Labels) > 0 { // HCL drops job blocks without a label, so this always holds

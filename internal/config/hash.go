@@ -64,14 +64,8 @@ func hashJob(j *Job) string {
 	if j.DSTRepeat != cron.RepeatOnceFirst {
 		def.DSTRepeat = j.DSTRepeat.String()
 	}
-	if j.Policy.Overlap != queue.OverlapSkip {
-		def.Overlap = string(j.Policy.Overlap)
-	}
-	if j.Policy.Catchup != queue.CatchupLatest {
-		def.Catchup = string(j.Policy.Catchup)
-	}
-	if j.Policy.CatchupWindow != queue.DefaultCatchupWindow {
-		def.Window = int64(j.Policy.CatchupWindow)
+	if d := queue.DefaultPolicy(); j.Policy != d {
+		def.Overlap, def.Catchup, def.Window = string(j.Policy.Overlap), string(j.Policy.Catchup), int64(j.Policy.CatchupWindow)
 	}
 	if !j.StartAt.IsZero() {
 		def.StartAt = j.StartAt.UTC().Format(time.RFC3339Nano)

@@ -73,25 +73,31 @@ func ParseCatchup(s string) (Catchup, error) {
 	return "", fmt.Errorf("unknown catchup policy %q (want none, latest or all)", s)
 }
 
-// Policy is what the claim script applies to a job's occurrences. The zero value means the
-// defaults: skip, latest, DefaultCatchupWindow.
+// Policy is what the claim script applies to a job's occurrences. Its zero fields mean the
+// defaults (DefaultPolicy).
 type Policy struct {
 	Overlap       Overlap
 	Catchup       Catchup
 	CatchupWindow time.Duration
 }
 
-// String is the policy as the claim script reads it: "OVERLAP CATCHUP WINDOWMS".
+// DefaultPolicy is the policy of a job that sets none: skip, latest, DefaultCatchupWindow.
+func DefaultPolicy() Policy {
+	return Policy{Overlap: OverlapSkip, Catchup: CatchupLatest, CatchupWindow: DefaultCatchupWindow}
+}
+
+// String is the policy as the claim script reads it: "OVERLAP CATCHUP WINDOWMS", its zero
+// fields filled from DefaultPolicy.
 func (p Policy) String() string {
-	o, c, w := p.Overlap, p.Catchup, p.CatchupWindow
-	if o == "" {
-		o = OverlapSkip
+	d := DefaultPolicy()
+	if p.Overlap == "" {
+		p.Overlap = d.Overlap
 	}
-	if c == "" {
-		c = CatchupLatest
+	if p.Catchup == "" {
+		p.Catchup = d.Catchup
 	}
-	if w <= 0 {
-		w = DefaultCatchupWindow
+	if p.CatchupWindow <= 0 {
+		p.CatchupWindow = d.CatchupWindow
 	}
-	return string(o) + " " + string(c) + " " + strconv.FormatInt(w.Milliseconds(), 10)
+	return string(p.Overlap) + " " + string(p.Catchup) + " " + strconv.FormatInt(p.CatchupWindow.Milliseconds(), 10)
 }
