@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -46,6 +47,9 @@ func historyCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// History keeps records in the order they were written; an occurrence skipped at its
+	// due time is written before the run it overlapped ends. Readers scan by due time.
+	slices.SortStableFunc(recs, func(a, b queue.Record) int { return b.ScheduledAt.Compare(a.ScheduledAt) })
 	if ff.json {
 		return writeHistoryJSON(stdout, recs)
 	}

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -148,6 +149,18 @@ func TestOverlapSkipAcrossTheFleet(t *testing.T) {
 	for _, r := range f.history("e2e", "skip") {
 		if r.Status == queue.StatusSkipped && !strings.Contains(r.Error, "was still running (overlap skip)") {
 			t.Errorf("skipped record %s says %q", r.Occurrence, r.Error)
+		}
+	}
+	// A skipped occurrence is recorded before the run it overlapped ends; `runner history`
+	// still lists by due time.
+	var listed []queue.Record
+	out := f.runCLI("history", "-config", f.conf, "-redis", f.redis.URL(), "-json", "skip")
+	if err := json.Unmarshal([]byte(out), &listed); err != nil {
+		t.Fatalf("history -json: %v\n%s", err, out)
+	}
+	for i := 1; i < len(listed); i++ {
+		if listed[i].ScheduledAt.After(listed[i-1].ScheduledAt) {
+			t.Errorf("history lists %s after %s", listed[i].Occurrence, listed[i-1].Occurrence)
 		}
 	}
 }

@@ -218,8 +218,7 @@ func (k *Keeper) renewDue(ctx context.Context) {
 		}
 		k.mu.Unlock()
 		if stop {
-			k.log.Info("the fleet cancelled the run: stopping it", "occurrence", l.Occurrence, "fencing_token", l.Token)
-			e.cancel(ErrCancelled)
+			e.cancel(ErrCancelled) // the run's owner logs how it ended
 		}
 	}
 }
