@@ -31,16 +31,18 @@ type Planner interface {
 	// occurrence ever added: where expansion resumes after the whole fleet was down.
 	Watermarks(ctx context.Context, jobs []string) (map[string]time.Time, error)
 	// Expand adds the occurrences of exps after their jobs' watermarks (for a new job: not
-	// before Redis' now) and returns the jobs' watermarks afterwards.
-	Expand(ctx context.Context, exps []queue.Expansion) (map[string]time.Time, error)
+	// before Redis' now), under the definition of each job in force, and returns the jobs'
+	// watermarks afterwards and which jobs a newer definition supersedes.
+	Expand(ctx context.Context, exps []queue.Expansion) (queue.Expanded, error)
 }
 
 // Claimer is what the dispatcher needs: the occurrences that are due by Redis' clock.
 type Claimer interface {
 	// Claim claims up to max occurrences from each of shards that are due, or become due
 	// within lead, by Redis' clock, and tells when each shard is next worth asking. A call
-	// that reaches Redis after deadline (on Redis' clock) claims nothing.
-	Claim(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time) (queue.Claimed, error)
+	// that reaches Redis after deadline (on Redis' clock) claims nothing. The occurrences
+	// of the jobs in yield are left to other nodes.
+	Claim(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time, yield []string) (queue.Claimed, error)
 	// CallTimeout is how long the agenda waits for Redis' reply to a call.
 	CallTimeout() time.Duration
 }

@@ -96,11 +96,11 @@ func (a *memAgenda) Watermarks(ctx context.Context, jobs []string) (map[string]t
 	return out, nil
 }
 
-func (a *memAgenda) Expand(ctx context.Context, exps []queue.Expansion) (map[string]time.Time, error) {
+func (a *memAgenda) Expand(ctx context.Context, exps []queue.Expansion) (queue.Expanded, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.call("expand"); err != nil {
-		return nil, err
+		return queue.Expanded{}, err
 	}
 	now := time.Now()
 	out := map[string]time.Time{}
@@ -125,10 +125,10 @@ func (a *memAgenda) Expand(ctx context.Context, exps []queue.Expansion) (map[str
 			a.wms[x.Job], out[x.Job] = wm, wm
 		}
 	}
-	return out, nil
+	return queue.Expanded{Watermarks: out}, nil
 }
 
-func (a *memAgenda) Claim(ctx context.Context, shards []int, limit int, lead time.Duration, deadline time.Time) (queue.Claimed, error) {
+func (a *memAgenda) Claim(ctx context.Context, shards []int, limit int, lead time.Duration, deadline time.Time, _ []string) (queue.Claimed, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.call("claim"); err != nil {

@@ -111,7 +111,7 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			// this node, or what falls due meanwhile would look missed by a fleet that was
 			// away (see queue.Config.Away).
 			lastPoll = time.Now()
-			if _, err := e.agenda.Claim(ctx, shards, 0, 0, e.clock.now().Add(e.agenda.CallTimeout())); err != nil {
+			if _, err := e.agenda.Claim(ctx, shards, 0, 0, e.clock.now().Add(e.agenda.CallTimeout()), nil); err != nil {
 				e.log.Debug("claim call while every slot is taken failed", "err", err)
 			}
 		}
@@ -141,7 +141,11 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 	}
 	per := min(maxClaimBatch, free/len(shards))
 	sent = e.clock.stamp()
-	res, err := e.agenda.Claim(ctx, shards, per, e.cfg.ClaimAhead, e.clock.now().Add(e.agenda.CallTimeout()))
+	var yield []string
+	if y := e.yield.Load(); y != nil {
+		yield = *y
+	}
+	res, err := e.agenda.Claim(ctx, shards, per, e.cfg.ClaimAhead, e.clock.now().Add(e.agenda.CallTimeout()), yield)
 	if err != nil {
 		return nil, sent, err
 	}

@@ -70,6 +70,9 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	jobs    atomic.Pointer[jobSet]
+	// yield lists the jobs whose definition in force is another node's, newer than this
+	// node's: the expander writes it, the dispatcher's claims leave them to that node.
+	yield atomic.Pointer[[]string]
 	keeper  *lease.Keeper
 	outages *outageLog
 	clock   *redisClock

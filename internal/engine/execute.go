@@ -40,9 +40,11 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 	a.job, a.due, a.rec.ScheduledAt = job, due, due.UTC()
 	var how queue.Completion
 	switch {
-	case skip != "" && e.clock.now().Sub(due) < staleAfter:
+	case skip == errUnknownJob && e.clock.now().Sub(due) < staleAfter:
 		// During a rolling change of the job files another node may know this occurrence:
-		// hand it back without using up an attempt, and drop it only once it is stale.
+		// hand it back without using up an attempt, and drop it only once it is stale. (An
+		// occurrence of a known job that its schedule no longer has is skipped at once: the
+		// claim was this node's because its definition of the job is the one in force.)
 		a.log.Debug("releasing occurrence this node does not run", "reason", skip)
 		e.complete(queue.Completion{Claim: c, Release: true, Delay: handBackDelay}, time.Now().Add(e.cfg.Lease))
 		return
@@ -147,6 +149,10 @@ func (e *Engine) record(a *attempt, how queue.Completion) {
 // handed back for other nodes before it is dropped as skipped.
 const staleAfter = time.Minute
 
+// errUnknownJob is why a claim of an occurrence of a job this node does not define is
+// handed back.
+const errUnknownJob = "job is not defined on this node"
+
 // handBackDelay is when an occurrence handed back is due again: soon, for the nodes that
 // know it, but not at once, or this node would claim it back in a tight loop.
 const handBackDelay = 2 * time.Second
@@ -161,7 +167,7 @@ func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
 	}
 	job, ok := e.jobs.Load().byName[name]
 	if !ok {
-		return nil, due, "job is not defined on this node"
+		return nil, due, errUnknownJob
 	}
 	if cron.IsTriggered(c.Occurrence) {
 		return job, due, "" // added by hand: in no schedule, due when it was added

@@ -19,6 +19,7 @@ func (e *Engine) expander(ctx context.Context) {
 	wms := map[string]time.Time{}   // job → watermark, where it has one
 	known := map[string]string{}    // job → the Hash it was planned with
 	until := map[string]time.Time{} // how far each job was expanded by this node
+	defs := newDefinitions()
 	sampled := false
 	for {
 		set := e.jobs.Load()
@@ -28,6 +29,7 @@ func (e *Engine) expander(ctx context.Context) {
 				fresh = append(fresh, j.Name)
 			} else if h != j.Hash {
 				known[j.Name] = j.Hash
+				defs.load(j.Name, e.clock.now())
 				delete(until, j.Name)
 			}
 		}
@@ -37,6 +39,7 @@ func (e *Engine) expander(ctx context.Context) {
 					delete(known, name)
 					delete(until, name)
 					delete(wms, name)
+					defs.drop(name)
 				}
 			}
 		}
@@ -60,18 +63,28 @@ func (e *Engine) expander(ctx context.Context) {
 			for name, wm := range got {
 				wms[name] = wm
 			}
+			for _, name := range fresh {
+				defs.load(name, e.clock.now())
+			}
 			for _, j := range set.list {
 				known[j.Name] = j.Hash
 			}
 		}
 		now := e.clock.now()
-		var exps []queue.Expansion
+		exps := defs.retire()
 		end := now.Add(e.cfg.Horizon)
 		for _, j := range set.list {
 			if u, ok := until[j.Name]; ok && u.After(now.Add(e.cfg.Horizon/2)) {
 				continue
 			}
-			if x := e.plan(j, wms, now); len(x.Due) > 0 {
+			if wm, ok := wms[j.Name]; ok && !defs.sent[j.Name] && wm.After(now) {
+				// A definition Redis has not seen may replan the job from now (see
+				// lua/expand.lua): plan from now, or its first occurrences would be lost.
+				// If it was in force already, what lies before the watermark is not added.
+				wms[j.Name] = now
+			}
+			if x := e.plan(j, wms, now); len(x.Due) > 0 || defs.due(j.Name) {
+				defs.stamp(&x, j.Hash)
 				exps = append(exps, x)
 			} else {
 				until[j.Name] = end // nothing due within the horizon: nothing to send
@@ -88,13 +101,22 @@ func (e *Engine) expander(ctx context.Context) {
 			e.outages.answered()
 			bo.Reset()
 			for _, x := range exps {
+				if x.Definition == "-" {
+					continue // a job dropped from the files
+				}
 				until[x.Job] = end
-				if wm, ok := got[x.Job]; ok {
+				if wm, ok := got.Watermarks[x.Job]; ok {
 					wms[x.Job] = wm
 				}
-				if e.heads.lower(queue.ShardOf(x.Job), firstStart(x)) {
+				if len(x.Due) > 0 && e.heads.lower(queue.ShardOf(x.Job), firstStart(x)) {
 					e.notify()
 				}
+			}
+			if reload := e.settle(ctx, defs, exps, got); len(reload) > 0 {
+				for _, name := range reload {
+					delete(until, name)
+				}
+				continue // their definition takes over: expand them at once
 			}
 		}
 		// Sample Redis' clock every half-second mark, when the node and Redis are quiet:

@@ -155,11 +155,11 @@ func sameShard(prefix string, n int) []string {
 
 func mustExpand(t *testing.T, q *Queue, exps ...Expansion) map[string]time.Time {
 	t.Helper()
-	wms, err := q.Expand(t.Context(), exps)
+	res, err := q.Expand(t.Context(), exps)
 	if err != nil {
 		t.Fatalf("Expand: %v", err)
 	}
-	return wms
+	return res.Watermarks
 }
 
 // claim calls q.Claim with the deadline the engine would give it: Redis' clock plus the call
@@ -169,7 +169,7 @@ func (b *backend) claim(ctx context.Context, q *Queue, shards []int, max int) (C
 	if err != nil {
 		return Claimed{}, err
 	}
-	return q.Claim(ctx, shards, max, 0, now.Add(q.CallTimeout()))
+	return q.Claim(ctx, shards, max, 0, now.Add(q.CallTimeout()), nil)
 }
 
 func (b *backend) mustClaim(t *testing.T, q *Queue, shard, max int) Claimed {

@@ -61,15 +61,16 @@ type Decided struct {
 // Claim claims up to max occurrences from each of shards that are due, or become due within
 // lead, by Redis' clock. deadline is the caller's estimate of Redis' clock when it will stop
 // waiting for the reply: a call executed later claims nothing (see lua/claim.lua); the zero
-// time means now plus the call timeout on the caller's clock.
-func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time) (Claimed, error) {
+// time means now plus the call timeout on the caller's clock. The occurrences of the jobs
+// in yield are left to other nodes (Expanded.Superseded).
+func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time, yield []string) (Claimed, error) {
 	if deadline.IsZero() {
 		deadline = time.Now().Add(q.cfg.CallTimeout)
 	}
 	calls := make([]call, len(shards))
 	for i, s := range shards {
 		id := q.reqBase + "." + strconv.FormatUint(q.reqSeq.Add(1), 36)
-		calls[i] = q.claimCall(s, id, max, lead, deadline)
+		calls[i] = q.claimCall(s, id, max, lead, deadline, yield)
 	}
 	res, err := q.evalAll(ctx, calls)
 	if err != nil {
@@ -89,14 +90,20 @@ func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Dura
 }
 
 // claimCall is one shard's claim script call; id names the request for its reply cache.
-func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time) call {
+func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time, yield []string) call {
 	k := q.keys(shard)
+	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
+		deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
+		q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit, Policy{}.String()}
+	for _, j := range yield {
+		if ShardOf(j) == shard {
+			args = append(args, j)
+		}
+	}
 	return call{q.claim,
 		[]string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
 			k.policy(), k.running(), k.cancel(), k.next(), k.polls(), k.late()},
-		[]any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
-			deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
-			q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit, Policy{}.String()}}
+		args}
 }
 
 func parseClaimReply(reply string, shard int, out *Claimed) error {

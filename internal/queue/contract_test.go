@@ -35,7 +35,7 @@ func TestExpandIdempotent(t *testing.T) {
 				if err != nil {
 					t.Errorf("node %d: Expand: %v", i, err)
 				}
-				got[i] = wms
+				got[i] = wms.Watermarks
 			})
 		}
 		wg.Wait()
@@ -231,7 +231,7 @@ func TestClaimAheadTellsWhenToStart(t *testing.T) {
 		mustExpand(t, q, expansion(job, due))
 		claim := func(lead time.Duration) Claimed {
 			now := b.now(t)
-			c, err := q.Claim(t.Context(), []int{shard}, 10, lead, now.Add(q.CallTimeout()))
+			c, err := q.Claim(t.Context(), []int{shard}, 10, lead, now.Add(q.CallTimeout()), nil)
 			if err != nil {
 				t.Fatalf("Claim: %v", err)
 			}
@@ -691,7 +691,7 @@ func TestClaimAfterDeadline(t *testing.T) {
 		mustExpand(t, q, expansion(job, due))
 		b.clockTo(t, due)
 
-		c, err := q.Claim(t.Context(), []int{shard}, 10, 0, b.now(t).Add(-time.Millisecond))
+		c, err := q.Claim(t.Context(), []int{shard}, 10, 0, b.now(t).Add(-time.Millisecond), nil)
 		if err != nil {
 			t.Fatalf("Claim: %v", err)
 		}

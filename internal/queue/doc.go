@@ -16,7 +16,8 @@
 //	hist:JOB      list  run records, newest first, capped
 //	req:ID        str   cached reply of a claim call (seconds)
 //	paused        hash  job → its fleet-wide pause (JSON: note, by, at)
-//	policy        hash  job → "OVERLAP CATCHUP WINDOWMS", as the job's last expansion sent it
+//	defs          hash  job → "HASH LOADEDMS": the job's definition in force, the newest loaded
+//	policy        hash  job → "OVERLAP CATCHUP WINDOWMS", of the definition in force
 //	running       hash  job → the occurrence holding the job's overlap slot
 //	wait:JOB      zset  occurrences waiting for the job's overlap slot → due (ms)
 //	cancel        hash  occurrence id → the occurrence that cancels it (cancel_other)

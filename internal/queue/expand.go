@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,6 +40,12 @@ type Expansion struct {
 	Dropped *Record
 	// DroppedUntil is the end of what Dropped passed over.
 	DroppedUntil time.Time
+	// Definition is the hash of the job's definition (config.Job.Hash) on the sending node
+	// (Config.Node), and Loaded when the node loaded it, on Redis' clock: of two
+	// definitions, the one loaded last is in force (see lua/expand.lua). An empty
+	// Definition is never in force over another.
+	Definition string
+	Loaded     time.Time
 	// IDs are the occurrence ids of Due, index for index (cron.OccurrenceID): the name the
 	// occurrence keeps on every attempt and node, in its lock, its history and the ids
 	// handlers see. Expand refuses an Expansion whose IDs, Due and NotBefore differ in
@@ -46,17 +53,28 @@ type Expansion struct {
 	IDs []string
 }
 
+// Expanded is the outcome of one Expand call.
+type Expanded struct {
+	// Watermarks is, per job expanded, the due time of its newest occurrence ever added
+	// (absent: none yet).
+	Watermarks map[string]time.Time
+	// Superseded names, per job whose definition in force is newer than the one sent, the
+	// node that loaded it: the call added nothing for the job, and the caller should leave
+	// it to the nodes with that definition (Claim's yield) while that node is alive.
+	Superseded map[string]string
+}
+
 // maxArgsPerCall keeps each expansion script call small, so no single call blocks Redis long.
 const maxArgsPerCall = 4096
 
-// Expand adds the occurrences of exps to the agenda, each at most once ever (see
-// lua/expand.lua), and returns every job's watermark afterwards: the due time of the newest
-// occurrence ever added (absent: none yet).
-func (q *Queue) Expand(ctx context.Context, exps []Expansion) (map[string]time.Time, error) {
+// Expand adds the occurrences of exps to the agenda, each at most once ever, under the
+// definition of each job in force (see lua/expand.lua), and returns the jobs' watermarks
+// afterwards, and which jobs a newer definition supersedes.
+func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) {
 	byShard := map[int][]Expansion{}
 	for _, e := range exps {
 		if len(e.Due) != len(e.IDs) || (e.NotBefore != nil && len(e.NotBefore) != len(e.Due)) || (e.Next != nil && len(e.Next) != len(e.Due)) {
-			return nil, fmt.Errorf("queue: expand %s: %d due times, %d ids, %d start times and %d next times", e.Job, len(e.Due), len(e.IDs), len(e.NotBefore), len(e.Next))
+			return Expanded{}, fmt.Errorf("queue: expand %s: %d due times, %d ids, %d start times and %d next times", e.Job, len(e.Due), len(e.IDs), len(e.NotBefore), len(e.Next))
 		}
 		s := ShardOf(e.Job)
 		byShard[s] = append(byShard[s], e)
@@ -71,24 +89,25 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (map[string]time.T
 			if len(jobs) == 0 {
 				return
 			}
-			calls = append(calls, call{q.expand, []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late()},
-				append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit}, args...)})
+			calls = append(calls, call{q.expand, []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late(), k.defs(), k.attempts()},
+				append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit, k.lockPrefix()}, args...)})
 			jobsOf = append(jobsOf, jobs)
 			args, jobs = nil, nil
 		}
 		for _, e := range list {
-			if len(args) > 0 && len(args)+6+4*len(e.Due) > maxArgsPerCall {
+			if len(args) > 0 && len(args)+7+4*len(e.Due) > maxArgsPerCall {
 				flush()
 			}
 			dropped, until := "", int64(0)
 			if e.Dropped != nil {
 				b, err := json.Marshal(e.Dropped)
 				if err != nil {
-					return nil, fmt.Errorf("queue: expand %s: %w", e.Job, err)
+					return Expanded{}, fmt.Errorf("queue: expand %s: %w", e.Job, err)
 				}
 				dropped, until = string(b), e.DroppedUntil.UnixMilli()
 			}
-			args = append(args, e.Job, len(e.Due), e.MaxRuns, e.Policy.String(), until, dropped)
+			args = append(args, e.Job, len(e.Due), e.MaxRuns, e.Policy.String(), until, dropped,
+				e.Definition+" "+strconv.FormatInt(max(e.Loaded.UnixMilli(), 0), 10)+" "+q.cfg.Node)
 			for i, d := range e.Due {
 				nb := d
 				if e.NotBefore != nil {
@@ -106,21 +125,24 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (map[string]time.T
 	}
 	res, err := q.evalAll(ctx, calls)
 	if err != nil {
-		return nil, fmt.Errorf("queue: expand: %w", err)
+		return Expanded{}, fmt.Errorf("queue: expand: %w", err)
 	}
-	wms := make(map[string]time.Time, len(exps))
+	out := Expanded{Watermarks: make(map[string]time.Time, len(exps)), Superseded: map[string]string{}}
 	for i, r := range res {
 		vals, ok := r.([]any)
 		if !ok || len(vals) != len(jobsOf[i]) {
-			return nil, fmt.Errorf("queue: expand: unexpected reply %v", r)
+			return Expanded{}, fmt.Errorf("queue: expand: unexpected reply %v", r)
 		}
 		for j, v := range vals {
-			if ms, err := strconv.ParseInt(fmt.Sprint(v), 10, 64); err == nil {
-				wms[jobsOf[i][j]] = time.UnixMilli(ms)
+			s := fmt.Sprint(v)
+			if node, ok := strings.CutPrefix(s, "-"); ok {
+				out.Superseded[jobsOf[i][j]] = node
+			} else if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+				out.Watermarks[jobsOf[i][j]] = time.UnixMilli(ms)
 			}
 		}
 	}
-	return wms, nil
+	return out, nil
 }
 
 // Watermarks returns the due time of the newest occurrence ever added for each job that has

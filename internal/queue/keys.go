@@ -93,6 +93,10 @@ func (k keys) cancel() string { return k.tag + ":cancel" }
 // from which the claim script tells whether a later one fell due too (catch-up latest).
 func (k keys) next() string { return k.tag + ":next" }
 
+// defs is a hash job → "HASH LOADEDMS": the definition in force, the newest loaded by any
+// node (see lua/expand.lua).
+func (k keys) defs() string { return k.tag + ":defs" }
+
 // late is a hash occurrence id → 1 for occurrences added only after they were due, because
 // no node was expanding: the claim script applies the job's catch-up policy to them.
 func (k keys) late() string { return k.tag + ":late" }

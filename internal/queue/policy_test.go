@@ -251,7 +251,7 @@ func TestOverlapNotDecidedAhead(t *testing.T) {
 		d, first := b.running(t, q, job, Policy{}, 2, b.lease/3)
 		lead := d[1].Sub(d[0]) + time.Minute
 		now := b.now(t)
-		c, err := q.Claim(t.Context(), []int{shard}, 10, lead, now.Add(q.CallTimeout()))
+		c, err := q.Claim(t.Context(), []int{shard}, 10, lead, now.Add(q.CallTimeout()), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -444,6 +444,75 @@ func TestDefaultPolicyWithoutExpansion(t *testing.T) {
 		next := b.mustClaim(t, q, ShardOf(job), 10)
 		if len(next.Claims) != 1 || next.Claims[0].Occurrence == c.Claims[0].Occurrence {
 			t.Fatalf("claims %+v after %s completed, want the other trigger", next.Claims, c.Claims[0].Occurrence)
+		}
+	})
+}
+
+// TestNewestDefinitionWins: a newer definition of a job replans it: what the old one added
+// and nobody claimed leaves the agenda, the new schedule's occurrences come in from now on
+// (also before the old watermark), a claimed one stays; an older definition adds nothing.
+func TestNewestDefinitionWins(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{Node: "newer-node"})
+		const job = "redefined"
+		shard := ShardOf(job)
+		now := b.now(t)
+		step := b.lease
+		at := func(n int) time.Time { return now.Add(time.Duration(n) * step / 2).Truncate(time.Millisecond) }
+		old := expansion(job, at(2), at(4), at(6), at(8))
+		old.Definition, old.Loaded = "aaaa", now.Add(-time.Hour)
+		mustExpand(t, q, old)
+		claimed, _, _ := b.claimDue(t, q, occID(job, at(2)), at(2))
+
+		// The new schedule: the shared instant at(6), and at(5), at(7), at(9).
+		newer := expansion(job, at(5), at(6), at(7), at(9))
+		newer.Definition, newer.Loaded = "bbbb", now
+		res, err := q.Expand(t.Context(), []Expansion{newer})
+		if err != nil || len(res.Superseded) != 0 || !res.Watermarks[job].Equal(at(9)) {
+			t.Fatalf("Expand of the newer definition = %+v, %v; want it in force, watermark %v", res, err, at(9))
+		}
+		if b.now(t).After(at(4)) {
+			t.Fatalf("test too slow: at(4) passed before the new definition came")
+		}
+		got := b.rdb.ZRange(t.Context(), q.keys(shard).agenda(), 0, -1).Val()
+		slices.Sort(got)
+		want := []string{claimed.Occurrence, occID(job, at(5)), occID(job, at(6)), occID(job, at(7)), occID(job, at(9))}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("agenda %q, want %q: the claimed one, and the new schedule's", got, want)
+		}
+
+		stale := expansion(job, at(10))
+		stale.Definition, stale.Loaded = "aaaa", now.Add(-time.Hour)
+		res, err = q.Expand(t.Context(), []Expansion{stale})
+		if err != nil || len(res.Superseded) != 1 || res.Superseded[job] != "newer-node" {
+			t.Fatalf("Expand of the older definition = %+v, %v; want it superseded by newer-node's", res, err)
+		}
+		if _, err := b.rdb.ZScore(t.Context(), q.keys(shard).agenda(), occID(job, at(10))).Result(); err == nil {
+			t.Error("the older definition added an occurrence")
+		}
+		// The same definition from another node, loaded later, changes nothing.
+		again := expansion(job, at(9), at(11))
+		again.Definition, again.Loaded = "bbbb", now.Add(time.Minute)
+		if res := mustExpand(t, q, again); !res[job].Equal(at(11)) {
+			t.Errorf("watermark %v after the same definition again, want %v", res[job], at(11))
+		}
+		if n := b.zcard(t, q, shard); n != int64(len(want)+1) {
+			t.Errorf("agenda holds %d, want %d: nothing removed by the same definition", n, len(want)+1)
+		}
+
+		// A node that yields the job claims none of its occurrences, and is not told to
+		// ask again for them; another node claims them.
+		b.clockTo(t, at(5))
+		c, err := q.Claim(t.Context(), []int{shard}, 10, 0, b.now(t).Add(q.CallTimeout()), []string{job})
+		if err != nil || len(c.Claims) != 0 {
+			t.Fatalf("claims %+v, %v by a node that yields the job, want none", c.Claims, err)
+		}
+		if h, ok := c.Heads[shard]; ok && !h.After(c.Now) {
+			t.Errorf("head %v at %v: the yielding node would ask again at once", h, c.Now)
+		}
+		if c := b.mustClaim(t, q, shard, 10); !slices.ContainsFunc(c.Claims, func(cl Claim) bool { return cl.Occurrence == occID(job, at(5)) }) {
+			t.Errorf("claims %+v, want %s claimed by a node that runs the definition in force", c.Claims, occID(job, at(5)))
 		}
 	})
 }

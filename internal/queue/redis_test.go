@@ -28,7 +28,7 @@ func TestClaimIdempotent(t *testing.T) {
 
 		k := q.keys(shard)
 		deadline := b.now(t).Add(time.Minute) // the re-sent call is not late
-		c := q.claimCall(shard, "resent", 10, 0, deadline)
+		c := q.claimCall(shard, "resent", 10, 0, deadline, nil)
 		state := func() []any {
 			t.Helper()
 			ctx := t.Context()
@@ -121,7 +121,7 @@ func ops(q *Queue, cl Claim) []struct {
 		{"Expand", func(ctx context.Context) error { _, err := q.Expand(ctx, []Expansion{exp}); return err }},
 		{"Watermarks", func(ctx context.Context) error { _, err := q.Watermarks(ctx, []string{cl.Job}); return err }},
 		{"Claim", func(ctx context.Context) error {
-			_, err := q.Claim(ctx, []int{cl.Shard}, 10, 0, time.Time{})
+			_, err := q.Claim(ctx, []int{cl.Shard}, 10, 0, time.Time{}, nil)
 			return err
 		}},
 		{"Renew", func(ctx context.Context) error { _, err := q.Renew(ctx, []lease.Lease{cl.Lease()}); return err }},

@@ -12,7 +12,9 @@
 -- ARGV[7] wait key prefix, ARGV[8] history key prefix, ARGV[9] history length,
 -- ARGV[10] the caller's node name, ARGV[11] away (ms): a longer gap between two claim calls
 -- means no node was claiming, ARGV[12] the most occurrences of a job that may wait,
--- ARGV[13] the policy of a job that has none in KEYS[6] (queue.Policy's zero value)
+-- ARGV[13] the policy of a job that has none in KEYS[6] (queue.Policy's zero value),
+-- ARGV[14..] jobs the caller leaves to other nodes: a newer definition than its own is in
+-- force (see expand.lua); their entries are neither claimed nor decided by this call
 -- Returns one string: "NOWUS\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE",
 --   and one line per occurrence it recorded without running "!STATUS\tOCC\tREASON", for the
 --   caller's log.
@@ -140,6 +142,8 @@ local function pauseReason(raw)
 end
 
 local deferred, ndeferred, hold = {}, 0, nil
+local yield = {}
+for k = 14, #ARGV do yield[ARGV[k]] = true end
 -- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
 -- no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
@@ -149,7 +153,12 @@ for d = 1, #due, 2 do
   local occ, score = due[d], tonumber(due[d + 1])
   local lk = ARGV[1] .. occ
   local v = redis.call('GET', lk)
-  if v and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:' then
+  local job, manual = split(occ)
+  if yield[job] then
+    -- Left where it is; the caller asks again at its idle poll.
+    deferred[occ] = true
+    ndeferred = ndeferred + 1
+  elseif v and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:' then
     -- Still held (its holder renews it): look again when that lease would expire.
     -- PTTL is 0 for a lock expiring within the millisecond (look again at once), -1 for a
     -- lock without expiry (never written by cronfleet: give it a lease).
@@ -157,7 +166,6 @@ for d = 1, #due, 2 do
     if ttl < 0 then ttl = lease elseif ttl < 1 then ttl = 1 end
     redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
   else
-    local job, manual = split(occ)
     local p = policy(job)
     local away = awayFrom and score > awayFrom and score <= awayTo
     local status, why = 'skipped', nil

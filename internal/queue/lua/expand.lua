@@ -2,12 +2,16 @@
 --
 -- KEYS[1] agenda (zset), KEYS[2] watermarks (hash job -> ms), KEYS[3] counts (hash job -> n),
 -- KEYS[4] policy (hash job -> "OVERLAP CATCHUP WINDOWMS"), KEYS[5] next (hash occ -> ms),
--- KEYS[6] late (hash occ -> 1)
--- ARGV[1] number of jobs, ARGV[2] history key prefix, ARGV[3] history length; then for each job: name, count n, max
---         runs (0: no cap), policy, dropped-until (ms, 0: none), dropped record ("" for
---         none), then n quadruples (due ms, not-before ms, occurrence id, the next
+-- KEYS[6] late (hash occ -> 1), KEYS[7] defs (hash job -> "HASH LOADEDMS NODE"),
+-- KEYS[8] attempts (hash occ -> n)
+-- ARGV[1] number of jobs, ARGV[2] history key prefix, ARGV[3] history length, ARGV[4] lock
+--         key prefix; then for each job: name, count n, max runs (0: no cap), policy,
+--         dropped-until (ms, 0: none), dropped record ("" for none), definition ("HASH
+--         LOADEDMS NODE"), then n quadruples (due ms, not-before ms, occurrence id, the next
 --         occurrence's not-before ms or 0), ascending by due time
--- Returns: for each job, its watermark after the call (ms, as a string; "" if none).
+-- Returns: for each job, its watermark after the call (ms, as a string; "" if none), or
+-- "-NODE" when a newer definition of the job, loaded by NODE, is in force: the caller does
+-- not plan it.
 --
 -- An occurrence is added only if its due time lies after the job's watermark, and the
 -- watermark then moves to the newest added: so three nodes expanding the same job add it
@@ -19,9 +23,19 @@
 -- what it adds and adds nothing past the cap, though its watermark moves on. The call is
 -- idempotent, so a re-sent call is harmless.
 --
--- The job's policy (claim.lua reads it) is stored as sent: the last node to expand sets it.
--- The next occurrence's not-before lets claim.lua tell, after the fleet was away, whether a
--- later occurrence fell due too (catch-up "latest"). An occurrence of a known job added only
+-- One definition per job: the newest loaded wins. KEYS[7] holds the hash of the definition
+-- in force, when a node loaded it, and which node. A call with an older definition (loaded earlier; at
+-- the same instant, the smaller hash) adds nothing for the job. A call with a newer one
+-- replans the job before it adds: the occurrences the old definition added that nobody
+-- claimed and that are not due yet leave the agenda (and the max runs count), and the
+-- watermark moves back to now, so the new schedule's occurrences from now on are added;
+-- an id that already has a lock (claimed, or just done) is not added again. A definition
+-- "-" (with no occurrences) says the node dropped the job: the definition it put in force,
+-- if any, is forgotten.
+--
+-- The job's policy (claim.lua reads it) is stored with the definition in force. The next
+-- occurrence's not-before lets claim.lua tell, after the fleet was away, whether a later
+-- occurrence fell due too (catch-up "latest"). An occurrence of a known job added only
 -- after its not-before passed was not expanded in time because no node was running: it is
 -- marked late, for claim.lua's catch-up policy. A node that resumes a job whose
 -- watermark is older than the job's catch-up window plans from the window's start and sends
@@ -31,50 +45,112 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local njobs = tonumber(ARGV[1])
 local hlen = tonumber(ARGV[3])
-local i = 4
+
+-- newer tells whether definition a ("HASH MS NODE") was loaded after b.
+local function newer(a, b)
+  local ha, ta = string.match(a, '^(%S+) (%d+)')
+  local hb, tb = string.match(b, '^(%S+) (%d+)')
+  if not hb then return true end
+  if not ha then return false end
+  ta, tb = tonumber(ta), tonumber(tb)
+  if ta ~= tb then return ta > tb end
+  return ha > hb
+end
+
+-- replan takes job's unclaimed, not yet due, scheduled occurrences off the agenda, and
+-- returns how many.
+local function replan(job)
+  local removed, cursor = 0, '0'
+  local pattern = string.gsub(job, '[%*%?%[%]\\]', '\\%0') .. '@*'
+  repeat
+    local r = redis.call('ZSCAN', KEYS[1], cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = r[1]
+    for k = 1, #r[2], 2 do
+      local occ, score = r[2][k], tonumber(r[2][k + 1])
+      local j, rest = string.match(occ, '^(.*)@([^@]*)$')
+      if j == job and not string.find(rest, '~', 1, true) and score > now
+          and not redis.call('HGET', KEYS[8], occ) then
+        redis.call('ZREM', KEYS[1], occ)
+        redis.call('HDEL', KEYS[5], occ)
+        redis.call('HDEL', KEYS[6], occ)
+        removed = removed + 1
+      end
+    end
+  until cursor == '0'
+  return removed
+end
+
+local i = 5
 local out = {}
 for _ = 1, njobs do
   local job = ARGV[i]
   local n = tonumber(ARGV[i + 1])
   local maxruns = tonumber(ARGV[i + 2])
-  local policy, droppedUntil, dropped = ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5]
-  i = i + 6
-  if redis.call('HGET', KEYS[4], job) ~= policy then redis.call('HSET', KEYS[4], job, policy) end
-  -- HGET answers false (not nil) for a missing field.
-  local wm = redis.call('HGET', KEYS[2], job)
-  if wm then wm = tonumber(wm) else wm = nil end
-  if dropped ~= '' and wm and wm < droppedUntil then
-    local hk = ARGV[2] .. job
-    redis.call('LPUSH', hk, dropped)
-    redis.call('LTRIM', hk, 0, hlen - 1)
-    redis.call('HSET', KEYS[2], job, droppedUntil)
-    wm = droppedUntil
-  end
-  local count = 0
-  if maxruns > 0 then count = tonumber(redis.call('HGET', KEYS[3], job) or '0') end
-  local top = wm
-  for j = 0, n - 1 do
-    local due = tonumber(ARGV[i + 4 * j])
-    local score = tonumber(ARGV[i + 4 * j + 1])
-    local occ = ARGV[i + 4 * j + 2]
-    local nx = tonumber(ARGV[i + 4 * j + 3])
-    local new
-    if wm then new = due > wm else new = score >= now end
-    if new then
-      if maxruns == 0 or count < maxruns then
-        if redis.call('ZADD', KEYS[1], 'NX', score, occ) == 1 then
-          if nx > 0 then redis.call('HSET', KEYS[5], occ, nx) end
-          if wm and score < now then redis.call('HSET', KEYS[6], occ, 1) end
-        end
-        if maxruns > 0 then count = redis.call('HINCRBY', KEYS[3], job, 1) end
-      end
-      if top == nil or due > top then top = due end
+  local policy, droppedUntil, dropped, def = ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 6]
+  i = i + 7
+  local inForce = redis.call('HGET', KEYS[7], job) or ''
+  local hashIn = string.match(inForce, '^(%S+) ') or ''
+  local hashMine = string.match(def, '^(%S+) ') or ''
+  if hashMine == '-' then
+    -- The node dropped the job from its files: a definition it put in force goes too.
+    if string.match(inForce, '^%S+ %d+ (.*)$') == string.match(def, '^%S+ %d+ (.*)$') then
+      redis.call('HDEL', KEYS[7], job)
     end
+    out[#out + 1] = ''
+  elseif hashIn ~= hashMine and not newer(def, inForce) then
+    out[#out + 1] = '-' .. (string.match(inForce, '^%S+ %d+ (.*)$') or '')
+  else
+    -- HGET answers false (not nil) for a missing field.
+    local wm = redis.call('HGET', KEYS[2], job)
+    if wm then wm = tonumber(wm) else wm = nil end
+    local replanned = false
+    if hashIn ~= hashMine then
+      redis.call('HSET', KEYS[7], job, def)
+      if inForce ~= '' then
+        local removed = replan(job)
+        if removed > 0 and maxruns > 0 then redis.call('HINCRBY', KEYS[3], job, -removed) end
+        if wm and wm > now then
+          wm = now
+          redis.call('HSET', KEYS[2], job, now)
+        end
+        replanned = true
+      end
+    end
+    if redis.call('HGET', KEYS[4], job) ~= policy then redis.call('HSET', KEYS[4], job, policy) end
+    if dropped ~= '' and wm and wm < droppedUntil then
+      local hk = ARGV[2] .. job
+      redis.call('LPUSH', hk, dropped)
+      redis.call('LTRIM', hk, 0, hlen - 1)
+      redis.call('HSET', KEYS[2], job, droppedUntil)
+      wm = droppedUntil
+    end
+    local count = 0
+    if maxruns > 0 then count = tonumber(redis.call('HGET', KEYS[3], job) or '0') end
+    local top = wm
+    for j = 0, n - 1 do
+      local due = tonumber(ARGV[i + 4 * j])
+      local score = tonumber(ARGV[i + 4 * j + 1])
+      local occ = ARGV[i + 4 * j + 2]
+      local nx = tonumber(ARGV[i + 4 * j + 3])
+      local new
+      if wm then new = due > wm else new = score >= now end
+      if new and replanned and redis.call('EXISTS', ARGV[4] .. occ) == 1 then new = false end
+      if new then
+        if maxruns == 0 or count < maxruns then
+          if redis.call('ZADD', KEYS[1], 'NX', score, occ) == 1 then
+            if nx > 0 then redis.call('HSET', KEYS[5], occ, nx) end
+            if wm and score < now then redis.call('HSET', KEYS[6], occ, 1) end
+            if maxruns > 0 then count = redis.call('HINCRBY', KEYS[3], job, 1) end
+          end
+        end
+      end
+      if (new or (replanned and due > wm)) and (top == nil or due > top) then top = due end
+    end
+    if top ~= nil and top ~= wm then
+      redis.call('HSET', KEYS[2], job, top)
+    end
+    if top == nil then out[#out + 1] = '' else out[#out + 1] = tostring(top) end
   end
   i = i + 4 * n
-  if top ~= nil and top ~= wm then
-    redis.call('HSET', KEYS[2], job, top)
-  end
-  if top == nil then out[#out + 1] = '' else out[#out + 1] = tostring(top) end
 end
 return out
