@@ -65,14 +65,14 @@ type Config struct {
 
 // Engine is one node's scheduler.
 type Engine struct {
-	agenda  Agenda
-	h       Handlers
-	cfg     Config
-	log     *slog.Logger
-	jobs    atomic.Pointer[jobSet]
+	agenda Agenda
+	h      Handlers
+	cfg    Config
+	log    *slog.Logger
+	jobs   atomic.Pointer[jobSet]
 	// yield lists the jobs whose definition in force is another node's, newer than this
 	// node's: the expander writes it, the dispatcher's claims leave them to that node.
-	yield atomic.Pointer[[]string]
+	yield   atomic.Pointer[[]string]
 	keeper  *lease.Keeper
 	outages *outageLog
 	clock   *redisClock
