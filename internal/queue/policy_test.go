@@ -516,3 +516,35 @@ func TestNewestDefinitionWins(t *testing.T) {
 		}
 	})
 }
+
+// TestDroppedDefinitionIsWithdrawn: a node that drops a job from its files withdraws the
+// definition it put in force (and only its own), so an older one elsewhere is in force again.
+func TestDroppedDefinitionIsWithdrawn(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		const job = "dropped-job"
+		now := b.now(t)
+		older, newer := b.queue(Config{Node: "old"}), b.queue(Config{Node: "new"})
+		x := expansion(job)
+		x.Definition, x.Loaded = "bbbb", now
+		mustExpand(t, newer, x)
+		stale := expansion(job)
+		stale.Definition, stale.Loaded = "aaaa", now.Add(-time.Minute)
+		withdraw := Expansion{Job: job, Definition: "-"}
+		for _, step := range []struct {
+			q          *Queue
+			x          Expansion
+			superseded bool
+		}{
+			{older, stale, true},     // the newer definition is in force
+			{older, withdraw, false}, // not the old node's to withdraw
+			{older, stale, true},
+			{newer, withdraw, false}, // the new node drops the job
+			{older, stale, false},    // the old definition is in force again
+		} {
+			res, err := step.q.Expand(t.Context(), []Expansion{step.x})
+			if _, over := res.Superseded[job]; err != nil || over != step.superseded {
+				t.Fatalf("Expand of %q by %s = %+v, %v; want superseded %v", step.x.Definition, step.q.cfg.Node, res, err, step.superseded)
+			}
+		}
+	})
+}
