@@ -47,6 +47,14 @@ func (b *backend) running(t *testing.T, q *Queue, job string, p Policy, n int, s
 	return d, first
 }
 
+// wantHistory checks job's history, oldest first, as b.statuses writes it.
+func (b *backend) wantHistory(t *testing.T, q *Queue, job string, want ...string) {
+	t.Helper()
+	if got := b.statuses(t, q, job); !slices.Equal(got, want) {
+		t.Errorf("history %q, want %q", got, want)
+	}
+}
+
 // dues returns n instants step apart, the first one step after Redis' clock now.
 func (b *backend) dues(t *testing.T, n int, step time.Duration) []time.Time {
 	now := b.now(t)
@@ -73,10 +81,7 @@ func TestOverlapSkip(t *testing.T) {
 		if want := []Decided{{occID(job, d[1]), StatusSkipped, reason}}; !slices.Equal(c.Decided, want) {
 			t.Errorf("decided %+v, want %+v", c.Decided, want)
 		}
-		want := []string{occID(job, d[1]) + " skipped: " + reason}
-		if got := b.statuses(t, q, job); !slices.Equal(got, want) {
-			t.Errorf("history %q, want %q", got, want)
-		}
+		b.wantHistory(t, q, job, occID(job, d[1])+" skipped: "+reason)
 		// Once it finished, the next one runs.
 		if ok := mustComplete(t, q, Completion{Claim: first}); !ok[0] {
 			t.Fatal("completion refused")
@@ -197,14 +202,9 @@ func TestOverlapCancelOther(t *testing.T) {
 		if len(c.Claims) != 1 || c.Claims[0].Occurrence != occID(job, d[2]) {
 			t.Fatalf("claims %+v, want the newest, %s", c.Claims, occID(job, d[2]))
 		}
-		got := b.statuses(t, q, job)
-		want := []string{
-			occID(job, d[1]) + " skipped: skipped: " + occID(job, d[2]) + " replaced it before it started (overlap cancel_other)",
-			first.Occurrence + " cancelled: ",
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("history %q, want %q", got, want)
-		}
+		b.wantHistory(t, q, job,
+			occID(job, d[1])+" skipped: skipped: "+occID(job, d[2])+" replaced it before it started (overlap cancel_other)",
+			first.Occurrence+" cancelled: ")
 		if v, err := q.Renew(t.Context(), []lease.Lease{c.Claims[0].Lease()}); err != nil || v[0] != lease.Held {
 			t.Errorf("Renew of the new run = %v, %v; want Held", v, err)
 		}
@@ -233,10 +233,7 @@ func TestOverlapCancelOtherHolderGone(t *testing.T) {
 		if len(claims) != 1 || claims[0].Occurrence != occID(job, d[1]) {
 			t.Fatalf("claims %+v, want %s", claims, occID(job, d[1]))
 		}
-		want := []string{first.Occurrence + " cancelled: cancelled: " + occID(job, d[1]) + " replaced it (overlap cancel_other)"}
-		if got := b.statuses(t, q, job); !slices.Equal(got, want) {
-			t.Errorf("history %q, want %q", got, want)
-		}
+		b.wantHistory(t, q, job, first.Occurrence+" cancelled: cancelled: "+occID(job, d[1])+" replaced it (overlap cancel_other)")
 	})
 }
 
@@ -418,10 +415,7 @@ func TestCatchupLateAdded(t *testing.T) {
 		if len(c.Claims) != 1 || c.Claims[0].Occurrence != occID(job, d[1]) {
 			t.Fatalf("claims %+v, want only the latest, %s", c.Claims, occID(job, d[1]))
 		}
-		want := []string{occID(job, d[0]) + " missed: missed: it fell due while no node was running, and a later occurrence is due too (catchup latest)"}
-		if got := b.statuses(t, q, job); !slices.Equal(got, want) {
-			t.Errorf("history %q, want %q", got, want)
-		}
+		b.wantHistory(t, q, job, occID(job, d[0])+" missed: missed: it fell due while no node was running, and a later occurrence is due too (catchup latest)")
 	})
 }
 
