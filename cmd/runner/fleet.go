@@ -11,22 +11,63 @@ import (
 
 	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/redisconn"
 )
 
 // fleetFlags are the flags every command that looks at a running fleet takes, the same way:
 // where the job files are (they name the namespace), which Redis, and how to print.
 type fleetFlags struct {
 	configs   stringList
-	redisURL  string
+	redis     redisFlags
 	namespace string
 	json      bool
 }
 
 func (f *fleetFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.configs, "config", "job file or directory of *.hcl files (repeatable); names the namespace")
-	fs.StringVar(&f.redisURL, "redis", os.Getenv("CRONFLEET_REDIS_URL"), "Redis URL, e.g. redis://host:6379/0 (default $CRONFLEET_REDIS_URL)")
+	f.redis.register(fs, "")
 	fs.StringVar(&f.namespace, "namespace", "", "the fleet's namespace (default: the job files')")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of a table")
+}
+
+// redisFlags say how to reach the fleet's Redis, the same way for every command.
+type redisFlags struct {
+	url                  string
+	passwordFile         string
+	sentinelPasswordFile string
+	tls                  redisconn.TLSFiles
+}
+
+func (f *redisFlags) register(fs *flag.FlagSet, noURL string) {
+	fs.StringVar(&f.url, "redis", os.Getenv("CRONFLEET_REDIS_URL"),
+		"Redis URL: redis://[user:pass@]host:port/db, rediss://…, redis-sentinel://h1:p1,h2:p2/db?master=NAME or redis-cluster://h1:p1,h2:p2 (default $CRONFLEET_REDIS_URL"+noURL+")")
+	fs.StringVar(&f.passwordFile, "redis-password-file", "", "file holding the Redis password, instead of the URL (default: $CRONFLEET_REDIS_PASSWORD)")
+	fs.StringVar(&f.sentinelPasswordFile, "redis-sentinel-password-file", "", "file holding the sentinels' password (default: the URL's sentinel_password, or $CRONFLEET_REDIS_SENTINEL_PASSWORD)")
+	fs.StringVar(&f.tls.CA, "redis-tls-ca", "", "PEM file of the CA that signed Redis' certificate (rediss://; default: runner { redis_tls_ca }, else the system's roots)")
+	fs.StringVar(&f.tls.Cert, "redis-tls-cert", "", "PEM client certificate for Redis (rediss://; default: runner { redis_tls_cert })")
+	fs.StringVar(&f.tls.Key, "redis-tls-key", "", "PEM key of -redis-tls-cert (default: runner { redis_tls_key })")
+}
+
+// open connects to Redis; cfg, if not nil, gives the TLS files the flags leave unset.
+func (f *redisFlags) open(cfg *config.Config) (redis.UniversalClient, error) {
+	s := redisconn.Settings{
+		URL:                  f.url,
+		PasswordFile:         f.passwordFile,
+		Password:             os.Getenv("CRONFLEET_REDIS_PASSWORD"),
+		SentinelPasswordFile: f.sentinelPasswordFile,
+		SentinelPassword:     os.Getenv("CRONFLEET_REDIS_SENTINEL_PASSWORD"),
+		TLS:                  f.tls,
+	}
+	if cfg != nil {
+		if s.TLS.CA == "" {
+			s.TLS.CA = cfg.Runner.RedisTLS.CA
+		}
+		if s.TLS.Cert == "" && s.TLS.Key == "" {
+			s.TLS.Cert, s.TLS.Key = cfg.Runner.RedisTLS.Cert, cfg.Runner.RedisTLS.Key
+		}
+	}
+	rdb, _, err := redisconn.Open(s)
+	return rdb, err
 }
 
 // fleetView is what a fleet command reads: the job files' settings and the fleet's agenda.
@@ -71,11 +112,11 @@ func (f *fleetFlags) jobs(cmd string, stderr io.Writer) (*config.Config, string,
 // connect opens the agenda of namespace ns in the fleet's Redis; cfg, if not nil, gives
 // the lease.
 func (f *fleetFlags) connect(cmd string, stderr io.Writer, cfg *config.Config, ns string) (*fleetView, error) {
-	if f.redisURL == "" {
+	if f.redis.url == "" {
 		fmt.Fprintf(stderr, "runner %s: give -redis URL or set CRONFLEET_REDIS_URL: the fleet's state is in its Redis\n", cmd)
 		return nil, exitError{2}
 	}
-	rdb, err := newRedisClient(f.redisURL)
+	rdb, err := f.redis.open(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -84,16 +125,6 @@ func (f *fleetFlags) connect(cmd string, stderr io.Writer, cfg *config.Config, n
 		lease = cfg.Runner.Lease
 	}
 	return &fleetView{cfg: cfg, queue: queue.New(rdb, queue.Config{Namespace: ns, Lease: lease}), close: func() { _ = rdb.Close() }}, nil
-}
-
-// newRedisClient is the client of every command that talks to Redis, run included.
-func newRedisClient(url string) (redis.UniversalClient, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("parse -redis %q: %w", redactURL(url), err)
-	}
-	opts.ContextTimeoutEnabled = true
-	return redis.NewClient(opts), nil
 }
 
 // version is the runner's version as the Go toolchain recorded it: a module version for a

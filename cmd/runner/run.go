@@ -33,7 +33,8 @@ func runNode(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var configs stringList
 	fs.Var(&configs, "config", "job file or directory of *.hcl files (repeatable)")
-	redisURL := fs.String("redis", os.Getenv("CRONFLEET_REDIS_URL"), "Redis URL, e.g. redis://host:6379/0 (default $CRONFLEET_REDIS_URL; none: embedded single-node store)")
+	var rf redisFlags
+	rf.register(fs, "; none: the embedded single-node store")
 	node := fs.String("node", "", "node name in history and logs (default HOSTNAME-PID)")
 	pluginDir := fs.String("plugin-dir", "", "directory of third-party plugin binaries")
 	concurrency := fs.Int("concurrency", 1024, "most runs this node has going at once")
@@ -85,7 +86,7 @@ func runNode(args []string, stderr io.Writer) error {
 	var rdb redis.UniversalClient
 	stopStore := func() {}
 	skipEvictionCheck := *allowEviction
-	if *redisURL == "" {
+	if rf.url == "" {
 		store, err := embedded.Start()
 		if err != nil {
 			return err
@@ -100,7 +101,7 @@ func runNode(args []string, stderr io.Writer) error {
 		g.Add(func() error { return store.Run(ctx) }, func(error) {})
 		stopStore = cancel
 	} else {
-		if rdb, err = newRedisClient(*redisURL); err != nil {
+		if rdb, err = rf.open(cfg); err != nil {
 			return err
 		}
 	}
@@ -150,14 +151,4 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("-log-format %q: want text or json", format)
-}
-
-// redactURL hides a password in a Redis URL before it is printed.
-func redactURL(s string) string {
-	if i := strings.Index(s, "@"); i >= 0 {
-		if j := strings.Index(s, "://"); j >= 0 && j < i {
-			return s[:j+3] + "…" + s[i:]
-		}
-	}
-	return s
 }

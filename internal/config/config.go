@@ -48,6 +48,15 @@ type Runner struct {
 	Namespace string
 	// Lease is how long a claim stays valid without renewal; at least MinLease.
 	Lease time.Duration
+	// RedisTLS names the PEM files of a TLS connection to Redis (rediss:// URLs): a CA, and
+	// a client certificate with its key. Relative paths are relative to the job file, so a
+	// fleet can ship them beside it; the runner's -redis-tls-* flags override them.
+	RedisTLS RedisTLS
+}
+
+// RedisTLS names the PEM files of a TLS connection to Redis; empty means unset.
+type RedisTLS struct {
+	CA, Cert, Key string
 }
 
 // Job is one job block: when a job runs and which handler runs it.

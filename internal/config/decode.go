@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -43,6 +44,9 @@ func runnerSchema() *hcl.BodySchema {
 		Attributes: []hcl.AttributeSchema{
 			{Name: "namespace"},
 			{Name: "lease"},
+			{Name: "redis_tls_ca"},
+			{Name: "redis_tls_cert"},
+			{Name: "redis_tls_key"},
 		},
 	}
 }
@@ -184,6 +188,30 @@ func decodeRunner(b *hcl.Block) (Runner, hcl.Diagnostics) {
 			})
 		}
 		r.Lease = lease
+	}
+	for name, dst := range map[string]*string{"redis_tls_ca": &r.RedisTLS.CA, "redis_tls_cert": &r.RedisTLS.Cert, "redis_tls_key": &r.RedisTLS.Key} {
+		a := content.Attributes[name]
+		if a == nil {
+			continue
+		}
+		p, d := stringValue(a)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		if p == "" {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Empty path",
+				Detail:   fmt.Sprintf("%s names a PEM file; leave it out rather than empty.", name),
+				Subject:  a.Expr.Range().Ptr(),
+			})
+			continue
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(a.Range.Filename), p)
+		}
+		*dst = p
 	}
 	return r, diags
 }
