@@ -109,7 +109,12 @@ func runNode(args []string, stderr io.Writer) error {
 	stats := &redisStats{}
 	rdb.AddHook(stats)
 
-	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease, Node: *node})
+	// The guard can be turned off only to show, in a test, what it prevents.
+	noGuard := os.Getenv("CRONFLEET_TEST_DISABLE_GUARD") == "1"
+	if noGuard {
+		logger.Warn("CRONFLEET_TEST_DISABLE_GUARD=1: the lost-state guard is off; a Redis that loses state will make this fleet replay and miss runs (tests only)")
+	}
+	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease, Node: *node, DisableGuard: noGuard})
 	eng := engine.New(q, host, engine.Config{
 		Node:          *node,
 		Version:       version(),

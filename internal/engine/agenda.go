@@ -34,6 +34,11 @@ type Planner interface {
 	// before Redis' now), under the definition of each job in force, and returns the jobs'
 	// watermarks afterwards and which jobs a newer definition supersedes.
 	Expand(ctx context.Context, exps []queue.Expansion) (queue.Expanded, error)
+	// Lost is signalled when the agenda learns that Redis lost the state of shards.
+	Lost() <-chan struct{}
+	// Recover writes back what this node knows of the shards Redis lost since the last
+	// call, and returns them, with where to plan their jobs again from.
+	Recover(ctx context.Context) ([]queue.Loss, error)
 }
 
 // Claimer is what the dispatcher needs: the occurrences that are due by Redis' clock.

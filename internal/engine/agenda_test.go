@@ -128,6 +128,11 @@ func (a *memAgenda) Expand(ctx context.Context, exps []queue.Expansion) (queue.E
 	return queue.Expanded{Watermarks: out}, nil
 }
 
+// Lost is never signalled: the in-memory agenda never loses state.
+func (a *memAgenda) Lost() <-chan struct{} { return nil }
+
+func (a *memAgenda) Recover(ctx context.Context) ([]queue.Loss, error) { return nil, nil }
+
 func (a *memAgenda) Claim(ctx context.Context, shards []int, limit int, lead time.Duration, deadline time.Time, _ []string) (queue.Claimed, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

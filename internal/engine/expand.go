@@ -20,9 +20,20 @@ func (e *Engine) expander(ctx context.Context) {
 	known := map[string]string{}    // job → the Hash it was planned with
 	until := map[string]time.Time{} // how far each job was expanded by this node
 	defs := newDefinitions()
+	floors := map[string]time.Time{} // job → where to plan again from, after Redis lost state
 	sampled := false
 	for {
 		set := e.jobs.Load()
+		losses, err := e.agenda.Recover(ctx)
+		if err != nil {
+			if !e.retry(ctx, "recover", err, bo) {
+				return
+			}
+			continue
+		}
+		if len(losses) > 0 {
+			e.replan(set, losses, floors, wms, until)
+		}
 		var fresh []string
 		for _, j := range set.list {
 			if h, ok := known[j.Name]; !ok {
@@ -83,7 +94,8 @@ func (e *Engine) expander(ctx context.Context) {
 				// If it was in force already, what lies before the watermark is not added.
 				wms[j.Name] = now
 			}
-			if x := e.plan(j, wms, now); len(x.Due) > 0 || defs.due(j.Name) {
+			if x := e.plan(j, wms, now); len(x.Due) > 0 || defs.due(j.Name) || !floors[j.Name].IsZero() {
+				x.Floor = floors[j.Name]
 				defs.stamp(&x, j.Hash)
 				exps = append(exps, x)
 			} else {
@@ -104,6 +116,7 @@ func (e *Engine) expander(ctx context.Context) {
 				if x.Definition == "-" {
 					continue // a job dropped from the files
 				}
+				delete(floors, x.Job)
 				until[x.Job] = end
 				if wm, ok := got.Watermarks[x.Job]; ok {
 					wms[x.Job] = wm
@@ -125,9 +138,53 @@ func (e *Engine) expander(ctx context.Context) {
 		// Best effort: when Redis is away, Expand above reports the outage.
 		_ = e.sampleClock(ctx)
 		now = e.clock.now()
-		if !sleep(ctx, untilMidSecond(now)) {
+		t := time.NewTimer(untilMidSecond(now))
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-e.agenda.Lost():
+		case <-t.C:
 		}
+		t.Stop()
+	}
+}
+
+// replan makes the expander plan the jobs of the shards Redis lost again, from each loss's
+// floor: what Redis forgot is added back (lua/expand.lua skips what it still knows).
+func (e *Engine) replan(set *jobSet, losses []queue.Loss, floors, wms map[string]time.Time, until map[string]time.Time) {
+	byShard := map[int]queue.Loss{}
+	shards := make([]int, 0, len(losses))
+	for _, l := range losses {
+		byShard[l.Shard] = l
+		shards = append(shards, l.Shard)
+	}
+	slices.Sort(shards)
+	var restored time.Time
+	for _, l := range losses {
+		if l.Restored.After(restored) {
+			restored = l.Restored
+		}
+	}
+	attrs := []any{"shards", shards, "hold", e.cfg.Lease}
+	if restored.IsZero() {
+		attrs = append(attrs, "state", "empty: restarted without persistence, flushed, or a new server")
+	} else {
+		attrs = append(attrs, "state", "older: written up to "+restored.UTC().Format(time.RFC3339Nano)+" (a restored snapshot, or a replica that missed writes)")
+	}
+	e.log.Error("Redis lost state: holding claims for a lease, writing back this node's recent completions, and planning the jobs again from before the loss", attrs...)
+	for _, j := range set.list {
+		l, ok := byShard[queue.ShardOf(j.Name)]
+		if !ok {
+			continue
+		}
+		if f, ok := floors[j.Name]; !ok || l.Floor.Before(f) {
+			floors[j.Name] = l.Floor
+		}
+		if wm, ok := wms[j.Name]; !ok || floors[j.Name].Before(wm) {
+			wms[j.Name] = floors[j.Name]
+		}
+		delete(until, j.Name)
 	}
 }
 

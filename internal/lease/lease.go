@@ -47,6 +47,8 @@ type Lease struct {
 	// lock only while it still holds this value, so a lease that another node took over is
 	// never extended by this one.
 	Token int64
+	// Attempt is the claim's attempt, which a renewal writes back if Redis lost it.
+	Attempt int
 }
 
 // Renewer extends leases in Redis; for each lease it reports whether it is still held.

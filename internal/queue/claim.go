@@ -32,7 +32,7 @@ type Claim struct {
 
 // Lease returns the lease this claim holds.
 func (c Claim) Lease() lease.Lease {
-	return lease.Lease{Occurrence: c.Occurrence, Shard: c.Shard, Token: c.Token}
+	return lease.Lease{Occurrence: c.Occurrence, Shard: c.Shard, Token: c.Token, Attempt: c.Attempt}
 }
 
 // Claimed is the outcome of one Claim call.
@@ -82,7 +82,7 @@ func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Dura
 		if !ok {
 			return Claimed{}, fmt.Errorf("queue: claim: unexpected reply %v", r)
 		}
-		if err := parseClaimReply(s, shards[i], &out); err != nil {
+		if err := q.parseClaimReply(s, shards[i], &out); err != nil {
 			return Claimed{}, fmt.Errorf("queue: claim: %w", err)
 		}
 	}
@@ -94,7 +94,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	k := q.keys(shard)
 	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
 		deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
-		q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit, Policy{}.String()}
+		q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit, Policy{}.String(), q.guard.known(shard), q.cfg.Lease.Milliseconds()}
 	for _, j := range yield {
 		if ShardOf(j) == shard {
 			args = append(args, j)
@@ -102,16 +102,20 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	}
 	return call{q.claim,
 		[]string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
-			k.policy(), k.running(), k.cancel(), k.next(), k.polls(), k.late()},
+			k.policy(), k.running(), k.cancel(), k.next(), k.polls(), k.late(), k.epoch(), k.tokens()},
 		args}
 }
 
-func parseClaimReply(reply string, shard int, out *Claimed) error {
+func (q *Queue) parseClaimReply(reply string, shard int, out *Claimed) error {
 	lines := strings.Split(reply, "\n")
 	if len(lines) < 2 {
 		return fmt.Errorf("malformed reply %q", reply)
 	}
-	now, err := strconv.ParseInt(lines[0], 10, 64)
+	nowStr, ep, _ := strings.Cut(lines[0], " ")
+	if _, err := q.guard.observe(shard, ep); err != nil {
+		return err
+	}
+	now, err := strconv.ParseInt(nowStr, 10, 64)
 	if err != nil {
 		return fmt.Errorf("malformed time in reply %q", reply)
 	}
@@ -159,17 +163,17 @@ func (q *Queue) Renew(ctx context.Context, ls []lease.Lease) ([]lease.Verdict, e
 	calls := make([]call, len(shards))
 	for c, s := range shards {
 		k := q.keys(s)
-		args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds()}
+		args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), q.guard.known(s), q.cfg.Lease.Milliseconds()}
 		for _, i := range idx[s] {
-			args = append(args, ls[i].Occurrence, strconv.FormatInt(ls[i].Token, 10))
+			args = append(args, ls[i].Occurrence, strconv.FormatInt(ls[i].Token, 10), ls[i].Attempt)
 		}
-		calls[c] = call{q.renew, []string{k.agenda(), k.cancel()}, args}
+		calls[c] = call{q.renew, []string{k.agenda(), k.cancel(), k.epoch(), k.tokens(), k.attempts(), k.running()}, args}
 	}
 	res, err := q.evalAll(ctx, calls)
 	if err != nil {
 		return nil, fmt.Errorf("queue: renew: %w", err)
 	}
-	codes, err := scatter(res, shards, idx, len(ls))
+	codes, _, err := q.scatter(res, shards, idx, len(ls))
 	if err != nil {
 		return nil, fmt.Errorf("queue: renew: %w", err)
 	}

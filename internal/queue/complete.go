@@ -55,9 +55,9 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error
 	}
 	shards := sortedKeys(idx)
 	calls := make([]call, len(shards))
+	recs := make([]string, len(cs))
 	for n, s := range shards {
-		k := q.keys(s)
-		args := []any{k.lockPrefix(), k.historyPrefix(), q.cfg.HistoryLimit, q.markerTTL().Milliseconds(), k.waitPrefix()}
+		args := q.completeArgs(s)
 		for _, i := range idx[s] {
 			c := cs[i]
 			action := "done"
@@ -74,28 +74,51 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error
 					return Completed{}, fmt.Errorf("queue: complete %s: %w", c.Claim.Occurrence, err)
 				}
 				rec = string(b)
+				recs[i] = rec
 			}
 			args = append(args, c.Claim.Occurrence, c.Claim.Job, strconv.FormatInt(c.Claim.Token, 10),
 				strconv.Itoa(c.Claim.Attempt), action, c.Delay.Milliseconds(), rec)
 		}
-		calls[n] = call{q.complete, []string{k.agenda(), k.attempts(), k.running(), k.cancel(), k.next(), k.late()}, args}
+		calls[n] = q.completeCall(s, args)
 	}
 	res, err := q.evalAll(ctx, calls)
 	if err != nil {
 		return Completed{}, fmt.Errorf("queue: complete: %w", err)
 	}
-	codes, err := scatter(res, shards, idx, len(cs))
+	codes, nows, err := q.scatter(res, shards, idx, len(cs))
 	if err != nil {
 		return Completed{}, fmt.Errorf("queue: complete: %w", err)
 	}
 	out := Completed{Accepted: make([]bool, len(cs))}
 	for i, c := range codes {
 		out.Accepted[i] = c > 0
+		if c > 0 {
+			m := completion{shard: cs[i].Claim.Shard, claim: cs[i].Claim, record: recs[i], at: nows[i]}
+			if cs[i].Retry || cs[i].Release {
+				m.retryAt = nows[i].Add(max(cs[i].Delay, time.Millisecond))
+				if cs[i].Release {
+					m.claim.Attempt--
+				}
+			}
+			q.guard.remember(m)
+		}
 		if s := cs[i].Claim.Shard; c == 2 && !slices.Contains(out.LetIn, s) {
 			out.LetIn = append(out.LetIn, s)
 		}
 	}
 	return out, nil
+}
+
+// completeArgs are the arguments of a completion call on shard, before its completions.
+func (q *Queue) completeArgs(shard int) []any {
+	k := q.keys(shard)
+	return []any{k.lockPrefix(), k.historyPrefix(), q.cfg.HistoryLimit, q.markerTTL().Milliseconds(), k.waitPrefix(),
+		q.guard.known(shard), q.cfg.Lease.Milliseconds(), q.cfg.Lease.Milliseconds()}
+}
+
+func (q *Queue) completeCall(shard int, args []any) call {
+	k := q.keys(shard)
+	return call{q.complete, []string{k.agenda(), k.attempts(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens()}, args}
 }
 
 func sortedKeys(m map[int][]int) []int {
@@ -107,17 +130,23 @@ func sortedKeys(m map[int][]int) []int {
 	return ks
 }
 
-// scatter maps per-shard integer replies back to the caller's order.
-func scatter(res []any, shards []int, idx map[int][]int, n int) ([]int64, error) {
+// scatter maps per-shard integer replies, after their epoch, back to the caller's order,
+// with Redis' clock at each reply.
+func (q *Queue) scatter(res []any, shards []int, idx map[int][]int, n int) ([]int64, []time.Time, error) {
 	out := make([]int64, n)
+	nows := make([]time.Time, n)
 	for c, s := range shards {
-		vals, ok := res[c].([]any)
-		if !ok || len(vals) != len(idx[s]) {
-			return nil, fmt.Errorf("unexpected reply %v", res[c])
+		vals, now, err := q.epochReply(s, res[c])
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(vals) != len(idx[s]) {
+			return nil, nil, fmt.Errorf("unexpected reply %v", res[c])
 		}
 		for j, v := range vals {
 			out[idx[s][j]], _ = v.(int64)
+			nows[idx[s][j]] = now
 		}
 	}
-	return out, nil
+	return out, nows, nil
 }

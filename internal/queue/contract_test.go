@@ -213,8 +213,9 @@ func TestNeverEarly(t *testing.T) {
 			b.claimNothing(t, q, shard, due)
 		}
 		cl, _, _ := b.claimDue(t, q, occID(job, due), due)
-		if cl.Attempt != 1 || cl.Token != 1 || cl.Job != job || cl.Shard != shard {
-			t.Errorf("claim = %+v, want attempt 1, token 1, job %s, shard %d", cl, job, shard)
+		// A first token is Redis' time in ms times a thousand (see TestFencingTokens).
+		if cl.Attempt != 1 || cl.Token < due.UnixMilli()*1000 || cl.Job != job || cl.Shard != shard {
+			t.Errorf("claim = %+v, want attempt 1, a token from Redis' time, job %s, shard %d", cl, job, shard)
 		}
 	})
 }
@@ -332,15 +333,11 @@ func TestOneHolderFencing(t *testing.T) {
 		if len(count) != len(jobs)*perJob {
 			t.Errorf("claimed %d distinct occurrences, want %d", len(count), len(jobs)*perJob)
 		}
-		// One HINCRBY per claim: each job's tokens are exactly 1..n, so unique.
-		var want []int64
-		for i := range perJob {
-			want = append(want, int64(i+1))
-		}
+		// Each job's tokens are unique, whichever worker got them.
 		for _, j := range jobs {
-			got := slices.Sorted(slices.Values(tokens[j]))
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("job %s fencing tokens (-want +got):\n%s", j, diff)
+			got := slices.Compact(slices.Sorted(slices.Values(tokens[j])))
+			if len(got) != perJob {
+				t.Errorf("job %s: %d distinct fencing tokens for %d claims", j, len(got), perJob)
 			}
 		}
 	})
@@ -702,8 +699,8 @@ func TestClaimAfterDeadline(t *testing.T) {
 			t.Errorf("Heads after a late claim (-want +got):\n%s", diff)
 		}
 		cl, _, _ := b.claimDue(t, q, occID(job, due), due)
-		if cl.Attempt != 1 || cl.Token != 1 {
-			t.Errorf("claim after a late one = %+v, want attempt 1, token 1: the late call took nothing", cl)
+		if cl.Attempt != 1 {
+			t.Errorf("claim after a late one = %+v, want attempt 1: the late call took nothing", cl)
 		}
 	})
 }

@@ -46,6 +46,10 @@ type Expansion struct {
 	// Definition is never in force over another.
 	Definition string
 	Loaded     time.Time
+	// Floor, if not zero, is where the job is planned again from after Redis lost state
+	// (Loss.Floor): Due should start there, and those after it that Redis does not know are
+	// added although they lie before the job's watermark.
+	Floor time.Time
 	// IDs are the occurrence ids of Due, index for index (cron.OccurrenceID): the name the
 	// occurrence keeps on every attempt and node, in its lock, its history and the ids
 	// handlers see. Expand refuses an Expansion whose IDs, Due and NotBefore differ in
@@ -81,6 +85,7 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 	}
 	var calls []call
 	var jobsOf [][]string
+	var shardOf []int
 	for shard, list := range byShard {
 		k := q.keys(shard)
 		var args []any
@@ -89,13 +94,14 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 			if len(jobs) == 0 {
 				return
 			}
-			calls = append(calls, call{q.expand, []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late(), k.defs(), k.attempts()},
-				append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit, k.lockPrefix()}, args...)})
+			calls = append(calls, call{q.expand, []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late(), k.defs(), k.attempts(), k.epoch(), k.running()},
+				append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit, k.lockPrefix(), k.waitPrefix(), q.guard.known(shard), q.cfg.Lease.Milliseconds()}, args...)})
 			jobsOf = append(jobsOf, jobs)
+			shardOf = append(shardOf, shard)
 			args, jobs = nil, nil
 		}
 		for _, e := range list {
-			if len(args) > 0 && len(args)+7+4*len(e.Due) > maxArgsPerCall {
+			if len(args) > 0 && len(args)+8+4*len(e.Due) > maxArgsPerCall {
 				flush()
 			}
 			dropped, until := "", int64(0)
@@ -107,7 +113,7 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 				dropped, until = string(b), e.DroppedUntil.UnixMilli()
 			}
 			args = append(args, e.Job, len(e.Due), e.MaxRuns, e.Policy.String(), until, dropped,
-				e.Definition+" "+strconv.FormatInt(max(e.Loaded.UnixMilli(), 0), 10)+" "+q.cfg.Node)
+				e.Definition+" "+strconv.FormatInt(max(e.Loaded.UnixMilli(), 0), 10)+" "+q.cfg.Node, floorMS(e.Floor))
 			for i, d := range e.Due {
 				nb := d
 				if e.NotBefore != nil {
@@ -129,8 +135,8 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 	}
 	out := Expanded{Watermarks: make(map[string]time.Time, len(exps)), Superseded: map[string]string{}}
 	for i, r := range res {
-		vals, ok := r.([]any)
-		if !ok || len(vals) != len(jobsOf[i]) {
+		vals, _, err := q.epochReply(shardOf[i], r)
+		if err != nil || len(vals) != len(jobsOf[i]) {
 			return Expanded{}, fmt.Errorf("queue: expand: unexpected reply %v", r)
 		}
 		for j, v := range vals {
@@ -143,6 +149,13 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 		}
 	}
 	return out, nil
+}
+
+func floorMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(t.UnixMilli(), 1)
 }
 
 // Watermarks returns the due time of the newest occurrence ever added for each job that has

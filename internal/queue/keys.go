@@ -105,6 +105,14 @@ func (k keys) late() string { return k.tag + ":late" }
 // calls long enough to mean that no node was claiming (from, to).
 func (k keys) polls() string { return k.tag + ":polls" }
 
+// epoch is a hash that tells whether Redis lost the shard's state (see guard.go): id, seq,
+// at (the last guarded write), lost, hold and from.
+func (k keys) epoch() string { return k.tag + ":epoch" }
+
+// tokens is a hash occurrence id → the last fencing token handed out for it: a completion
+// counts only while no later claim exists (lua/complete.lua).
+func (k keys) tokens() string { return k.tag + ":tokens" }
+
 // triggered + occurrence id marks a trigger as applied, for a day: a trigger call that
 // go-redis re-sends after its occurrence already ran adds nothing.
 func (k keys) triggered(id string) string { return k.tag + ":trig:" + id }

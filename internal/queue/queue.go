@@ -46,6 +46,10 @@ type Config struct {
 	// notice a dead Redis and stop its handlers before its lease can expire (default:
 	// Lease/6, at most 5s).
 	CallTimeout time.Duration
+	// DisableGuard turns the lost-state guard off (see guard.go), for the test that shows
+	// what it prevents. Never in production: a Redis that lost state then replays finished
+	// runs and forgets planned ones.
+	DisableGuard bool
 }
 
 // Queue is the agenda of one namespace in Redis. It is safe for concurrent use.
@@ -61,6 +65,7 @@ type Queue struct {
 	announceScript *redis.Script
 	reqBase        string
 	reqSeq         atomic.Uint64
+	guard          *guard
 }
 
 // New returns a Queue over rdb, which may be a plain, Sentinel (failover) or Cluster client.
@@ -83,14 +88,15 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 	return &Queue{
 		rdb:            rdb,
 		cfg:            cfg,
-		expand:         redis.NewScript(expandSrc),
+		expand:         redis.NewScript(libSrc + expandSrc),
 		claim:          redis.NewScript(libSrc + claimSrc),
-		renew:          redis.NewScript(renewSrc),
+		renew:          redis.NewScript(libSrc + renewSrc),
 		complete:       redis.NewScript(libSrc + completeSrc),
 		trigger:        redis.NewScript(triggerSrc),
 		announceScript: redis.NewScript(announceSrc),
 		// Claim request ids only need to be unique among calls alive at the same time.
 		reqBase: strconv.FormatUint(rand.Uint64(), 36),
+		guard:   newGuard(cfg.DisableGuard, cfg.Lease),
 	}
 }
 

@@ -60,7 +60,7 @@ func TestClaimIdempotent(t *testing.T) {
 		}
 		var got Claimed
 		got.Heads = map[int]time.Time{}
-		if err := parseClaimReply(first[0].(string), shard, &got); err != nil {
+		if err := q.parseClaimReply(first[0].(string), shard, &got); err != nil {
 			t.Fatalf("parse reply: %v", err)
 		}
 		if len(got.Claims) != 3 {

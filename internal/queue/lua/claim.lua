@@ -5,7 +5,8 @@
 -- KEYS[4] request cache key for this call, KEYS[5] paused (hash job -> pause JSON),
 -- KEYS[6] policy (hash job -> "OVERLAP CATCHUP WINDOWMS"), KEYS[7] running (hash job -> occ),
 -- KEYS[8] cancel (hash occ -> the occ replacing it), KEYS[9] next (hash occ -> ms),
--- KEYS[10] polls (hash: last, from, to), KEYS[11] late (hash occ -> 1)
+-- KEYS[10] polls (hash: last, from, to), KEYS[11] late (hash occ -> 1), KEYS[12] epoch (hash,
+-- see guard in lib.lua), KEYS[13] tokens (hash occ -> the last token handed out for it)
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
@@ -13,9 +14,11 @@
 -- ARGV[10] the caller's node name, ARGV[11] away (ms): a longer gap between two claim calls
 -- means no node was claiming, ARGV[12] the most occurrences of a job that may wait,
 -- ARGV[13] the policy of a job that has none in KEYS[6] (queue.Policy's zero value),
--- ARGV[14..] jobs the caller leaves to other nodes: a newer definition than its own is in
+-- ARGV[14] the shard's epoch as the caller knows it ("ID SEQ", or ""), ARGV[15] how long
+-- claims are held after Redis lost state (ms),
+-- ARGV[16..] jobs the caller leaves to other nodes: a newer definition than its own is in
 -- force (see expand.lua); their entries are neither claimed nor decided by this call
--- Returns one string: "NOWUS\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE",
+-- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE",
 --   and one line per occurrence it recorded without running "!STATUS\tOCC\tREASON", for the
 --   caller's log.
 --   NOTBEFORE is the claimed entry's score: the caller must not start it before Redis' clock
@@ -24,17 +27,25 @@
 --   time in this reply plus the time elapsed since is a lower bound of Redis' clock.
 --   NOWUS is Redis' time in microseconds at the end of the script (a precise lower bound of
 --   its clock when the reply arrives); HEAD is when the shard is next worth asking, as the
---   score of an entry claimed ahead ("" when the agenda is empty).
+--   score of an entry claimed ahead ("" when the agenda is empty). EPOCH is the guard's
+--   "ID SEQ FROM NOW" (lib.lua).
 --
 -- Due means score <= NOW by Redis' TIME, never by a node's clock, so a node with a wrong clock
 -- cannot fire anything early. Each claim takes the occurrence's lock (SET NX semantics: only
 -- when no live lock exists), hands out the job's next fencing token (strictly increasing per
--- job), counts the attempt, and moves the occurrence's score to the lease's expiry: while the
+-- job, see nextToken in lib.lua) and remembers it as the occurrence's (KEYS[13]: which
+-- completion counts, see complete.lua), counts the attempt, and moves the occurrence's score to the lease's expiry: while the
 -- lease lives nobody sees it as due, and if the holder dies it becomes due again by itself.
 -- The reply is cached under KEYS[4] so a re-sent call returns the same claims. A call that
 -- reaches Redis after its caller's deadline (it sat in a socket while Redis was frozen or
 -- slow) claims nothing: nobody would run what it claimed, and the occurrences would wait a
 -- whole lease for nothing.
+--
+-- After Redis lost state (guard in lib.lua) nothing is claimed until the epoch's hold ends:
+-- a lease granted before the loss that Redis forgot may still be running, and its holder
+-- takes it back by renewing (renew.lua) within the hold. What fell due from the loss to the
+-- end of the hold was not claimable: the jobs' catch-up policies apply to it, as after a
+-- gap without claim calls.
 --
 -- Policies, decided here so that no two nodes can act apart, in this order; an occurrence
 -- that is not run is recorded in its job's history by this script and leaves the agenda:
@@ -63,6 +74,9 @@ local limit = tonumber(ARGV[3])
 local lead = tonumber(ARGV[6])
 local waitMax = tonumber(ARGV[12])
 if now > tonumber(ARGV[5]) then limit = 0 end
+local ep = guard(KEYS[12], ARGV[14], now, tonumber(ARGV[15]))
+local held = now < ep.hold
+if held then limit = 0 end
 
 -- Every call counts as a sign of life, even one that claims nothing.
 local polls = redis.call('HMGET', KEYS[10], 'last', 'from', 'to')
@@ -118,6 +132,7 @@ local function record(occ, job, at, status, reason)
   redis.call('HDEL', KEYS[8], occ)
   redis.call('HDEL', KEYS[9], occ)
   redis.call('HDEL', KEYS[11], occ)
+  redis.call('HDEL', KEYS[13], occ)
   free(KEYS[7], KEYS[1], ARGV[7], job, occ)
 end
 
@@ -143,7 +158,7 @@ end
 
 local deferred, ndeferred, hold = {}, 0, nil
 local yield = {}
-for k = 14, #ARGV do yield[ARGV[k]] = true end
+for k = 16, #ARGV do yield[ARGV[k]] = true end
 -- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
 -- no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
@@ -167,7 +182,7 @@ for d = 1, #due, 2 do
     redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
   else
     local p = policy(job)
-    local away = awayFrom and score > awayFrom and score <= awayTo
+    local away = (awayFrom and score > awayFrom and score <= awayTo) or (ep.hold > 0 and score > ep.lost and score <= ep.hold)
     local status, why = 'skipped', nil
     local replacedBy = anyCancel and redis.call('HGET', KEYS[8], occ)
     local pause = anyPaused and redis.call('HGET', KEYS[5], job)
@@ -178,7 +193,11 @@ for d = 1, #due, 2 do
     elseif not manual and (away or (anyLate and redis.call('HEXISTS', KEYS[11], occ) == 1))
         and not redis.call('HGET', KEYS[3], occ) then -- never claimed: its catch-up is open
       local when = 'it fell due while no node was running'
-      if away then when = 'no node was claiming from ' .. iso(awayFrom) .. ' to ' .. iso(awayTo) end
+      if ep.hold > 0 and score > ep.lost and score <= ep.hold then
+        when = 'Redis lost its state and claims were held from ' .. iso(ep.lost) .. ' to ' .. iso(ep.hold)
+      elseif away then
+        when = 'no node was claiming from ' .. iso(awayFrom) .. ' to ' .. iso(awayTo)
+      end
       if now - score > p.window then
         status, why = 'missed', 'missed: ' .. when .. ', and it is older than the catch-up window (' .. math.floor(p.window / 1000) .. 's)'
       elseif p.catchup == 'none' then
@@ -239,7 +258,8 @@ for d = 1, #due, 2 do
     end
     if run then
       local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)
-      local token = redis.call('HINCRBY', KEYS[2], job, 1)
+      local token = nextToken(KEYS[2], job, now)
+      redis.call('HSET', KEYS[13], occ, token)
       redis.call('SET', lk, token, 'PX', lease)
       redis.call('ZADD', KEYS[1], 'XX', now + lease, occ)
       lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. due[d + 1]
@@ -257,12 +277,13 @@ for k = 1, #head, 2 do
   end
 end
 if hold and (h == nil or h > hold + lead) then h = hold + lead end
+if held and h ~= nil and h < ep.hold then h = ep.hold end
 local hs = ''
 if h then hs = string.format('%d', h) end
 -- Redis' time now, at the end of the script: the tightest lower bound of its clock when the
 -- reply arrives (what was due was decided at the start, above).
 local t2 = redis.call('TIME')
-local reply = t2[1] .. string.format('%06d', tonumber(t2[2])) .. '\n' .. hs
+local reply = t2[1] .. string.format('%06d', tonumber(t2[2])) .. ' ' .. ep.reply .. '\n' .. hs
 if #lines > 0 then reply = reply .. '\n' .. table.concat(lines, '\n') end
 redis.call('SET', KEYS[4], reply, 'PX', tonumber(ARGV[4]))
 return reply

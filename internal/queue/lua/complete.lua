@@ -2,39 +2,62 @@
 -- (compare-and-delete), and record the run in the job's history.
 --
 -- KEYS[1] agenda (zset), KEYS[2] attempts (hash), KEYS[3] running (hash job -> occurrence),
--- KEYS[4] cancel (hash occurrence -> the one replacing it), KEYS[5] next (hash), KEYS[6] late (hash)
+-- KEYS[4] cancel (hash occurrence -> the one replacing it), KEYS[5] next (hash), KEYS[6] late (hash),
+-- KEYS[7] epoch (hash, see guard in lib.lua), KEYS[8] tokens (hash occ -> last token)
 -- ARGV[1] lock key prefix, ARGV[2] history key prefix, ARGV[3] history length,
--- ARGV[4] marker TTL (ms), ARGV[5] wait key prefix, then groups of 7: occurrence id, job,
---         token, attempt, action ("done" | "retry" | "release"), delay (ms), history record
---         ("" for none)
--- Returns: for each group 1 if applied (now or by an earlier identical call), 0 if refused
--- because the caller no longer holds the lease, 2 if applied and the job's overlap slot
--- went to a waiting occurrence, which is due now.
+-- ARGV[4] marker TTL (ms), ARGV[5] wait key prefix, ARGV[6] the shard's epoch as the caller
+-- knows it, ARGV[7] how long claims are held after Redis lost state (ms), ARGV[8] lease (ms),
+-- then groups of 7: occurrence id, job, token, attempt, action ("done" | "retry" |
+-- "release" | "redo" | "reretry"), delay (ms; for "reretry" the instant, ms), history record
+-- ("" for none)
+-- Returns: the guard's "ID SEQ FROM NOW", then for each group 1 if applied (now or by an
+-- earlier identical call), 0 if refused because the caller no longer holds the lease, 2 if
+-- applied and the job's overlap slot went to a waiting occurrence, which is due now.
 --
--- The lock is never deleted blindly: its value must be the caller's token, or the lock must
--- have expired with nobody claiming the occurrence since (its attempt count is still the
--- caller's): then the caller's run was the only one, and recording it is exactly once, not a
--- duplicate. This matters after a Redis outage, when finished runs could not be recorded
--- before their leases ran out. It is replaced by
--- a marker "done:TOKEN" or "retry:TOKEN" that lives a little while, so when go-redis re-sends
--- a call whose reply was lost, the second run sees its own marker and answers 1 again
--- instead of reporting a lost lease. "done" removes the occurrence from the agenda for good
--- (the expansion watermark keeps it from coming back) and frees its job's overlap slot;
--- "retry" makes it due again after the delay, when the next claim counts attempt + 1
--- (claims take over a retry marker); "release" does the same but gives the attempt back:
--- the holder did not run it. An occurrence waiting for a retry still holds its job's
--- overlap slot: it has not finished.
+-- Which completions count: the caller's, if its token is the lock's value (its lease is
+-- live), or if its lease expired and nobody claimed the occurrence since: the occurrence's
+-- last token (KEYS[8]) is still the caller's. Then the caller's run was the only one, and
+-- recording it is exactly once, not a duplicate; this matters after a Redis outage, when
+-- finished runs could not be recorded before their leases ran out. Anything else is refused:
+-- a later claim exists, whether it is running, done, or gave its attempt back ("release"
+-- does not make an older holder's completion count again). Right after Redis lost state
+-- (until a lease past the guard's hold) a completion also counts when Redis forgot the
+-- occurrence's token: nobody could claim it meanwhile.
+--
+-- The lock is replaced by a marker "done:TOKEN" or "retry:TOKEN" that lives a little while,
+-- so when go-redis re-sends a call whose reply was lost, the second run sees its own marker
+-- and answers 1 again instead of reporting a lost lease. "done" removes the occurrence from
+-- the agenda for good (the expansion watermark keeps it from coming back) and frees its
+-- job's overlap slot; "retry" makes it due again after the delay, when the next claim counts
+-- attempt + 1 (claims take over a retry marker); "release" does the same but gives the
+-- attempt back: the holder did not run it. An occurrence waiting for a retry still holds its
+-- job's overlap slot: it has not finished.
+--
+-- "redo" and "reretry" write back what a node had completed when Redis lost state since (the
+-- guard's recovery, see queue/guard.go): applied unless the occurrence finished or a later
+-- claim exists, so an occurrence that finished is not run again from a restored snapshot.
+-- "reretry" puts an occurrence waiting for a retry back on the agenda at its instant.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hlen = tonumber(ARGV[3])
 local marker_ttl = tonumber(ARGV[4])
-local out = {}
-for i = 6, #ARGV, 7 do
+local ep = guard(KEYS[7], ARGV[6], now, tonumber(ARGV[7]))
+local recovering = ep.hold > 0 and now <= ep.hold + tonumber(ARGV[8])
+local out = {ep.reply}
+for i = 9, #ARGV, 7 do
   local occ, job, token, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local action, delay, record = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
   local lk = ARGV[1] .. occ
   local v = redis.call('GET', lk)
-  if v == token or (not v and redis.call('HGET', KEYS[2], occ) == attempt) then
+  local tk = redis.call('HGET', KEYS[8], occ)
+  local redo = action == 'redo' or action == 'reretry'
+  local ok
+  if redo then
+    ok = older(v, token) and (not tk or tonumber(tk) <= tonumber(token))
+  else
+    ok = v == token or (not v and (tk == token or (recovering and not tk)))
+  end
+  if ok then
     -- History first: if the push fails, nothing else was applied.
     if record ~= '' then
       local hk = ARGV[2] .. job
@@ -42,14 +65,23 @@ for i = 6, #ARGV, 7 do
       redis.call('LTRIM', hk, 0, hlen - 1)
     end
     local res = 1
-    if action == 'done' then
+    if action == 'done' or action == 'redo' then
       redis.call('ZREM', KEYS[1], occ)
       redis.call('HDEL', KEYS[2], occ)
+      redis.call('HDEL', KEYS[8], occ)
       redis.call('HDEL', KEYS[4], occ)
       redis.call('HDEL', KEYS[5], occ)
       redis.call('HDEL', KEYS[6], occ)
       redis.call('SET', lk, 'done:' .. token, 'PX', marker_ttl)
       res = res + free(KEYS[3], KEYS[1], ARGV[5], job, occ)
+    elseif action == 'reretry' then
+      redis.call('ZADD', KEYS[1], 'NX', delay, occ)
+      if tonumber(redis.call('HGET', KEYS[2], occ) or '0') < tonumber(attempt) then
+        redis.call('HSET', KEYS[2], occ, attempt)
+      end
+      redis.call('HSET', KEYS[8], occ, token)
+      redis.call('SET', lk, 'retry:' .. token, 'PX', marker_ttl)
+      if not redis.call('HGET', KEYS[3], job) then redis.call('HSET', KEYS[3], job, occ) end
     else
       if action == 'release' then redis.call('HINCRBY', KEYS[2], occ, -1) end
       if delay < 1 then delay = 1 end
@@ -57,7 +89,7 @@ for i = 6, #ARGV, 7 do
       redis.call('SET', lk, 'retry:' .. token, 'PX', marker_ttl)
     end
     out[#out + 1] = res
-  elseif v == 'done:' .. token or v == 'retry:' .. token then
+  elseif v == 'done:' .. token or v == 'retry:' .. token or redo then
     out[#out + 1] = 1
   else
     out[#out + 1] = 0

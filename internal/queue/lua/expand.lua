@@ -3,15 +3,18 @@
 -- KEYS[1] agenda (zset), KEYS[2] watermarks (hash job -> ms), KEYS[3] counts (hash job -> n),
 -- KEYS[4] policy (hash job -> "OVERLAP CATCHUP WINDOWMS"), KEYS[5] next (hash occ -> ms),
 -- KEYS[6] late (hash occ -> 1), KEYS[7] defs (hash job -> "HASH LOADEDMS NODE"),
--- KEYS[8] attempts (hash occ -> n)
+-- KEYS[8] attempts (hash occ -> n), KEYS[9] epoch (hash, see guard in lib.lua),
+-- KEYS[10] running (hash job -> occ)
 -- ARGV[1] number of jobs, ARGV[2] history key prefix, ARGV[3] history length, ARGV[4] lock
---         key prefix; then for each job: name, count n, max runs (0: no cap), policy,
---         dropped-until (ms, 0: none), dropped record ("" for none), definition ("HASH
---         LOADEDMS NODE"), then n quadruples (due ms, not-before ms, occurrence id, the next
+--         key prefix, ARGV[5] wait key prefix, ARGV[6] the shard's epoch as the caller knows
+--         it, ARGV[7] how long claims are held after Redis lost state (ms); then for each
+--         job: name, count n, max runs (0: no cap), policy, dropped-until (ms, 0: none),
+--         dropped record ("" for none), definition ("HASH LOADEDMS NODE"), floor (ms, 0:
+--         none), then n quadruples (due ms, not-before ms, occurrence id, the next
 --         occurrence's not-before ms or 0), ascending by due time
--- Returns: for each job, its watermark after the call (ms, as a string; "" if none), or
--- "-NODE" when a newer definition of the job, loaded by NODE, is in force: the caller does
--- not plan it.
+-- Returns: the guard's "ID SEQ FROM NOW", then for each job its watermark after the call
+-- (ms, as a string; "" if none), or "-NODE" when a newer definition of the job, loaded by
+-- NODE, is in force: the caller does not plan it.
 --
 -- An occurrence is added only if its due time lies after the job's watermark, and the
 -- watermark then moves to the newest added: so three nodes expanding the same job add it
@@ -41,10 +44,18 @@
 -- watermark is older than the job's catch-up window plans from the window's start and sends
 -- the record of what it passes over (missed); the record is written once, by the call that
 -- finds the watermark still before dropped-until.
+--
+-- After Redis lost state, a node plans its jobs again from a floor: the last instant it knew
+-- the shard's state sound. Occurrences due after the floor are added as if the watermark
+-- were there, except those Redis still knows (on the agenda, waiting for the overlap slot,
+-- holding it, or locked: running or just done, which includes what nodes wrote back as
+-- done during the guard's hold). So what Redis forgot is planned again, and what falls due
+-- before it is added is marked late, for the catch-up policies.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local njobs = tonumber(ARGV[1])
 local hlen = tonumber(ARGV[3])
+local ep = guard(KEYS[9], ARGV[6], now, tonumber(ARGV[7]))
 
 -- newer tells whether definition a ("HASH MS NODE") was loaded after b.
 local function newer(a, b)
@@ -80,14 +91,15 @@ local function replan(job)
   return removed
 end
 
-local i = 5
-local out = {}
+local i = 8
+local out = {ep.reply}
 for _ = 1, njobs do
   local job = ARGV[i]
   local n = tonumber(ARGV[i + 1])
   local maxruns = tonumber(ARGV[i + 2])
   local policy, droppedUntil, dropped, def = ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 6]
-  i = i + 7
+  local floor = tonumber(ARGV[i + 7])
+  i = i + 8
   local inForce = redis.call('HGET', KEYS[7], job) or ''
   local hashIn = string.match(inForce, '^(%S+) ') or ''
   local hashMine = string.match(def, '^(%S+) ') or ''
@@ -127,24 +139,30 @@ for _ = 1, njobs do
     local count = 0
     if maxruns > 0 then count = tonumber(redis.call('HGET', KEYS[3], job) or '0') end
     local top = wm
+    local base = wm
+    if floor > 0 and (base == nil or floor < base) then base = floor end
+    local wk = ARGV[5] .. job
     for j = 0, n - 1 do
       local due = tonumber(ARGV[i + 4 * j])
       local score = tonumber(ARGV[i + 4 * j + 1])
       local occ = ARGV[i + 4 * j + 2]
       local nx = tonumber(ARGV[i + 4 * j + 3])
       local new
-      if wm then new = due > wm else new = score >= now end
-      if new and replanned and redis.call('EXISTS', ARGV[4] .. occ) == 1 then new = false end
+      if base then new = due > base else new = score >= now end
+      if new and (replanned or floor > 0) and redis.call('EXISTS', ARGV[4] .. occ) == 1 then new = false end
+      if new and floor > 0 and (redis.call('ZSCORE', wk, occ) or redis.call('HGET', KEYS[10], job) == occ) then
+        new = false
+      end
       if new then
         if maxruns == 0 or count < maxruns then
           if redis.call('ZADD', KEYS[1], 'NX', score, occ) == 1 then
             if nx > 0 then redis.call('HSET', KEYS[5], occ, nx) end
-            if wm and score < now then redis.call('HSET', KEYS[6], occ, 1) end
+            if base and score < now then redis.call('HSET', KEYS[6], occ, 1) end
             if maxruns > 0 then count = redis.call('HINCRBY', KEYS[3], job, 1) end
           end
         end
       end
-      if (new or (replanned and due > wm)) and (top == nil or due > top) then top = due end
+      if (new or (replanned and due > wm) or (floor > 0 and due > base)) and (top == nil or due > top) then top = due end
     end
     if top ~= nil and top ~= wm then
       redis.call('HSET', KEYS[2], job, top)

@@ -36,3 +36,68 @@ local function free(running, agenda, waitPrefix, job, occ)
   redis.call('HDEL', running, job)
   return 0
 end
+
+-- guard checks that Redis still holds the shard's state as the caller last saw it, and
+-- counts this call. The shard's epoch (key: a hash) has an id, fixed when the epoch began,
+-- and seq, which every guarded call bumps; the caller knows the id and the highest seq it
+-- was answered ("ID SEQ", or "" when it knows nothing: a new node, or the guard is off).
+-- Redis lost state when the epoch vanished while the caller knew one (a restart without
+-- persistence, FLUSHALL, a new empty server) or when its seq is below the caller's (a
+-- restore of an older snapshot, a failover to a replica that missed writes). The call that
+-- finds so begins a new epoch, remembering since when (lost), until when claims are held
+-- (hold: every lease granted before the loss has expired or been taken back by its holder
+-- by then) and how old the state it found was (from: the time of its last guarded write,
+-- 0 when nothing was left). The other nodes learn of the loss from the new id.
+-- Returns the epoch as a table, and as the string "ID SEQ FROM NOW" for the caller.
+local function guard(key, known, now, holdFor)
+  local e = redis.call('HMGET', key, 'id', 'seq', 'at', 'lost', 'hold', 'from')
+  local kid, kseq = string.match(known, '^(%S+) (%d+)$')
+  local lost
+  if e[1] then
+    lost = kid == e[1] and tonumber(e[2]) < tonumber(kseq)
+  else
+    lost = kid ~= nil
+  end
+  local ep
+  if e[1] and not lost then
+    ep = {id = e[1], seq = tonumber(e[2]) + 1, lost = tonumber(e[4] or '0'),
+      hold = tonumber(e[5] or '0'), from = tonumber(e[6] or '0')}
+    redis.call('HSET', key, 'seq', ep.seq, 'at', now)
+  else
+    local t = redis.call('TIME')
+    ep = {id = t[1] .. string.format('%06d', tonumber(t[2])), seq = 1, lost = 0, hold = 0, from = 0}
+    if lost then
+      ep.lost, ep.hold = now, now + holdFor
+      if e[3] then ep.from = tonumber(e[3]) end
+    end
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'id', ep.id, 'seq', 1, 'at', now, 'lost', ep.lost, 'hold', ep.hold, 'from', ep.from)
+  end
+  ep.reply = ep.id .. ' ' .. ep.seq .. ' ' .. string.format('%d', ep.from) .. ' ' .. string.format('%d', now)
+  return ep
+end
+
+-- nextToken hands out job's next fencing token (KEY fence: hash job -> last token): one
+-- more than the last, and at least Redis' time in ms times 1000. Tokens then grow even
+-- when Redis forgot the last one, once its clock has passed the time it was handed out;
+-- the guard's hold makes sure it has. They stay exact in Lua's doubles for centuries.
+local function nextToken(fence, job, now)
+  local last = tonumber(redis.call('HGET', fence, job) or '0')
+  local tok = string.format('%d', math.max(last + 1, now * 1000))
+  redis.call('HSET', fence, job, tok)
+  return tok
+end
+
+-- later tells whether the lock value v is older than the caller's token: missing, or a token
+-- (possibly behind a retry marker) below it. A done marker is never older: the occurrence
+-- finished.
+local function older(v, token)
+  if not v then return true end
+  local n = tonumber(string.match(v, '^retry:(%d+)$') or v)
+  return n ~= nil and n < tonumber(token)
+end
+
+-- jobOf returns the job of an occurrence id (the part before its last '@').
+local function jobOf(occ)
+  return string.match(occ, '^(.*)@[^@]*$') or occ
+end

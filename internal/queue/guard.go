@@ -1,0 +1,272 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The lost-state guard. Redis can come back from a fault holding less than it acknowledged:
+// restarted without persistence, restored from an older snapshot, failed over to a replica
+// that missed writes, flushed. Its scripts would then hand out leases that are still held,
+// replay finished occurrences and forget what was planned. Each shard therefore has an epoch
+// (lua/lib.lua, guard): an id and a counter every state-changing script bumps. The queue
+// remembers, per shard, the epoch it was last answered, and sends it with every call; the
+// script that finds the epoch gone or behind begins a new one and holds claims for a lease,
+// and every node learns of the loss from the new id. A node that learns of it:
+//
+//   - writes back what it completed recently (Recover): an occurrence it finished does not
+//     run again from a restored snapshot, and one waiting for a retry is not forgotten;
+//   - has its engine plan its jobs again from the last instant it knew the shard sound (the
+//     Loss's Floor), so what Redis forgot is added back (lua/expand.lua);
+//   - takes back the leases of its runs in flight at its next renewal (lua/renew.lua).
+//
+// What falls due meanwhile is run by the jobs' catch-up policies once the hold ends.
+
+// Loss is what this node learned of Redis losing the state of one shard.
+type Loss struct {
+	Shard int
+	// Floor is the last instant, on Redis' clock, at which this node knew the shard's state
+	// sound (or when the state Redis came back with was written, if earlier): its jobs are
+	// planned again from there.
+	Floor time.Time
+	// Restored is when the state Redis came back with was last written (a snapshot, a
+	// replica's last write), or zero when Redis came back empty.
+	Restored time.Time
+}
+
+// recentKeep and recentMax bound what a node remembers of its completions, to write back
+// after a loss: a snapshot older than that, or completions of a node that died, may be run
+// again. README documents both.
+const (
+	recentKeep = 5 * time.Minute
+	recentMax  = 50000
+)
+
+type guard struct {
+	off  bool
+	hold time.Duration
+
+	mu     sync.Mutex
+	epochs [Shards]epochView
+	lost   map[int]Loss // learned, not yet recovered
+	recent []completion // oldest first
+	wake   chan struct{}
+}
+
+type epochView struct {
+	id   string
+	seq  int64
+	good time.Time // Redis' clock in the last reply of this epoch
+}
+
+// completion is one completion this node had accepted, as Recover writes it back.
+type completion struct {
+	shard   int
+	claim   Claim
+	retryAt time.Time // zero: done
+	record  string
+	at      time.Time // Redis' clock when it was accepted
+}
+
+func newGuard(off bool, hold time.Duration) *guard {
+	return &guard{off: off, hold: hold, lost: map[int]Loss{}, wake: make(chan struct{}, 1)}
+}
+
+// known is the epoch of shard as this node knows it, for the scripts.
+func (g *guard) known(shard int) string {
+	if g.off {
+		return ""
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e := g.epochs[shard]
+	if e.id == "" {
+		return ""
+	}
+	return e.id + " " + strconv.FormatInt(e.seq, 10)
+}
+
+// observe takes in the epoch "ID SEQ FROM NOW" a script of shard answered, and returns
+// Redis' clock at that point.
+func (g *guard) observe(shard int, reply string) (time.Time, error) {
+	f := strings.Fields(reply)
+	if len(f) != 4 {
+		return time.Time{}, fmt.Errorf("malformed epoch %q", reply)
+	}
+	seq, err1 := strconv.ParseInt(f[1], 10, 64)
+	from, err2 := strconv.ParseInt(f[2], 10, 64)
+	nowMS, err3 := strconv.ParseInt(f[3], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return time.Time{}, fmt.Errorf("malformed epoch %q", reply)
+	}
+	now := time.UnixMilli(nowMS)
+	if g.off {
+		return now, nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e := &g.epochs[shard]
+	switch {
+	case e.id == f[0]:
+		e.seq = max(e.seq, seq)
+		if now.After(e.good) {
+			e.good = now
+		}
+		return now, nil
+	case e.id != "":
+		l := Loss{Shard: shard, Floor: e.good}
+		if from > 0 {
+			l.Restored = time.UnixMilli(from)
+			if l.Restored.Before(l.Floor) {
+				l.Floor = l.Restored
+			}
+		}
+		if prev, ok := g.lost[shard]; ok && prev.Floor.Before(l.Floor) {
+			l.Floor = prev.Floor // two losses before recovery: the earlier floor holds
+		}
+		g.lost[shard] = l
+		select {
+		case g.wake <- struct{}{}:
+		default:
+		}
+	}
+	*e = epochView{id: f[0], seq: seq, good: now}
+	return now, nil
+}
+
+// remember keeps an accepted completion, to write back after a loss.
+func (g *guard) remember(c completion) {
+	if g.off {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.recent = append(g.recent, c)
+	drop := 0
+	for drop < len(g.recent) && (len(g.recent)-drop > recentMax || c.at.Sub(g.recent[drop].at) > recentKeep) {
+		drop++
+	}
+	if drop > 0 {
+		// Copy down once a good part is stale, so the backing array does not grow forever.
+		if drop > len(g.recent)/2 {
+			g.recent = append(g.recent[:0], g.recent[drop:]...)
+		} else {
+			g.recent = g.recent[drop:]
+		}
+	}
+}
+
+// Lost is signalled when this node learns that Redis lost the state of a shard; the
+// engine then calls Recover.
+func (q *Queue) Lost() <-chan struct{} { return q.guard.wake }
+
+// Recover writes back, for every shard whose state Redis lost since the last call, the
+// completions this node made there since the state Redis came back with (or all it
+// remembers, when Redis came back empty), and returns the losses, for the caller to plan
+// the shards' jobs again from each Loss's Floor. On error the losses are kept for the next
+// call.
+func (q *Queue) Recover(ctx context.Context) ([]Loss, error) {
+	g := q.guard
+	g.mu.Lock()
+	if len(g.lost) == 0 {
+		g.mu.Unlock()
+		return nil, nil
+	}
+	losses := make([]Loss, 0, len(g.lost))
+	for _, l := range g.lost {
+		losses = append(losses, l)
+	}
+	clear(g.lost)
+	// The newest completion of each occurrence is the one to write back.
+	latest := map[string]int{}
+	for i, c := range g.recent {
+		latest[c.claim.Occurrence] = i
+	}
+	var redo []completion
+	for i, c := range g.recent {
+		if latest[c.claim.Occurrence] != i {
+			continue
+		}
+		for _, l := range losses {
+			// A second of slack: the completion's time and the restored state's come from
+			// different calls.
+			if l.Shard == c.shard && (l.Restored.IsZero() || c.at.After(l.Restored.Add(-time.Second))) {
+				redo = append(redo, c)
+			}
+		}
+	}
+	g.mu.Unlock()
+
+	if err := q.redo(ctx, redo); err != nil {
+		g.mu.Lock()
+		for _, l := range losses {
+			if prev, ok := g.lost[l.Shard]; !ok || l.Floor.Before(prev.Floor) {
+				g.lost[l.Shard] = l
+			}
+		}
+		g.mu.Unlock()
+		return nil, fmt.Errorf("queue: recover: %w", err)
+	}
+	return losses, nil
+}
+
+// redoBatch bounds the completions one script call writes back.
+const redoBatch = 256
+
+func (q *Queue) redo(ctx context.Context, cs []completion) error {
+	byShard := map[int][]completion{}
+	for _, c := range cs {
+		byShard[c.shard] = append(byShard[c.shard], c)
+	}
+	var calls []call
+	var shards []int
+	for s, list := range byShard {
+		for len(list) > 0 {
+			n := min(len(list), redoBatch)
+			args := q.completeArgs(s)
+			for _, c := range list[:n] {
+				action, at := "redo", int64(0)
+				if !c.retryAt.IsZero() {
+					action, at = "reretry", c.retryAt.UnixMilli()
+				}
+				args = append(args, c.claim.Occurrence, c.claim.Job, strconv.FormatInt(c.claim.Token, 10),
+					strconv.Itoa(c.claim.Attempt), action, at, c.record)
+			}
+			calls = append(calls, q.completeCall(s, args))
+			shards = append(shards, s)
+			list = list[n:]
+		}
+	}
+	res, err := q.evalAll(ctx, calls)
+	if err != nil {
+		return err
+	}
+	for i, r := range res {
+		if _, _, err := q.epochReply(shards[i], r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// epochReply splits a script's array reply into the guard's epoch, which it observes, and
+// the rest; it returns Redis' clock at the reply.
+func (q *Queue) epochReply(shard int, r any) ([]any, time.Time, error) {
+	vals, ok := r.([]any)
+	if !ok || len(vals) == 0 {
+		return nil, time.Time{}, fmt.Errorf("unexpected reply %v", r)
+	}
+	ep, ok := vals[0].(string)
+	if !ok {
+		return nil, time.Time{}, fmt.Errorf("unexpected reply %v", r)
+	}
+	now, err := q.guard.observe(shard, ep)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return vals[1:], now, nil
+}

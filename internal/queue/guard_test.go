@@ -1,0 +1,238 @@
+package queue
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/lease"
+)
+
+// TestStaleCompletionAfterTakeoverAndRelease: a completion counts only while no later claim
+// exists. A holder whose lease expired, after another node claimed the occurrence and gave
+// its attempt back, is refused, then and after the other's marker expired.
+func TestStaleCompletionAfterTakeoverAndRelease(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		a, other := b.queue(Config{}), b.queue(Config{})
+		const job = "stale"
+		due := b.now(t).Add(b.lease / 3)
+		mustExpand(t, a, expansion(job, due))
+		occ := occID(job, due)
+		stale, _, at := b.claimDue(t, a, occ, due)
+		taken, _, _ := b.claimDue(t, other, occ, at.Add(b.lease+b.lease/10))
+		if taken.Attempt != 2 || taken.Token <= stale.Token {
+			t.Fatalf("takeover = %+v, want attempt 2 and a token above %d", taken, stale.Token)
+		}
+		if ok := mustComplete(t, other, Completion{Claim: taken, Release: true, Delay: b.lease}); !ok[0] {
+			t.Fatal("the holder's release was refused")
+		}
+		rec := &Record{Occurrence: occ, Job: job, Attempt: stale.Attempt, FencingToken: stale.Token, Status: StatusSucceeded}
+		if ok := mustComplete(t, a, Completion{Claim: stale, Record: rec}); ok[0] {
+			t.Error("a stale holder's completion was accepted after a takeover and a release")
+		}
+		b.clockTo(t, b.now(t).Add(a.markerTTL()+time.Millisecond))
+		if ok := mustComplete(t, a, Completion{Claim: stale, Record: rec}); ok[0] {
+			t.Error("a stale holder's completion was accepted once the release's marker expired")
+		}
+		if h := b.history(t, a, job); len(h) != 0 {
+			t.Errorf("history %+v, want none: no completion counted", h)
+		}
+		next, _, _ := b.claimDue(t, a, occ, b.now(t))
+		if next.Attempt != 2 || next.Token <= taken.Token {
+			t.Errorf("claim after the release = %+v, want attempt 2 and a token above %d", next, taken.Token)
+		}
+	})
+}
+
+// flushed empties the backend's Redis, as a restart without persistence does.
+func (b *backend) flushed(t *testing.T) {
+	t.Helper()
+	if err := b.rdb.FlushAll(t.Context()).Err(); err != nil {
+		t.Fatalf("FLUSHALL: %v", err)
+	}
+}
+
+// TestFencingTokensNeverGoBack: a token is at least Redis' time in ms times a thousand, so
+// a job's tokens grow even when Redis forgot the last one.
+func TestFencingTokensNeverGoBack(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		const job = "tokens"
+		var last int64
+		for round := range 3 {
+			q := b.queue(Config{}) // a node that knew nothing of the earlier rounds
+			due := b.now(t).Add(b.lease / 10)
+			mustExpand(t, q, expansion(job, due))
+			cl, _, _ := b.claimDue(t, q, occID(job, due), due)
+			if cl.Token <= last {
+				t.Errorf("round %d: token %d after %d: went back", round, cl.Token, last)
+			}
+			last = cl.Token
+			b.flushed(t)
+		}
+	})
+}
+
+// TestGuardAfterRedisForgotEverything: Redis comes back empty while a run is in flight, one
+// occurrence has finished and one is planned. The nodes that knew the shard learn of the
+// loss at their next call; claims are held for a lease; the running holder takes its lease
+// back and completes; the finished occurrence is written back, not run again; the planned
+// one is added back from the floor and runs once, after the hold.
+func TestGuardAfterRedisForgotEverything(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		a, other := b.queue(Config{}), b.queue(Config{})
+		const job = "forgot"
+		shard := ShardOf(job)
+		step := b.lease / 4
+		d1 := b.now(t).Add(step)
+		d2, d3 := d1.Add(step), d1.Add(2*b.lease)
+		x := expansion(job, d1, d2, d3)
+		mustExpand(t, a, x)
+		running, _, _ := b.claimDue(t, a, occID(job, d1), d1)
+		done, _, _ := b.claimDue(t, a, occID(job, d2), d2)
+		rec := &Record{Occurrence: done.Occurrence, Job: job, Attempt: 1, FencingToken: done.Token, Status: StatusSucceeded}
+		if ok := mustComplete(t, a, Completion{Claim: done, Record: rec}); !ok[0] {
+			t.Fatal("completion refused")
+		}
+		b.claimNothing(t, other, shard, d3) // the other node knows the shard too
+
+		b.flushed(t)
+		b.claimNothing(t, other, shard, d3)
+		select {
+		case <-other.Lost():
+		default:
+			t.Fatal("the node that found the loss was not told")
+		}
+		lost := b.now(t)
+		if v, err := a.Renew(t.Context(), []lease.Lease{running.Lease()}); err != nil || v[0] != lease.Held {
+			t.Fatalf("renewal of the run in flight = %v, %v; want it held again", v, err)
+		}
+		for _, q := range []*Queue{a, other} {
+			losses, err := q.Recover(t.Context())
+			if err != nil || len(losses) != 1 || losses[0].Shard != shard || !losses[0].Restored.IsZero() {
+				t.Fatalf("Recover = %+v, %v; want one loss of shard %d, state empty", losses, err, shard)
+			}
+			if f := losses[0].Floor; f.Before(d2) || f.After(lost) {
+				t.Errorf("floor %v, want between the last call before the loss (after %v) and the loss %v", f, d2, lost)
+			}
+			fx := x
+			fx.Floor = losses[0].Floor
+			mustExpand(t, q, fx)
+		}
+		if h := b.history(t, a, job); len(h) != 1 || h[0].Occurrence != done.Occurrence {
+			t.Errorf("history after recovery %+v, want the finished run's record written back", h)
+		}
+		// Nothing is claimed before the hold ends, then only d3, once.
+		c := b.claimNothing(t, other, shard, lost.Add(b.lease*9/10))
+		if head := c.Heads[shard]; head.Before(lost.Add(b.lease)) {
+			t.Errorf("head %v during the hold, want the hold's end (%v) or later", head, lost.Add(b.lease))
+		}
+		if v, err := a.Renew(t.Context(), []lease.Lease{running.Lease()}); err != nil || v[0] != lease.Held {
+			t.Fatalf("renewal in the hold = %v, %v; want held", v, err)
+		}
+		var claims []string
+		// The holder renews as its lease keeper would, while the clock goes to d3.
+		for at := lost.Add(b.lease / 2); at.Before(d3); at = at.Add(b.lease / 2) {
+			b.clockTo(t, at)
+			if v, err := a.Renew(t.Context(), []lease.Lease{running.Lease()}); err != nil || v[0] != lease.Held {
+				t.Fatalf("renewal = %v, %v; want held", v, err)
+			}
+		}
+		b.clockTo(t, d3)
+		deadline := time.Now().Add(10 * time.Second)
+		for len(claims) == 0 && time.Now().Before(deadline) {
+			for _, q := range []*Queue{other, a} {
+				for _, cl := range b.mustClaim(t, q, shard, 10).Claims {
+					claims = append(claims, cl.Occurrence)
+				}
+			}
+		}
+		if want := []string{occID(job, d3)}; !slices.Equal(claims, want) {
+			t.Errorf("claimed %v after the hold, want %v", claims, want)
+		}
+		if v, err := a.Renew(t.Context(), []lease.Lease{running.Lease()}); err != nil || v[0] != lease.Held {
+			t.Errorf("renewal after the hold = %v, %v; want still held", v, err)
+		}
+		if ok := mustComplete(t, a, Completion{Claim: running}); !ok[0] {
+			t.Error("the run in flight could not complete")
+		}
+	})
+}
+
+// TestGuardAfterRedisWentBack: Redis comes back with an older state (a restored snapshot):
+// a finished occurrence is on the agenda again. The guard finds the epoch behind, and the
+// node that finished it writes it back as done, so it does not run again. With the guard
+// off, it runs twice.
+func TestGuardAfterRedisWentBack(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		name := "guard on"
+		if off {
+			name = "guard off"
+		}
+		t.Run(name, func(t *testing.T) {
+			contract(t, func(t *testing.T, b *backend) {
+				q := b.queue(Config{DisableGuard: off})
+				const job = "went-back"
+				shard := ShardOf(job)
+				k := q.keys(shard)
+				due := b.now(t).Add(b.lease / 10)
+				mustExpand(t, q, expansion(job, due))
+				occ := occID(job, due)
+				// A snapshot of the shard's keys that matter here (miniredis has no DUMP).
+				snapshot := func() func() {
+					agenda, err1 := b.rdb.ZRangeWithScores(t.Context(), k.agenda(), 0, -1).Result()
+					hashes := map[string]map[string]string{}
+					var err2 error
+					for _, key := range []string{k.attempts(), k.tokens(), k.epoch(), k.fence()} {
+						if hashes[key], err2 = b.rdb.HGetAll(t.Context(), key).Result(); err2 != nil {
+							break
+						}
+					}
+					if err := errors.Join(err1, err2); err != nil {
+						t.Fatal(err)
+					}
+					return func() {
+						keys := []string{k.agenda(), k.lockPrefix() + occ}
+						for key := range hashes {
+							keys = append(keys, key)
+						}
+						err := b.rdb.Del(t.Context(), keys...).Err()
+						if err == nil && len(agenda) > 0 {
+							err = b.rdb.ZAdd(t.Context(), k.agenda(), agenda...).Err()
+						}
+						for key, h := range hashes {
+							if err == nil && len(h) > 0 {
+								err = b.rdb.HSet(t.Context(), key, h).Err()
+							}
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				b.clockTo(t, due)
+				restore := snapshot()
+				cl, _, _ := b.claimDue(t, q, occ, due)
+				if ok := mustComplete(t, q, Completion{Claim: cl}); !ok[0] {
+					t.Fatal("completion refused")
+				}
+				// Restore the snapshot taken before the claim, as a restart from an older
+				// RDB file would.
+				restore()
+				found := b.mustClaim(t, q, shard, 10) // finds the loss (guard on) or claims
+				if _, err := q.Recover(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				again := len(found.Claims)
+				b.clockTo(t, b.now(t).Add(b.lease+time.Millisecond))
+				again += len(b.mustClaim(t, q, shard, 10).Claims)
+				if off && again == 0 {
+					t.Error("with the guard off the finished occurrence was not claimed again: this test shows nothing")
+				}
+				if !off && again != 0 {
+					t.Errorf("a finished occurrence was claimed %d more times after Redis went back", again)
+				}
+			})
+		})
+	}
+}
