@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cronfleet/cronfleet/internal/cron"
 	"github.com/cronfleet/cronfleet/internal/fleettest"
 	"github.com/cronfleet/cronfleet/internal/queue"
@@ -51,7 +53,9 @@ func buildPlugin(t *testing.T, pkg, out string) {
 type fleet struct {
 	t     *testing.T
 	bin   string
-	redis *redistest.Server
+	redis *redistest.Server // nil on a Sentinel set or a Cluster
+	url   string            // the nodes' -redis
+	rdb   redis.UniversalClient
 	dir   string
 	conf  string
 	runs  string
@@ -59,9 +63,18 @@ type fleet struct {
 	queue map[string]*queue.Queue // by namespace, for reading history
 }
 
-func newFleet(t *testing.T, hcl func(runs string) string) *fleet {
+func newFleet(t *testing.T, hcl func(runs string) string, redisArgs ...string) *fleet {
 	t.Helper()
-	f := &fleet{t: t, bin: buildRunner(t), redis: redistest.Start(t), dir: t.TempDir(), nodes: map[string]*fleettest.Node{}, queue: map[string]*queue.Queue{}}
+	srv := redistest.Start(t, redisArgs...)
+	f := newFleetOn(t, srv.URL(), srv.Client(t), hcl)
+	f.redis = srv
+	return f
+}
+
+// newFleetOn is a fleet on the Redis deployment at url; rdb reads its state for the test.
+func newFleetOn(t *testing.T, url string, rdb redis.UniversalClient, hcl func(runs string) string) *fleet {
+	t.Helper()
+	f := &fleet{t: t, bin: buildRunner(t), url: url, rdb: rdb, dir: t.TempDir(), nodes: map[string]*fleettest.Node{}, queue: map[string]*queue.Queue{}}
 	f.runs = filepath.Join(f.dir, "runs.log")
 	f.conf = filepath.Join(f.dir, "jobs.hcl")
 	if err := os.WriteFile(f.conf, []byte(hcl(f.runs)), 0o644); err != nil {
@@ -73,7 +86,7 @@ func newFleet(t *testing.T, hcl func(runs string) string) *fleet {
 func (f *fleet) start(name string, args ...string) *fleettest.Node {
 	f.t.Helper()
 	n, err := fleettest.StartNode(fleettest.NodeConfig{
-		Bin: f.bin, Name: name, Configs: []string{f.conf}, RedisURL: f.redis.URL(),
+		Bin: f.bin, Name: name, Configs: []string{f.conf}, RedisURL: f.url,
 		LogPath: filepath.Join(f.dir, name+".log"), Args: args,
 	})
 	if err != nil {
@@ -97,16 +110,23 @@ func (f *fleet) start(name string, args ...string) *fleettest.Node {
 // waitAllStarted waits until every occurrence of job-000… due in [from, to] has started.
 func (f *fleet) waitAllStarted(jobs int, from, to time.Time, timeout time.Duration) {
 	f.t.Helper()
+	var missing []string
+	defer func() {
+		if f.t.Failed() && len(missing) > 0 {
+			f.t.Logf("%d occurrences never started, first %v", len(missing), missing[:min(len(missing), 20)])
+		}
+	}()
 	testwait.For(f.t, timeout, fmt.Sprintf("every occurrence from %s to %s to start", from.Format(time.TimeOnly), to.Format(time.TimeOnly)), func() bool {
 		byOcc := starts(f.events())
+		missing = missing[:0]
 		for i := range jobs {
 			for s := from; !s.After(to); s = s.Add(time.Second) {
-				if _, ok := byOcc[cron.OccurrenceID(fmt.Sprintf("job-%03d", i), s)]; !ok {
-					return false
+				if occ := cron.OccurrenceID(fmt.Sprintf("job-%03d", i), s); len(byOcc[occ]) == 0 {
+					missing = append(missing, occ)
 				}
 			}
 		}
-		return true
+		return len(missing) == 0
 	})
 }
 
@@ -123,7 +143,7 @@ func (f *fleet) history(ns, job string) []queue.Record {
 	f.t.Helper()
 	q, ok := f.queue[ns]
 	if !ok {
-		q = queue.New(f.redis.Client(f.t), queue.Config{Namespace: ns, Lease: 5 * time.Second})
+		q = queue.New(f.rdb, queue.Config{Namespace: ns, Lease: 5 * time.Second})
 		f.queue[ns] = q
 	}
 	recs, err := q.History(f.t.Context(), job, 1000)

@@ -21,6 +21,7 @@ func (e *Engine) expander(ctx context.Context) {
 	until := map[string]time.Time{} // how far each job was expanded by this node
 	defs := newDefinitions()
 	floors := map[string]time.Time{} // job → where to plan again from, after Redis lost state
+	var lossSaid time.Time           // when a loss was last logged (monotonic)
 	sampled := false
 	for {
 		set := e.jobs.Load()
@@ -32,7 +33,7 @@ func (e *Engine) expander(ctx context.Context) {
 			continue
 		}
 		if len(losses) > 0 {
-			e.replan(set, losses, floors, wms, until)
+			e.replan(set, losses, floors, wms, until, &lossSaid)
 		}
 		var fresh []string
 		for _, j := range set.list {
@@ -152,7 +153,9 @@ func (e *Engine) expander(ctx context.Context) {
 
 // replan makes the expander plan the jobs of the shards Redis lost again, from each loss's
 // floor: what Redis forgot is added back (lua/expand.lua skips what it still knows).
-func (e *Engine) replan(set *jobSet, losses []queue.Loss, floors, wms map[string]time.Time, until map[string]time.Time) {
+// The loss is logged once: shards that learn of it a little later (within a lease) are
+// logged at debug level.
+func (e *Engine) replan(set *jobSet, losses []queue.Loss, floors, wms map[string]time.Time, until map[string]time.Time, said *time.Time) {
 	byShard := map[int]queue.Loss{}
 	shards := make([]int, 0, len(losses))
 	for _, l := range losses {
@@ -172,7 +175,13 @@ func (e *Engine) replan(set *jobSet, losses []queue.Loss, floors, wms map[string
 	} else {
 		attrs = append(attrs, "state", "older: written up to "+restored.UTC().Format(time.RFC3339Nano)+" (a restored snapshot, or a replica that missed writes)")
 	}
-	e.log.Error("Redis lost state: holding claims for a lease, writing back this node's recent completions, and planning the jobs again from before the loss", attrs...)
+	msg := "Redis lost state: holding claims for a lease, writing back this node's recent completions, and planning the jobs again from before the loss"
+	if !said.IsZero() && time.Since(*said) < e.cfg.Lease {
+		e.log.Debug(msg, attrs...)
+	} else {
+		e.log.Error(msg, attrs...)
+		*said = time.Now()
+	}
 	for _, j := range set.list {
 		l, ok := byShard[queue.ShardOf(j.Name)]
 		if !ok {

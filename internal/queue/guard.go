@@ -192,9 +192,9 @@ func (q *Queue) Recover(ctx context.Context) ([]Loss, error) {
 			continue
 		}
 		for _, l := range losses {
-			// A second of slack: the completion's time and the restored state's come from
-			// different calls.
-			if l.Shard == c.shard && (l.Restored.IsZero() || c.at.After(l.Restored.Add(-time.Second))) {
+			// Scripts of a shard run one at a time on one clock: a completion made before
+			// the restored state's last write is in it.
+			if l.Shard == c.shard && (l.Restored.IsZero() || !c.at.Before(l.Restored)) {
 				redo = append(redo, c)
 			}
 		}

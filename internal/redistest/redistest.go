@@ -5,6 +5,10 @@
 // free loopback port instead of sharing the machine's server: they stay isolated and
 // parallel-safe, and they can kill, pause and restart Redis at will.
 //
+// Failover and resharding are where those guarantees are most easily lost, so the package
+// also starts a Sentinel set (StartSentinel) and a Redis Cluster (StartCluster) and drives
+// the real events: a killed master, a slot migrated while clients write into it.
+//
 // When redis-server is not installed a test skips with a clear message, except under CI
 // (CI=true), where a missing server is a failure: a green CI must mean the guarantees ran.
 package redistest
@@ -19,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -34,6 +39,7 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	conf string // configuration file; redis-server only reads one given as its first argument
 	args []string
 
 	mu  sync.Mutex
@@ -76,10 +82,22 @@ func Start(t testing.TB, extra ...string) *Server {
 // Launch starts redis-server bin on a free loopback port with dir as its working directory,
 // outside of a test (benchmark commands use it). The caller must Kill it.
 func Launch(bin, dir string, extra ...string) (*Server, error) {
-	s := &Server{bin: bin, dir: dir, args: extra}
+	return launch(bin, dir, FreePort, func(s *Server) error {
+		s.args = extra
+		return nil
+	})
+}
+
+// launch starts bin in dir on a port from pick. configure sets the arguments that depend on
+// the port (cluster config file names, a sentinel's config file) and may write files into dir.
+func launch(bin, dir string, pick func() (int, error), configure func(*Server) error) (*Server, error) {
 	var err error
 	for range 5 { // a free port can be taken between probing and binding: try a few
-		if s.port, err = FreePort(); err != nil {
+		s := &Server{bin: bin, dir: dir}
+		if s.port, err = pick(); err != nil {
+			return nil, err
+		}
+		if err = configure(s); err != nil {
 			return nil, err
 		}
 		if err = s.start(); err == nil {
@@ -100,11 +118,15 @@ func FreePort() (int, error) {
 }
 
 func (s *Server) start() error {
-	args := []string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--daemonize", "no", "--protected-mode", "no", "--logfile", "",
-	}
+	)
 	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	log := &bytes.Buffer{}
@@ -124,6 +146,13 @@ func (s *Server) start() error {
 		default:
 		}
 		if s.ping() == nil {
+			// The port may answer for another test's server that took it first, while ours
+			// is still on its way to failing to bind: only our own process counts.
+			if err := s.ownedBy(cmd.Process.Pid); err != nil {
+				_ = cmd.Process.Kill()
+				<-exited
+				return err
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -147,6 +176,66 @@ func (s *Server) ping() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	return c.Ping(ctx).Err()
+}
+
+// ownedBy checks that the server answering on s.port is process pid.
+func (s *Server) ownedBy(pid int) error {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return fmt.Errorf("check port %d: %w", s.port, err)
+	}
+	if got := infoField(info, "process_id"); got != strconv.Itoa(pid) {
+		return fmt.Errorf("port %d answered by process %s, not by %d", s.port, got, pid)
+	}
+	return nil
+}
+
+// infoField returns the value of field in the text of INFO (or CLUSTER INFO), "" when absent.
+func infoField(info, field string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// running reports whether the process is up, that is neither killed nor never started.
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// poll calls cond every interval until it returns nil or ctx ends; then it returns an
+// error carrying cond's last one, which says what was still missing.
+func poll(ctx context.Context, every time.Duration, cond func(context.Context) error) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		err := cond(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w; last check: %w", ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
+}
+
+// addrs returns the host:port of each server, in order.
+func addrs(servers []*Server) []string {
+	a := make([]string, len(servers))
+	for i, s := range servers {
+		a[i] = s.Addr()
+	}
+	return a
 }
 
 // Addr is host:port of the server.
