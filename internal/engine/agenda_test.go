@@ -156,7 +156,7 @@ func (a *memAgenda) Claim(ctx context.Context, shards []int, limit int, lead tim
 			job := jobOf(occ)
 			a.fence[job]++
 			a.attempts[occ]++
-			c := queue.Claim{Occurrence: occ, Job: job, Shard: s, Attempt: a.attempts[occ], Token: a.fence[job], NotBefore: a.scores[occ]}
+			c := queue.Claim{Occurrence: occ, Job: job, Shard: s, Attempt: a.attempts[occ], Token: a.fence[job], NotBefore: a.scores[occ], TTL: a.lease}
 			a.scores[occ] = now.Add(a.lease)
 			a.held[occ] = c.Token
 			a.claims = append(a.claims, claimed{at: now, claim: c, lead: lead})

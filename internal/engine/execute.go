@@ -57,7 +57,7 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 		a.log.Error("abandoning occurrence", "err", a.rec.Error)
 	default:
 		// The lease is kept, and renewed, until the outcome is recorded.
-		runCtx, release := e.keeper.Hold(ctx, c.Lease(), acquired)
+		runCtx, release := e.keeper.Hold(ctx, c.Lease(), acquired, c.TTL, startAt)
 		defer release()
 		how = e.run(runCtx, a, startAt)
 	}

@@ -82,13 +82,19 @@ type Keeper struct {
 
 	mu   sync.Mutex
 	held map[Lease]*entry
+	wake chan struct{} // a short lease's run starts: renew now
 }
 
 type entry struct {
 	cancel context.CancelCauseFunc
-	last   time.Time // send time of the last successful claim or renewal (monotonic)
-	fence  *time.Timer
-	done   bool
+	last   time.Time     // send time of the last successful claim or renewal (monotonic)
+	ttl    time.Duration // what the last claim or renewal gave the lock
+	// startAt, for a short lease, is when its run starts and it is renewed to the full lease
+	// (zero once it was); start pokes the keeper then.
+	startAt time.Time
+	start   *time.Timer
+	fence   *time.Timer
+	done    bool
 	// cancelled: the fleet asked the run to stop; the lease is still renewed.
 	cancelled bool
 }
@@ -103,30 +109,36 @@ func New(r Renewer, cfg Config) *Keeper {
 		log = slog.New(slog.DiscardHandler)
 	}
 	every := min(cfg.Lease/3, (cfg.Lease-cfg.Margin)/2)
-	return &Keeper{r: r, cfg: cfg, log: log, every: every, held: map[Lease]*entry{}}
+	return &Keeper{r: r, cfg: cfg, log: log, every: every, held: map[Lease]*entry{}, wake: make(chan struct{}, 1)}
 }
 
 // Margin is how long before a lease's expiry a run whose lease could not be renewed is
 // cancelled: the time its handler has to stop before another node may take over.
 func (k *Keeper) Margin() time.Duration { return k.cfg.Margin }
 
-// Hold starts keeping l, acquired by a claim sent at acquired (a time.Now() reading taken
-// before the claim was sent, so it carries the monotonic clock). The returned context is
-// cancelled with cause ErrLost when the lease is lost, or ErrCancelled when the fleet asks
-// the run to stop; release stops keeping it and must be called once the run's completion
-// was decided.
-func (k *Keeper) Hold(ctx context.Context, l Lease, acquired time.Time) (context.Context, func()) {
+// Hold starts keeping l, granted for ttl by a claim sent at acquired (a time.Now() reading
+// taken before the claim was sent, so it carries the monotonic clock), for a run that starts
+// at start. A lease granted for less than the keeper's Lease is one claimed ahead of its run
+// and held short, so that a node that dies before its runs start delays them by little: it
+// is renewed to the full lease when its run starts. The returned context is cancelled with
+// cause ErrLost when the lease is lost, or ErrCancelled when the fleet asks the run to stop;
+// release stops keeping it and must be called once the run's completion was decided.
+func (k *Keeper) Hold(ctx context.Context, l Lease, acquired time.Time, ttl time.Duration, start time.Time) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	e := &entry{cancel: cancel, last: acquired}
+	e := &entry{cancel: cancel, last: acquired, ttl: min(ttl, k.cfg.Lease)}
 	k.mu.Lock()
 	k.held[l] = e
-	e.fence = time.AfterFunc(k.validity(acquired), func() { k.lose(l, e, "not renewed in time", true) })
+	e.fence = time.AfterFunc(k.validity(e), func() { k.lose(l, e, "not renewed in time", true) })
+	if e.ttl < k.cfg.Lease {
+		e.startAt = start
+		e.start = time.AfterFunc(time.Until(start), k.poke)
+	}
 	k.mu.Unlock()
 	release := func() {
 		k.mu.Lock()
 		if !e.done {
 			e.done = true
-			e.fence.Stop()
+			k.stop(e)
 			delete(k.held, l)
 		}
 		k.mu.Unlock()
@@ -135,21 +147,42 @@ func (k *Keeper) Hold(ctx context.Context, l Lease, acquired time.Time) (context
 	return ctx, release
 }
 
-// validity is how long from now the lease renewed (or claimed) at last may still be trusted.
-func (k *Keeper) validity(last time.Time) time.Duration {
-	return time.Until(last.Add(k.cfg.Lease - k.cfg.Margin))
+func (k *Keeper) poke() {
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop stops e's timers; k.mu is held.
+func (k *Keeper) stop(e *entry) {
+	e.fence.Stop()
+	if e.start != nil {
+		e.start.Stop()
+	}
+}
+
+// validity is how long from now e's lease may still be trusted; k.mu is held, or e is new.
+func (k *Keeper) validity(e *entry) time.Duration {
+	return time.Until(e.last.Add(e.ttl - k.cfg.Margin))
+}
+
+// due says whether e's lease is to be renewed at now: a third of the lease after its last
+// success, or at once for a short lease whose run has started; k.mu is held.
+func (k *Keeper) due(e *entry, now time.Time) bool {
+	return now.Sub(e.last) >= k.every || (!e.startAt.IsZero() && !now.Before(e.startAt))
 }
 
 // lose cancels the run of l. A fence timer that fired while a renewal succeeded (timed
 // says so) re-checks the deadline under the lock and stands down.
 func (k *Keeper) lose(l Lease, e *entry, why string, timed bool) {
 	k.mu.Lock()
-	if e.done || (timed && k.validity(e.last) > 0) {
+	if e.done || (timed && k.validity(e) > 0) {
 		k.mu.Unlock()
 		return
 	}
 	e.done = true
-	e.fence.Stop()
+	k.stop(e)
 	delete(k.held, l)
 	k.mu.Unlock()
 	k.log.Warn("lease lost: cancelling run", "occurrence", l.Occurrence, "fencing_token", l.Token, "reason", why)
@@ -175,6 +208,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-k.wake:
 		}
 		k.renewDue(ctx)
 	}
@@ -186,7 +220,7 @@ func (k *Keeper) renewDue(ctx context.Context) {
 	var entries []*entry
 	k.mu.Lock()
 	for l, e := range k.held {
-		if now.Sub(e.last) >= k.every {
+		if k.due(e, now) {
 			due = append(due, l)
 			entries = append(entries, e)
 		}
@@ -213,8 +247,8 @@ func (k *Keeper) renewDue(ctx context.Context) {
 		k.mu.Lock()
 		stop := false
 		if !e.done {
-			e.last = now
-			e.fence.Reset(k.validity(now))
+			e.last, e.ttl, e.startAt = now, k.cfg.Lease, time.Time{}
+			e.fence.Reset(k.validity(e))
 			stop = ok[i] == Cancelled && !e.cancelled
 			e.cancelled = e.cancelled || stop
 		}

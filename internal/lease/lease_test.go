@@ -31,6 +31,9 @@ type renewal struct {
 	ok     bool // returned without error, every lease held
 }
 
+// full is a claim's TTL that the keeper caps at its lease: a lease not claimed ahead.
+const full = time.Hour
+
 func (r *renewer) Renew(ctx context.Context, ls []lease.Lease) ([]lease.Verdict, error) {
 	r.mu.Lock()
 	n := len(r.calls)
@@ -94,7 +97,7 @@ func TestRenewsEveryThirdOfLease(t *testing.T) {
 				stop := run(t, k)
 				defer stop()
 				start := time.Now()
-				ctx, release := k.Hold(t.Context(), occ, start)
+				ctx, release := k.Hold(t.Context(), occ, start, full, time.Time{})
 				defer release()
 
 				time.Sleep(10 * l)
@@ -136,7 +139,7 @@ func TestHealthyRenewalKeepsLease(t *testing.T) {
 				k := lease.New(r, lease.Config{Lease: l, Margin: margin})
 				stop := run(t, k)
 				defer stop()
-				ctx, release := k.Hold(t.Context(), occ, time.Now())
+				ctx, release := k.Hold(t.Context(), occ, time.Now(), full, time.Time{})
 				defer release()
 				if at, cause, lost := lostAt(ctx, time.Now(), 10*l); lost {
 					t.Errorf("run cancelled at %v with cause %v while every renewal succeeded (%d renewals)", at, cause, len(r.log()))
@@ -211,7 +214,7 @@ func TestSelfFencing(t *testing.T) {
 				stop := run(t, k)
 				defer stop()
 				acquired := time.Now().Add(-tc.acquiredAgo)
-				ctx, release := k.Hold(t.Context(), occ, acquired)
+				ctx, release := k.Hold(t.Context(), occ, acquired, full, time.Time{})
 				defer release()
 
 				at, cause, lost := lostAt(ctx, acquired, 10*l)
@@ -258,9 +261,9 @@ func TestRenewalReportsLost(t *testing.T) {
 		stop := run(t, k)
 		defer stop()
 		start := time.Now()
-		lostCtx, releaseLost := k.Hold(t.Context(), occ, start)
+		lostCtx, releaseLost := k.Hold(t.Context(), occ, start, full, time.Time{})
 		defer releaseLost()
-		keptCtx, releaseKept := k.Hold(t.Context(), mine, start)
+		keptCtx, releaseKept := k.Hold(t.Context(), mine, start, full, time.Time{})
 		defer releaseKept()
 
 		at, cause, lost := lostAt(lostCtx, start, l)
@@ -310,7 +313,7 @@ func TestRenewalReportsCancelled(t *testing.T) {
 		stop := run(t, k)
 		defer stop()
 		start := time.Now()
-		ctx, release := k.Hold(t.Context(), occ, start)
+		ctx, release := k.Hold(t.Context(), occ, start, full, time.Time{})
 
 		at, cause, ended := lostAt(ctx, start, l)
 		if !ended || !errors.Is(cause, lease.ErrCancelled) {
@@ -346,7 +349,7 @@ func TestRelease(t *testing.T) {
 				stop := run(t, k)
 				defer stop()
 				start := time.Now()
-				ctx, release := k.Hold(t.Context(), occ, start)
+				ctx, release := k.Hold(t.Context(), occ, start, full, time.Time{})
 				time.Sleep(after)
 				release()
 				releasedAt := time.Now()
@@ -381,7 +384,7 @@ func TestReleaseAfterLoss(t *testing.T) {
 		k := lease.New(r, lease.Config{Lease: l})
 		stop := run(t, k)
 		defer stop()
-		ctx, release := k.Hold(t.Context(), occ, time.Now())
+		ctx, release := k.Hold(t.Context(), occ, time.Now(), full, time.Time{})
 		if _, _, lost := lostAt(ctx, time.Now(), l); !lost {
 			t.Fatalf("run not cancelled")
 		}
@@ -400,7 +403,7 @@ func TestHeld(t *testing.T) {
 		}
 		var releases []func()
 		for i := range 3 {
-			_, release := k.Hold(t.Context(), lease.Lease{Occurrence: "j@" + string(rune('a'+i)), Token: int64(i)}, time.Now())
+			_, release := k.Hold(t.Context(), lease.Lease{Occurrence: "j@" + string(rune('a'+i)), Token: int64(i)}, time.Now(), full, time.Time{})
 			releases = append(releases, release)
 		}
 		want := []int{3, 2, 1, 0}
@@ -413,4 +416,47 @@ func TestHeld(t *testing.T) {
 			t.Errorf("Held() while releasing (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestShortLeaseRenewedWhenItsRunStarts: a lease claimed ahead of its run, for less than the
+// full lease, is renewed to the full lease when the run starts, not before (a node that dies
+// in between leaves it short); if that renewal fails, the run is fenced the keeper's margin
+// before the short lease ends.
+func TestShortLeaseRenewedWhenItsRunStarts(t *testing.T) {
+	const (
+		leaseFor = 30 * time.Second
+		ahead    = 250 * time.Millisecond
+		short    = ahead + leaseFor/5 + time.Second
+	)
+	for _, fail := range []bool{false, true} {
+		t.Run(map[bool]string{false: "renewed", true: "renewal fails"}[fail], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := &renewer{}
+				if fail {
+					r.reply = func(context.Context, int, []lease.Lease) ([]lease.Verdict, error) {
+						return nil, errors.New("redis unreachable")
+					}
+				}
+				k := lease.New(r, lease.Config{Lease: leaseFor})
+				defer run(t, k)()
+				start := time.Now()
+				ctx, release := k.Hold(t.Context(), lease.Lease{Occurrence: "j@1", Token: 1}, start, short, start.Add(ahead))
+				defer release()
+				at, cause, lost := lostAt(ctx, start, 2*leaseFor)
+				calls := r.log()
+				if len(calls) == 0 || calls[0].at.Sub(start) != ahead {
+					t.Fatalf("renewals %+v, want the first when the run starts, %v after the claim", calls, ahead)
+				}
+				if !fail {
+					if lost {
+						t.Errorf("run cancelled at %v (%v), want it kept", at, cause)
+					}
+					return
+				}
+				if want := short - k.Margin(); !lost || at != want || !errors.Is(cause, lease.ErrLost) {
+					t.Errorf("run ended at %v (%v, ended %v), want fenced at %v", at, cause, lost, want)
+				}
+			})
+		})
+	}
 }

@@ -28,6 +28,9 @@ type Claim struct {
 	// NotBefore is when the occurrence may start, on Redis' clock: its due time, or the end
 	// of its retry backoff. A claim made ahead (see Claim's lead) must wait for it.
 	NotBefore time.Time
+	// TTL is the lease the claim gave the lock: the full lease, or for a claim made ahead of
+	// NotBefore, until Config.AheadGrace past it; the holder renews it when the run starts.
+	TTL time.Duration
 }
 
 // Lease returns the lease this claim holds.
@@ -94,7 +97,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	k := q.keys(shard)
 	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
 		deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
-		q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit, Policy{}.String(), q.guard.known(shard), q.cfg.Lease.Milliseconds()}
+		q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit, Policy{}.String(), q.guard.known(shard), q.cfg.Lease.Milliseconds(), q.cfg.AheadGrace.Milliseconds()}
 	for _, j := range yield {
 		if ShardOf(j) == shard {
 			args = append(args, j)
@@ -135,18 +138,19 @@ func (q *Queue) parseClaimReply(reply string, shard int, out *Claimed) error {
 			out.Decided = append(out.Decided, Decided{Occurrence: f[1], Status: Status(f[0][1:]), Reason: f[2]})
 			continue
 		}
-		if len(f) != 4 {
+		if len(f) != 5 {
 			return fmt.Errorf("malformed claim %q", l)
 		}
 		attempt, err1 := strconv.Atoi(f[1])
 		token, err2 := strconv.ParseInt(f[2], 10, 64)
 		notBefore, err3 := strconv.ParseFloat(f[3], 64)
+		ttl, err4 := strconv.ParseInt(f[4], 10, 64)
 		at := strings.LastIndexByte(f[0], '@')
-		if err := errors.Join(err1, err2, err3); err != nil || at < 0 {
+		if err := errors.Join(err1, err2, err3, err4); err != nil || at < 0 {
 			return fmt.Errorf("malformed claim %q", l)
 		}
 		out.Claims = append(out.Claims, Claim{Occurrence: f[0], Job: f[0][:at], Shard: shard, Attempt: attempt, Token: token,
-			NotBefore: time.UnixMilli(int64(notBefore))})
+			NotBefore: time.UnixMilli(int64(notBefore)), TTL: time.Duration(ttl) * time.Millisecond})
 	}
 	return nil
 }

@@ -46,6 +46,10 @@ type Config struct {
 	// notice a dead Redis and stop its handlers before its lease can expire (default:
 	// Lease/6, at most 5s).
 	CallTimeout time.Duration
+	// AheadGrace is how long past its not-before a claim made ahead of it holds its lease,
+	// until its holder renews it to the full Lease as the run starts (default: a fifth of
+	// the lease, the lease keeper's margin, plus a second; at most Lease).
+	AheadGrace time.Duration
 	// DisableGuard turns the lost-state guard off (see guard.go), for the test that shows
 	// what it prevents. Never in production: a Redis that lost state then replays finished
 	// runs and forgets planned ones.
@@ -82,6 +86,10 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 	if cfg.Away <= 0 {
 		cfg.Away = 3 * time.Second
 	}
+	if cfg.AheadGrace <= 0 {
+		cfg.AheadGrace = cfg.Lease/5 + time.Second
+	}
+	cfg.AheadGrace = min(cfg.AheadGrace, cfg.Lease)
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = min(cfg.Lease/6, 5*time.Second)
 	}

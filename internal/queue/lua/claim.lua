@@ -16,9 +16,13 @@
 -- ARGV[13] the policy of a job that has none in KEYS[6] (queue.Policy's zero value),
 -- ARGV[14] the shard's epoch as the caller knows it ("ID SEQ", or ""), ARGV[15] how long
 -- claims are held after Redis lost state (ms),
--- ARGV[16..] jobs the caller leaves to other nodes: a newer definition than its own is in
+-- ARGV[16] the lease of a claim made ahead of its not-before, past it (ms): held short, so
+-- that a node that dies before the run starts delays it by little; its holder renews it to
+-- the full lease when the run starts,
+-- ARGV[17..] jobs the caller leaves to other nodes: a newer definition than its own is in
 -- force (see expand.lua); their entries are neither claimed nor decided by this call
--- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE",
+-- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tTTL"
+--   (TTL: the lease it was given, ms),
 --   and one line per occurrence it recorded without running "!STATUS\tOCC\tREASON", for the
 --   caller's log.
 --   NOTBEFORE is the claimed entry's score: the caller must not start it before Redis' clock
@@ -158,7 +162,8 @@ end
 
 local deferred, ndeferred, hold = {}, 0, nil
 local yield = {}
-for k = 16, #ARGV do yield[ARGV[k]] = true end
+for k = 17, #ARGV do yield[ARGV[k]] = true end
+local aheadGrace = tonumber(ARGV[16])
 -- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
 -- no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
@@ -260,9 +265,11 @@ for d = 1, #due, 2 do
       local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)
       local token = nextToken(KEYS[2], job, now)
       redis.call('HSET', KEYS[13], occ, token)
-      redis.call('SET', lk, token, 'PX', lease)
-      redis.call('ZADD', KEYS[1], 'XX', now + lease, occ)
-      lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. due[d + 1]
+      local ttl = lease
+      if score > now then ttl = math.min(lease, score - now + aheadGrace) end
+      redis.call('SET', lk, token, 'PX', ttl)
+      redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
+      lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. due[d + 1] .. '\t' .. string.format('%d', ttl)
     end
   end
 end
