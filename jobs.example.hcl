@@ -1,9 +1,13 @@
 # An example job file: `go run ./cmd/runner run -config jobs.example.hcl` runs it on the
-# embedded single-node store; add -redis redis://HOST:6379/0 to run it on a fleet.
+# embedded single-node store; add -redis redis://HOST:6379/0 to run it on a fleet, or
+# -redis redis-sentinel://S1:26379,S2:26379,S3:26379/0?master=NAME for a Sentinel set, or
+# -redis redis-cluster://H1:6379,H2:6379,H3:6379 for a Cluster (see docs/reliability.md).
 
 runner {
   namespace = "example"
   lease     = "10s"
+  # For a rediss:// URL (TLS), the PEM files, relative to this file:
+  # redis_tls_ca = "certs/redis-ca.pem"
 }
 
 # Every five seconds, on whichever node wins the race for the occurrence.

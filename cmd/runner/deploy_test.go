@@ -124,3 +124,45 @@ func TestFleetOnRedisSentinelFailover(t *testing.T) {
 	checkTokensGrow(t, ev, killed, failedOver.Add(4*time.Second))
 	f.logWarnings(t)
 }
+
+// TestFleetOnSentinelFailoverToStaleReplica: the replica falls behind (it is frozen) while
+// the fleet runs, then the master dies and the sentinels promote the replica, which never saw
+// the last seconds of writes. The nodes detect that Redis went back, and nothing runs twice.
+func TestFleetOnSentinelFailoverToStaleReplica(t *testing.T) {
+	t.Parallel()
+	s := redistest.StartSentinel(t)
+	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.Name(), SentinelAddrs: s.SentinelAddrs()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	f := deployFleet(t, s.URL(), rdb)
+
+	master := s.Master()
+	var replica *redistest.Server
+	for _, srv := range s.Servers() {
+		if srv != master {
+			replica = srv
+		}
+	}
+	// Frozen, and cut off: what the master sends from now on never reaches the replica
+	// (what was in flight may still be in its socket).
+	replica.Pause()
+	if err := master.Client(t).ClientKillByFilter(t.Context(), "TYPE", "replica").Err(); err != nil {
+		t.Fatalf("CLIENT KILL TYPE replica: %v", err)
+	}
+	frozen := time.Now()
+	testwait.For(t, 10*time.Second, "two seconds of writes the replica misses", func() bool { return time.Since(frozen) > 2*time.Second })
+	master.Kill()
+	killed := time.Now()
+	replica.Resume()
+	if promoted := s.WaitFailover(t, master, 30*time.Second); promoted != replica {
+		t.Fatalf("promoted %s, want the replica %s", promoted.Addr(), replica.Addr())
+	}
+	failedOver := time.Now()
+
+	from := frozen.Add(-2 * time.Second).Truncate(time.Second)
+	to := failedOver.Add(6 * time.Second).Truncate(time.Second)
+	f.waitAllStarted(deployJobs, from, to, 60*time.Second)
+	ev := f.events()
+	checkHealthyRuns(t, ev, deployJobs, from, to, false)
+	checkTokensGrow(t, ev, killed, failedOver.Add(4*time.Second))
+	f.checkLossLogged(t)
+}

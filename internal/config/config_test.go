@@ -415,3 +415,36 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+func TestRunnerRedisTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "jobs.hcl")
+	src := `runner {
+  redis_tls_ca   = "certs/ca.pem"
+  redis_tls_cert = "/etc/cronfleet/client.pem"
+  redis_tls_key  = ""
+}
+job "a" {
+  schedule = "@hourly"
+  handler "noop" {}
+}
+`
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, diags := Load(file)
+	if !diags.HasErrors() || diags[0].Summary != "Empty path" || diags[0].Subject.Start.Line != 4 {
+		t.Fatalf("an empty redis_tls_key: %v, want \"Empty path\" at line 4", diags)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(src, `  redis_tls_key  = ""`+"\n", "", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, diags := Load(file)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	want := RedisTLS{CA: filepath.Join(dir, "certs/ca.pem"), Cert: "/etc/cronfleet/client.pem"}
+	if cfg.Runner.RedisTLS != want {
+		t.Errorf("RedisTLS = %+v, want %+v (relative to the job file)", cfg.Runner.RedisTLS, want)
+	}
+}

@@ -115,7 +115,7 @@ func (q *Queue) parseClaimReply(reply string, shard int, out *Claimed) error {
 		return fmt.Errorf("malformed reply %q", reply)
 	}
 	nowStr, ep, _ := strings.Cut(lines[0], " ")
-	if _, err := q.guard.observe(shard, ep); err != nil {
+	if _, _, err := q.guard.observe(shard, ep); err != nil {
 		return err
 	}
 	now, err := strconv.ParseInt(nowStr, 10, 64)
@@ -177,7 +177,7 @@ func (q *Queue) Renew(ctx context.Context, ls []lease.Lease) ([]lease.Verdict, e
 	if err != nil {
 		return nil, fmt.Errorf("queue: renew: %w", err)
 	}
-	codes, _, err := q.scatter(res, shards, idx, len(ls))
+	codes, _, _, err := q.scatter(res, shards, idx, len(ls))
 	if err != nil {
 		return nil, fmt.Errorf("queue: renew: %w", err)
 	}

@@ -85,7 +85,7 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error
 	if err != nil {
 		return Completed{}, fmt.Errorf("queue: complete: %w", err)
 	}
-	codes, nows, err := q.scatter(res, shards, idx, len(cs))
+	codes, eps, nows, err := q.scatter(res, shards, idx, len(cs))
 	if err != nil {
 		return Completed{}, fmt.Errorf("queue: complete: %w", err)
 	}
@@ -93,7 +93,7 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error
 	for i, c := range codes {
 		out.Accepted[i] = c > 0
 		if c > 0 {
-			m := completion{shard: cs[i].Claim.Shard, claim: cs[i].Claim, record: recs[i], at: nows[i]}
+			m := completion{shard: cs[i].Claim.Shard, claim: cs[i].Claim, record: recs[i], at: nows[i], epoch: eps[i]}
 			if cs[i].Retry || cs[i].Release {
 				m.retryAt = nows[i].Add(max(cs[i].Delay, time.Millisecond))
 				if cs[i].Release {
@@ -131,22 +131,23 @@ func sortedKeys(m map[int][]int) []int {
 }
 
 // scatter maps per-shard integer replies, after their epoch, back to the caller's order,
-// with Redis' clock at each reply.
-func (q *Queue) scatter(res []any, shards []int, idx map[int][]int, n int) ([]int64, []time.Time, error) {
+// with the epoch and Redis' clock of each reply.
+func (q *Queue) scatter(res []any, shards []int, idx map[int][]int, n int) ([]int64, []epochView, []time.Time, error) {
 	out := make([]int64, n)
+	eps := make([]epochView, n)
 	nows := make([]time.Time, n)
 	for c, s := range shards {
-		vals, now, err := q.epochReply(s, res[c])
+		vals, ep, now, err := q.epochReply(s, res[c])
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if len(vals) != len(idx[s]) {
-			return nil, nil, fmt.Errorf("unexpected reply %v", res[c])
+			return nil, nil, nil, fmt.Errorf("unexpected reply %v", res[c])
 		}
 		for j, v := range vals {
 			out[idx[s][j]], _ = v.(int64)
-			nows[idx[s][j]] = now
+			eps[idx[s][j]], nows[idx[s][j]] = ep, now
 		}
 	}
-	return out, nows, nil
+	return out, eps, nows, nil
 }

@@ -10,6 +10,7 @@
 //	agenda        zset  occurrence id → earliest instant (ms) it may be claimed
 //	lock:OCC      str   fencing token of the lease holder (PX = lease), then a done/retry marker
 //	fence         hash  job → last fencing token handed out
+//	tokens        hash  occurrence id → the last token handed out for it (which completion counts)
 //	attempts      hash  occurrence id → claims so far
 //	wm            hash  job → due time (ms) of the newest occurrence ever added
 //	counts        hash  job → occurrences ever added, for jobs with a max_runs
@@ -25,6 +26,7 @@
 //	late          hash  occurrence id → 1 when it was added after it was due (catch-up)
 //	polls         hash  last claim call (ms), and the last gap without one (from, to)
 //	trig:OCC      str   marks a trigger applied (a day), so a re-sent one adds nothing
+//	epoch         hash  id, seq, at, lost, hold, from: the lost-state guard (guard.go)
 //
 // The fleet's list of nodes belongs to no shard: its keys share the tag {cf:NAMESPACE}.
 //
@@ -41,11 +43,18 @@
 //   - Due is decided by Redis' TIME inside claim.lua, never by a node's clock, and so is a
 //     job's pause: a claim of a paused job's occurrence tells the claimer to record it as
 //     skipped, which it does through the same completion as a run.
-//   - A claim takes the lock, bumps the job's fencing token (strictly increasing per job) and
-//     moves the occurrence's score to the lease's expiry: a live lease hides it from other
-//     claimers, an expired one makes it due again by itself, with attempt + 1.
+//   - A claim takes the lock, hands out the job's next fencing token (max(last + 1, Redis'
+//     time in ms × 1000): strictly increasing per job, and still increasing after Redis forgot
+//     the last one) and moves the occurrence's score to the lease's expiry: a live lease
+//     hides it from other claimers, an expired one makes it due again by itself, with
+//     attempt + 1. A claim made ahead of its not-before holds a short lease, renewed to the
+//     full one when the run starts.
 //   - Renewal and completion compare the lock's value to the caller's token; nothing deletes a
-//     lock the caller may not own. A completion from a node that lost its lease is refused.
+//     lock the caller may not own. A completion counts while its lease is live, or after it
+//     expired as long as no later claim of the occurrence exists (tokens).
+//   - Every state-changing script checks the shard's epoch against the caller's (guard.go):
+//     a Redis that lost state is detected by the first call that sees it, claims are held
+//     for a lease, and the nodes write back what they know.
 //   - Every script is safe to run twice for the same arguments, because go-redis re-sends a
 //     command whose reply timed out: claims cache their reply, completions leave a marker.
 //   - Scripts are batched per shard and shards are pipelined, so one round trip claims,
@@ -57,7 +66,9 @@
 // ARGV and reply. queue.go has the Queue and Redis' clock (Time); eval.go runs script calls
 // in one pipeline, by SHA with a fallback to EVAL when Redis lost its script cache; then one
 // file per operation: expand.go (Expand, Watermarks), claim.go (Claim, Renew), complete.go
-// (Complete), record.go (run records and History), check.go (CheckEviction).
+// (Complete), record.go (run records and History), check.go (CheckEviction), guard.go (the
+// lost-state guard: Lost, Recover). lua/lib.lua holds what several scripts share, the guard
+// and the token rule among it.
 //
 // # Errors
 //

@@ -135,7 +135,7 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 	}
 	out := Expanded{Watermarks: make(map[string]time.Time, len(exps)), Superseded: map[string]string{}}
 	for i, r := range res {
-		vals, _, err := q.epochReply(shardOf[i], r)
+		vals, _, _, err := q.epochReply(shardOf[i], r)
 		if err != nil || len(vals) != len(jobsOf[i]) {
 			return Expanded{}, fmt.Errorf("queue: expand: unexpected reply %v", r)
 		}

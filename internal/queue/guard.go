@@ -36,6 +36,8 @@ type Loss struct {
 	// Restored is when the state Redis came back with was last written (a snapshot, a
 	// replica's last write), or zero when Redis came back empty.
 	Restored time.Time
+	// restored is the epoch of that state: which of this node's writes it holds.
+	restored epochView
 }
 
 // recentKeep and recentMax bound what a node remembers of its completions, to write back
@@ -63,6 +65,9 @@ type epochView struct {
 	good time.Time // Redis' clock in the last reply of this epoch
 }
 
+// holds says whether the state of epoch e holds a write answered in epoch id at seq.
+func (e epochView) holds(id string, seq int64) bool { return e.id == id && seq <= e.seq }
+
 // completion is one completion this node had accepted, as Recover writes it back.
 type completion struct {
 	shard   int
@@ -70,6 +75,7 @@ type completion struct {
 	retryAt time.Time // zero: done
 	record  string
 	at      time.Time // Redis' clock when it was accepted
+	epoch   epochView // the shard's epoch in the reply that accepted it
 }
 
 func newGuard(off bool, hold time.Duration) *guard {
@@ -90,22 +96,24 @@ func (g *guard) known(shard int) string {
 	return e.id + " " + strconv.FormatInt(e.seq, 10)
 }
 
-// observe takes in the epoch "ID SEQ FROM NOW" a script of shard answered, and returns
-// Redis' clock at that point.
-func (g *guard) observe(shard int, reply string) (time.Time, error) {
+// observe takes in the epoch "ID SEQ FROM NOW PREVID PREVSEQ" a script of shard answered,
+// and returns it, with Redis' clock at that point.
+func (g *guard) observe(shard int, reply string) (epochView, time.Time, error) {
 	f := strings.Fields(reply)
-	if len(f) != 4 {
-		return time.Time{}, fmt.Errorf("malformed epoch %q", reply)
+	if len(f) != 6 {
+		return epochView{}, time.Time{}, fmt.Errorf("malformed epoch %q", reply)
 	}
 	seq, err1 := strconv.ParseInt(f[1], 10, 64)
 	from, err2 := strconv.ParseInt(f[2], 10, 64)
 	nowMS, err3 := strconv.ParseInt(f[3], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return time.Time{}, fmt.Errorf("malformed epoch %q", reply)
+	prevSeq, err4 := strconv.ParseInt(f[5], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return epochView{}, time.Time{}, fmt.Errorf("malformed epoch %q", reply)
 	}
 	now := time.UnixMilli(nowMS)
+	seen := epochView{id: f[0], seq: seq, good: now}
 	if g.off {
-		return now, nil
+		return seen, now, nil
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -116,9 +124,9 @@ func (g *guard) observe(shard int, reply string) (time.Time, error) {
 		if now.After(e.good) {
 			e.good = now
 		}
-		return now, nil
+		return seen, now, nil
 	case e.id != "":
-		l := Loss{Shard: shard, Floor: e.good}
+		l := Loss{Shard: shard, Floor: e.good, restored: epochView{id: f[4], seq: prevSeq}}
 		if from > 0 {
 			l.Restored = time.UnixMilli(from)
 			if l.Restored.Before(l.Floor) {
@@ -134,8 +142,8 @@ func (g *guard) observe(shard int, reply string) (time.Time, error) {
 		default:
 		}
 	}
-	*e = epochView{id: f[0], seq: seq, good: now}
-	return now, nil
+	*e = seen
+	return seen, now, nil
 }
 
 // remember keeps an accepted completion, to write back after a loss.
@@ -192,9 +200,7 @@ func (q *Queue) Recover(ctx context.Context) ([]Loss, error) {
 			continue
 		}
 		for _, l := range losses {
-			// Scripts of a shard run one at a time on one clock: a completion made before
-			// the restored state's last write is in it.
-			if l.Shard == c.shard && (l.Restored.IsZero() || !c.at.Before(l.Restored)) {
+			if l.Shard == c.shard && !l.restored.holds(c.epoch.id, c.epoch.seq) {
 				redo = append(redo, c)
 			}
 		}
@@ -246,27 +252,27 @@ func (q *Queue) redo(ctx context.Context, cs []completion) error {
 		return err
 	}
 	for i, r := range res {
-		if _, _, err := q.epochReply(shards[i], r); err != nil {
+		if _, _, _, err := q.epochReply(shards[i], r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// epochReply splits a script's array reply into the guard's epoch, which it observes, and
-// the rest; it returns Redis' clock at the reply.
-func (q *Queue) epochReply(shard int, r any) ([]any, time.Time, error) {
+// epochReply splits a script's array reply into the guard's epoch, which it observes and
+// returns, and the rest; it returns Redis' clock at the reply.
+func (q *Queue) epochReply(shard int, r any) ([]any, epochView, time.Time, error) {
 	vals, ok := r.([]any)
 	if !ok || len(vals) == 0 {
-		return nil, time.Time{}, fmt.Errorf("unexpected reply %v", r)
+		return nil, epochView{}, time.Time{}, fmt.Errorf("unexpected reply %v", r)
 	}
-	ep, ok := vals[0].(string)
+	s, ok := vals[0].(string)
 	if !ok {
-		return nil, time.Time{}, fmt.Errorf("unexpected reply %v", r)
+		return nil, epochView{}, time.Time{}, fmt.Errorf("unexpected reply %v", r)
 	}
-	now, err := q.guard.observe(shard, ep)
+	ep, now, err := q.guard.observe(shard, s)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, epochView{}, time.Time{}, err
 	}
-	return vals[1:], now, nil
+	return vals[1:], ep, now, nil
 }

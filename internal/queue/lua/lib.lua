@@ -46,11 +46,14 @@ end
 -- restore of an older snapshot, a failover to a replica that missed writes). The call that
 -- finds so begins a new epoch, remembering since when (lost), until when claims are held
 -- (hold: every lease granted before the loss has expired or been taken back by its holder
--- by then) and how old the state it found was (from: the time of its last guarded write,
--- 0 when nothing was left). The other nodes learn of the loss from the new id.
--- Returns the epoch as a table, and as the string "ID SEQ FROM NOW" for the caller.
+-- by then) and what state it found (from: the time of its last guarded write, 0 when nothing
+-- was left; previd and prevseq: its epoch, "-" and 0 when nothing was left), so that nodes
+-- can tell exactly which of their writes it holds. The other nodes learn of the loss from
+-- the new id.
+-- Returns the epoch as a table, and as the string "ID SEQ FROM NOW PREVID PREVSEQ" for the
+-- caller.
 local function guard(key, known, now, holdFor)
-  local e = redis.call('HMGET', key, 'id', 'seq', 'at', 'lost', 'hold', 'from')
+  local e = redis.call('HMGET', key, 'id', 'seq', 'at', 'lost', 'hold', 'from', 'previd', 'prevseq')
   local kid, kseq = string.match(known, '^(%S+) (%d+)$')
   local lost
   if e[1] then
@@ -61,19 +64,24 @@ local function guard(key, known, now, holdFor)
   local ep
   if e[1] and not lost then
     ep = {id = e[1], seq = tonumber(e[2]) + 1, lost = tonumber(e[4] or '0'),
-      hold = tonumber(e[5] or '0'), from = tonumber(e[6] or '0')}
+      hold = tonumber(e[5] or '0'), from = tonumber(e[6] or '0'), previd = e[7] or '-', prevseq = tonumber(e[8] or '0')}
     redis.call('HSET', key, 'seq', ep.seq, 'at', now)
   else
     local t = redis.call('TIME')
-    ep = {id = t[1] .. string.format('%06d', tonumber(t[2])), seq = 1, lost = 0, hold = 0, from = 0}
+    ep = {id = t[1] .. string.format('%06d', tonumber(t[2])), seq = 1, lost = 0, hold = 0, from = 0,
+      previd = '-', prevseq = 0}
     if lost then
       ep.lost, ep.hold = now, now + holdFor
-      if e[3] then ep.from = tonumber(e[3]) end
+      if e[1] then
+        ep.from, ep.previd, ep.prevseq = tonumber(e[3] or '0'), e[1], tonumber(e[2])
+      end
     end
     redis.call('DEL', key)
-    redis.call('HSET', key, 'id', ep.id, 'seq', 1, 'at', now, 'lost', ep.lost, 'hold', ep.hold, 'from', ep.from)
+    redis.call('HSET', key, 'id', ep.id, 'seq', 1, 'at', now, 'lost', ep.lost, 'hold', ep.hold,
+      'from', ep.from, 'previd', ep.previd, 'prevseq', ep.prevseq)
   end
-  ep.reply = ep.id .. ' ' .. ep.seq .. ' ' .. string.format('%d', ep.from) .. ' ' .. string.format('%d', now)
+  ep.reply = ep.id .. ' ' .. ep.seq .. ' ' .. string.format('%d', ep.from) .. ' ' .. string.format('%d', now) ..
+    ' ' .. ep.previd .. ' ' .. ep.prevseq
   return ep
 end
 
