@@ -1,7 +1,19 @@
 package main_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -58,6 +70,43 @@ func (f *fleet) logWarnings(t *testing.T) {
 	}
 }
 
+// checkCLI: the fleet commands take the same URL as the nodes: history shows the runs, status
+// the three nodes, and pause, resume and trigger act on the job.
+func (f *fleet) checkCLI(t *testing.T, env ...string) {
+	t.Helper()
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(f.bin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("runner %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return string(out)
+	}
+	var runs []struct {
+		Occurrence string `json:"occurrence"`
+		Status     string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(cli("history", "-config", f.conf, "-redis", f.url, "-n", "3", "-json", "job-000")), &runs); err != nil || len(runs) != 3 {
+		t.Errorf("runner history -redis %s: %+v, %v; want three runs", f.url, runs, err)
+	}
+	var st struct {
+		Nodes []struct {
+			Name  string `json:"name"`
+			Alive bool   `json:"alive"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(cli("status", "-config", f.conf, "-redis", f.url, "-json")), &st); err != nil || len(st.Nodes) != len(f.nodes) {
+		t.Errorf("runner status -redis %s: %+v, %v; want %d nodes", f.url, st, err, len(f.nodes))
+	}
+	for _, action := range []string{"pause", "resume", "trigger"} {
+		cli(action, "-config", f.conf, "-redis", f.url, "job-001")
+	}
+}
+
 func TestFleetOnRedisCluster(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t, 3)
@@ -100,6 +149,7 @@ func TestFleetOnRedisCluster(t *testing.T) {
 	f.waitAllStarted(deployJobs, start, end, 40*time.Second)
 	checkHealthyRuns(t, f.events(), deployJobs, start, end, false)
 	f.checkNoRedisErrors(t)
+	f.checkCLI(t)
 }
 
 func TestFleetOnRedisSentinelFailover(t *testing.T) {
@@ -123,6 +173,7 @@ func TestFleetOnRedisSentinelFailover(t *testing.T) {
 	checkHealthyRuns(t, ev, deployJobs, from, to, false)
 	checkTokensGrow(t, ev, killed, failedOver.Add(4*time.Second))
 	f.logWarnings(t)
+	f.checkCLI(t)
 }
 
 // TestFleetOnSentinelFailoverToStaleReplica: the replica falls behind (it is frozen) while
@@ -165,4 +216,113 @@ func TestFleetOnSentinelFailoverToStaleReplica(t *testing.T) {
 	checkHealthyRuns(t, ev, deployJobs, from, to, false)
 	checkTokensGrow(t, ev, killed, failedOver.Add(4*time.Second))
 	f.checkLossLogged(t)
+}
+
+// writeTLS writes a CA, a server certificate for 127.0.0.1 and a client certificate, all
+// signed by the CA, as PEM files in dir.
+func writeTLS(t *testing.T, dir string) (ca, serverCert, serverKey, clientCert, clientKey string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cronfleet test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, kind string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	leaf := func(name string, serial int64, usage x509.ExtKeyUsage) (string, string) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(name+".pem", "CERTIFICATE", der), write(name+".key", "EC PRIVATE KEY", keyDER)
+	}
+	serverCert, serverKey = leaf("server", 2, x509.ExtKeyUsageServerAuth)
+	clientCert, clientKey = leaf("client", 3, x509.ExtKeyUsageClientAuth)
+	return write("ca.pem", "CERTIFICATE", caDER), serverCert, serverKey, clientCert, clientKey
+}
+
+// TestFleetOverTLSWithPasswordOutOfArgv: a node reaches a Redis that wants TLS with client
+// certificates and a password, through a rediss:// URL, the -redis-tls-* flags and
+// -redis-password-file; a fleet command gets the password from CRONFLEET_REDIS_PASSWORD. The
+// password is in no argv and no log line.
+func TestFleetOverTLSWithPasswordOutOfArgv(t *testing.T) {
+	t.Parallel()
+	const password = "s3cret-for-the-test"
+	dir := t.TempDir()
+	ca, cert, key, clientCert, clientKey := writeTLS(t, dir)
+	tlsPort, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := redistest.Start(t, "--tls-port", fmt.Sprint(tlsPort), "--tls-cert-file", cert, "--tls-key-file", key,
+		"--tls-ca-cert-file", ca, "--tls-auth-clients", "yes")
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	// The password is set once the server is up: the helper's own readiness check has none.
+	if err := rdb.ConfigSet(t.Context(), "requirepass", password).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb = redis.NewClient(&redis.Options{Addr: srv.Addr(), Password: password})
+	t.Cleanup(func() { _ = rdb.Close() })
+	pwFile := filepath.Join(dir, "redis-password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	url := fmt.Sprintf("rediss://127.0.0.1:%d/0", tlsPort)
+	f := newFleetOn(t, url, rdb, recordJobs(2, "* * * * * *", 0, ""))
+	tlsFlags := []string{"-redis-tls-ca", ca, "-redis-tls-cert", clientCert, "-redis-tls-key", clientKey}
+	n := f.start("a", append(tlsFlags, "-redis-password-file", pwFile)...)
+	testwait.For(t, 20*time.Second, "three recorded runs", func() bool { return len(f.history("e2e", "job-000")) >= 3 })
+
+	cmd := exec.Command(f.bin, append(append([]string{"history", "-config", f.conf, "-redis", url}, tlsFlags...), "-n", "1", "job-000")...)
+	cmd.Env = append(os.Environ(), "CRONFLEET_REDIS_PASSWORD="+password)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "succeeded") {
+		t.Errorf("runner history over TLS with the password from the environment: %v\n%s", err, out)
+	}
+	// Without the client certificate the server refuses the connection: TLS is in use.
+	cmd = exec.Command(f.bin, "history", "-config", f.conf, "-redis", url, "-redis-tls-ca", ca, "-n", "1", "job-000")
+	cmd.Env = append(os.Environ(), "CRONFLEET_REDIS_PASSWORD="+password)
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("runner history without a client certificate succeeded:\n%s", out)
+	}
+	if strings.Contains(n.Log(), password) {
+		t.Error("the node's log shows the password")
+	}
+	if args, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", n.Pid())); err == nil && strings.Contains(string(args), password) {
+		t.Error("the node's argv holds the password")
+	}
 }
