@@ -89,8 +89,8 @@ type entry struct {
 	cancel context.CancelCauseFunc
 	last   time.Time     // send time of the last successful claim or renewal (monotonic)
 	ttl    time.Duration // what the last claim or renewal gave the lock
-	// startAt, for a short lease, is when its run starts and it is renewed to the full lease
-	// (zero once it was); start pokes the keeper then.
+	// startAt, for a short lease, is when it is renewed to the full lease, soon after its run
+	// starts (zero once it was); start pokes the keeper then.
 	startAt time.Time
 	start   *time.Timer
 	fence   *time.Timer
@@ -120,7 +120,8 @@ func (k *Keeper) Margin() time.Duration { return k.cfg.Margin }
 // taken before the claim was sent, so it carries the monotonic clock), for a run that starts
 // at start. A lease granted for less than the keeper's Lease is one claimed ahead of its run
 // and held short, so that a node that dies before its runs start delays them by little: it
-// is renewed to the full lease when its run starts. The returned context is cancelled with
+// is renewed to the full lease once its run has started, halfway from the start to the
+// instant it would be fenced. The returned context is cancelled with
 // cause ErrLost when the lease is lost, or ErrCancelled when the fleet asks the run to stop;
 // release stops keeping it and must be called once the run's completion was decided.
 func (k *Keeper) Hold(ctx context.Context, l Lease, acquired time.Time, ttl time.Duration, start time.Time) (context.Context, func()) {
@@ -130,8 +131,14 @@ func (k *Keeper) Hold(ctx context.Context, l Lease, acquired time.Time, ttl time
 	k.held[l] = e
 	e.fence = time.AfterFunc(k.validity(e), func() { k.lose(l, e, "not renewed in time", true) })
 	if e.ttl < k.cfg.Lease {
+		// Renewed halfway from the start to the fence: a run that ends sooner, as most
+		// do, costs no renewal at all.
+		fenceAt := acquired.Add(e.ttl - k.cfg.Margin)
 		e.startAt = start
-		e.start = time.AfterFunc(time.Until(start), k.poke)
+		if fenceAt.After(start) {
+			e.startAt = start.Add(fenceAt.Sub(start) / 2)
+		}
+		e.start = time.AfterFunc(time.Until(e.startAt), k.poke)
 	}
 	k.mu.Unlock()
 	release := func() {

@@ -29,7 +29,7 @@ type Claim struct {
 	// of its retry backoff. A claim made ahead (see Claim's lead) must wait for it.
 	NotBefore time.Time
 	// TTL is the lease the claim gave the lock: the full lease, or for a claim made ahead of
-	// NotBefore, until Config.AheadGrace past it; the holder renews it when the run starts.
+	// NotBefore, until Config.AheadGrace past it; the holder renews it once the run started.
 	TTL time.Duration
 }
 

@@ -48,7 +48,7 @@
 //     the last one) and moves the occurrence's score to the lease's expiry: a live lease
 //     hides it from other claimers, an expired one makes it due again by itself, with
 //     attempt + 1. A claim made ahead of its not-before holds a short lease, renewed to the
-//     full one when the run starts.
+//     full one once the run has started.
 //   - Renewal and completion compare the lock's value to the caller's token; nothing deletes a
 //     lock the caller may not own. A completion counts while its lease is live, or after it
 //     expired as long as no later claim of the occurrence exists (tokens).

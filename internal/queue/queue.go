@@ -47,8 +47,8 @@ type Config struct {
 	// Lease/6, at most 5s).
 	CallTimeout time.Duration
 	// AheadGrace is how long past its not-before a claim made ahead of it holds its lease,
-	// until its holder renews it to the full Lease as the run starts (default: a fifth of
-	// the lease, the lease keeper's margin, plus a second; at most Lease).
+	// unless its holder renews it to the full Lease once the run has started (default: a
+	// fifth of the lease, the lease keeper's margin, plus a second; at most Lease).
 	AheadGrace time.Duration
 	// DisableGuard turns the lost-state guard off (see guard.go), for the test that shows
 	// what it prevents. Never in production: a Redis that lost state then replays finished

@@ -18,7 +18,7 @@
 -- claims are held after Redis lost state (ms),
 -- ARGV[16] the lease of a claim made ahead of its not-before, past it (ms): held short, so
 -- that a node that dies before the run starts delays it by little; its holder renews it to
--- the full lease when the run starts,
+-- the full lease once the run has started,
 -- ARGV[17..] jobs the caller leaves to other nodes: a newer definition than its own is in
 -- force (see expand.lua); their entries are neither claimed nor decided by this call
 -- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tTTL"

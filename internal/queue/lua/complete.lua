@@ -49,13 +49,15 @@ for i = 9, #ARGV, 7 do
   local action, delay, record = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
   local lk = ARGV[1] .. occ
   local v = redis.call('GET', lk)
-  local tk = redis.call('HGET', KEYS[8], occ)
   local redo = action == 'redo' or action == 'reretry'
-  local ok
-  if redo then
-    ok = older(v, token) and (not tk or tonumber(tk) <= tonumber(token))
-  else
-    ok = v == token or (not v and (tk == token or (recovering and not tk)))
+  local ok = not redo and v == token -- the common case, decided without the token hash
+  if not ok and (redo or not v) then
+    local tk = redis.call('HGET', KEYS[8], occ)
+    if redo then
+      ok = older(v, token) and (not tk or tonumber(tk) <= tonumber(token))
+    else
+      ok = tk == token or (recovering and not tk)
+    end
   end
   if ok then
     -- History first: if the push fails, nothing else was applied.
