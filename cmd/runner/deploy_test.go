@@ -152,12 +152,18 @@ func TestFleetOnRedisCluster(t *testing.T) {
 	f.checkCLI(t)
 }
 
-func TestFleetOnRedisSentinelFailover(t *testing.T) {
-	t.Parallel()
+// sentinelFleet is a deployFleet on a new Sentinel set.
+func sentinelFleet(t *testing.T) (*redistest.Sentinels, *fleet) {
+	t.Helper()
 	s := redistest.StartSentinel(t)
 	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.Name(), SentinelAddrs: s.SentinelAddrs()})
 	t.Cleanup(func() { _ = rdb.Close() })
-	f := deployFleet(t, s.URL(), rdb)
+	return s, deployFleet(t, s.URL(), rdb)
+}
+
+func TestFleetOnRedisSentinelFailover(t *testing.T) {
+	t.Parallel()
+	s, f := sentinelFleet(t)
 
 	master := s.Master()
 	master.Kill()
@@ -166,12 +172,8 @@ func TestFleetOnRedisSentinelFailover(t *testing.T) {
 	failedOver := time.Now()
 	t.Logf("failover from %s to %s took %v", master.Addr(), promoted.Addr(), failedOver.Sub(killed).Round(time.Millisecond))
 
-	from := killed.Add(-2 * time.Second).Truncate(time.Second)
-	to := failedOver.Add(6 * time.Second).Truncate(time.Second)
-	f.waitAllStarted(deployJobs, from, to, 60*time.Second)
-	ev := f.events()
-	checkHealthyRuns(t, ev, deployJobs, from, to, false)
-	checkTokensGrow(t, ev, killed, failedOver.Add(4*time.Second))
+	f.checkThrough(t, deployJobs, killed.Add(-2*time.Second).Truncate(time.Second),
+		failedOver.Add(6*time.Second).Truncate(time.Second), killed, failedOver.Add(4*time.Second))
 	f.logWarnings(t)
 	f.checkCLI(t)
 }
@@ -181,10 +183,7 @@ func TestFleetOnRedisSentinelFailover(t *testing.T) {
 // the last seconds of writes. The nodes detect that Redis went back, and nothing runs twice.
 func TestFleetOnSentinelFailoverToStaleReplica(t *testing.T) {
 	t.Parallel()
-	s := redistest.StartSentinel(t)
-	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.Name(), SentinelAddrs: s.SentinelAddrs()})
-	t.Cleanup(func() { _ = rdb.Close() })
-	f := deployFleet(t, s.URL(), rdb)
+	s, f := sentinelFleet(t)
 
 	master := s.Master()
 	var replica *redistest.Server
@@ -209,12 +208,8 @@ func TestFleetOnSentinelFailoverToStaleReplica(t *testing.T) {
 	}
 	failedOver := time.Now()
 
-	from := frozen.Add(-2 * time.Second).Truncate(time.Second)
-	to := failedOver.Add(6 * time.Second).Truncate(time.Second)
-	f.waitAllStarted(deployJobs, from, to, 60*time.Second)
-	ev := f.events()
-	checkHealthyRuns(t, ev, deployJobs, from, to, false)
-	checkTokensGrow(t, ev, killed, failedOver.Add(4*time.Second))
+	f.checkThrough(t, deployJobs, frozen.Add(-2*time.Second).Truncate(time.Second),
+		failedOver.Add(6*time.Second).Truncate(time.Second), killed, failedOver.Add(4*time.Second))
 	f.checkLossLogged(t)
 }
 

@@ -66,6 +66,17 @@ func checkTokensGrow(t *testing.T, ev []fleettest.Event, before, after time.Time
 	}
 }
 
+// checkThrough: every occurrence of the first jobs due in [from, to] started once and never
+// early, and every run started after settled has a token above all of its job's handed out
+// before lost.
+func (f *fleet) checkThrough(t *testing.T, jobs int, from, to, lost, settled time.Time) {
+	t.Helper()
+	f.waitAllStarted(jobs, from, to, 60*time.Second)
+	ev := f.events()
+	checkHealthyRuns(t, ev, jobs, from, to, false)
+	checkTokensGrow(t, ev, lost, settled)
+}
+
 // checkLossLogged: each node said once, as such, that Redis lost state.
 func (f *fleet) checkLossLogged(t *testing.T) {
 	t.Helper()
@@ -93,12 +104,8 @@ func TestRedisRestartsEmpty(t *testing.T) {
 	f.redis.Restart() // no persistence: empty
 	restarted := time.Now()
 
-	from := killed.Add(-2 * time.Second).Truncate(time.Second)
-	to := restarted.Add(8 * time.Second).Truncate(time.Second)
-	f.waitAllStarted(lossJobs, from, to, 40*time.Second)
-	ev := f.events()
-	checkHealthyRuns(t, ev, lossJobs, from, to, false)
-	checkTokensGrow(t, ev, killed, restarted.Add(4*time.Second))
+	f.checkThrough(t, lossJobs, killed.Add(-2*time.Second).Truncate(time.Second),
+		restarted.Add(8*time.Second).Truncate(time.Second), killed, restarted.Add(4*time.Second))
 	f.checkLossLogged(t)
 }
 
@@ -117,10 +124,7 @@ func TestRedisRestoredFromOlderSnapshot(t *testing.T) {
 
 	from := saved.Add(-2 * time.Second).Truncate(time.Second)
 	to := restarted.Add(8 * time.Second).Truncate(time.Second)
-	f.waitAllStarted(lossJobs, from, to, 40*time.Second)
-	ev := f.events()
-	checkHealthyRuns(t, ev, lossJobs, from, to, false)
-	checkTokensGrow(t, ev, restarted, restarted.Add(4*time.Second))
+	f.checkThrough(t, lossJobs, from, to, restarted, restarted.Add(4*time.Second))
 	f.checkLossLogged(t)
 	// The history lost nothing either: the nodes wrote back the records of what they
 	// completed after the snapshot.

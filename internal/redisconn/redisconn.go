@@ -18,8 +18,6 @@
 package redisconn
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +27,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cronfleet/cronfleet/internal/tlsfiles"
 )
 
 // Kind is the shape of a Redis deployment.
@@ -60,13 +60,8 @@ type Settings struct {
 	TLS TLSFiles
 }
 
-// TLSFiles are PEM files for a TLS connection to Redis. All are optional: without CA the
-// system's roots verify the server; Cert and Key go together and authenticate the client.
-type TLSFiles struct {
-	CA, Cert, Key string
-}
-
-func (f TLSFiles) any() bool { return f.CA != "" || f.Cert != "" || f.Key != "" }
+// TLSFiles are PEM files for a TLS connection to Redis (see tlsfiles.Files).
+type TLSFiles = tlsfiles.Files
 
 // Open builds the client for s. Nothing is dialled yet: the first command connects.
 func Open(s Settings) (redis.UniversalClient, Kind, error) {
@@ -164,10 +159,10 @@ func Options(s Settings) (*redis.UniversalOptions, Kind, error) {
 		return nil, "", fmt.Errorf("redis URL %q: %w", shown, err)
 	}
 	if useTLS {
-		if opts.TLSConfig, err = tlsConfig(s.TLS); err != nil {
-			return nil, "", err
+		if opts.TLSConfig, err = s.TLS.Config(); err != nil {
+			return nil, "", fmt.Errorf("redis TLS: %w", err)
 		}
-	} else if s.TLS.any() {
+	} else if s.TLS.Any() {
 		return nil, "", fmt.Errorf("redis URL %q: TLS files are set but %s:// does not use TLS; use rediss%s://", shown, scheme, strings.TrimPrefix(scheme, "redis"))
 	}
 	return opts, kind, nil
@@ -265,31 +260,6 @@ func secret(what, inURL, file, fallback string) (string, error) {
 		return inURL, nil
 	}
 	return fallback, nil
-}
-
-func tlsConfig(f TLSFiles) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if f.CA != "" {
-		pem, err := os.ReadFile(f.CA)
-		if err != nil {
-			return nil, fmt.Errorf("redis TLS CA: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("redis TLS CA %s: no PEM certificate in it", f.CA)
-		}
-	}
-	if (f.Cert == "") != (f.Key == "") {
-		return nil, errors.New("redis TLS: a client certificate and its key go together; give both or neither")
-	}
-	if f.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
-		if err != nil {
-			return nil, fmt.Errorf("redis TLS client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
 }
 
 // Redact hides the passwords of a Redis URL (in the user info and in a sentinel_password

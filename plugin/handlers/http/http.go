@@ -3,18 +3,17 @@ package httphandler
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/cronfleet/cronfleet/internal/tlsfiles"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
@@ -324,27 +323,15 @@ func (handler) Check(run *sdk.Run) error {
 // tlsConfig builds the client TLS configuration of s; nil means Go's
 // defaults (the system roots).
 func tlsConfig(s Settings) (*tls.Config, error) {
-	if s.TLSCAFile == "" && s.TLSCertFile == "" && s.TLSKeyFile == "" && !s.TLSInsecureSkipVerify {
+	files := tlsfiles.Files{CA: s.TLSCAFile, Cert: s.TLSCertFile, Key: s.TLSKeyFile}
+	if !files.Any() && !s.TLSInsecureSkipVerify {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.TLSInsecureSkipVerify}
-	if s.TLSCAFile != "" {
-		pem, err := os.ReadFile(s.TLSCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls_ca_file: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls_ca_file: %s holds no PEM certificate", s.TLSCAFile)
-		}
+	cfg, err := files.Config()
+	if err != nil {
+		return nil, fmt.Errorf("tls_ca_file, tls_cert_file, tls_key_file: %w", err)
 	}
-	if s.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls_cert_file/tls_key_file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
+	cfg.InsecureSkipVerify = s.TLSInsecureSkipVerify
 	return cfg, nil
 }
 
