@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/redisconn"
 	"github.com/cronfleet/cronfleet/internal/redistest"
 	"github.com/cronfleet/cronfleet/internal/testwait"
 )
@@ -320,4 +321,29 @@ func TestFleetOverTLSWithPasswordOutOfArgv(t *testing.T) {
 	if args, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", n.Pid())); err == nil && strings.Contains(string(args), password) {
 		t.Error("the node's argv holds the password")
 	}
+}
+
+// TestFleetOnRedisClusterFailover: the master that holds job-000's shard dies, and the
+// Cluster promotes its replica. The nodes find the new master and run every occurrence once,
+// with tokens growing.
+func TestFleetOnRedisClusterFailover(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartClusterWithReplicas(t, 3, 1)
+	rdb, _, err := redisconn.Open(redisconn.Settings{URL: c.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	f := deployFleet(t, c.URL(), rdb)
+
+	master := c.SlotOwner(t, redistest.KeySlot(fmt.Sprintf("{cf:e2e:%d}:agenda", queue.ShardOf("job-000"))))
+	killed := time.Now()
+	promoted := c.KillMaster(t, master)
+	failedOver := time.Now()
+	t.Logf("failover from node %d to node %d took %v", master, promoted, failedOver.Sub(killed).Round(time.Millisecond))
+
+	f.checkThrough(t, deployJobs, killed.Add(-2*time.Second).Truncate(time.Second),
+		failedOver.Add(6*time.Second).Truncate(time.Second), killed, failedOver.Add(4*time.Second))
+	f.logWarnings(t)
+	f.checkCLI(t)
 }

@@ -86,6 +86,11 @@ func (b *backend) queue(cfg Config) *Queue {
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = 5 * time.Second
 	}
+	if cfg.SettleAfter == 0 {
+		// Nor like an outage that suspends the leases: the tests' holders that stop renewing
+		// are dead, not cut off.
+		cfg.SettleAfter = 24 * time.Hour
+	}
 	if cfg.Away == 0 {
 		// The tests move miniredis' clock by leaps: unless a test is about catch-up, a
 		// leap must not look like a fleet that was away.

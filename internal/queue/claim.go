@@ -97,7 +97,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	k := q.keys(shard)
 	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
 		deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
-		q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit, Policy{}.String(), q.guard.known(shard), q.cfg.Lease.Milliseconds(), q.cfg.AheadGrace.Milliseconds()}
+		q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit, Policy{}.String(), q.guard.known(shard), q.guardParams(), q.cfg.AheadGrace.Milliseconds()}
 	for _, j := range yield {
 		if ShardOf(j) == shard {
 			args = append(args, j)
@@ -167,7 +167,7 @@ func (q *Queue) Renew(ctx context.Context, ls []lease.Lease) ([]lease.Verdict, e
 	calls := make([]call, len(shards))
 	for c, s := range shards {
 		k := q.keys(s)
-		args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), q.guard.known(s), q.cfg.Lease.Milliseconds()}
+		args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), q.guard.known(s), q.guardParams()}
 		for _, i := range idx[s] {
 			args = append(args, ls[i].Occurrence, strconv.FormatInt(ls[i].Token, 10), ls[i].Attempt)
 		}

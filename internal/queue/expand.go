@@ -95,7 +95,7 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 				return
 			}
 			calls = append(calls, call{q.expand, []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late(), k.defs(), k.attempts(), k.epoch(), k.running()},
-				append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit, k.lockPrefix(), k.waitPrefix(), q.guard.known(shard), q.cfg.Lease.Milliseconds()}, args...)})
+				append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit, k.lockPrefix(), k.waitPrefix(), q.guard.known(shard), q.guardParams()}, args...)})
 			jobsOf = append(jobsOf, jobs)
 			shardOf = append(shardOf, shard)
 			args, jobs = nil, nil

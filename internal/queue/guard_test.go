@@ -236,3 +236,51 @@ func TestGuardAfterRedisWentBack(t *testing.T) {
 		})
 	}
 }
+
+// TestSettleAfterAnOutage: a shard that went without any call for longer than SettleAfter
+// was unreachable; a lease that expired meanwhile, with no claim since, still counts as held
+// for a while (as long as the gap, at least two seconds, at most a lease), so its holder can
+// report, and only then is it taken over. Before the gap, an expired lease is taken over at
+// once.
+func TestSettleAfterAnOutage(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		cfg := Config{SettleAfter: b.lease / 2}
+		holder, other := b.queue(cfg), b.queue(cfg)
+		const job = "settle"
+		shard := ShardOf(job)
+		due := b.now(t).Add(b.lease / 10)
+		mustExpand(t, holder, expansion(job, due))
+		reported, _, at := b.claimDue(t, holder, occID(job, due), due)
+		// No call reaches the shard for a lease and more: the lease expires in the gap.
+		back := at.Add(b.lease + b.lease/2)
+		b.clockTo(t, back)
+		settle := min(max(back.Sub(at), 2*time.Second), b.lease)
+		c := b.claimNothing(t, other, shard, back.Add(settle))
+		if head := c.Heads[shard]; head.Before(back.Add(settle - 50*time.Millisecond)) {
+			t.Errorf("head %v after the gap, want the settle's end, about %v", head, back.Add(settle))
+		}
+		if ok := mustComplete(t, holder, Completion{Claim: reported}); !ok[0] {
+			t.Error("the holder's completion after the gap was refused")
+		}
+
+		// A holder that does not report is taken over when the settle ends.
+		due2 := b.now(t).Add(b.lease / 10)
+		mustExpand(t, holder, expansion(job, due2))
+		silent, _, at2 := b.claimDue(t, holder, occID(job, due2), due2)
+		back2 := at2.Add(b.lease + b.lease/2)
+		b.clockTo(t, back2)
+		b.claimNothing(t, other, shard, back2.Add(time.Second))
+		// The fleet calls on, as live nodes do, so no new gap opens.
+		end := back2.Add(min(max(back2.Sub(at2), 2*time.Second), b.lease))
+		for at := back2.Add(cfg.SettleAfter / 2); at.Before(end); at = at.Add(cfg.SettleAfter / 2) {
+			b.clockTo(t, at)
+			if _, err := b.claim(t.Context(), other, []int{shard}, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		taken, _, _ := b.claimDue(t, other, occID(job, due2), end)
+		if taken.Attempt != 2 || taken.Token <= silent.Token {
+			t.Errorf("takeover after the settle = %+v, want attempt 2 and a token above %d", taken, silent.Token)
+		}
+	})
+}

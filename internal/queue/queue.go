@@ -50,6 +50,12 @@ type Config struct {
 	// unless its holder renews it to the full Lease once the run has started (default: a
 	// fifth of the lease, the lease keeper's margin, plus a second; at most Lease).
 	AheadGrace time.Duration
+	// SettleAfter is how long a shard may go without any call before its leases count as
+	// suspended: Redis was unreachable (restarting, failing over), so holders could not renew
+	// or report, and a lease that expired meanwhile without a later claim still counts as held
+	// for a while after (see lua/lib.lua). Nodes call each shard of their jobs every second,
+	// so it must stay above that (default 1.2s).
+	SettleAfter time.Duration
 	// DisableGuard turns the lost-state guard off (see guard.go), for the test that shows
 	// what it prevents. Never in production: a Redis that lost state then replays finished
 	// runs and forgets planned ones.
@@ -86,6 +92,9 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 	if cfg.Away <= 0 {
 		cfg.Away = 3 * time.Second
 	}
+	if cfg.SettleAfter <= 0 {
+		cfg.SettleAfter = 1200 * time.Millisecond
+	}
 	if cfg.AheadGrace <= 0 {
 		cfg.AheadGrace = cfg.Lease/5 + time.Second
 	}
@@ -112,6 +121,11 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 func (q *Queue) CallTimeout() time.Duration { return q.cfg.CallTimeout }
 
 func (q *Queue) keys(shard int) keys { return shardKeys(q.cfg.Namespace, shard) }
+
+// guardParams are the lost-state guard's parameters, as the scripts take them.
+func (q *Queue) guardParams() string {
+	return strconv.FormatInt(q.cfg.Lease.Milliseconds(), 10) + " " + strconv.FormatInt(q.cfg.SettleAfter.Milliseconds(), 10)
+}
 
 // Time returns Redis' clock. Nodes use it only to estimate their offset to Redis, to know
 // when to wake up; what is due is always decided inside the scripts.

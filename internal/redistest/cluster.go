@@ -25,9 +25,11 @@ const (
 	migrateBatch = 100
 )
 
-// Cluster is a Redis Cluster of masters without replicas, started for a test. Code that
-// promises to keep a job's keys in one {hash tag} slot only proves it when a real cluster
-// answers MOVED and ASK, in particular while the slot moves under the writers.
+// Cluster is a Redis Cluster started for a test, of masters alone or of masters with
+// replicas. Code that promises to keep a job's keys in one {hash tag} slot only proves it
+// when a real cluster answers MOVED and ASK, in particular while the slot moves under the
+// writers; code that promises to survive a failover only proves it when a real master dies
+// and the cluster promotes its replica.
 type Cluster struct {
 	nodes []*Server
 	ids   []string        // cluster node IDs, by index of nodes
@@ -39,12 +41,30 @@ type Cluster struct {
 // command of a test never meets a half-formed cluster. Cleanup kills the nodes.
 func StartCluster(t testing.TB, masters int) *Cluster {
 	t.Helper()
+	return startCluster(t, masters, 0)
+}
+
+// StartClusterWithReplicas starts masters masters with replicas replicas each, so that a
+// test can kill a master (KillMaster) and watch the cluster promote one of its replicas. It
+// returns once every node agrees on the slot map and on who replicates whom, and every
+// replica's link to its master is up: a replica that has not synced yet cannot take over,
+// and killing its master then would lose the slots instead of failing them over.
+func StartClusterWithReplicas(t testing.TB, masters, replicas int) *Cluster {
+	t.Helper()
+	if replicas < 0 {
+		t.Fatalf("redistest: a cluster needs 0 or more replicas per master, got %d", replicas)
+	}
+	return startCluster(t, masters, replicas)
+}
+
+func startCluster(t testing.TB, masters, replicas int) *Cluster {
+	t.Helper()
 	if masters < 3 {
 		t.Fatalf("redistest: a cluster needs at least 3 masters (redis-cli --cluster create refuses fewer), got %d", masters)
 	}
 	cli := lookBinary(t, "redis-cli")
 	c := &Cluster{}
-	for range masters {
+	for range masters * (1 + replicas) {
 		c.nodes = append(c.nodes, startClusterNode(t))
 	}
 	for _, n := range c.nodes {
@@ -57,7 +77,9 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 	for _, n := range c.nodes {
 		args = append(args, n.Addr())
 	}
-	args = append(args, "--cluster-yes")
+	// All nodes share one host, so redis-cli warns that replicas sit with their masters
+	// (there is no other host to put them on) and --cluster-yes accepts that.
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redistest: redis-cli --cluster create: %v: %s", err, out)
 	}
@@ -82,6 +104,12 @@ func startClusterNode(t testing.TB) *Server {
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", s.port),
 			"--cluster-node-timeout", "2000",
+			// A replica refuses to take over when its data looks older than ten node
+			// timeouts; a test kills masters to see a failover, never to see one refused.
+			"--cluster-replica-validity-factor", "0",
+			// A master waits 5s by default before a diskless full sync, in case more
+			// replicas come; here that would only delay every replica's first sync.
+			"--repl-diskless-sync-delay", "0",
 		}
 		return nil
 	})
@@ -118,32 +146,149 @@ func probe(ports ...int) error {
 	return nil
 }
 
-// converged reports nil once every node says cluster_state:ok, knows all nodes and maps
-// every slot to the same master: before that a client may be sent round in redirections.
+// converged reports nil once the running nodes are ready for a test (see ready).
 func (c *Cluster) converged(ctx context.Context) error {
-	var first []redis.ClusterSlot
+	_, err := c.ready(ctx)
+	return err
+}
+
+// view is the cluster as all its running nodes agree on it.
+type view struct {
+	masterOf []int               // by node index: the index of its master, or -1 for a master
+	slots    []redis.ClusterSlot // sorted; a range's first node is its master
+}
+
+// ready returns the view of the running nodes once each says cluster_state:ok, knows all
+// nodes, maps every slot to the same master, agrees on who replicates whom, and each replica
+// has its link to its master up: before that a client may be sent round in redirections, and
+// a master killed may not be failed over. Killed nodes are left out, so that after a failover
+// the survivors can be ready again.
+func (c *Cluster) ready(ctx context.Context) (view, error) {
+	roles, err := c.roles(ctx)
+	if err != nil {
+		return view{}, err
+	}
+	v := view{masterOf: roles}
+	first := -1
 	for i, a := range c.admin {
+		if !c.nodes[i].running() {
+			continue
+		}
 		info, err := a.ClusterInfo(ctx).Result()
 		if err != nil {
-			return fmt.Errorf("cluster info of %s: %w", c.nodes[i].Addr(), err)
+			return view{}, fmt.Errorf("cluster info of %s: %w", c.nodes[i].Addr(), err)
 		}
 		if st := infoField(info, "cluster_state"); st != "ok" {
-			return fmt.Errorf("%s: cluster_state:%s", c.nodes[i].Addr(), st)
+			return view{}, fmt.Errorf("%s: cluster_state:%s", c.nodes[i].Addr(), st)
 		}
 		if n := infoField(info, "cluster_known_nodes"); n != strconv.Itoa(len(c.nodes)) {
-			return fmt.Errorf("%s knows %s nodes, want %d", c.nodes[i].Addr(), n, len(c.nodes))
+			return view{}, fmt.Errorf("%s knows %s nodes, want %d", c.nodes[i].Addr(), n, len(c.nodes))
 		}
 		slots, err := c.slots(ctx, i)
 		if err != nil {
-			return err
+			return view{}, err
 		}
-		if i == 0 {
-			first = slots
-		} else if !slices.EqualFunc(first, slots, sameRange) {
-			return fmt.Errorf("%s and %s disagree on the slot map", c.nodes[0].Addr(), c.nodes[i].Addr())
+		if first < 0 {
+			first, v.slots = i, slots
+		} else if !slices.EqualFunc(v.slots, slots, sameRange) {
+			return view{}, fmt.Errorf("%s and %s disagree on the slot map", c.nodes[first].Addr(), c.nodes[i].Addr())
+		}
+		if roles[i] >= 0 {
+			repl, err := a.Info(ctx, "replication").Result()
+			if err != nil {
+				return view{}, fmt.Errorf("info replication of %s: %w", c.nodes[i].Addr(), err)
+			}
+			if st := infoField(repl, "master_link_status"); st != "up" {
+				return view{}, fmt.Errorf("replica %s: master_link_status:%s", c.nodes[i].Addr(), st)
+			}
 		}
 	}
-	return nil
+	return v, nil
+}
+
+// roles returns, by node index, the index of each node's master or -1 for a master, once
+// every running node's CLUSTER NODES says the same and each running node's own INFO agrees:
+// a node promoted or reconfigured a moment ago may not have told the others yet.
+func (c *Cluster) roles(ctx context.Context) ([]int, error) {
+	var agreed []int
+	first := -1
+	for i, a := range c.admin {
+		if !c.nodes[i].running() {
+			continue
+		}
+		text, err := a.ClusterNodes(ctx).Result()
+		if err != nil {
+			return nil, fmt.Errorf("cluster nodes of %s: %w", c.nodes[i].Addr(), err)
+		}
+		roles, err := c.parseNodes(text)
+		if err != nil {
+			return nil, fmt.Errorf("cluster nodes of %s: %w", c.nodes[i].Addr(), err)
+		}
+		if first < 0 {
+			first, agreed = i, roles
+		} else if !slices.Equal(agreed, roles) {
+			return nil, fmt.Errorf("%s and %s disagree on who replicates whom", c.nodes[first].Addr(), c.nodes[i].Addr())
+		}
+	}
+	if first < 0 {
+		return nil, errors.New("no node running")
+	}
+	for i, a := range c.admin {
+		if !c.nodes[i].running() {
+			continue
+		}
+		info, err := a.Info(ctx, "replication").Result()
+		if err != nil {
+			return nil, fmt.Errorf("info replication of %s: %w", c.nodes[i].Addr(), err)
+		}
+		role, port := infoField(info, "role"), infoField(info, "master_port")
+		switch m := agreed[i]; {
+		case m < 0 && role != "master":
+			return nil, fmt.Errorf("the cluster has %s as a master, it says role:%s", c.nodes[i].Addr(), role)
+		case m >= 0 && (role != "slave" || port != strconv.Itoa(c.nodes[m].Port())):
+			return nil, fmt.Errorf("the cluster has %s as a replica of %s, it says role:%s master_port:%s",
+				c.nodes[i].Addr(), c.nodes[m].Addr(), role, port)
+		}
+	}
+	return agreed, nil
+}
+
+// parseNodes reads the output of CLUSTER NODES into the master of each node, by index, -1
+// for a master. A node it does not know (one still in handshake, with a made-up ID) or one
+// missing is an error: the cluster has not settled yet.
+func (c *Cluster) parseNodes(text string) ([]int, error) {
+	const unknown = -2
+	roles := make([]int, len(c.nodes))
+	for i := range roles {
+		roles[i] = unknown
+	}
+	for line := range strings.Lines(text) {
+		// <id> <ip:port@cport> <flags> <master> <ping-sent> <pong-recv> <config-epoch> <link-state> <slot>...
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) < 8 {
+			return nil, fmt.Errorf("malformed line %q", line)
+		}
+		i := slices.Index(c.ids, f[0])
+		if i < 0 {
+			return nil, fmt.Errorf("unknown node %s (%s, %s)", f[0], f[1], f[2])
+		}
+		if f[3] == "-" {
+			roles[i] = -1
+			continue
+		}
+		m := slices.Index(c.ids, f[3])
+		if m < 0 {
+			return nil, fmt.Errorf("%s replicates unknown node %s", c.nodes[i].Addr(), f[3])
+		}
+		roles[i] = m
+	}
+	if i := slices.Index(roles, unknown); i >= 0 {
+		return nil, fmt.Errorf("%s not listed", c.nodes[i].Addr())
+	}
+	return roles, nil
 }
 
 // slots returns node i's view of the slot map, sorted; a range's first node is its master.
@@ -161,11 +306,14 @@ func sameRange(a, b redis.ClusterSlot) bool {
 		a.Nodes[0].ID == b.Nodes[0].ID
 }
 
-// Nodes returns the cluster's nodes, so a test can kill, pause or inspect one of them; the
-// indices are those SlotOwner returns and MigrateSlot takes.
+// Nodes returns the cluster's nodes, masters and replicas, so a test can kill, pause or
+// inspect one of them; the indices are those SlotOwner, Masters and KillMaster return and
+// MigrateSlot and KillMaster take. A node keeps its index whatever its role becomes.
 func (c *Cluster) Nodes() []*Server { return slices.Clone(c.nodes) }
 
-// URL is the redis-cluster:// URL of the cluster, as the runner takes it.
+// URL is the redis-cluster:// URL of the cluster, as the runner takes it. It lists every
+// node, replicas and killed ones too: they are only seeds, from any of which a client learns
+// the current masters, so a URL taken before a failover still works after it.
 func (c *Cluster) URL() string {
 	return "redis-cluster://" + strings.Join(addrs(c.nodes), ",")
 }
@@ -180,6 +328,8 @@ func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
 
 // SlotOwner returns the index in Nodes of the master serving slot, waiting until the
 // running nodes agree on it: a test asking right after a change must not see a stale view.
+// Until the cluster fails a killed master over, the running nodes still name it; KillMaster
+// waits for the failover, so after it SlotOwner names the promoted replica.
 func (c *Cluster) SlotOwner(t testing.TB, slot int) int {
 	t.Helper()
 	checkSlot(t, slot)
@@ -228,9 +378,123 @@ func (c *Cluster) agreedOwner(ctx context.Context, slot int) (int, error) {
 	return owner, nil
 }
 
-// MigrateSlot moves slot and its keys from its current owner to Nodes()[to] the way a live
-// resharding does, while clients may keep writing: that is what sends them ASK during the
-// move and MOVED after it. It returns once all nodes agree on the new owner.
+// Masters returns the indexes in Nodes of the current masters, in order, once the running
+// nodes agree on who replicates whom and each says the same of itself (INFO replication):
+// after a failover the masters are no longer the first nodes started. Killed nodes are left
+// out.
+func (c *Cluster) Masters(t testing.TB) []int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var roles []int
+	err := poll(ctx, 20*time.Millisecond, func(ctx context.Context) error {
+		var err error
+		roles, err = c.roles(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("redistest: masters of the cluster: %v", err)
+	}
+	var masters []int
+	for i, m := range roles {
+		if m < 0 && c.nodes[i].running() {
+			masters = append(masters, i)
+		}
+	}
+	return masters
+}
+
+// KillMaster kills the master at index i in Nodes with SIGKILL, as a crash would, and waits
+// until the cluster has failed it over on its own: one of its replicas promoted, the slots
+// it served served by that replica, every running node agreeing on the slot map and saying
+// cluster_state:ok. It returns the index of the promoted replica. Only then is the failover
+// over for clients too, since until every node agrees they may be sent to the dead master.
+// Writes the dead master acknowledged but had not replicated yet are lost, as in production.
+// A go-redis ClusterClient only learns of the new master from a MOVED or ASK or from its
+// periodic reload (ClusterStateReloadInterval, 60s by default), and a dead master sends
+// neither: call its ReloadState, or it keeps dialling the dead address until then.
+func (c *Cluster) KillMaster(t testing.TB, i int) int {
+	t.Helper()
+	if i < 0 || i >= len(c.nodes) {
+		t.Fatalf("redistest: kill master %d: the cluster has %d nodes", i, len(c.nodes))
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	addr := c.nodes[i].Addr()
+	// Killing a master whose replica has not synced, or that some node does not yet know
+	// as its replica, would not fail over: settle first.
+	var before view
+	err := poll(ctx, 20*time.Millisecond, func(ctx context.Context) error {
+		var err error
+		before, err = c.ready(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("redistest: kill master %s: cluster not ready: %v", addr, err)
+	}
+	if !c.nodes[i].running() || before.masterOf[i] >= 0 {
+		t.Fatalf("redistest: kill master %s: it is not a running master", addr)
+	}
+	var replicas []int
+	for j, m := range before.masterOf {
+		if m == i && c.nodes[j].running() {
+			replicas = append(replicas, j)
+		}
+	}
+	if len(replicas) == 0 {
+		t.Fatalf("redistest: kill master %s: it has no replica to fail over to (StartClusterWithReplicas)", addr)
+	}
+	var served []redis.ClusterSlot
+	for _, r := range before.slots {
+		if len(r.Nodes) > 0 && r.Nodes[0].ID == c.ids[i] {
+			served = append(served, r)
+		}
+	}
+
+	c.nodes[i].Kill()
+	promoted := -1
+	err = poll(ctx, 20*time.Millisecond, func(ctx context.Context) error {
+		v, err := c.ready(ctx)
+		if err != nil {
+			return err
+		}
+		k := slices.IndexFunc(replicas, func(j int) bool { return v.masterOf[j] < 0 })
+		if k < 0 {
+			return fmt.Errorf("no replica of %s promoted", addr)
+		}
+		promoted = replicas[k]
+		for _, r := range served {
+			for slot := r.Start; slot <= r.End; slot++ {
+				if id := ownerID(v.slots, slot); id != c.ids[promoted] {
+					return fmt.Errorf("slot %d served by node %q, not by the promoted %s", slot, id, c.nodes[promoted].Addr())
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("redistest: kill master %s: no failover: %v", addr, err)
+	}
+	return promoted
+}
+
+// ownerID returns the ID of the master serving slot in the sorted slot map slots, "" when
+// none does.
+func ownerID(slots []redis.ClusterSlot, slot int) string {
+	j, found := slices.BinarySearchFunc(slots, slot, func(r redis.ClusterSlot, slot int) int { return r.Start - slot })
+	if !found {
+		j-- // the range starting before slot, if any, may hold it
+	}
+	if j < 0 || slot > slots[j].End || len(slots[j].Nodes) == 0 {
+		return ""
+	}
+	return slots[j].Nodes[0].ID
+}
+
+// MigrateSlot moves slot and its keys from its current owner to Nodes()[to], a master, the
+// way a live resharding does, while clients may keep writing: that is what sends them ASK
+// during the move and MOVED after it. It returns once all running nodes agree on the new
+// owner.
 func (c *Cluster) MigrateSlot(t testing.TB, slot int, to int) {
 	t.Helper()
 	checkSlot(t, slot)
@@ -252,6 +516,18 @@ func (c *Cluster) MigrateSlot(t testing.TB, slot int, to int) {
 }
 
 func (c *Cluster) migrate(ctx context.Context, slot, from, to int) error {
+	var roles []int
+	err := poll(ctx, 20*time.Millisecond, func(ctx context.Context) error {
+		var err error
+		roles, err = c.roles(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("roles: %w", err)
+	}
+	if roles[to] >= 0 || !c.nodes[to].running() {
+		return fmt.Errorf("%s is not a running master: only a master can own a slot", c.nodes[to].Addr())
+	}
 	src, dst := c.admin[from], c.admin[to]
 	// Importing before migrating: the source starts sending ASK as soon as it migrates, and
 	// the target must already accept ASKING for the slot then.
@@ -283,9 +559,10 @@ func (c *Cluster) migrate(ctx context.Context, slot, from, to int) error {
 	}
 	// The target first, so that when the source stops serving the slot its MOVED points to a
 	// node that already owns it; then the other masters, rather than waiting for gossip.
+	// Replicas refuse SETSLOT and learn the new owner from their masters' gossip.
 	order := []int{to, from}
 	for i := range c.nodes {
-		if i != to && i != from && c.nodes[i].running() {
+		if i != to && i != from && c.nodes[i].running() && roles[i] < 0 {
 			order = append(order, i)
 		}
 	}

@@ -6,8 +6,10 @@
 // parallel-safe, and they can kill, pause and restart Redis at will.
 //
 // Failover and resharding are where those guarantees are most easily lost, so the package
-// also starts a Sentinel set (StartSentinel) and a Redis Cluster (StartCluster) and drives
-// the real events: a killed master, a slot migrated while clients write into it.
+// also starts a Sentinel set (StartSentinel) and a Redis Cluster (StartCluster, and
+// StartClusterWithReplicas for one that can fail over) and drives the real events: a killed
+// master (Sentinels.WaitFailover, Cluster.KillMaster), a slot migrated while clients write
+// into it (Cluster.MigrateSlot).
 //
 // When redis-server is not installed a test skips with a clear message, except under CI
 // (CI=true), where a missing server is a failure: a green CI must mean the guarantees ran.

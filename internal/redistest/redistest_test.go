@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,5 +295,117 @@ func TestSentinelFailover(t *testing.T) {
 	v, err := got.Client(t).Get(ctx, "before").Result()
 	if err != nil || v != "1" {
 		t.Errorf("before = %q, %v on the new master; want %q", v, err, "1")
+	}
+}
+
+func TestClusterKillMasterUnderWrites(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	c := StartClusterWithReplicas(t, 3, 1)
+	t.Logf("3 masters and 3 replicas up in %v", time.Since(start))
+	nodes := c.Nodes()
+	if len(nodes) != 6 {
+		t.Fatalf("%d nodes, want 6", len(nodes))
+	}
+	masters := c.Masters(t)
+	if len(masters) != 3 {
+		t.Fatalf("Masters() = %v, want 3 masters", masters)
+	}
+
+	ctx := t.Context()
+	rdb := c.Client(t)
+	const tag = "{cffailover}"
+	slot := KeySlot(tag)
+	victim := c.SlotOwner(t, slot)
+	if !slices.Contains(masters, victim) {
+		t.Fatalf("SlotOwner(%d) = %d, not one of the masters %v", slot, victim, masters)
+	}
+	// Replication is asynchronous: only a write the replica acknowledged survives for sure.
+	vc := nodes[victim].Client(t)
+	if err := vc.Set(ctx, tag+":before", "1", 0).Err(); err != nil {
+		t.Fatalf("set before the failover: %v", err)
+	}
+	if n, err := vc.Do(ctx, "wait", 1, 5000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT 1 = %d, %v; want 1 replica", n, err)
+	}
+
+	const writers = 4
+	var (
+		wg       sync.WaitGroup
+		written  atomic.Int64
+		failed   atomic.Int64
+		stop     = make(chan struct{})
+		firstErr [writers]error
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// While the master is dead, writes into its slots fail; the writers carry
+				// on, as a runner does, and must succeed again once a replica took over.
+				if err := rdb.Set(ctx, fmt.Sprintf("%s:w%d:%d", tag, w, n), n, 0).Err(); err != nil {
+					if failed.Add(1); firstErr[w] == nil {
+						firstErr[w] = err
+					}
+					continue
+				}
+				written.Add(1)
+			}
+		})
+	}
+	stopWriters := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopWriters()
+
+	waitFor(t, 10*time.Second, "writers under way", func() bool { return written.Load() >= 100 })
+	killed := time.Now()
+	promoted := c.KillMaster(t, victim)
+	failedOver := time.Now()
+	t.Logf("master %d killed, replica %d promoted in %v", victim, promoted, failedOver.Sub(killed))
+	if promoted == victim || slices.Contains(masters, promoted) {
+		t.Fatalf("KillMaster(%d) = %d, want one of the replicas, not a master of %v", victim, promoted, masters)
+	}
+	// go-redis (v9.23) sends a slot to the master it last heard of until a MOVED or ASK, or
+	// until ClusterStateReloadInterval (60s by default) passes: a dead master answers
+	// neither, so without a reload the writers would fail for a minute after the cluster has
+	// recovered (https://github.com/redis/go-redis/issues/3979).
+	rdb.ReloadState(ctx)
+	after := written.Load()
+	waitFor(t, 10*time.Second, "writes into the slot after the failover", func() bool { return written.Load() >= after+100 })
+	t.Logf("writers back %v after the failover; %d writes failed", time.Since(failedOver), failed.Load())
+	stopWriters()
+	if failed.Load() == 0 {
+		t.Error("no write failed: the test did not write through the failover")
+	}
+	for w, err := range firstErr {
+		if err != nil {
+			t.Logf("writer %d: first error: %v", w, err)
+		}
+	}
+
+	if got := c.SlotOwner(t, slot); got != promoted {
+		t.Errorf("SlotOwner(%d) = %d after the failover, want the promoted %d", slot, got, promoted)
+	}
+	want := append(slices.DeleteFunc(slices.Clone(masters), func(m int) bool { return m == victim }), promoted)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, c.Masters(t)); diff != "" {
+		t.Errorf("Masters() after the failover (-want +got):\n%s", diff)
+	}
+	if v, err := rdb.Get(ctx, tag+":before").Result(); err != nil || v != "1" {
+		t.Errorf("GET %s:before = %q, %v after the failover; want %q", tag, v, err, "1")
+	}
+
+	// The promoted master hands the slot on like any other, though replicas and a dead node
+	// are about: they take no part in a migration.
+	to := want[0]
+	if to == promoted {
+		to = want[1]
+	}
+	c.MigrateSlot(t, slot, to)
+	if v, err := rdb.Get(ctx, tag+":before").Result(); err != nil || v != "1" {
+		t.Errorf("GET %s:before = %q, %v after migrating the slot to %d; want %q", tag, v, err, to, "1")
 	}
 }

@@ -14,8 +14,8 @@
 -- ARGV[10] the caller's node name, ARGV[11] away (ms): a longer gap between two claim calls
 -- means no node was claiming, ARGV[12] the most occurrences of a job that may wait,
 -- ARGV[13] the policy of a job that has none in KEYS[6] (queue.Policy's zero value),
--- ARGV[14] the shard's epoch as the caller knows it ("ID SEQ", or ""), ARGV[15] how long
--- claims are held after Redis lost state (ms),
+-- ARGV[14] the shard's epoch as the caller knows it ("ID SEQ", or ""), ARGV[15] the guard's
+-- parameters ("HOLD SETTLEAFTER", ms; see guard in lib.lua),
 -- ARGV[16] the lease of a claim made ahead of its not-before, past it (ms): held short, so
 -- that a node that dies before the run starts delays it by little; its holder renews it to
 -- the full lease once the run has started,
@@ -78,7 +78,7 @@ local limit = tonumber(ARGV[3])
 local lead = tonumber(ARGV[6])
 local waitMax = tonumber(ARGV[12])
 if now > tonumber(ARGV[5]) then limit = 0 end
-local ep = guard(KEYS[12], ARGV[14], now, tonumber(ARGV[15]))
+local ep = guard(KEYS[12], ARGV[14], now, ARGV[15])
 local held = now < ep.hold
 if held then limit = 0 end
 
@@ -178,13 +178,20 @@ for d = 1, #due, 2 do
     -- Left where it is; the caller asks again at its idle poll.
     deferred[occ] = true
     ndeferred = ndeferred + 1
-  elseif v and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:' then
+  elseif (v and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:')
+      or (not v and now < ep.settle and redis.call('HEXISTS', KEYS[13], occ) == 1) then
+    -- Expired during an outage, and nobody claimed it since: its holder may still report
+    -- (see settle in lib.lua). Look again when the settle ends.
+    if not v then
+      redis.call('ZADD', KEYS[1], 'XX', ep.settle, occ)
+    else
     -- Still held (its holder renews it): look again when that lease would expire.
     -- PTTL is 0 for a lock expiring within the millisecond (look again at once), -1 for a
     -- lock without expiry (never written by cronfleet: give it a lease).
     local ttl = redis.call('PTTL', lk)
     if ttl < 0 then ttl = lease elseif ttl < 1 then ttl = 1 end
     redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
+    end
   else
     local p = policy(job)
     local away = (awayFrom and score > awayFrom and score <= awayTo) or (ep.hold > 0 and score > ep.lost and score <= ep.hold)

@@ -6,7 +6,7 @@
 -- KEYS[7] epoch (hash, see guard in lib.lua), KEYS[8] tokens (hash occ -> last token)
 -- ARGV[1] lock key prefix, ARGV[2] history key prefix, ARGV[3] history length,
 -- ARGV[4] marker TTL (ms), ARGV[5] wait key prefix, ARGV[6] the shard's epoch as the caller
--- knows it, ARGV[7] how long claims are held after Redis lost state (ms), ARGV[8] lease (ms),
+-- knows it, ARGV[7] the guard's parameters ("HOLD SETTLEAFTER", ms), ARGV[8] lease (ms),
 -- then groups of 7: occurrence id, job, token, attempt, action ("done" | "retry" |
 -- "release" | "redo" | "reretry"), delay (ms; for "reretry" the instant, ms), history record
 -- ("" for none)
@@ -41,7 +41,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hlen = tonumber(ARGV[3])
 local marker_ttl = tonumber(ARGV[4])
-local ep = guard(KEYS[7], ARGV[6], now, tonumber(ARGV[7]))
+local ep = guard(KEYS[7], ARGV[6], now, ARGV[7])
 local recovering = ep.hold > 0 and now <= ep.hold + tonumber(ARGV[8])
 local out = {ep.reply}
 for i = 9, #ARGV, 7 do

@@ -7,7 +7,7 @@
 -- KEYS[10] running (hash job -> occ)
 -- ARGV[1] number of jobs, ARGV[2] history key prefix, ARGV[3] history length, ARGV[4] lock
 --         key prefix, ARGV[5] wait key prefix, ARGV[6] the shard's epoch as the caller knows
---         it, ARGV[7] how long claims are held after Redis lost state (ms); then for each
+--         it, ARGV[7] the guard's parameters ("HOLD SETTLEAFTER", ms); then for each
 --         job: name, count n, max runs (0: no cap), policy, dropped-until (ms, 0: none),
 --         dropped record ("" for none), definition ("HASH LOADEDMS NODE"), floor (ms, 0:
 --         none), then n quadruples (due ms, not-before ms, occurrence id, the next
@@ -55,7 +55,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local njobs = tonumber(ARGV[1])
 local hlen = tonumber(ARGV[3])
-local ep = guard(KEYS[9], ARGV[6], now, tonumber(ARGV[7]))
+local ep = guard(KEYS[9], ARGV[6], now, ARGV[7])
 
 -- newer tells whether definition a ("HASH MS NODE") was loaded after b.
 local function newer(a, b)

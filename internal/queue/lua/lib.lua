@@ -50,10 +50,21 @@ end
 -- was left; previd and prevseq: its epoch, "-" and 0 when nothing was left), so that nodes
 -- can tell exactly which of their writes it holds. The other nodes learn of the loss from
 -- the new id.
+-- A gap without any guarded call longer than settleAfter means the shard was unreachable
+-- (Redis restarted or failed over; nodes call each shard of their jobs every second): the
+-- holders of leases that expired meanwhile could not renew them or report their runs, so
+-- for a while (settle: as long as the gap, at least settleMin, at most holdFor) a lease that
+-- expired without a later claim still counts as held (claim.lua). Holders that are alive
+-- renew or complete it; those that are not are taken over at the end of the settle.
 -- Returns the epoch as a table, and as the string "ID SEQ FROM NOW PREVID PREVSEQ" for the
 -- caller.
-local function guard(key, known, now, holdFor)
-  local e = redis.call('HMGET', key, 'id', 'seq', 'at', 'lost', 'hold', 'from', 'previd', 'prevseq')
+-- params is "HOLD SETTLEAFTER" (ms): the hold after a loss (a lease), and the gap that makes
+-- a settle (queue.Config.SettleAfter).
+local settleMin = 2000
+local function guard(key, known, now, params)
+  local holdFor, settleAfter = string.match(params, '^(%d+) (%d+)$')
+  holdFor, settleAfter = tonumber(holdFor), tonumber(settleAfter)
+  local e = redis.call('HMGET', key, 'id', 'seq', 'at', 'lost', 'hold', 'from', 'previd', 'prevseq', 'settle')
   local kid, kseq = string.match(known, '^(%S+) (%d+)$')
   local lost
   if e[1] then
@@ -64,12 +75,19 @@ local function guard(key, known, now, holdFor)
   local ep
   if e[1] and not lost then
     ep = {id = e[1], seq = tonumber(e[2]) + 1, lost = tonumber(e[4] or '0'),
-      hold = tonumber(e[5] or '0'), from = tonumber(e[6] or '0'), previd = e[7] or '-', prevseq = tonumber(e[8] or '0')}
-    redis.call('HSET', key, 'seq', ep.seq, 'at', now)
+      hold = tonumber(e[5] or '0'), from = tonumber(e[6] or '0'), previd = e[7] or '-', prevseq = tonumber(e[8] or '0'),
+      settle = tonumber(e[9] or '0')}
+    local gap = now - tonumber(e[3] or now)
+    if gap > settleAfter then
+      ep.settle = now + math.min(math.max(gap, settleMin), holdFor)
+      redis.call('HSET', key, 'seq', ep.seq, 'at', now, 'settle', ep.settle)
+    else
+      redis.call('HSET', key, 'seq', ep.seq, 'at', now)
+    end
   else
     local t = redis.call('TIME')
     ep = {id = t[1] .. string.format('%06d', tonumber(t[2])), seq = 1, lost = 0, hold = 0, from = 0,
-      previd = '-', prevseq = 0}
+      previd = '-', prevseq = 0, settle = 0}
     if lost then
       ep.lost, ep.hold = now, now + holdFor
       if e[1] then
