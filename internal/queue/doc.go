@@ -26,7 +26,8 @@
 //	late          hash  occurrence id → 1 when it was added after it was due (catch-up)
 //	polls         hash  last claim call (ms), and the last gap without one (from, to)
 //	trig:OCC      str   marks a trigger applied (a day), so a re-sent one adds nothing
-//	epoch         hash  id, seq, at, lost, hold, from: the lost-state guard (guard.go)
+//	epoch         hash  id, seq, at, lost, hold, from, previd, prevseq, settle: the lost-state
+//	                    guard (guard.go) and the settle after the shard was unreachable
 //
 // The fleet's list of nodes belongs to no shard: its keys share the tag {cf:NAMESPACE}.
 //
@@ -54,7 +55,9 @@
 //     expired as long as no later claim of the occurrence exists (tokens).
 //   - Every state-changing script checks the shard's epoch against the caller's (guard.go):
 //     a Redis that lost state is detected by the first call that sees it, claims are held
-//     for a lease, and the nodes write back what they know.
+//     for a lease, and the nodes write back what they know. After a gap without calls (Redis
+//     was unreachable) a lease that expired meanwhile with no later claim still counts as
+//     held for a settle, so its holder can report (lua/lib.lua).
 //   - Every script is safe to run twice for the same arguments, because go-redis re-sends a
 //     command whose reply timed out: claims cache their reply, completions leave a marker.
 //   - Scripts are batched per shard and shards are pipelined, so one round trip claims,
