@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -124,8 +125,14 @@ func (f *fleetFlags) connect(cmd string, stderr io.Writer, cfg *config.Config, n
 	if cfg != nil {
 		lease = cfg.Runner.Lease
 	}
-	return &fleetView{cfg: cfg, queue: queue.New(rdb, queue.Config{Namespace: ns, Lease: lease}), close: func() { _ = rdb.Close() }}, nil
+	// A person waits for these commands, not a lease: give Redis (and a Cluster client
+	// finding its way around a dead node) longer than a node's calls get.
+	q := queue.New(rdb, queue.Config{Namespace: ns, Lease: lease, CallTimeout: cliCallTimeout})
+	return &fleetView{cfg: cfg, queue: q, close: func() { _ = rdb.Close() }}, nil
 }
+
+// cliCallTimeout bounds each Redis call of a fleet command.
+const cliCallTimeout = 5 * time.Second
 
 // version is the runner's version as the Go toolchain recorded it: a module version for a
 // released build, "devel" for one built from a source tree.
