@@ -97,7 +97,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	k := q.keys(shard)
 	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
 		deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
-		q.cfg.Node, q.cfg.Away.Milliseconds(), WaitLimit, Policy{}.String(), q.guard.known(shard), q.guardParams(), q.cfg.AheadGrace.Milliseconds()}
+		q.cfg.Node, WaitLimit, Policy{}.String(), q.guard.known(shard), q.guardParams(), q.cfg.AheadGrace.Milliseconds()}
 	for _, j := range yield {
 		if ShardOf(j) == shard {
 			args = append(args, j)
@@ -105,7 +105,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	}
 	return call{q.claim,
 		[]string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
-			k.policy(), k.running(), k.cancel(), k.next(), k.polls(), k.late(), k.epoch(), k.tokens()},
+			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens()},
 		args}
 }
 

@@ -24,10 +24,9 @@
 //	cancel        hash  occurrence id → the occurrence that cancels it (cancel_other)
 //	next          hash  occurrence id → not-before (ms) of its job's next occurrence
 //	late          hash  occurrence id → 1 when it was added after it was due (catch-up)
-//	polls         hash  last claim call (ms), and the last gap without one (from, to)
 //	trig:OCC      str   marks a trigger applied (a day), so a re-sent one adds nothing
-//	epoch         hash  id, seq, at, lost, hold, from, previd, prevseq, settle: the lost-state
-//	                    guard (guard.go) and the settle after the shard was unreachable
+//	epoch         hash  id, seq, at, lost, hold, from, previd, prevseq: the lost-state guard
+//	                    (guard.go); settle, afrom, ato: the last gap without calls (lua/lib.lua)
 //
 // The fleet's list of nodes belongs to no shard: its keys share the tag {cf:NAMESPACE}.
 //

@@ -101,10 +101,6 @@ func (k keys) defs() string { return k.tag + ":defs" }
 // no node was expanding: the claim script applies the job's catch-up policy to them.
 func (k keys) late() string { return k.tag + ":late" }
 
-// polls is a hash of when a claim call last came (last), and the latest gap between two
-// calls long enough to mean that no node was claiming (from, to).
-func (k keys) polls() string { return k.tag + ":polls" }
-
 // epoch is a hash that tells whether Redis lost the shard's state (see guard.go): id, seq,
 // at (the last guarded write), lost, hold and from.
 func (k keys) epoch() string { return k.tag + ":epoch" }

@@ -38,9 +38,9 @@ type Config struct {
 	// Node names this node in the history records the claim script writes for occurrences
 	// it decided not to run.
 	Node string
-	// Away is how long a shard may go without a claim call before its occurrences count as
-	// missed while no node was claiming (see Catchup). Nodes ask every shard of their jobs
-	// at least once a second, so it must stay well above that (default 3s).
+	// Away is how long a shard may go without any call before what fell due meanwhile counts
+	// as missed while no node was claiming (see Catchup). Nodes ask every shard of their
+	// jobs at least once a second, so it must stay well above that (default 3s).
 	Away time.Duration
 	// CallTimeout bounds every Redis call; it must stay well below Lease so that a node can
 	// notice a dead Redis and stop its handlers before its lease can expire (default:
@@ -124,7 +124,8 @@ func (q *Queue) keys(shard int) keys { return shardKeys(q.cfg.Namespace, shard) 
 
 // guardParams are the lost-state guard's parameters, as the scripts take them.
 func (q *Queue) guardParams() string {
-	return strconv.FormatInt(q.cfg.Lease.Milliseconds(), 10) + " " + strconv.FormatInt(q.cfg.SettleAfter.Milliseconds(), 10)
+	return strconv.FormatInt(q.cfg.Lease.Milliseconds(), 10) + " " + strconv.FormatInt(q.cfg.SettleAfter.Milliseconds(), 10) +
+		" " + strconv.FormatInt(q.cfg.Away.Milliseconds(), 10)
 }
 
 // Time returns Redis' clock. Nodes use it only to estimate their offset to Redis, to know

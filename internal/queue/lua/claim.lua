@@ -5,21 +5,20 @@
 -- KEYS[4] request cache key for this call, KEYS[5] paused (hash job -> pause JSON),
 -- KEYS[6] policy (hash job -> "OVERLAP CATCHUP WINDOWMS"), KEYS[7] running (hash job -> occ),
 -- KEYS[8] cancel (hash occ -> the occ replacing it), KEYS[9] next (hash occ -> ms),
--- KEYS[10] polls (hash: last, from, to), KEYS[11] late (hash occ -> 1), KEYS[12] epoch (hash,
--- see guard in lib.lua), KEYS[13] tokens (hash occ -> the last token handed out for it)
+-- KEYS[10] late (hash occ -> 1), KEYS[11] epoch (hash, see guard in lib.lua), KEYS[12] tokens
+-- (hash occ -> the last token handed out for it)
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
 -- ARGV[7] wait key prefix, ARGV[8] history key prefix, ARGV[9] history length,
--- ARGV[10] the caller's node name, ARGV[11] away (ms): a longer gap between two claim calls
--- means no node was claiming, ARGV[12] the most occurrences of a job that may wait,
--- ARGV[13] the policy of a job that has none in KEYS[6] (queue.Policy's zero value),
--- ARGV[14] the shard's epoch as the caller knows it ("ID SEQ", or ""), ARGV[15] the guard's
--- parameters ("HOLD SETTLEAFTER", ms; see guard in lib.lua),
--- ARGV[16] the lease of a claim made ahead of its not-before, past it (ms): held short, so
+-- ARGV[10] the caller's node name, ARGV[11] the most occurrences of a job that may wait,
+-- ARGV[12] the policy of a job that has none in KEYS[6] (queue.Policy's zero value),
+-- ARGV[13] the shard's epoch as the caller knows it ("ID SEQ", or ""), ARGV[14] the guard's
+-- parameters ("HOLD SETTLEAFTER AWAY", ms; see guard in lib.lua),
+-- ARGV[15] the lease of a claim made ahead of its not-before, past it (ms): held short, so
 -- that a node that dies before the run starts delays it by little; its holder renews it to
 -- the full lease once the run has started,
--- ARGV[17..] jobs the caller leaves to other nodes: a newer definition than its own is in
+-- ARGV[16..] jobs the caller leaves to other nodes: a newer definition than its own is in
 -- force (see expand.lua); their entries are neither claimed nor decided by this call
 -- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tTTL"
 --   (TTL: the lease it was given, ms),
@@ -37,7 +36,7 @@
 -- Due means score <= NOW by Redis' TIME, never by a node's clock, so a node with a wrong clock
 -- cannot fire anything early. Each claim takes the occurrence's lock (SET NX semantics: only
 -- when no live lock exists), hands out the job's next fencing token (strictly increasing per
--- job, see nextToken in lib.lua) and remembers it as the occurrence's (KEYS[13]: which
+-- job, see nextToken in lib.lua) and remembers it as the occurrence's (KEYS[12]: which
 -- completion counts, see complete.lua), counts the attempt, and moves the occurrence's score to the lease's expiry: while the
 -- lease lives nobody sees it as due, and if the holder dies it becomes due again by itself.
 -- The reply is cached under KEYS[4] so a re-sent call returns the same claims. A call that
@@ -55,9 +54,10 @@
 -- that is not run is recorded in its job's history by this script and leaves the agenda:
 --   cancelled  a newer occurrence replaced it (cancel_other) while nobody ran it;
 --   paused     its job is paused fleet-wide: skipped;
---   catch-up   it fell due while no node was claiming from this shard (the gap between two
---              claim calls was longer than ARGV[11]: the fleet or Redis was down), or it was
---              added only after it was due (KEYS[11]: no node was expanding), and it was
+--   catch-up   it fell due while no node was calling this shard (the last gap between two
+--              calls was longer than queue.Config.Away: the fleet or Redis was down; see
+--              guard in lib.lua), or it was
+--              added only after it was due (KEYS[10]: no node was expanding), and it was
 --              never claimed: missed if older than the job's window, under "none", or under
 --              "latest" when the job's next occurrence (KEYS[9]) is due too;
 --   overlap    another occurrence of its job holds the job's slot (KEYS[7]) and has not
@@ -76,21 +76,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local lead = tonumber(ARGV[6])
-local waitMax = tonumber(ARGV[12])
+local waitMax = tonumber(ARGV[11])
 if now > tonumber(ARGV[5]) then limit = 0 end
-local ep = guard(KEYS[12], ARGV[14], now, ARGV[15])
+local ep = guard(KEYS[11], ARGV[13], now, ARGV[14])
 local held = now < ep.hold
 if held then limit = 0 end
 
--- Every call counts as a sign of life, even one that claims nothing.
-local polls = redis.call('HMGET', KEYS[10], 'last', 'from', 'to')
-local last, awayFrom, awayTo = tonumber(polls[1]), tonumber(polls[2]), tonumber(polls[3])
-if last and now - last > tonumber(ARGV[11]) then
-  awayFrom, awayTo = last, now
-  redis.call('HSET', KEYS[10], 'last', now, 'from', awayFrom, 'to', awayTo)
-else
-  redis.call('HSET', KEYS[10], 'last', now)
-end
+-- The last gap without calls to the shard (guard in lib.lua; every call counts as a sign of
+-- life, even one that claims nothing).
+local awayFrom, awayTo = ep.afrom, ep.ato
 
 local due = {}
 if limit > 0 then
@@ -101,7 +95,7 @@ local function parsePolicy(raw)
   local o, c, w = string.match(raw, '^(%S+) (%S+) (%d+)$')
   if o then return {overlap = o, catchup = c, window = tonumber(w)} end
 end
-local defaultPolicy = parsePolicy(ARGV[13])
+local defaultPolicy = parsePolicy(ARGV[12])
 local policies = {}
 local function policy(job)
   local p = policies[job]
@@ -135,8 +129,8 @@ local function record(occ, job, at, status, reason)
   redis.call('HDEL', KEYS[3], occ)
   redis.call('HDEL', KEYS[8], occ)
   redis.call('HDEL', KEYS[9], occ)
-  redis.call('HDEL', KEYS[11], occ)
-  redis.call('HDEL', KEYS[13], occ)
+  redis.call('HDEL', KEYS[10], occ)
+  redis.call('HDEL', KEYS[12], occ)
   free(KEYS[7], KEYS[1], ARGV[7], job, occ)
 end
 
@@ -162,13 +156,13 @@ end
 
 local deferred, ndeferred, hold = {}, 0, nil
 local yield = {}
-for k = 17, #ARGV do yield[ARGV[k]] = true end
-local aheadGrace = tonumber(ARGV[16])
+for k = 16, #ARGV do yield[ARGV[k]] = true end
+local aheadGrace = tonumber(ARGV[15])
 -- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
 -- no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
 local anyCancel = #due > 0 and redis.call('HLEN', KEYS[8]) > 0
-local anyLate = #due > 0 and redis.call('HLEN', KEYS[11]) > 0
+local anyLate = #due > 0 and redis.call('HLEN', KEYS[10]) > 0
 for d = 1, #due, 2 do
   local occ, score = due[d], tonumber(due[d + 1])
   local lk = ARGV[1] .. occ
@@ -179,7 +173,7 @@ for d = 1, #due, 2 do
     deferred[occ] = true
     ndeferred = ndeferred + 1
   elseif (v and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:')
-      or (not v and now < ep.settle and redis.call('HEXISTS', KEYS[13], occ) == 1) then
+      or (not v and now < ep.settle and redis.call('HEXISTS', KEYS[12], occ) == 1) then
     -- Expired during an outage, and nobody claimed it since: its holder may still report
     -- (see settle in lib.lua). Look again when the settle ends.
     if not v then
@@ -194,7 +188,7 @@ for d = 1, #due, 2 do
     end
   else
     local p = policy(job)
-    local away = (awayFrom and score > awayFrom and score <= awayTo) or (ep.hold > 0 and score > ep.lost and score <= ep.hold)
+    local away = (awayTo > 0 and score > awayFrom and score <= awayTo) or (ep.hold > 0 and score > ep.lost and score <= ep.hold)
     local status, why = 'skipped', nil
     local replacedBy = anyCancel and redis.call('HGET', KEYS[8], occ)
     local pause = anyPaused and redis.call('HGET', KEYS[5], job)
@@ -202,7 +196,7 @@ for d = 1, #due, 2 do
       status, why = 'cancelled', 'cancelled: ' .. replacedBy .. ' replaced it (overlap cancel_other)'
     elseif pause then
       why = pauseReason(pause)
-    elseif not manual and (away or (anyLate and redis.call('HEXISTS', KEYS[11], occ) == 1))
+    elseif not manual and (away or (anyLate and redis.call('HEXISTS', KEYS[10], occ) == 1))
         and not redis.call('HGET', KEYS[3], occ) then -- never claimed: its catch-up is open
       local when = 'it fell due while no node was running'
       if ep.hold > 0 and score > ep.lost and score <= ep.hold then
@@ -262,7 +256,7 @@ for d = 1, #due, 2 do
             end
           end
           -- Its catch-up was decided: once let in, it runs.
-          redis.call('HDEL', KEYS[11], occ)
+          redis.call('HDEL', KEYS[10], occ)
           redis.call('ZREM', KEYS[1], occ)
           redis.call('ZADD', wk, score, occ)
         end
@@ -271,7 +265,7 @@ for d = 1, #due, 2 do
     if run then
       local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)
       local token = nextToken(KEYS[2], job, now)
-      redis.call('HSET', KEYS[13], occ, token)
+      redis.call('HSET', KEYS[12], occ, token)
       local ttl = lease
       if score > now then ttl = math.min(lease, score - now + aheadGrace) end
       redis.call('SET', lk, token, 'PX', ttl)

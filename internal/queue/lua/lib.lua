@@ -58,13 +58,16 @@ end
 -- renew or complete it; those that are not are taken over at the end of the settle.
 -- Returns the epoch as a table, and as the string "ID SEQ FROM NOW PREVID PREVSEQ" for the
 -- caller.
--- params is "HOLD SETTLEAFTER" (ms): the hold after a loss (a lease), and the gap that makes
--- a settle (queue.Config.SettleAfter).
+-- The same gap, if longer than away (queue.Config.Away), is remembered (afrom, ato) as a time
+-- when no node was calling: what fell due then was missed by the fleet, and the jobs'
+-- catch-up policies apply to it (claim.lua).
+-- params is "HOLD SETTLEAFTER AWAY" (ms): the hold after a loss (a lease), the gap that makes
+-- a settle (queue.Config.SettleAfter), and the gap that counts as the fleet away.
 local settleMin = 2000
 local function guard(key, known, now, params)
-  local holdFor, settleAfter = string.match(params, '^(%d+) (%d+)$')
-  holdFor, settleAfter = tonumber(holdFor), tonumber(settleAfter)
-  local e = redis.call('HMGET', key, 'id', 'seq', 'at', 'lost', 'hold', 'from', 'previd', 'prevseq', 'settle')
+  local holdFor, settleAfter, away = string.match(params, '^(%d+) (%d+) (%d+)$')
+  holdFor, settleAfter, away = tonumber(holdFor), tonumber(settleAfter), tonumber(away)
+  local e = redis.call('HMGET', key, 'id', 'seq', 'at', 'lost', 'hold', 'from', 'previd', 'prevseq', 'settle', 'afrom', 'ato')
   local kid, kseq = string.match(known, '^(%S+) (%d+)$')
   local lost
   if e[1] then
@@ -76,18 +79,20 @@ local function guard(key, known, now, params)
   if e[1] and not lost then
     ep = {id = e[1], seq = tonumber(e[2]) + 1, lost = tonumber(e[4] or '0'),
       hold = tonumber(e[5] or '0'), from = tonumber(e[6] or '0'), previd = e[7] or '-', prevseq = tonumber(e[8] or '0'),
-      settle = tonumber(e[9] or '0')}
-    local gap = now - tonumber(e[3] or now)
-    if gap > settleAfter then
-      ep.settle = now + math.min(math.max(gap, settleMin), holdFor)
-      redis.call('HSET', key, 'seq', ep.seq, 'at', now, 'settle', ep.settle)
+      settle = tonumber(e[9] or '0'), afrom = tonumber(e[10] or '0'), ato = tonumber(e[11] or '0')}
+    local at = tonumber(e[3] or now)
+    local gap = now - at
+    if gap > settleAfter or gap > away then
+      if gap > settleAfter then ep.settle = now + math.min(math.max(gap, settleMin), holdFor) end
+      if gap > away then ep.afrom, ep.ato = at, now end
+      redis.call('HSET', key, 'seq', ep.seq, 'at', now, 'settle', ep.settle, 'afrom', ep.afrom, 'ato', ep.ato)
     else
       redis.call('HSET', key, 'seq', ep.seq, 'at', now)
     end
   else
     local t = redis.call('TIME')
     ep = {id = t[1] .. string.format('%06d', tonumber(t[2])), seq = 1, lost = 0, hold = 0, from = 0,
-      previd = '-', prevseq = 0, settle = 0}
+      previd = '-', prevseq = 0, settle = 0, afrom = 0, ato = 0}
     if lost then
       ep.lost, ep.hold = now, now + holdFor
       if e[1] then
