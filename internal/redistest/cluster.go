@@ -155,7 +155,7 @@ func (c *Cluster) converged(ctx context.Context) error {
 // view is the cluster as all its running nodes agree on it.
 type view struct {
 	masterOf []int               // by node index: the index of its master, or -1 for a master
-	slots    []redis.ClusterSlot // sorted; a range's first node is its master
+	slots    []slotRange // sorted
 }
 
 // ready returns the view of the running nodes once each says cluster_state:ok, knows all
@@ -291,20 +291,36 @@ func (c *Cluster) parseNodes(text string) ([]int, error) {
 	return roles, nil
 }
 
-// slots returns node i's view of the slot map, sorted; a range's first node is its master.
-func (c *Cluster) slots(ctx context.Context, i int) ([]redis.ClusterSlot, error) {
-	slots, err := c.admin[i].ClusterSlots(ctx).Result()
-	if err != nil {
-		return nil, fmt.Errorf("cluster slots of %s: %w", c.nodes[i].Addr(), err)
-	}
-	slices.SortFunc(slots, func(a, b redis.ClusterSlot) int { return a.Start - b.Start })
-	return slots, nil
+// slotRange is a range of slots and the id of the master serving it, in one node's view.
+type slotRange struct {
+	start, end int
+	master     string
 }
 
-func sameRange(a, b redis.ClusterSlot) bool {
-	return a.Start == b.Start && a.End == b.End && len(a.Nodes) > 0 && len(b.Nodes) > 0 &&
-		a.Nodes[0].ID == b.Nodes[0].ID
+// slots returns node i's view of the slot map, sorted (CLUSTER SHARDS: a shard's serving
+// master is its node with the master role, the one not failed if a failed one is listed).
+func (c *Cluster) slots(ctx context.Context, i int) ([]slotRange, error) {
+	shards, err := c.admin[i].ClusterShards(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cluster shards of %s: %w", c.nodes[i].Addr(), err)
+	}
+	var out []slotRange
+	for _, sh := range shards {
+		master := ""
+		for _, n := range sh.Nodes {
+			if n.Role == "master" && (master == "" || n.Health != "fail") {
+				master = n.ID
+			}
+		}
+		for _, r := range sh.Slots {
+			out = append(out, slotRange{start: int(r.Start), end: int(r.End), master: master})
+		}
+	}
+	slices.SortFunc(out, func(a, b slotRange) int { return a.start - b.start })
+	return out, nil
 }
+
+func sameRange(a, b slotRange) bool { return a == b && a.master != "" }
 
 // Nodes returns the cluster's nodes, masters and replicas, so a test can kill, pause or
 // inspect one of them; the indices are those SlotOwner, Masters and KillMaster return and
@@ -359,13 +375,13 @@ func (c *Cluster) agreedOwner(ctx context.Context, slot int) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		j := slices.IndexFunc(slots, func(r redis.ClusterSlot) bool { return r.Start <= slot && slot <= r.End })
-		if j < 0 || len(slots[j].Nodes) == 0 {
+		j := slices.IndexFunc(slots, func(r slotRange) bool { return r.start <= slot && slot <= r.end })
+		if j < 0 || slots[j].master == "" {
 			return 0, fmt.Errorf("%s serves slot %d from no node", n.Addr(), slot)
 		}
-		k := slices.Index(c.ids, slots[j].Nodes[0].ID)
+		k := slices.Index(c.ids, slots[j].master)
 		if k < 0 {
-			return 0, fmt.Errorf("%s serves slot %d from unknown node %s", n.Addr(), slot, slots[j].Nodes[0].ID)
+			return 0, fmt.Errorf("%s serves slot %d from unknown node %s", n.Addr(), slot, slots[j].master)
 		}
 		if owner >= 0 && k != owner {
 			return 0, fmt.Errorf("nodes disagree on slot %d: %s and %s", slot, c.nodes[owner].Addr(), c.nodes[k].Addr())
@@ -444,9 +460,9 @@ func (c *Cluster) KillMaster(t testing.TB, i int) int {
 	if len(replicas) == 0 {
 		t.Fatalf("redistest: kill master %s: it has no replica to fail over to (StartClusterWithReplicas)", addr)
 	}
-	var served []redis.ClusterSlot
+	var served []slotRange
 	for _, r := range before.slots {
-		if len(r.Nodes) > 0 && r.Nodes[0].ID == c.ids[i] {
+		if r.master == c.ids[i] {
 			served = append(served, r)
 		}
 	}
@@ -464,7 +480,7 @@ func (c *Cluster) KillMaster(t testing.TB, i int) int {
 		}
 		promoted = replicas[k]
 		for _, r := range served {
-			for slot := r.Start; slot <= r.End; slot++ {
+			for slot := r.start; slot <= r.end; slot++ {
 				if id := ownerID(v.slots, slot); id != c.ids[promoted] {
 					return fmt.Errorf("slot %d served by node %q, not by the promoted %s", slot, id, c.nodes[promoted].Addr())
 				}
@@ -480,15 +496,15 @@ func (c *Cluster) KillMaster(t testing.TB, i int) int {
 
 // ownerID returns the ID of the master serving slot in the sorted slot map slots, "" when
 // none does.
-func ownerID(slots []redis.ClusterSlot, slot int) string {
-	j, found := slices.BinarySearchFunc(slots, slot, func(r redis.ClusterSlot, slot int) int { return r.Start - slot })
+func ownerID(slots []slotRange, slot int) string {
+	j, found := slices.BinarySearchFunc(slots, slot, func(r slotRange, slot int) int { return r.start - slot })
 	if !found {
 		j-- // the range starting before slot, if any, may hold it
 	}
-	if j < 0 || slot > slots[j].End || len(slots[j].Nodes) == 0 {
+	if j < 0 || slot > slots[j].end {
 		return ""
 	}
-	return slots[j].Nodes[0].ID
+	return slots[j].master
 }
 
 // MigrateSlot moves slot and its keys from its current owner to Nodes()[to], a master, the
