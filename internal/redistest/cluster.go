@@ -154,7 +154,7 @@ func (c *Cluster) converged(ctx context.Context) error {
 
 // view is the cluster as all its running nodes agree on it.
 type view struct {
-	masterOf []int               // by node index: the index of its master, or -1 for a master
+	masterOf []int       // by node index: the index of its master, or -1 for a master
 	slots    []slotRange // sorted
 }
 
