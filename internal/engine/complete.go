@@ -7,17 +7,30 @@ import (
 	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
+// outcome is what became of a completion.
+type outcome uint8
+
+const (
+	// refused: Redis refused it, because another claim of the occurrence exists.
+	refused outcome = iota
+	// accepted: Redis recorded it.
+	accepted
+	// unreachable: the node stopped while Redis could not be reached.
+	unreachable
+)
+
 // completion is a finished run waiting to be recorded.
 type completion struct {
 	c      queue.Completion
-	result chan<- bool // accepted?
-	// deadline is when the lease surely expired: after it, retrying the call is pointless.
+	result chan<- outcome
+	// deadline is, once the node is stopping, when to give up: retrying while Redis is
+	// away must not hold the shutdown forever.
 	deadline time.Time
 }
 
-// complete hands c to the completer and waits for Redis' verdict.
-func (e *Engine) complete(c queue.Completion, deadline time.Time) bool {
-	res := make(chan bool, 1)
+// complete hands c to the completer and waits for the outcome.
+func (e *Engine) complete(c queue.Completion, deadline time.Time) outcome {
+	res := make(chan outcome, 1)
 	e.completions <- completion{c: c, result: res, deadline: deadline}
 	return <-res
 }
@@ -25,8 +38,12 @@ func (e *Engine) complete(c queue.Completion, deadline time.Time) bool {
 // maxCompleteBatch bounds the completions sent in one round trip.
 const maxCompleteBatch = 256
 
-// completer records finished runs, batching whatever is waiting into one round trip.
-func (e *Engine) completer(ctx context.Context) {
+// completer records finished runs, batching whatever is waiting into one round trip. While
+// Redis cannot be reached it keeps trying: a completion counts as long as nobody claimed the
+// occurrence since, and after an outage Redis lets the holders report first (the settle,
+// see internal/queue). Once stopping is done (the node shuts down) it gives up on each
+// completion at its deadline.
+func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 	bo := newBackoff()
 	for {
 		var batch []completion
@@ -55,7 +72,11 @@ func (e *Engine) completer(ctx context.Context) {
 				e.outages.answered()
 				bo.Reset()
 				for i, c := range batch {
-					c.result <- res.Accepted[i]
+					if res.Accepted[i] {
+						c.result <- accepted
+					} else {
+						c.result <- refused
+					}
 				}
 				// A waiting occurrence got its job's overlap slot: it is due now.
 				for _, s := range res.LetIn {
@@ -67,14 +88,15 @@ func (e *Engine) completer(ctx context.Context) {
 				break
 			}
 			e.outages.failed("complete", err)
-			// Keep trying while a lease may still be ours; the scripts are idempotent.
+			// Keep trying (the scripts are idempotent), unless the node is stopping and the
+			// completion's deadline passed.
 			now := time.Now()
 			kept := batch[:0]
 			for _, c := range batch {
-				if now.Before(c.deadline) && ctx.Err() == nil {
+				if ctx.Err() == nil && (!closed(stopping) || now.Before(c.deadline)) {
 					kept = append(kept, c)
 				} else {
-					c.result <- false
+					c.result <- unreachable
 				}
 			}
 			batch = kept
@@ -82,5 +104,15 @@ func (e *Engine) completer(ctx context.Context) {
 				sleep(ctx, bo.NextBackOff())
 			}
 		}
+	}
+}
+
+// closed says whether ch is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }

@@ -154,7 +154,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	var loops sync.WaitGroup
 	loops.Go(func() { _ = e.keeper.Run(serveCtx) })
-	loops.Go(func() { e.completer(serveCtx) })
+	loops.Go(func() { e.completer(serveCtx, ctx.Done()) })
 	loops.Go(func() { e.expander(ctx) })
 	loops.Go(func() { e.announcer(ctx) })
 

@@ -139,9 +139,12 @@ func (e *Engine) record(a *attempt, how queue.Completion) {
 	}
 	bound(a.rec)
 	how.Claim, how.Record = a.claim, a.rec
-	// The lease cannot outlive its last renewal by more than a lease.
-	if !e.complete(how, time.Now().Add(e.cfg.Lease)) {
-		a.log.Warn("completion refused: the lease was lost and the occurrence belongs to another attempt", "status", a.rec.Status)
+	// A node that stops while Redis is away gives up a lease after the run's end.
+	switch e.complete(how, time.Now().Add(e.cfg.Lease)) {
+	case refused:
+		a.log.Warn("completion refused: another node claimed the occurrence after this node's lease ran out", "status", a.rec.Status)
+	case unreachable:
+		a.log.Error("run not recorded: Redis could not be reached before the node stopped; another node runs the occurrence again", "status", a.rec.Status)
 	}
 }
 
