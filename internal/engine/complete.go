@@ -53,16 +53,18 @@ func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 		case c := <-e.completions:
 			batch = append(batch, c)
 		}
-	drain:
-		for len(batch) < maxCompleteBatch {
-			select {
-			case c := <-e.completions:
-				batch = append(batch, c)
-			default:
-				break drain
-			}
-		}
 		for len(batch) > 0 {
+			// What finished meanwhile joins the batch: a completion that waits for a
+			// faulty shard holds up no other.
+		drain:
+			for len(batch) < maxCompleteBatch {
+				select {
+				case c := <-e.completions:
+					batch = append(batch, c)
+				default:
+					break drain
+				}
+			}
 			cs := make([]queue.Completion, len(batch))
 			for i, c := range batch {
 				cs[i] = c.c
@@ -71,10 +73,17 @@ func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 			if err == nil {
 				e.outages.answered()
 				bo.Reset()
+				var again []completion
+				var delay time.Duration
 				for i, c := range batch {
-					if res.Accepted[i] {
+					switch {
+					case i < len(res.Failed) && res.Failed[i] != nil:
+						// Its shard refused the call: retried, the others are recorded.
+						again = append(again, c)
+						delay = max(delay, e.faults.failed(c.c.Claim.Shard, "complete", res.Failed[i]))
+					case res.Accepted[i]:
 						c.result <- accepted
-					} else {
+					default:
 						c.result <- refused
 					}
 				}
@@ -85,7 +94,13 @@ func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 				if len(res.LetIn) > 0 {
 					e.notify()
 				}
-				break
+				if batch = again; len(batch) > 0 && !sleep(ctx, delay) {
+					for _, c := range batch {
+						c.result <- unreachable
+					}
+					return
+				}
+				continue
 			}
 			e.outages.failed("complete", err)
 			// Keep trying (the scripts are idempotent), unless the node is stopping and the

@@ -149,7 +149,9 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 	if err != nil {
 		return nil, sent, err
 	}
-	e.clock.observe(sent, e.clock.stamp(), res.Now)
+	if !res.Now.IsZero() { // some shard answered
+		e.clock.observe(sent, e.clock.stamp(), res.Now)
+	}
 	for _, d := range res.Decided {
 		// Missed runs are what an operator must hear about; skipped ones follow a policy
 		// the job asked for.
@@ -164,6 +166,12 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 		n[c.Shard]++
 	}
 	for _, s := range shards {
+		if err, ok := res.Failed[s]; ok {
+			// The shard's fault is its own: leave it alone a while, and run the others.
+			e.heads.set(s, e.clock.now().Add(e.faults.failed(s, "claim", err)), true)
+			continue
+		}
+		e.faults.answered(s)
 		h, ok := res.Heads[s]
 		if n[s] >= per {
 			h, ok = res.Now, true // more may be due: ask again at once

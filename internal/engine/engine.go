@@ -75,6 +75,7 @@ type Engine struct {
 	yield   atomic.Pointer[[]string]
 	keeper  *lease.Keeper
 	outages *outageLog
+	faults  *faults
 	clock   *redisClock
 
 	wake  chan struct{} // something may be due earlier than the dispatcher thought
@@ -121,6 +122,7 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 		cfg:         cfg,
 		log:         log,
 		outages:     &outageLog{log: log},
+		faults:      newFaults(log),
 		clock:       &redisClock{node: cfg.Now},
 		wake:        make(chan struct{}, 1),
 		heads:       &heads{m: map[int]time.Time{}},

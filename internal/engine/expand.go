@@ -117,6 +117,11 @@ func (e *Engine) expander(ctx context.Context) {
 				if x.Definition == "-" {
 					continue // a job dropped from the files
 				}
+				if err, ok := got.Failed[x.Job]; ok {
+					// Planned again at the next pass; the other jobs go on.
+					e.faults.failed(queue.ShardOf(x.Job), "expand", err)
+					continue
+				}
 				delete(floors, x.Job)
 				until[x.Job] = end
 				if wm, ok := got.Watermarks[x.Job]; ok {

@@ -31,6 +31,9 @@ const (
 	Held
 	// Cancelled means the lock was extended, but the fleet asked for the run to stop.
 	Cancelled
+	// Unknown means the renewal's fate is not known (its agenda shard refused the call):
+	// the lease stands as it was, and is fenced by time if it stays so.
+	Unknown
 )
 
 // Lease identifies one held lock: the occurrence, the agenda shard that owns its keys, and
@@ -247,6 +250,9 @@ func (k *Keeper) renewDue(ctx context.Context) {
 	}
 	for i, l := range due {
 		e := entries[i]
+		if ok[i] == Unknown {
+			continue
+		}
 		if ok[i] == Lost {
 			k.lose(l, e, "lock held by someone else", false)
 			continue

@@ -52,6 +52,9 @@ type Claimed struct {
 	// Decided are the occurrences the claim script recorded in history instead of handing
 	// them out (paused, overlap, catch-up): for the caller to log.
 	Decided []Decided
+	// Failed holds, per shard that refused the call (a key of the wrong type), its
+	// *ShardError; the other shards' claims are in Claims.
+	Failed map[int]error
 }
 
 // Decided is an occurrence the claim script did not run, and why.
@@ -75,12 +78,19 @@ func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Dura
 		id := q.reqBase + "." + strconv.FormatUint(q.reqSeq.Add(1), 36)
 		calls[i] = q.claimCall(s, id, max, lead, deadline, yield)
 	}
-	res, err := q.evalAll(ctx, calls)
+	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
 		return Claimed{}, fmt.Errorf("queue: claim: %w", err)
 	}
 	out := Claimed{Heads: make(map[int]time.Time, len(shards))}
 	for i, r := range res {
+		if errs[i] != nil {
+			if out.Failed == nil {
+				out.Failed = map[int]error{}
+			}
+			out.Failed[shards[i]] = fmt.Errorf("queue: claim: %w", errs[i])
+			continue
+		}
 		s, ok := r.(string)
 		if !ok {
 			return Claimed{}, fmt.Errorf("queue: claim: unexpected reply %v", r)
@@ -103,10 +113,10 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 			args = append(args, j)
 		}
 	}
-	return call{q.claim,
-		[]string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
+	return call{script: q.claim,
+		keys: []string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
 			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens()},
-		args}
+		args: args, shard: shard}
 }
 
 func (q *Queue) parseClaimReply(reply string, shard int, out *Claimed) error {
@@ -168,27 +178,34 @@ func (q *Queue) Renew(ctx context.Context, ls []lease.Lease) ([]lease.Verdict, e
 	for c, s := range shards {
 		k := q.keys(s)
 		args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), q.guard.known(s), q.guardParams()}
+		var occs []string
 		for _, i := range idx[s] {
 			args = append(args, ls[i].Occurrence, strconv.FormatInt(ls[i].Token, 10), ls[i].Attempt)
+			occs = append(occs, ls[i].Occurrence)
 		}
-		calls[c] = call{q.renew, []string{k.agenda(), k.cancel(), k.epoch(), k.tokens(), k.attempts(), k.running()}, args}
+		calls[c] = call{script: q.renew, keys: []string{k.agenda(), k.cancel(), k.epoch(), k.tokens(), k.attempts(), k.running()},
+			args: args, shard: s, jobs: jobsOf(occs), occs: occs}
 	}
-	res, err := q.evalAll(ctx, calls)
+	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
 		return nil, fmt.Errorf("queue: renew: %w", err)
 	}
-	codes, _, _, err := q.scatter(res, shards, idx, len(ls))
+	codes, _, _, failed, err := q.scatter(res, errs, shards, idx, len(ls))
 	if err != nil {
 		return nil, fmt.Errorf("queue: renew: %w", err)
 	}
 	out := make([]lease.Verdict, len(ls))
 	for i, c := range codes {
-		switch c {
-		case 1:
+		switch {
+		case failed[i] != nil:
+			// Its shard refused the call: nothing is known, the lease keeper fences by time.
+			out[i] = lease.Unknown
+		case c == 1:
 			out[i] = lease.Held
-		case 2:
+		case c == 2:
 			out[i] = lease.Cancelled
 		}
 	}
+	// A shard's error is not returned: the claims of the same shard report it.
 	return out, nil
 }

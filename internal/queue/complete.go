@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -45,6 +46,10 @@ type Completed struct {
 	// LetIn lists the shards where a completion freed its job's overlap slot for a waiting
 	// occurrence, which is due now: worth a claim at once.
 	LetIn []int
+	// Failed is, for each completion, the error of its shard when that shard refused the
+	// call (a key of the wrong type): the completion was not applied, and is worth retrying
+	// with backoff. The other shards' completions were applied.
+	Failed []error
 }
 
 // Complete applies completions in one round trip.
@@ -79,18 +84,25 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error
 			args = append(args, c.Claim.Occurrence, c.Claim.Job, strconv.FormatInt(c.Claim.Token, 10),
 				strconv.Itoa(c.Claim.Attempt), action, c.Delay.Milliseconds(), rec)
 		}
-		calls[n] = q.completeCall(s, args)
+		var occs []string
+		for _, i := range idx[s] {
+			occs = append(occs, cs[i].Claim.Occurrence)
+		}
+		calls[n] = q.completeCall(s, args, occs)
 	}
-	res, err := q.evalAll(ctx, calls)
+	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
 		return Completed{}, fmt.Errorf("queue: complete: %w", err)
 	}
-	codes, eps, nows, err := q.scatter(res, shards, idx, len(cs))
+	codes, eps, nows, failed, err := q.scatter(res, errs, shards, idx, len(cs))
 	if err != nil {
 		return Completed{}, fmt.Errorf("queue: complete: %w", err)
 	}
-	out := Completed{Accepted: make([]bool, len(cs))}
+	out := Completed{Accepted: make([]bool, len(cs)), Failed: failed}
 	for i, c := range codes {
+		if failed[i] != nil {
+			continue
+		}
 		out.Accepted[i] = c > 0
 		if c > 0 {
 			m := completion{shard: cs[i].Claim.Shard, claim: cs[i].Claim, record: recs[i], at: nows[i], epoch: eps[i]}
@@ -116,9 +128,25 @@ func (q *Queue) completeArgs(shard int) []any {
 		q.guard.known(shard), q.guardParams(), q.cfg.Lease.Milliseconds()}
 }
 
-func (q *Queue) completeCall(shard int, args []any) call {
+func (q *Queue) completeCall(shard int, args []any, occs []string) call {
 	k := q.keys(shard)
-	return call{q.complete, []string{k.agenda(), k.attempts(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens()}, args}
+	return call{script: q.complete, keys: []string{k.agenda(), k.attempts(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens()},
+		args: args, shard: shard, jobs: jobsOf(occs), occs: occs}
+}
+
+// jobsOf returns the jobs of occurrence ids, each once.
+func jobsOf(occs []string) []string {
+	var jobs []string
+	for _, o := range occs {
+		j := o
+		if at := strings.LastIndexByte(o, '@'); at >= 0 {
+			j = o[:at]
+		}
+		if !slices.Contains(jobs, j) {
+			jobs = append(jobs, j)
+		}
+	}
+	return jobs
 }
 
 func sortedKeys(m map[int][]int) []int {
@@ -131,23 +159,31 @@ func sortedKeys(m map[int][]int) []int {
 }
 
 // scatter maps per-shard integer replies, after their epoch, back to the caller's order,
-// with the epoch and Redis' clock of each reply.
-func (q *Queue) scatter(res []any, shards []int, idx map[int][]int, n int) ([]int64, []epochView, []time.Time, error) {
+// with the epoch and Redis' clock of each reply, and the error of each item whose shard
+// refused the call (errs, from evalEach).
+func (q *Queue) scatter(res []any, errs []error, shards []int, idx map[int][]int, n int) ([]int64, []epochView, []time.Time, []error, error) {
 	out := make([]int64, n)
 	eps := make([]epochView, n)
 	nows := make([]time.Time, n)
+	failed := make([]error, n)
 	for c, s := range shards {
+		if errs[c] != nil {
+			for _, i := range idx[s] {
+				failed[i] = errs[c]
+			}
+			continue
+		}
 		vals, ep, now, err := q.epochReply(s, res[c])
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		if len(vals) != len(idx[s]) {
-			return nil, nil, nil, fmt.Errorf("unexpected reply %v", res[c])
+			return nil, nil, nil, nil, fmt.Errorf("unexpected reply %v", res[c])
 		}
 		for j, v := range vals {
 			out[idx[s][j]], _ = v.(int64)
 			eps[idx[s][j]], nows[idx[s][j]] = ep, now
 		}
 	}
-	return out, eps, nows, nil
+	return out, eps, nows, failed, nil
 }

@@ -72,7 +72,8 @@ func (q *Queue) Trigger(ctx context.Context, job string, ids ...string) (int, er
 	k := q.keys(ShardOf(job))
 	calls := make([]call, len(ids))
 	for i, id := range ids {
-		calls[i] = call{q.trigger, []string{k.agenda(), k.triggered(id)}, []any{id, triggerMarkerTTL.Milliseconds()}}
+		calls[i] = call{script: q.trigger, keys: []string{k.agenda(), k.triggered(id)}, args: []any{id, triggerMarkerTTL.Milliseconds()},
+			shard: ShardOf(job), jobs: []string{job}}
 	}
 	res, err := q.evalAll(ctx, calls)
 	if err != nil {

@@ -66,6 +66,9 @@ type Expanded struct {
 	// node that loaded it: the call added nothing for the job, and the caller should leave
 	// it to the nodes with that definition (Claim's yield) while that node is alive.
 	Superseded map[string]string
+	// Failed holds, per job whose shard refused the call (a key of the wrong type), the
+	// *ShardError: nothing was added for it. The other shards' jobs were expanded.
+	Failed map[string]error
 }
 
 // maxArgsPerCall keeps each expansion script call small, so no single call blocks Redis long.
@@ -84,7 +87,7 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 		byShard[s] = append(byShard[s], e)
 	}
 	var calls []call
-	var jobsOf [][]string
+	var jobsIn [][]string
 	var shardOf []int
 	for shard, list := range byShard {
 		k := q.keys(shard)
@@ -94,9 +97,11 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 			if len(jobs) == 0 {
 				return
 			}
-			calls = append(calls, call{q.expand, []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late(), k.defs(), k.attempts(), k.epoch(), k.running()},
-				append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit, k.lockPrefix(), k.waitPrefix(), q.guard.known(shard), q.guardParams()}, args...)})
-			jobsOf = append(jobsOf, jobs)
+			calls = append(calls, call{script: q.expand,
+				keys: []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late(), k.defs(), k.attempts(), k.epoch(), k.running()},
+				args: append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit, k.lockPrefix(), k.waitPrefix(), q.guard.known(shard), q.guardParams()}, args...),
+				shard: shard, jobs: jobs})
+			jobsIn = append(jobsIn, jobs)
 			shardOf = append(shardOf, shard)
 			args, jobs = nil, nil
 		}
@@ -129,22 +134,31 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 		}
 		flush()
 	}
-	res, err := q.evalAll(ctx, calls)
+	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
 		return Expanded{}, fmt.Errorf("queue: expand: %w", err)
 	}
 	out := Expanded{Watermarks: make(map[string]time.Time, len(exps)), Superseded: map[string]string{}}
 	for i, r := range res {
+		if errs[i] != nil {
+			if out.Failed == nil {
+				out.Failed = map[string]error{}
+			}
+			for _, j := range jobsIn[i] {
+				out.Failed[j] = fmt.Errorf("queue: expand: %w", errs[i])
+			}
+			continue
+		}
 		vals, _, _, err := q.epochReply(shardOf[i], r)
-		if err != nil || len(vals) != len(jobsOf[i]) {
+		if err != nil || len(vals) != len(jobsIn[i]) {
 			return Expanded{}, fmt.Errorf("queue: expand: unexpected reply %v", r)
 		}
 		for j, v := range vals {
 			s := fmt.Sprint(v)
 			if node, ok := strings.CutPrefix(s, "-"); ok {
-				out.Superseded[jobsOf[i][j]] = node
+				out.Superseded[jobsIn[i][j]] = node
 			} else if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-				out.Watermarks[jobsOf[i][j]] = time.UnixMilli(ms)
+				out.Watermarks[jobsIn[i][j]] = time.UnixMilli(ms)
 			}
 		}
 	}

@@ -234,7 +234,9 @@ func (q *Queue) redo(ctx context.Context, cs []completion) error {
 		for len(list) > 0 {
 			n := min(len(list), redoBatch)
 			args := q.completeArgs(s)
+			var occs []string
 			for _, c := range list[:n] {
+				occs = append(occs, c.claim.Occurrence)
 				action, at := "redo", int64(0)
 				if !c.retryAt.IsZero() {
 					action, at = "reretry", c.retryAt.UnixMilli()
@@ -242,7 +244,7 @@ func (q *Queue) redo(ctx context.Context, cs []completion) error {
 				args = append(args, c.claim.Occurrence, c.claim.Job, strconv.FormatInt(c.claim.Token, 10),
 					strconv.Itoa(c.claim.Attempt), action, at, c.record)
 			}
-			calls = append(calls, q.completeCall(s, args))
+			calls = append(calls, q.completeCall(s, args, occs))
 			shards = append(shards, s)
 			list = list[n:]
 		}

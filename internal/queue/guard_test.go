@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -281,6 +282,68 @@ func TestSettleAfterAnOutage(t *testing.T) {
 		taken, _, _ := b.claimDue(t, other, occID(job, due2), end)
 		if taken.Attempt != 2 || taken.Token <= silent.Token {
 			t.Errorf("takeover after the settle = %+v, want attempt 2 and a token above %d", taken, silent.Token)
+		}
+	})
+}
+
+// TestBadKeyStaysInItsShard: a key of the wrong type in one shard fails that shard's calls
+// alone, with an error naming the shard, the key and the jobs; the other shards' claims and
+// completions go through in the same round trip, and the shard works again once the key is
+// gone.
+func TestBadKeyStaysInItsShard(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{})
+		good, bad := "good", "bad"
+		for ShardOf(bad) == ShardOf(good) {
+			bad += "x"
+		}
+		due := b.now(t).Add(b.lease / 10)
+		mustExpand(t, q, expansion(good, due), expansion(bad, due))
+		b.clockTo(t, due)
+		badKey := q.keys(ShardOf(bad)).fence()
+		if err := b.rdb.Set(t.Context(), badKey, "oops", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		c, err := b.claim(t.Context(), q, []int{ShardOf(good), ShardOf(bad)}, 10)
+		if err != nil {
+			t.Fatalf("Claim = %v, want the good shard's claims and the bad one's error apart", err)
+		}
+		if len(c.Claims) != 1 || c.Claims[0].Job != good {
+			t.Errorf("claims %+v, want the good job's", c.Claims)
+		}
+		var se *ShardError
+		if err := c.Failed[ShardOf(bad)]; !errors.As(err, &se) || se.Shard != ShardOf(bad) || !strings.Contains(se.Key, badKey) {
+			t.Errorf("the bad shard's error = %v, want a ShardError naming shard %d and key %s", err, ShardOf(bad), badKey)
+		}
+		if ok := mustComplete(t, q, Completion{Claim: c.Claims[0], Record: &Record{Occurrence: c.Claims[0].Occurrence, Job: good, Status: StatusSucceeded}}); !ok[0] {
+			t.Error("the good job's completion was refused")
+		}
+
+		// A completion in the bad shard fails alone, naming its job.
+		hist := q.keys(ShardOf(good)).historyPrefix() + good
+		if err := b.rdb.Del(t.Context(), badKey).Err(); err != nil {
+			t.Fatal(err)
+		}
+		cl, _, _ := b.claimDue(t, q, occID(bad, due), due)
+		if err := b.rdb.Set(t.Context(), q.keys(ShardOf(bad)).historyPrefix()+bad, "oops", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := q.Complete(t.Context(), []Completion{{Claim: cl, Record: &Record{Occurrence: cl.Occurrence, Job: bad, Status: StatusSucceeded}}})
+		if err != nil || len(res.Failed) != 1 || !errors.As(res.Failed[0], &se) || !slices.Contains(se.Jobs, bad) {
+			t.Errorf("Complete in the bad shard = %+v, %v; want its error naming job %s", res, err, bad)
+		}
+		if n, _ := b.rdb.Exists(t.Context(), hist).Result(); n != 1 {
+			t.Error("the good job's history is missing")
+		}
+		// Nothing of the failed completion was applied: once the key is gone it completes.
+		if err := b.rdb.Del(t.Context(), q.keys(ShardOf(bad)).historyPrefix()+bad).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ok := mustComplete(t, q, Completion{Claim: cl, Record: &Record{Occurrence: cl.Occurrence, Job: bad, Status: StatusSucceeded}}); !ok[0] {
+			t.Error("the completion was refused once the bad key was gone")
+		}
+		if h := b.history(t, q, bad); len(h) != 1 {
+			t.Errorf("history of %s: %+v, want the one record", bad, h)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package queue
 import (
 	"hash/fnv"
 	"strconv"
+	"strings"
 )
 
 // Shards is the fixed number of agenda shards per namespace. Each shard's keys share one hash
@@ -116,3 +117,17 @@ func (k keys) triggered(id string) string { return k.tag + ":trig:" + id }
 // request + id caches the reply of one claim call, so a claim that go-redis re-sends after a
 // lost reply returns the same claims instead of orphaning them.
 func (k keys) request(id string) string { return k.tag + ":req:" + id }
+
+// typeOf is the Redis type cronfleet gives key, one of this shard's.
+func (k keys) typeOf(key string) string {
+	rest := strings.TrimPrefix(key, k.tag+":")
+	switch {
+	case rest == "agenda", strings.HasPrefix(rest, "wait:"):
+		return "zset"
+	case strings.HasPrefix(rest, "hist:"):
+		return "list"
+	case strings.HasPrefix(rest, "lock:"), strings.HasPrefix(rest, "trig:"), strings.HasPrefix(rest, "req:"):
+		return "string"
+	}
+	return "hash"
+}

@@ -61,7 +61,8 @@ func (q *Queue) Depart(ctx context.Context, name string) error {
 
 func (q *Queue) announce(ctx context.Context, name, node string) error {
 	k := namespaceKeys(q.cfg.Namespace)
-	_, err := q.evalAll(ctx, []call{{q.announceScript, []string{k.nodes(), k.seen()}, []any{name, node, forgetNodes.Milliseconds()}}})
+	_, err := q.evalAll(ctx, []call{{script: q.announceScript, keys: []string{k.nodes(), k.seen()},
+		args: []any{name, node, forgetNodes.Milliseconds()}, shard: -1}})
 	if err != nil {
 		return fmt.Errorf("queue: announce %s: %w", name, err)
 	}

@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/queue"
+)
+
+// faults keeps the shards that refused calls (a key of the wrong type, a failing script):
+// such a fault is the shard's alone, so it is logged once per shard when it begins (and again
+// only if it changes) and once when the shard answers again, without touching the node's
+// outage state, and each faulty shard is retried with its own backoff while the others run on.
+type faults struct {
+	log *slog.Logger
+
+	mu     sync.Mutex
+	shards map[int]*fault
+}
+
+type fault struct {
+	msg   string
+	delay time.Duration
+}
+
+func newFaults(log *slog.Logger) *faults { return &faults{log: log, shards: map[int]*fault{}} }
+
+// failed records that shard refused op with err, and returns how long to leave it alone.
+func (f *faults) failed(shard int, op string, err error) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ft := f.shards[shard]
+	if ft == nil {
+		ft = &fault{delay: retryFirst}
+		f.shards[shard] = ft
+	} else {
+		ft.delay = min(2*ft.delay, retryLongest)
+	}
+	// The same fault fails every operation on the shard, each with its own script line:
+	// it is the same fault while it names the same key (or error kind).
+	what := err.Error()
+	var se *queue.ShardError
+	var re *queue.ReplyError
+	switch {
+	case errors.As(err, &se) && se.Key != "":
+		what = se.Key
+	case errors.As(err, &re):
+		what = re.Kind
+	}
+	if what != ft.msg {
+		ft.msg = what
+		f.log.Error("an agenda shard refused calls; its jobs wait, the others run on", "shard", shard, "op", op, "err", err)
+	}
+	return ft.delay
+}
+
+// answered records that shard answered op again.
+func (f *faults) answered(shard int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft, ok := f.shards[shard]; ok {
+		delete(f.shards, shard)
+		f.log.Info("an agenda shard answers again", "shard", shard, "fault", ft.msg)
+	}
+}
