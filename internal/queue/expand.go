@@ -98,8 +98,8 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 				return
 			}
 			calls = append(calls, call{script: q.expand,
-				keys: []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late(), k.defs(), k.attempts(), k.epoch(), k.running()},
-				args: append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit, k.lockPrefix(), k.waitPrefix(), q.guard.known(shard), q.guardParams()}, args...),
+				keys:  []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late(), k.defs(), k.attempts(), k.epoch(), k.running()},
+				args:  append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit, k.lockPrefix(), k.waitPrefix(), q.guard.known(shard), q.guardParams()}, args...),
 				shard: shard, jobs: jobs})
 			jobsIn = append(jobsIn, jobs)
 			shardOf = append(shardOf, shard)
