@@ -41,21 +41,48 @@ const maxCompleteBatch = 256
 // completer records finished runs, batching whatever is waiting into one round trip. While
 // Redis cannot be reached it keeps trying: a completion counts as long as nobody claimed the
 // occurrence since, and after an outage Redis lets the holders report first (the settle,
-// see internal/queue). Once stopping is done (the node shuts down) it gives up on each
-// completion at its deadline.
+// see internal/queue). A completion whose shard refused the call waits for that shard's
+// backoff apart, so it holds up no other. Once stopping is done (the node shuts down) it
+// gives up on each completion at its deadline.
 func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 	bo := newBackoff()
+	var parked []completion // their shard refused the call: sent again at retryAt
+	var retryAt time.Time
+	giveUp := func(cs []completion) {
+		for _, c := range cs {
+			c.result <- unreachable
+		}
+	}
 	for {
 		var batch []completion
+		var retry <-chan time.Time
+		var t *time.Timer
+		if len(parked) > 0 {
+			t = time.NewTimer(time.Until(retryAt))
+			retry = t.C
+		}
 		select {
 		case <-ctx.Done():
+			giveUp(parked)
 			return
 		case c := <-e.completions:
 			batch = append(batch, c)
+		case <-retry:
+			now := time.Now()
+			for _, c := range parked {
+				if closed(stopping) && !now.Before(c.deadline) {
+					c.result <- unreachable
+				} else {
+					batch = append(batch, c)
+				}
+			}
+			parked = nil
+		}
+		if t != nil {
+			t.Stop()
 		}
 		for len(batch) > 0 {
-			// What finished meanwhile joins the batch: a completion that waits for a
-			// faulty shard holds up no other.
+			// What finished meanwhile joins the batch.
 		drain:
 			for len(batch) < maxCompleteBatch {
 				select {
@@ -73,15 +100,17 @@ func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 			if err == nil {
 				e.outages.answered()
 				bo.Reset()
-				var again []completion
-				var delay time.Duration
 				for i, c := range batch {
 					switch {
 					case i < len(res.Failed) && res.Failed[i] != nil:
-						// Its shard refused the call: retried, the others are recorded.
-						again = append(again, c)
-						delay = max(delay, e.faults.failed(c.c.Claim.Shard, "complete", res.Failed[i]))
+						// Its shard refused the call: parked, the others are recorded.
+						at := time.Now().Add(e.faults.failed(c.c.Claim.Shard, "complete", res.Failed[i]))
+						if len(parked) == 0 || at.Before(retryAt) {
+							retryAt = at
+						}
+						parked = append(parked, c)
 					case res.Accepted[i]:
+						e.faults.answered(c.c.Claim.Shard)
 						c.result <- accepted
 					default:
 						c.result <- refused
@@ -94,13 +123,7 @@ func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 				if len(res.LetIn) > 0 {
 					e.notify()
 				}
-				if batch = again; len(batch) > 0 && !sleep(ctx, delay) {
-					for _, c := range batch {
-						c.result <- unreachable
-					}
-					return
-				}
-				continue
+				break
 			}
 			e.outages.failed("complete", err)
 			// Keep trying (the scripts are idempotent), unless the node is stopping and the
