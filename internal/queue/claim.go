@@ -144,6 +144,13 @@ func (q *Queue) parseClaimReply(reply string, shard int, out *Claimed) error {
 	}
 	for _, l := range lines[2:] {
 		f := strings.Split(l, "\t")
+		if occ, ok := strings.CutPrefix(f[0], "?"); ok && len(f) == 2 {
+			if out.Failed == nil {
+				out.Failed = map[int]error{}
+			}
+			out.Failed[shard] = fmt.Errorf("queue: claim: %w", historyFault(shard, f[1], jobsOf([]string{occ})))
+			continue
+		}
 		if strings.HasPrefix(l, "!") && len(f) == 3 {
 			out.Decided = append(out.Decided, Decided{Occurrence: f[1], Status: Status(f[0][1:]), Reason: f[2]})
 			continue

@@ -100,6 +100,10 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error
 	}
 	out := Completed{Accepted: make([]bool, len(cs)), Failed: failed}
 	for i, c := range codes {
+		if c == -1 {
+			k := q.keys(cs[i].Claim.Shard)
+			failed[i] = historyFault(cs[i].Claim.Shard, k.historyPrefix()+cs[i].Claim.Job, []string{cs[i].Claim.Job})
+		}
 		if failed[i] != nil {
 			continue
 		}

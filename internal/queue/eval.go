@@ -171,3 +171,10 @@ func (q *Queue) wrongType(ctx context.Context, c call) string {
 	}
 	return ""
 }
+
+// historyFault is the fault of a job whose history key holds another type: the scripts
+// leave its item unapplied rather than lose the record.
+func historyFault(shard int, key string, jobs []string) error {
+	return &ShardError{Shard: shard, Key: key + " (not a list)", Jobs: jobs,
+		Err: &ReplyError{Kind: "WRONGTYPE", err: errors.New("WRONGTYPE the job's history key holds another type")}}
+}

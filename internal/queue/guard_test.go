@@ -297,8 +297,12 @@ func TestBadKeyStaysInItsShard(t *testing.T) {
 		for ShardOf(bad) == ShardOf(good) {
 			bad += "x"
 		}
+		mate := "mate"
+		for ShardOf(mate) != ShardOf(bad) {
+			mate += "x"
+		}
 		due := b.now(t).Add(b.lease / 10)
-		mustExpand(t, q, expansion(good, due), expansion(bad, due))
+		mustExpand(t, q, expansion(good, due), expansion(bad, due), expansion(mate, due))
 		b.clockTo(t, due)
 		badKey := q.keys(ShardOf(bad)).fence()
 		if err := b.rdb.Set(t.Context(), badKey, "oops", 0).Err(); err != nil {
@@ -319,18 +323,37 @@ func TestBadKeyStaysInItsShard(t *testing.T) {
 			t.Error("the good job's completion was refused")
 		}
 
-		// A completion in the bad shard fails alone, naming its job.
+		// A completion whose job's history key is bad fails alone, naming its job; another
+		// job's of the same shard, in the same call, is recorded.
 		hist := q.keys(ShardOf(good)).historyPrefix() + good
 		if err := b.rdb.Del(t.Context(), badKey).Err(); err != nil {
 			t.Fatal(err)
 		}
-		cl, _, _ := b.claimDue(t, q, occID(bad, due), due)
+		c2 := b.mustClaim(t, q, ShardOf(bad), 10)
+		var cl, mateCl Claim
+		for _, x := range c2.Claims {
+			switch x.Job {
+			case bad:
+				cl = x
+			case mate:
+				mateCl = x
+			}
+		}
+		if cl.Job == "" || mateCl.Job == "" {
+			t.Fatalf("claims %+v, want %s's and %s's", c2.Claims, bad, mate)
+		}
 		if err := b.rdb.Set(t.Context(), q.keys(ShardOf(bad)).historyPrefix()+bad, "oops", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
-		res, err := q.Complete(t.Context(), []Completion{{Claim: cl, Record: &Record{Occurrence: cl.Occurrence, Job: bad, Status: StatusSucceeded}}})
-		if err != nil || len(res.Failed) != 1 || !errors.As(res.Failed[0], &se) || !slices.Contains(se.Jobs, bad) {
-			t.Errorf("Complete in the bad shard = %+v, %v; want its error naming job %s", res, err, bad)
+		res, err := q.Complete(t.Context(), []Completion{
+			{Claim: cl, Record: &Record{Occurrence: cl.Occurrence, Job: bad, Status: StatusSucceeded}},
+			{Claim: mateCl, Record: &Record{Occurrence: mateCl.Occurrence, Job: mate, Status: StatusSucceeded}},
+		})
+		if err != nil || len(res.Failed) != 2 || !errors.As(res.Failed[0], &se) || !slices.Contains(se.Jobs, bad) {
+			t.Errorf("Complete with a bad history key = %+v, %v; want its error naming job %s", res, err, bad)
+		}
+		if err == nil && (res.Failed[1] != nil || !res.Accepted[1]) {
+			t.Errorf("the same shard's other job: failed %v, accepted %v; want it recorded", res.Failed[1], res.Accepted[1])
 		}
 		if n, _ := b.rdb.Exists(t.Context(), hist).Result(); n != 1 {
 			t.Error("the good job's history is missing")

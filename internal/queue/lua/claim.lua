@@ -23,7 +23,7 @@
 -- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tTTL"
 --   (TTL: the lease it was given, ms),
 --   and one line per occurrence it recorded without running "!STATUS\tOCC\tREASON", for the
---   caller's log.
+--   caller's log, or "?OCC\tKEY" if it could not record it (KEY holds another type).
 --   NOTBEFORE is the claimed entry's score: the caller must not start it before Redis' clock
 --   reads NOTBEFORE. Claiming a little ahead (the lead) lets a node prepare a burst of runs
 --   and start each on time; the start is still never early by Redis' clock, because Redis'
@@ -115,16 +115,20 @@ local function split(occ)
 end
 
 -- record writes the history record of an occurrence this script decided not to run, due
--- at ms, and forgets it; if it held its job's overlap slot, the slot goes on.
+-- at ms, and forgets it; if it held its job's overlap slot, the slot goes on. If the job's
+-- history key holds another type, the occurrence is left as it is, and a line "?OCC\tKEY"
+-- tells the caller.
 local lines = {}
 local function record(occ, job, at, status, reason)
-  lines[#lines + 1] = '!' .. status .. '\t' .. occ .. '\t' .. string.gsub(reason, '[\t\r\n]', ' ')
   local rec = cjson.encode({occurrence = occ, job = job, node = ARGV[10],
     attempt = tonumber(redis.call('HGET', KEYS[3], occ) or '0'), fencing_token = 0,
     scheduled_at = iso(at), started_at = iso(now), ended_at = iso(now), status = status, error = reason})
   local hk = ARGV[8] .. job
-  redis.call('LPUSH', hk, rec)
-  redis.call('LTRIM', hk, 0, tonumber(ARGV[9]) - 1)
+  if not pushHistory(hk, rec, tonumber(ARGV[9])) then
+    lines[#lines + 1] = '?' .. occ .. '\t' .. hk
+    return
+  end
+  lines[#lines + 1] = '!' .. status .. '\t' .. occ .. '\t' .. string.gsub(reason, '[\t\r\n]', ' ')
   redis.call('ZREM', KEYS[1], occ)
   redis.call('HDEL', KEYS[3], occ)
   redis.call('HDEL', KEYS[8], occ)

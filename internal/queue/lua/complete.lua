@@ -12,7 +12,8 @@
 -- ("" for none)
 -- Returns: the guard's "ID SEQ FROM NOW", then for each group 1 if applied (now or by an
 -- earlier identical call), 0 if refused because the caller no longer holds the lease, 2 if
--- applied and the job's overlap slot went to a waiting occurrence, which is due now.
+-- applied and the job's overlap slot went to a waiting occurrence, which is due now, -1 if
+-- nothing was applied because the job's history key holds another type.
 --
 -- Which completions count: the caller's, if its token is the lock's value (its lease is
 -- live), or if its lease expired and nobody claimed the occurrence since: the occurrence's
@@ -59,13 +60,10 @@ for i = 9, #ARGV, 7 do
       ok = tk == token or (recovering and not tk)
     end
   end
-  if ok then
-    -- History first: if the push fails, nothing else was applied.
-    if record ~= '' then
-      local hk = ARGV[2] .. job
-      redis.call('LPUSH', hk, record)
-      redis.call('LTRIM', hk, 0, hlen - 1)
-    end
+  if ok and record ~= '' and not pushHistory(ARGV[2] .. job, record, hlen) then
+    -- History first: its key holds another type, so nothing of this one is applied.
+    out[#out + 1] = -1
+  elseif ok then
     local res = 1
     if action == 'done' or action == 'redo' then
       redis.call('ZREM', KEYS[1], occ)

@@ -132,3 +132,14 @@ end
 local function jobOf(occ)
   return string.match(occ, '^(.*)@[^@]*$') or occ
 end
+
+-- pushHistory adds rec to the history list hk, keeping hlen records. It answers false, with
+-- nothing written, when hk cannot take it (a key of another type): its caller then applies
+-- nothing else of that item, so that no run is recorded done without its record, and the
+-- other items of the call go on.
+local function pushHistory(hk, rec, hlen)
+  local r = redis.pcall('LPUSH', hk, rec)
+  if type(r) == 'table' and r.err then return false end
+  redis.call('LTRIM', hk, 0, hlen - 1)
+  return true
+end
