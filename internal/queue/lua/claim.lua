@@ -129,12 +129,7 @@ local function record(occ, job, at, status, reason)
     return
   end
   lines[#lines + 1] = '!' .. status .. '\t' .. occ .. '\t' .. string.gsub(reason, '[\t\r\n]', ' ')
-  redis.call('ZREM', KEYS[1], occ)
-  redis.call('HDEL', KEYS[3], occ)
-  redis.call('HDEL', KEYS[8], occ)
-  redis.call('HDEL', KEYS[9], occ)
-  redis.call('HDEL', KEYS[10], occ)
-  redis.call('HDEL', KEYS[12], occ)
+  forget(KEYS[1], {KEYS[3], KEYS[12], KEYS[8], KEYS[9], KEYS[10]}, occ)
   free(KEYS[7], KEYS[1], ARGV[7], job, occ)
 end
 

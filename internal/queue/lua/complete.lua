@@ -66,12 +66,7 @@ for i = 9, #ARGV, 7 do
   elseif ok then
     local res = 1
     if action == 'done' or action == 'redo' then
-      redis.call('ZREM', KEYS[1], occ)
-      redis.call('HDEL', KEYS[2], occ)
-      redis.call('HDEL', KEYS[8], occ)
-      redis.call('HDEL', KEYS[4], occ)
-      redis.call('HDEL', KEYS[5], occ)
-      redis.call('HDEL', KEYS[6], occ)
+      forget(KEYS[1], {KEYS[2], KEYS[8], KEYS[4], KEYS[5], KEYS[6]}, occ)
       redis.call('SET', lk, 'done:' .. token, 'PX', marker_ttl)
       res = res + free(KEYS[3], KEYS[1], ARGV[5], job, occ)
     elseif action == 'reretry' then

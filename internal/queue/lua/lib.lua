@@ -1,5 +1,6 @@
--- lib.lua: functions shared by claim.lua and complete.lua. queue.go prepends this file to
--- each of them, so both apply the same rules; it defines functions only.
+-- lib.lua: functions shared by the agenda scripts (claim, complete, renew, expand). queue.go
+-- prepends this file to each of them, so all apply the same rules (the guard, the token
+-- rule, what forgetting an occurrence means); it defines functions only.
 
 -- iso formats a Unix time in ms as RFC 3339 UTC with milliseconds, as Go's encoding/json
 -- reads a time.Time: Redis' Lua has no date functions (civil-from-days arithmetic).
@@ -142,4 +143,11 @@ local function pushHistory(hk, rec, hlen)
   if type(r) == 'table' and r.err then return false end
   redis.call('LTRIM', hk, 0, hlen - 1)
   return true
+end
+
+-- forget takes an occurrence that is over (finished, or decided not to run) off the agenda
+-- and out of the hashes that hold something of it (attempts, tokens, cancel, next, late).
+local function forget(agenda, hashes, occ)
+  redis.call('ZREM', agenda, occ)
+  for _, h in ipairs(hashes) do redis.call('HDEL', h, occ) end
 end
