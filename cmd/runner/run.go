@@ -39,7 +39,7 @@ func runNode(args []string, stderr io.Writer) error {
 	pluginDir := fs.String("plugin-dir", "", "directory of third-party plugin binaries")
 	concurrency := fs.Int("concurrency", 1024, "most runs this node has going at once")
 	grace := fs.Duration("grace", 10*time.Second, "how long running handlers may finish after SIGTERM before they are cancelled")
-	allowWritable := fs.Bool("allow-writable-plugins", false, "run plugin binaries that others than their owner may write (unsafe)")
+	allowWritable := fs.Bool("allow-writable-plugins", false, "run plugin binaries that others than the runner's user or root could replace (unsafe)")
 	allowEviction := fs.Bool("allow-eviction", false, "run even if Redis may evict keys (maxmemory-policy is not noeviction): unsafe")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")

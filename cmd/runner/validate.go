@@ -17,7 +17,7 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	pluginDir := fs.String("plugin-dir", "", "directory of third-party plugin binaries")
-	allowWritable := fs.Bool("allow-writable-plugins", false, "run plugin binaries that others than their owner may write (unsafe)")
+	allowWritable := fs.Bool("allow-writable-plugins", false, "run plugin binaries that others than the runner's user or root could replace (unsafe)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{2}
 	}

@@ -77,9 +77,10 @@ type Config struct {
 	// checksum (the job files' plugin blocks). It takes precedence over
 	// Dir; builtins take precedence over both.
 	Pinned map[string]Pin
-	// AllowWritable lets group- or world-writable third-party plugin
-	// binaries run (refused by default: anyone who can write one can run
-	// code as the runner).
+	// AllowWritable lets third-party plugin binaries run that others than
+	// the runner's user or root could replace: writable by group or world,
+	// owned by another user, or in such a directory (refused by default:
+	// anyone who can replace one can run code as the runner).
 	AllowWritable bool
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"syscall"
 
 	"github.com/hashicorp/go-plugin"
 )
@@ -21,18 +23,21 @@ type Pin struct {
 
 // trust checks a third-party plugin binary before it is started, and returns the
 // SecureConfig that makes go-plugin verify the checksum of what it executes. A binary that
-// others than its owner may write could be replaced under the runner's feet, so it is
-// refused unless Config.AllowWritable says otherwise; a pinned binary whose checksum differs
-// is refused with both checksums named. go-plugin checks the checksum again at start, so a
-// binary swapped between the two checks is refused as well.
+// someone else than the runner's user (or root) could replace under the runner's feet is
+// refused unless Config.AllowWritable says otherwise, as sudo, ssh and Vault's plugin
+// catalog do: the binary must be owned by root or the runner's user and writable by no one
+// else, and so must every directory up to the root (a world-writable directory passes only
+// with its sticky bit, which keeps others from replacing what they do not own). A pinned
+// binary whose checksum differs is refused with both checksums named. go-plugin checks the
+// checksum again at start, so a binary swapped between the two checks is refused as well.
 func (h *Host) trust(name, path string) (*plugin.SecureConfig, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrUntrusted, name, err)
 	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 && !h.cfg.AllowWritable {
-		return nil, fmt.Errorf("%w: %s: %s is group- or world-writable (mode %#o): fix its permissions (chmod go-w) or allow writable plugins",
-			ErrUntrusted, name, path, perm)
+	if !h.cfg.AllowWritable {
+		if err := replaceable(path); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w: fix the owner or permissions, or allow writable plugins", ErrUntrusted, name, err)
+		}
 	}
 	pin := h.cfg.Pinned[name]
 	if pin.SHA256 == "" {
@@ -64,4 +69,39 @@ func fileSHA256(path string) (string, error) {
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// replaceable says why someone else than the runner's user or root could replace the binary
+// at path, or the directories that lead to it; nil if no one can.
+func replaceable(path string) error {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	real, err = filepath.Abs(real)
+	if err != nil {
+		return err
+	}
+	me := os.Geteuid()
+	for p, file := real, true; ; p, file = filepath.Dir(p), false {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		what := "directory " + p
+		if file {
+			what = p
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != 0 && int(st.Uid) != me {
+			return fmt.Errorf("%s is owned by uid %d, neither root nor the runner's user (uid %d)", what, st.Uid, me)
+		}
+		perm := fi.Mode().Perm()
+		sticky := fi.Mode()&os.ModeSticky != 0
+		if perm&0o022 != 0 && (file || !sticky) {
+			return fmt.Errorf("%s is group- or world-writable (mode %#o)", what, perm)
+		}
+		if parent := filepath.Dir(p); parent == p {
+			return nil
+		}
+	}
 }

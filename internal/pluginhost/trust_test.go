@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,4 +99,69 @@ func TestRunAtStartsOnTime(t *testing.T) {
 			t.Errorf("handler started %s before its start time", startAt.Sub(started))
 		}
 	}
+}
+
+// TestReplaceablePluginsRefused: a plugin binary that someone else than the runner's user or
+// root could replace is refused, naming what is at fault: owned by another user, or in a
+// directory (at any depth) that its group or the world may write; a world-writable
+// directory with the sticky bit (as /tmp) passes.
+func TestReplaceablePluginsRefused(t *testing.T) {
+	bin := build(t, t.TempDir(), "./testdata/testplugin")
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := replaceable(bin); err != nil {
+		t.Fatalf("a binary of the runner's own: %v", err)
+	}
+	place := func(t *testing.T, dirMode os.FileMode) (dir, path string) {
+		t.Helper()
+		dir = filepath.Join(t.TempDir(), "plugins")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path = filepath.Join(dir, "p")
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, dirMode); err != nil {
+			t.Fatal(err)
+		}
+		return dir, path
+	}
+	t.Run("world-writable directory", func(t *testing.T) {
+		dir, path := place(t, 0o777)
+		if err := replaceable(path); err == nil || !strings.Contains(err.Error(), "directory "+dir) {
+			t.Errorf("replaceable = %v, want the directory named", err)
+		}
+		// Through a symlink elsewhere the real place is checked.
+		link := filepath.Join(t.TempDir(), "link")
+		if err := os.Symlink(path, link); err != nil {
+			t.Fatal(err)
+		}
+		if err := replaceable(link); err == nil {
+			t.Error("a symlink to a binary in a world-writable directory was accepted")
+		}
+	})
+	t.Run("sticky world-writable directory", func(t *testing.T) {
+		_, path := place(t, 0o777|os.ModeSticky)
+		if err := replaceable(path); err != nil {
+			t.Errorf("replaceable = %v, want a sticky directory accepted", err)
+		}
+	})
+	t.Run("owned by another user", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("only root can give a file away")
+		}
+		_, path := place(t, 0o755)
+		if err := os.Chown(path, 4242, 4242); err != nil {
+			t.Fatal(err)
+		}
+		if err := replaceable(path); err == nil || !strings.Contains(err.Error(), "uid 4242") {
+			t.Errorf("replaceable = %v, want the owner named", err)
+		}
+	})
 }
