@@ -162,11 +162,11 @@ func (q *Queue) parseClaimReply(reply string, shard int, out *Claimed) error {
 		token, err2 := strconv.ParseInt(f[2], 10, 64)
 		notBefore, err3 := strconv.ParseFloat(f[3], 64)
 		ttl, err4 := strconv.ParseInt(f[4], 10, 64)
-		at := strings.LastIndexByte(f[0], '@')
-		if err := errors.Join(err1, err2, err3, err4); err != nil || at < 0 {
+		job, ok := jobOf(f[0])
+		if err := errors.Join(err1, err2, err3, err4); err != nil || !ok {
 			return fmt.Errorf("malformed claim %q", l)
 		}
-		out.Claims = append(out.Claims, Claim{Occurrence: f[0], Job: f[0][:at], Shard: shard, Attempt: attempt, Token: token,
+		out.Claims = append(out.Claims, Claim{Occurrence: f[0], Job: job, Shard: shard, Attempt: attempt, Token: token,
 			NotBefore: time.UnixMilli(int64(notBefore)), TTL: time.Duration(ttl) * time.Millisecond})
 	}
 	return nil

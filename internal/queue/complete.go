@@ -138,15 +138,21 @@ func (q *Queue) completeCall(shard int, args []any, occs []string) call {
 		args: args, shard: shard, jobs: jobsOf(occs), occs: occs}
 }
 
+// jobOf returns the job of an occurrence id (cron.OccurrenceID: the part before the last
+// '@'), and whether the id has one.
+func jobOf(occ string) (string, bool) {
+	at := strings.LastIndexByte(occ, '@')
+	if at < 0 {
+		return occ, false
+	}
+	return occ[:at], true
+}
+
 // jobsOf returns the jobs of occurrence ids, each once.
 func jobsOf(occs []string) []string {
 	var jobs []string
 	for _, o := range occs {
-		j := o
-		if at := strings.LastIndexByte(o, '@'); at >= 0 {
-			j = o[:at]
-		}
-		if !slices.Contains(jobs, j) {
+		if j, _ := jobOf(o); !slices.Contains(jobs, j) {
 			jobs = append(jobs, j)
 		}
 	}
