@@ -106,14 +106,6 @@ local function policy(job)
   return p
 end
 
--- split returns the job of an occurrence id and whether it was added by hand (trigger,
--- backfill: cron.TriggeredID puts '~' after the last '@').
-local function split(occ)
-  local job, rest = string.match(occ, '^(.*)@([^@]*)$')
-  if not job then return occ, false end
-  return job, string.find(rest, '~', 1, true) ~= nil
-end
-
 -- record writes the history record of an occurrence this script decided not to run, due
 -- at ms, and forgets it; if it held its job's overlap slot, the slot goes on. If the job's
 -- history key holds another type, the occurrence is left as it is, and a line "?OCC\tKEY"

@@ -78,12 +78,10 @@ local function replan(job)
     cursor = r[1]
     for k = 1, #r[2], 2 do
       local occ, score = r[2][k], tonumber(r[2][k + 1])
-      local j, rest = string.match(occ, '^(.*)@([^@]*)$')
-      if j == job and not string.find(rest, '~', 1, true) and score > now
+      local j, manual = split(occ)
+      if j == job and not manual and score > now
           and not redis.call('HGET', KEYS[8], occ) then
-        redis.call('ZREM', KEYS[1], occ)
-        redis.call('HDEL', KEYS[5], occ)
-        redis.call('HDEL', KEYS[6], occ)
+        forget(KEYS[1], {KEYS[5], KEYS[6]}, occ)
         removed = removed + 1
       end
     end

@@ -129,9 +129,12 @@ local function older(v, token)
   return n ~= nil and n < tonumber(token)
 end
 
--- jobOf returns the job of an occurrence id (the part before its last '@').
-local function jobOf(occ)
-  return string.match(occ, '^(.*)@[^@]*$') or occ
+-- split returns the job of an occurrence id (the part before its last '@') and whether it
+-- was added by hand (trigger, backfill: cron.TriggeredID puts '~' after the last '@').
+local function split(occ)
+  local job, rest = string.match(occ, '^(.*)@([^@]*)$')
+  if not job then return occ, false end
+  return job, string.find(rest, '~', 1, true) ~= nil
 end
 
 -- pushHistory adds rec to the history list hk, keeping hlen records. It answers false, with

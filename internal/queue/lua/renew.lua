@@ -43,7 +43,7 @@ for i = 5, #ARGV, 3 do
       if tonumber(redis.call('HGET', KEYS[5], occ) or '0') < tonumber(attempt) then
         redis.call('HSET', KEYS[5], occ, attempt)
       end
-      local job = jobOf(occ)
+      local job = split(occ)
       if not redis.call('HGET', KEYS[6], job) then redis.call('HSET', KEYS[6], job, occ) end
       held = true
     end
