@@ -64,11 +64,11 @@ type Settings struct {
 // TLSFiles are PEM files for a TLS connection to Redis (see tlsfiles.Files).
 type TLSFiles = tlsfiles.Files
 
-// ClusterReload is how often a Cluster client re-reads the slot map. go-redis re-reads it at
+// clusterReload is how often a Cluster client re-reads the slot map. go-redis re-reads it at
 // once on a MOVED or ASK reply, but a master that died sends none: only this interval makes
 // the client find the replica promoted in its place (go-redis' default is a minute, which
 // would leave that master's shards unreachable as long).
-const ClusterReload = time.Second
+const clusterReload = time.Second
 
 // Open builds the client for s. Nothing is dialled yet: the first command connects.
 func Open(s Settings) (redis.UniversalClient, Kind, error) {
@@ -78,7 +78,7 @@ func Open(s Settings) (redis.UniversalClient, Kind, error) {
 	}
 	if kind == Cluster {
 		co := opts.Cluster()
-		co.ClusterStateReloadInterval = ClusterReload
+		co.ClusterStateReloadInterval = clusterReload
 		return redis.NewClusterClient(co), kind, nil
 	}
 	return redis.NewUniversalClient(opts), kind, nil
