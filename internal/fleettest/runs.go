@@ -2,6 +2,7 @@ package fleettest
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -31,18 +32,24 @@ type Event struct {
 	Pid        int
 }
 
-// ReadRuns parses a runs file written by RecordCommand handlers.
+// ReadRuns parses a runs file written by RecordCommand handlers. Handlers append to it
+// while it is read, so a last line without its newline is being written: it is left for the
+// next read.
 func ReadRuns(file string) ([]Event, error) {
-	f, err := os.Open(file)
+	b, err := os.ReadFile(file)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		b = nil
+	}
 	var out []Event
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
 		if len(fs) != 7 {
