@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -432,6 +433,11 @@ func TestFleetFencesPausedNode(t *testing.T) {
 		}
 		return false
 	})
+	// The frozen node could not cancel its handler, but its plugin did, at the lease's
+	// fence: the handler's process was gone before another node started the occurrence.
+	if err := syscall.Kill(first.Pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the frozen node's handler (pid %d) still runs after the takeover (kill -0: %v): its plugin did not fence it", first.Pid, err)
+	}
 	if err := victim.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}

@@ -114,6 +114,11 @@ func runNode(args []string, stderr io.Writer) error {
 	if noGuard {
 		logger.Warn("CRONFLEET_TEST_DISABLE_GUARD=1: the lost-state guard is off; a Redis that loses state will make this fleet replay and miss runs (tests only)")
 	}
+	// So can the handlers' own fence, only to show what it prevents.
+	noFence := os.Getenv("CRONFLEET_TEST_DISABLE_SELF_FENCE") == "1"
+	if noFence {
+		logger.Warn("CRONFLEET_TEST_DISABLE_SELF_FENCE=1: plugins are not told their leases' fences; the handlers of a frozen node outlive its leases (tests only)")
+	}
 	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease, Node: *node, DisableGuard: noGuard})
 	eng := engine.New(q, host, engine.Config{
 		Node:          *node,
@@ -124,6 +129,8 @@ func runNode(args []string, stderr io.Writer) error {
 		Grace:         *grace,
 		AllowEviction: skipEvictionCheck,
 		Logger:        logger,
+
+		NoHandlerFence: noFence,
 	})
 	{
 		ctx, cancel := context.WithCancel(context.Background())

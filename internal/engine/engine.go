@@ -61,6 +61,9 @@ type Config struct {
 	AllowEviction bool
 	// Logger receives the engine's logs; nil discards them.
 	Logger *slog.Logger
+	// NoHandlerFence keeps the lease's fence from the plugins (lease.Config.NoHandlerFence):
+	// only for the test that shows what it prevents.
+	NoHandlerFence bool
 }
 
 // Engine is one node's scheduler.
@@ -130,7 +133,7 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 		completions: make(chan completion),
 	}
 	e.jobs.Store(newJobSet(cfg.Jobs))
-	e.keeper = lease.New(agenda, lease.Config{Lease: cfg.Lease, Logger: log})
+	e.keeper = lease.New(agenda, lease.Config{Lease: cfg.Lease, Logger: log, NoHandlerFence: cfg.NoHandlerFence})
 	return e
 }
 

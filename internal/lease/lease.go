@@ -71,6 +71,10 @@ type Config struct {
 	Margin time.Duration
 	// Logger receives lease-loss events; nil discards them.
 	Logger *slog.Logger
+	// NoHandlerFence leaves the fence out of the contexts that Hold returns, so that a
+	// plugin never learns it and its handlers outlive a frozen node's lease: only for the
+	// test that shows what the fence prevents.
+	NoHandlerFence bool
 }
 
 // Keeper renews the leases of running occurrences and self-fences those it cannot renew.
@@ -97,7 +101,9 @@ type entry struct {
 	startAt time.Time
 	start   *time.Timer
 	fence   *time.Timer
-	done    bool
+	// moved is signalled whenever a renewal moves the fence (see Fence).
+	moved chan struct{}
+	done  bool
 	// cancelled: the fleet asked the run to stop; the lease is still renewed.
 	cancelled bool
 }
@@ -129,7 +135,10 @@ func (k *Keeper) Margin() time.Duration { return k.cfg.Margin }
 // release stops keeping it and must be called once the run's completion was decided.
 func (k *Keeper) Hold(ctx context.Context, l Lease, acquired time.Time, ttl time.Duration, start time.Time) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	e := &entry{cancel: cancel, last: acquired, ttl: min(ttl, k.cfg.Lease)}
+	e := &entry{cancel: cancel, last: acquired, ttl: min(ttl, k.cfg.Lease), moved: make(chan struct{}, 1)}
+	if !k.cfg.NoHandlerFence {
+		ctx = context.WithValue(ctx, fenceKey{}, Fence{k: k, e: e})
+	}
 	k.mu.Lock()
 	k.held[l] = e
 	e.fence = time.AfterFunc(k.validity(e), func() { k.lose(l, e, "not renewed in time", true) })
@@ -174,8 +183,46 @@ func (k *Keeper) stop(e *entry) {
 
 // validity is how long from now e's lease may still be trusted; k.mu is held, or e is new.
 func (k *Keeper) validity(e *entry) time.Duration {
-	return time.Until(e.last.Add(e.ttl - k.cfg.Margin))
+	return time.Until(k.fenceAt(e))
 }
+
+// fenceAt is the instant from which e's lease is no longer trusted, unless renewed before;
+// k.mu is held, or e is new.
+func (k *Keeper) fenceAt(e *entry) time.Time {
+	return e.last.Add(e.ttl - k.cfg.Margin)
+}
+
+// Fence is a held lease's fence, as the process running its handler must see it: the
+// instant at which the run is cancelled unless the lease was renewed before, which every
+// renewal moves. The keeper cancels the run's context at the fence, but only while this
+// process runs: a frozen process (SIGSTOP, a stalled VM) cancels nothing, and a handler in
+// another process would run on past the lease, next to the node that took the occurrence
+// over. So the plugin host sends the fence, and every move of it, to the plugin, which
+// stops the handler at the fence by its own clock.
+type Fence struct {
+	k *Keeper
+	e *entry
+}
+
+type fenceKey struct{}
+
+// FenceOf returns the fence of the lease whose run ctx is (a context from Hold, or derived
+// from one); false when ctx has none.
+func FenceOf(ctx context.Context) (Fence, bool) {
+	f, ok := ctx.Value(fenceKey{}).(Fence)
+	return f, ok
+}
+
+// At is the fence now: a time.Now reading, whose monotonic clock counts.
+func (f Fence) At() time.Time {
+	f.k.mu.Lock()
+	defer f.k.mu.Unlock()
+	return f.k.fenceAt(f.e)
+}
+
+// Moved is signalled after a renewal moved the fence; it holds one signal, so a reader
+// that was busy finds it and reads At once for any number of moves.
+func (f Fence) Moved() <-chan struct{} { return f.e.moved }
 
 // due says whether e's lease is to be renewed at now: a third of the lease after its last
 // success, or at once for a short lease whose run has started; k.mu is held.
@@ -262,6 +309,10 @@ func (k *Keeper) renewDue(ctx context.Context) {
 		if !e.done {
 			e.last, e.ttl, e.startAt = now, k.cfg.Lease, time.Time{}
 			e.fence.Reset(k.validity(e))
+			select {
+			case e.moved <- struct{}{}:
+			default:
+			}
 			stop = ok[i] == Cancelled && !e.cancelled
 			e.cancelled = e.cancelled || stop
 		}

@@ -461,3 +461,42 @@ func TestShortLeaseRenewedWhenItsRunStarts(t *testing.T) {
 		})
 	}
 }
+
+// TestFenceFollowsRenewals: the context from Hold carries the lease's fence, which starts
+// where the keeper would cancel the run and moves, with a signal, on every renewal.
+func TestFenceFollowsRenewals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const l = 30 * time.Second
+		r := &renewer{}
+		k := lease.New(r, lease.Config{Lease: l})
+		stop := run(t, k)
+		defer stop()
+		acquired := time.Now()
+		ctx, release := k.Hold(t.Context(), occ, acquired, full, time.Time{})
+		defer release()
+		f, ok := lease.FenceOf(ctx)
+		if !ok {
+			t.Fatal("FenceOf(Hold's context) found no fence")
+		}
+		if got, want := f.At(), acquired.Add(l-l/5); !got.Equal(want) {
+			t.Errorf("fence at %v after the claim, want %v", got.Sub(acquired), want.Sub(acquired))
+		}
+		<-f.Moved()
+		calls := r.log()
+		if len(calls) != 1 {
+			t.Fatalf("fence moved after %d renewals, want 1", len(calls))
+		}
+		if got, want := f.At(), calls[0].at.Add(l-l/5); !got.Equal(want) {
+			t.Errorf("fence after the renewal at %v, want %v", got.Sub(acquired), want.Sub(acquired))
+		}
+	})
+}
+
+func TestNoHandlerFence(t *testing.T) {
+	k := lease.New(&renewer{}, lease.Config{Lease: time.Minute, NoHandlerFence: true})
+	ctx, release := k.Hold(t.Context(), occ, time.Now(), full, time.Time{})
+	defer release()
+	if _, ok := lease.FenceOf(ctx); ok {
+		t.Error("FenceOf found a fence with NoHandlerFence set")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cronfleet/cronfleet/internal/lease"
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
 )
 
@@ -29,6 +30,12 @@ var ErrUnsendable = errors.New("pluginwire: run request cannot be sent")
 
 // errSessionEnded is a run that found its session ended before it was sent.
 var errSessionEnded = errors.New("pluginwire: session ended")
+
+// ErrFenced is the cancellation cause of a run that the plugin stopped by itself at its
+// fence (RunRequest.fence_monotonic_ns): the host did not renew the run's lease in time,
+// because it is frozen, cut off from Redis, or gone.
+var ErrFenced = errors.New("the run's lease was not renewed before its fence (the runner is frozen, cut off or gone): " +
+	"the handler is stopped before another node may take the occurrence over")
 
 // session is the host's end of one Session stream: it sends runs and cancellations and
 // hands each run's events to it. The reader goroutine it starts is its own; it ends when
@@ -141,7 +148,8 @@ func (s *session) ended() bool {
 // run sends req, not to start before startAt (zero: at once), and waits for its result.
 // When ctx ends first it sends a cancellation and returns ctx's error in a Canceled or
 // DeadlineExceeded status, as a cancelled gRPC call does. errSessionEnded means the stream
-// had ended: nothing was sent.
+// had ended: nothing was sent. When ctx carries a lease's fence (lease.FenceOf), the run
+// goes with it, and so does every move of it while the run lasts.
 func (s *session) run(ctx context.Context, req *pb.RunRequest, startAt time.Time, output func(string)) (*pb.RunResult, error) {
 	m := &pb.SessionRequest{Msg: &pb.SessionRequest_Run{Run: req}}
 	if d, ok := ctx.Deadline(); ok {
@@ -162,29 +170,52 @@ func (s *session) run(ctx context.Context, req *pb.RunRequest, startAt time.Time
 	s.runs[m.Id] = r
 	s.mu.Unlock()
 
+	fence, fenced := lease.FenceOf(ctx)
+	var moved <-chan struct{} // nil without a fence: never ready
+	if fenced {
+		moved = fence.Moved()
+		m.GetRun().FenceMonotonicNs = toMachine(fence.At())
+	}
 	if err := s.sendRun(m, startAt); err != nil {
 		// The stream broke; the reader fails every run, this one included.
 		end := <-r.done
 		return nil, end.err
 	}
-	select {
-	case end := <-r.done:
-		return end.res, end.err
-	case <-ctx.Done():
-		s.mu.Lock()
-		_, inFlight := s.runs[m.Id]
-		delete(s.runs, m.Id)
-		s.mu.Unlock()
-		if !inFlight {
-			// Its end arrived meanwhile (or the stream broke): the reader is handing it over.
-			end := <-r.done
+	for {
+		select {
+		case end := <-r.done:
 			return end.res, end.err
+		case <-moved:
+			// A failed send means the stream broke: the reader ends the run.
+			s.send(&pb.SessionRequest{Id: m.Id, Msg: &pb.SessionRequest_FenceMonotonicNs{FenceMonotonicNs: toMachine(fence.At())}})
+		case <-ctx.Done():
+			return s.abandon(ctx, m.Id, r)
 		}
-		s.sendMu.Lock()
-		_ = s.stream.Send(&pb.SessionRequest{Id: m.Id, Msg: &pb.SessionRequest_Cancel{Cancel: true}})
-		s.sendMu.Unlock()
-		return nil, status.FromContextError(ctx.Err()).Err()
 	}
+}
+
+// abandon gives up on run id, whose ctx ended, unless its end arrived meanwhile; the
+// plugin is told to cancel it.
+func (s *session) abandon(ctx context.Context, id uint64, r *sessionRun) (*pb.RunResult, error) {
+	s.mu.Lock()
+	_, inFlight := s.runs[id]
+	delete(s.runs, id)
+	s.mu.Unlock()
+	if !inFlight {
+		// Its end arrived meanwhile (or the stream broke): the reader is handing it over.
+		end := <-r.done
+		return end.res, end.err
+	}
+	s.send(&pb.SessionRequest{Id: id, Msg: &pb.SessionRequest_Cancel{Cancel: true}})
+	return nil, status.FromContextError(ctx.Err()).Err()
+}
+
+// send sends m, a message about a run already sent; an error means the stream broke, which
+// the reader handles.
+func (s *session) send(m *pb.SessionRequest) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	_ = s.stream.Send(m)
 }
 
 // sendRun sends m, with startAt as an instant of the machine's monotonic clock (see
@@ -207,8 +238,8 @@ func sendable(m *pb.SessionRequest) error {
 			return fmt.Errorf("%w: %q is not UTF-8", ErrUnsendable, f)
 		}
 	}
-	// Room for the start, which is set as the request is sent.
-	if n := proto.Size(m) + 16; n > MaxMessage {
+	// Room for the start and the fence, which are set as the request is sent.
+	if n := proto.Size(m) + 32; n > MaxMessage {
 		return fmt.Errorf("%w: %d bytes, over the limit of %d", ErrUnsendable, n, MaxMessage)
 	}
 	return nil
@@ -221,14 +252,15 @@ func (s *session) close() {
 }
 
 // serveSession is the plugin's end of a Session stream: every run in its own goroutine,
-// under a context that its cancel message, its deadline or the stream's end cancels.
+// under a context that its cancel message, its deadline, its fence or the stream's end
+// cancels.
 func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 	var (
 		sendMu sync.Mutex
 		mu     sync.Mutex
 		wg     sync.WaitGroup
 	)
-	cancels := map[uint64]context.CancelFunc{}
+	runs := map[uint64]*servedRun{}
 	send := func(ev *pb.SessionEvent) {
 		sendMu.Lock()
 		defer sendMu.Unlock()
@@ -239,17 +271,25 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 		m, err := stream.Recv()
 		if err != nil {
 			mu.Lock()
-			for _, cancel := range cancels {
-				cancel()
+			for _, r := range runs {
+				r.cancel(nil)
 			}
 			mu.Unlock()
 			return nil
 		}
 		id := m.GetId()
-		if m.GetCancel() {
+		switch msg := m.Msg.(type) {
+		case *pb.SessionRequest_Cancel:
 			mu.Lock()
-			if cancel, ok := cancels[id]; ok {
-				cancel()
+			if r, ok := runs[id]; ok && msg.Cancel {
+				r.cancel(nil)
+			}
+			mu.Unlock()
+			continue
+		case *pb.SessionRequest_FenceMonotonicNs:
+			mu.Lock()
+			if r, ok := runs[id]; ok {
+				r.fence(msg.FenceMonotonicNs)
 			}
 			mu.Unlock()
 			continue
@@ -263,21 +303,52 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 			startAt = fromMachine(ns)
 		}
 		ctx, cancel := runContext(stream.Context(), m.GetDeadline())
+		r := &servedRun{cancel: cancel}
 		mu.Lock()
-		cancels[id] = cancel
+		runs[id] = r
+		if ns := req.GetFenceMonotonicNs(); ns != 0 {
+			r.fence(ns)
+		}
 		mu.Unlock()
 		wg.Go(func() {
 			defer func() {
 				mu.Lock()
-				delete(cancels, id)
+				delete(runs, id)
+				r.stop()
 				mu.Unlock()
-				cancel()
+				cancel(nil)
 			}()
 			res, err := runImpl(ctx, impl, req, startAt, func(line string) {
 				send(&pb.SessionEvent{Id: id, Event: &pb.SessionEvent_Output{Output: sendableLine(line)}})
 			})
 			send(endEvent(id, res, err))
 		})
+	}
+}
+
+// servedRun is a run in flight on the plugin's end of a session; serveSession's lock
+// guards it.
+type servedRun struct {
+	cancel context.CancelCauseFunc
+	timer  *time.Timer // cancels the run at its fence; nil without one
+}
+
+// fence (re)sets the instant, on the machine's monotonic clock, at which the run is
+// cancelled with ErrFenced. A fence that passed cancelled the run for good: a later
+// renewal cannot undo that, and needs not, since the host cancels it at the same instant.
+func (r *servedRun) fence(ns int64) {
+	d := time.Until(fromMachine(ns))
+	if r.timer == nil {
+		r.timer = time.AfterFunc(d, func() { r.cancel(ErrFenced) })
+		return
+	}
+	r.timer.Reset(d)
+}
+
+// stop stops the fence's timer: the run ended.
+func (r *servedRun) stop() {
+	if r.timer != nil {
+		r.timer.Stop()
 	}
 }
 
@@ -333,11 +404,16 @@ func runErrorStatus(e *pb.RunError) error {
 
 // runContext is a run's context on the plugin's side: the stream's, with the run's
 // deadline if it has one.
-func runContext(stream context.Context, deadline *timestamppb.Timestamp) (context.Context, context.CancelFunc) {
-	if deadline == nil {
-		return context.WithCancel(stream)
+func runContext(stream context.Context, deadline *timestamppb.Timestamp) (context.Context, context.CancelCauseFunc) {
+	ctx := stream
+	if deadline != nil {
+		// The deadline's timer goes with the run's context: cancel releases both.
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadline(stream, deadline.AsTime())
+		ctx, cancel := context.WithCancelCause(ctx)
+		return ctx, func(cause error) { cancel(cause); stop() }
 	}
-	return context.WithDeadline(stream, deadline.AsTime())
+	return context.WithCancelCause(ctx)
 }
 
 // session returns the client's open session, opening one if there is none or the last one

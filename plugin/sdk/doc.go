@@ -26,13 +26,22 @@
 // the job's policy; wrap it with Permanent when retrying cannot help (bad
 // settings, a refused request). Run.Decode's errors are permanent.
 //
-// Protocol: the handshake carries protocol version 2 (plugin/proto); a
+// Protocol: the handshake carries protocol version 3 (plugin/proto); a
 // runner refuses a plugin built against another version, naming both.
 //
 // Cancellation: the ctx passed to Handler.Run is cancelled when the runner
 // cancels the occurrence (its timeout, a lost lease, the runner's shutdown)
 // and when the plugin itself shuts down. A handler must return promptly
-// after ctx is done and must not leave processes behind.
+// after ctx is done (within Run.StopWithin) and must not leave processes
+// behind.
+//
+// Self-fencing: the runner sends each run's fence, the instant its lease
+// stops being trusted unless renewed, and a new one after every renewal.
+// Serve cancels the handler's ctx at the fence by itself, with cause
+// ErrFenced, so that a handler stops even when its runner cannot tell it to:
+// the runner is frozen (SIGSTOP, a stalled VM) or cut off. The handler then
+// has Run.StopWithin before the lease expires and another node may take the
+// occurrence over.
 //
 // A handler that ignores its cancellation for longer than the cancel grace
 // (WithCancelGrace, default 10s) is treated as stuck: Serve cancels every

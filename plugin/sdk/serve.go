@@ -14,6 +14,11 @@ import (
 	"github.com/cronfleet/cronfleet/internal/pluginwire"
 )
 
+// ErrFenced is the cause (context.Cause) of a handler's ctx that the plugin
+// cancelled by itself at the run's fence: the runner did not renew the
+// run's lease in time (see the package doc, Self-fencing).
+var ErrFenced = pluginwire.ErrFenced
+
 // ServeOption configures Serve.
 type ServeOption func(*serveConfig)
 

@@ -15,6 +15,9 @@
 // Direct and CancelDirect are gone, and every plugin waits for a run's start
 // (RunRequest.start_at_monotonic_ns, on the monotonic clock where v2's
 // start_at was on the wall clock; SchemaResponse.honours_start_at is gone).
+// Added to v3 later, as optional fields an older plugin ignores: the run's
+// fence (RunRequest.fence_monotonic_ns, SessionRequest.fence_monotonic_ns),
+// at which the plugin stops the handler by itself.
 //
 // A plugin in another language must: print go-plugin's handshake line
 // "1|3|unix|/path/to/socket|grpc" (core version 1, protocol 3) on stdout
@@ -57,6 +60,7 @@ type SessionRequest struct {
 	//
 	//	*SessionRequest_Run
 	//	*SessionRequest_Cancel
+	//	*SessionRequest_FenceMonotonicNs
 	Msg isSessionRequest_Msg `protobuf_oneof:"msg"`
 	// deadline, with run, is when the run's context expires (its timeout).
 	Deadline      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline,proto3" json:"deadline,omitempty"`
@@ -126,6 +130,15 @@ func (x *SessionRequest) GetCancel() bool {
 	return false
 }
 
+func (x *SessionRequest) GetFenceMonotonicNs() int64 {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionRequest_FenceMonotonicNs); ok {
+			return x.FenceMonotonicNs
+		}
+	}
+	return 0
+}
+
 func (x *SessionRequest) GetDeadline() *timestamppb.Timestamp {
 	if x != nil {
 		return x.Deadline
@@ -149,9 +162,18 @@ type SessionRequest_Cancel struct {
 	Cancel bool `protobuf:"varint,3,opt,name=cancel,proto3,oneof"`
 }
 
+type SessionRequest_FenceMonotonicNs struct {
+	// fence_monotonic_ns moves the run's fence (RunRequest.fence_monotonic_ns)
+	// to a later instant: the host renewed the run's lease. It may arrive
+	// after the run ended, and is then ignored.
+	FenceMonotonicNs int64 `protobuf:"varint,5,opt,name=fence_monotonic_ns,json=fenceMonotonicNs,proto3,oneof"`
+}
+
 func (*SessionRequest_Run) isSessionRequest_Msg() {}
 
 func (*SessionRequest_Cancel) isSessionRequest_Msg() {}
+
+func (*SessionRequest_FenceMonotonicNs) isSessionRequest_Msg() {}
 
 // SessionEvent is a message from the plugin on a Session stream.
 type SessionEvent struct {
@@ -499,9 +521,19 @@ type RunRequest struct {
 	// a run whose lease it could not renew that long before the expiry. A
 	// handler that stops in stages (SIGTERM, then SIGKILL) fits them within
 	// it. 0: not said.
-	StopWithinMs  int64 `protobuf:"varint,9,opt,name=stop_within_ms,json=stopWithinMs,proto3" json:"stop_within_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StopWithinMs int64 `protobuf:"varint,9,opt,name=stop_within_ms,json=stopWithinMs,proto3" json:"stop_within_ms,omitempty"`
+	// fence_monotonic_ns, when not 0, is the instant (on the clock of
+	// start_at_monotonic_ns) at which the plugin must cancel the run's context
+	// by itself, unless a SessionRequest with a later fence_monotonic_ns came
+	// first: the run's lease expires stop_within_ms after it, and then another
+	// node may take the occurrence over. The host sends a new fence after every
+	// renewal of the lease, and cancels the run itself at the fence too; the
+	// plugin's own timer is what stops the handler when the host cannot (it is
+	// frozen, or cut off from Redis and from the plugin). Without it, a
+	// handler of a frozen host runs on next to the one that took over.
+	FenceMonotonicNs int64 `protobuf:"varint,10,opt,name=fence_monotonic_ns,json=fenceMonotonicNs,proto3" json:"fence_monotonic_ns,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *RunRequest) Reset() {
@@ -593,6 +625,13 @@ func (x *RunRequest) GetStartAtMonotonicNs() int64 {
 func (x *RunRequest) GetStopWithinMs() int64 {
 	if x != nil {
 		return x.StopWithinMs
+	}
+	return 0
+}
+
+func (x *RunRequest) GetFenceMonotonicNs() int64 {
+	if x != nil {
+		return x.FenceMonotonicNs
 	}
 	return 0
 }
@@ -865,11 +904,12 @@ var File_handler_proto protoreflect.FileDescriptor
 
 const file_handler_proto_rawDesc = "" +
 	"\n" +
-	"\rhandler.proto\x12\x13cronfleet.plugin.v3\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
+	"\rhandler.proto\x12\x13cronfleet.plugin.v3\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x01\n" +
 	"\x0eSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
 	"\x03run\x18\x02 \x01(\v2\x1f.cronfleet.plugin.v3.RunRequestH\x00R\x03run\x12\x18\n" +
-	"\x06cancel\x18\x03 \x01(\bH\x00R\x06cancel\x126\n" +
+	"\x06cancel\x18\x03 \x01(\bH\x00R\x06cancel\x12.\n" +
+	"\x12fence_monotonic_ns\x18\x05 \x01(\x03H\x00R\x10fenceMonotonicNs\x126\n" +
 	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadlineB\x05\n" +
 	"\x03msg\"\xb2\x01\n" +
 	"\fSessionEvent\x12\x0e\n" +
@@ -887,7 +927,7 @@ const file_handler_proto_rawDesc = "" +
 	"\bproblems\x18\x01 \x03(\v2\x1c.cronfleet.plugin.v3.ProblemR\bproblems\"A\n" +
 	"\aProblem\x12\x1c\n" +
 	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xca\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xf8\x02\n" +
 	"\n" +
 	"RunRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12=\n" +
@@ -898,7 +938,9 @@ const file_handler_proto_rawDesc = "" +
 	"\x04node\x18\x06 \x01(\tR\x04node\x12\x1a\n" +
 	"\bsettings\x18\a \x01(\fR\bsettings\x121\n" +
 	"\x15start_at_monotonic_ns\x18\b \x01(\x03R\x12startAtMonotonicNs\x12$\n" +
-	"\x0estop_within_ms\x18\t \x01(\x03R\fstopWithinMs\"\x95\x02\n" +
+	"\x0estop_within_ms\x18\t \x01(\x03R\fstopWithinMs\x12,\n" +
+	"\x12fence_monotonic_ns\x18\n" +
+	" \x01(\x03R\x10fenceMonotonicNs\"\x95\x02\n" +
 	"\tRunResult\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12H\n" +
 	"\bmetadata\x18\x02 \x03(\v2,.cronfleet.plugin.v3.RunResult.MetadataEntryR\bmetadata\x12\x16\n" +
@@ -983,6 +1025,7 @@ func file_handler_proto_init() {
 	file_handler_proto_msgTypes[0].OneofWrappers = []any{
 		(*SessionRequest_Run)(nil),
 		(*SessionRequest_Cancel)(nil),
+		(*SessionRequest_FenceMonotonicNs)(nil),
 	}
 	file_handler_proto_msgTypes[1].OneofWrappers = []any{
 		(*SessionEvent_Output)(nil),

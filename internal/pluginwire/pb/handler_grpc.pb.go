@@ -15,6 +15,9 @@
 // Direct and CancelDirect are gone, and every plugin waits for a run's start
 // (RunRequest.start_at_monotonic_ns, on the monotonic clock where v2's
 // start_at was on the wall clock; SchemaResponse.honours_start_at is gone).
+// Added to v3 later, as optional fields an older plugin ignores: the run's
+// fence (RunRequest.fence_monotonic_ns, SessionRequest.fence_monotonic_ns),
+// at which the plugin stops the handler by itself.
 //
 // A plugin in another language must: print go-plugin's handshake line
 // "1|3|unix|/path/to/socket|grpc" (core version 1, protocol 3) on stdout

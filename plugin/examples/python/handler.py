@@ -85,8 +85,8 @@ def log(level, message, **fields):
 class Handler(handler_pb2_grpc.HandlerServicer):
     """The cronfleet Handler service: Schema, and Session, which carries all
     of this process' runs over one stream. Each run may be cancelled (a
-    cancel message, its deadline, or the stream's end: timeout, lost lease
-    or shutdown) and must then stop promptly."""
+    cancel message, its deadline, its fence, or the stream's end: timeout,
+    lost lease or shutdown) and must then stop promptly."""
 
     def Schema(self, request, context):
         """The handler block's attributes, which the runner checks job
@@ -105,6 +105,7 @@ class Handler(handler_pb2_grpc.HandlerServicer):
         events = queue.Queue()
         lock = threading.Lock()
         runs = {}  # run id -> threading.Event set when the run is cancelled
+        fences = {}  # run id -> threading.Timer that cancels the run at its fence
 
         def cancel_all():
             with lock:
@@ -112,6 +113,23 @@ class Handler(handler_pb2_grpc.HandlerServicer):
                     cancelled.set()
 
         context.add_callback(cancel_all)  # the stream ended or was cancelled
+
+        def fence(run_id, ns):
+            """(Re)sets the run's fence, an instant of the machine's monotonic
+            clock: the run is cancelled there unless a later fence comes
+            first, because its lease may expire soon after, even if the
+            runner is frozen and cannot cancel it."""
+            with lock:
+                cancelled = runs.get(run_id)
+                if cancelled is None:
+                    return  # the run ended
+                old = fences.pop(run_id, None)
+                if old is not None:
+                    old.cancel()
+                timer = threading.Timer(max(ns / 1e9 - time.monotonic(), 0), cancelled.set)
+                timer.daemon = True
+                fences[run_id] = timer
+            timer.start()
 
         def serve(run_id, req, start, deadline, cancelled):
             try:
@@ -123,6 +141,9 @@ class Handler(handler_pb2_grpc.HandlerServicer):
             finally:
                 with lock:
                     runs.pop(run_id, None)
+                    timer = fences.pop(run_id, None)
+                if timer is not None:
+                    timer.cancel()
                 events.put(FINISHED)
 
         def read():
@@ -136,6 +157,8 @@ class Handler(handler_pb2_grpc.HandlerServicer):
                         cancelled = threading.Event()
                         with lock:
                             runs[m.id] = cancelled
+                        if m.run.fence_monotonic_ns:
+                            fence(m.id, m.run.fence_monotonic_ns)
                         worker = threading.Thread(target=serve, args=(m.id, m.run, start, deadline, cancelled), daemon=True)
                         events.put(STARTED)  # before the worker's FINISHED can be queued
                         try:
@@ -145,6 +168,8 @@ class Handler(handler_pb2_grpc.HandlerServicer):
                             with lock:
                                 runs.pop(m.id, None)
                             events.put(FINISHED)
+                    elif which == "fence_monotonic_ns":
+                        fence(m.id, m.fence_monotonic_ns)
                     elif which == "cancel":
                         with lock:
                             cancelled = runs.get(m.id)

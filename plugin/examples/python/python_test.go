@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cronfleet/cronfleet/internal/lease"
 	"github.com/cronfleet/cronfleet/internal/pluginhost"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
@@ -186,5 +187,35 @@ func TestCancel(t *testing.T) {
 	}
 	if _, err := h.Run(t.Context(), "echo-python", occurrence(`{}`), nil); err != nil {
 		t.Errorf("run after a cancelled one: %v", err)
+	}
+}
+
+// unreachable is a lease.Renewer whose Redis never answers.
+type unreachable struct{}
+
+func (unreachable) Renew(context.Context, []lease.Lease) ([]lease.Verdict, error) {
+	return nil, errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+}
+
+// TestFence: the plugin stops a run at its fence by itself, as a runner that is frozen
+// needs it to, and not before.
+func TestFence(t *testing.T) {
+	h := newHost(t)
+	const leaseTTL = 3 * time.Second
+	k := lease.New(unreachable{}, lease.Config{Lease: leaseTTL})
+	runCtx, release := k.Hold(t.Context(), lease.Lease{Occurrence: "report@1795662000", Token: 17}, time.Now(), time.Hour, time.Time{})
+	defer release()
+	fence, _ := lease.FenceOf(runCtx)
+	// A frozen runner: its own cancellation never reaches the plugin.
+	_, err := h.Run(context.WithoutCancel(runCtx), "echo-python", occurrence(`{"sleep":300}`), nil)
+	ended := time.Now()
+	if err == nil || !strings.Contains(err.Error(), "echo-python: cancelled") {
+		t.Errorf("err = %v, want the run cancelled by the plugin", err)
+	}
+	if ended.Before(fence.At()) {
+		t.Errorf("run ended %v before its fence", fence.At().Sub(ended))
+	}
+	if expiry := fence.At().Add(leaseTTL / 5); !ended.Before(expiry) {
+		t.Errorf("run ended %v after its lease expired", ended.Sub(expiry))
 	}
 }

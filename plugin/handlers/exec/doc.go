@@ -24,8 +24,9 @@
 // credentials, cloud tokens) reaches a job unless the job file says so.
 //
 // Processes: the command runs in its own process group. When the run's ctx
-// is cancelled (timeout, lost lease, shutdown) the whole group gets SIGTERM
-// and, after a short grace, SIGKILL; when the command exits on its own, any
+// is cancelled (timeout, lost lease, shutdown, or the lease's fence passing
+// while the runner is frozen or cut off, see plugin/sdk) the whole group gets
+// SIGTERM and, after a short grace that fits within Run.StopWithin, SIGKILL; when the command exits on its own, any
 // process it left in its group is killed too. A job thus never leaves
 // background processes behind, however it was stopped. The command also
 // gets SIGKILL if the plugin process dies (Pdeathsig), although its own
