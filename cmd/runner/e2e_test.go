@@ -447,7 +447,7 @@ func TestFleetFencesPausedNode(t *testing.T) {
 	// The resumed node cancels its handler and its late completion is refused.
 	testwait.For(t, 15*time.Second, "the resumed node to cancel its run and be refused", func() bool {
 		l := victim.Log()
-		return strings.Contains(l, "lease lost: cancelling run") && strings.Contains(l, "completion refused")
+		return strings.Contains(l, "cancelling run") && strings.Contains(l, "completion refused")
 	})
 	testwait.For(t, 20*time.Second, "the takeover to finish", func() bool {
 		for _, e := range f.events() {

@@ -96,9 +96,13 @@ func (e *Engine) run(ctx context.Context, a *attempt, startAt time.Time) queue.C
 func (e *Engine) outcome(a *attempt, cause, err error) queue.Completion {
 	rec, log := a.rec, a.log
 	switch {
+	case errors.Is(cause, lease.ErrNotRenewed):
+		rec.Status, rec.Error = queue.StatusRetrying, "lease not renewed in time (Redis unreachable or slow): "+errString(err)
+		log.Warn("run cancelled: its lease could not be renewed in time (Redis unreachable or slow); the occurrence runs again", "err", err)
+		return queue.Completion{Retry: true}
 	case errors.Is(cause, lease.ErrLost):
 		rec.Status, rec.Error = queue.StatusRetrying, "lease lost: "+errString(err)
-		log.Warn("run cancelled: lease lost", "err", err)
+		log.Warn("run cancelled: lease lost to another node", "err", err)
 		return queue.Completion{Retry: true}
 	case errors.Is(cause, lease.ErrCancelled) && err != nil:
 		// Done for good: the newer occurrence that cancelled it runs once this completes.

@@ -13,6 +13,11 @@ import (
 // time. Check it with errors.Is(context.Cause(ctx), ErrLost).
 var ErrLost = errors.New("lease: lost")
 
+// ErrNotRenewed is the cause of a run whose lease could not be renewed before its fence
+// (Redis unreachable or too slow), as opposed to one found held by another node. It is an
+// ErrLost: the run is over either way, but the operator's fix differs.
+var ErrNotRenewed = fmt.Errorf("%w: not renewed in time", ErrLost)
+
 // ErrCancelled is the cancellation cause of a run that the fleet asked to stop while its
 // lease is still held: a newer occurrence of a job whose overlap policy is cancel_other
 // replaces it. Unlike ErrLost the node still holds the lease, and keeps renewing it until
@@ -87,9 +92,10 @@ type Keeper struct {
 	// large Margin a renewal, and a retry, come before the fence.
 	every time.Duration
 
-	mu   sync.Mutex
-	held map[Lease]*entry
-	wake chan struct{} // a short lease's run starts: renew now
+	mu     sync.Mutex
+	held   map[Lease]*entry
+	failed error         // why the last renewal failed; nil after a success
+	wake   chan struct{} // a short lease's run starts: renew now
 }
 
 type entry struct {
@@ -141,7 +147,7 @@ func (k *Keeper) Hold(ctx context.Context, l Lease, acquired time.Time, ttl time
 	}
 	k.mu.Lock()
 	k.held[l] = e
-	e.fence = time.AfterFunc(k.validity(e), func() { k.lose(l, e, "not renewed in time", true) })
+	e.fence = time.AfterFunc(k.validity(e), func() { k.lose(l, e, nil) })
 	if e.ttl < k.cfg.Lease {
 		// Renewed halfway from the start to the fence: a run that ends sooner, as most
 		// do, costs no renewal at all.
@@ -230,20 +236,31 @@ func (k *Keeper) due(e *entry, now time.Time) bool {
 	return now.Sub(e.last) >= k.every || (!e.startAt.IsZero() && !now.Before(e.startAt))
 }
 
-// lose cancels the run of l. A fence timer that fired while a renewal succeeded (timed
-// says so) re-checks the deadline under the lock and stands down.
-func (k *Keeper) lose(l Lease, e *entry, why string, timed bool) {
+// lose cancels the run of l: its lock holds another token (taken), or its fence passed
+// without a renewal (taken is nil). A fence timer that fired while a renewal succeeded
+// re-checks the deadline under the lock and stands down.
+func (k *Keeper) lose(l Lease, e *entry, taken error) {
 	k.mu.Lock()
-	if e.done || (timed && k.validity(e) > 0) {
+	if e.done || (taken == nil && k.validity(e) > 0) {
 		k.mu.Unlock()
 		return
 	}
 	e.done = true
 	k.stop(e)
 	delete(k.held, l)
+	failed := k.failed
 	k.mu.Unlock()
-	k.log.Warn("lease lost: cancelling run", "occurrence", l.Occurrence, "fencing_token", l.Token, "reason", why)
-	e.cancel(ErrLost)
+	if taken != nil {
+		k.log.Warn("lease lost: another node holds the occurrence; cancelling run", "occurrence", l.Occurrence, "fencing_token", l.Token)
+		e.cancel(taken)
+		return
+	}
+	if failed == nil {
+		failed = errors.New("no renewal answered")
+	}
+	k.log.Warn("lease not renewed in time (Redis unreachable or slow): cancelling run before the lease expires",
+		"occurrence", l.Occurrence, "fencing_token", l.Token, "err", failed)
+	e.cancel(ErrNotRenewed)
 }
 
 // Held returns how many leases the keeper holds.
@@ -290,6 +307,9 @@ func (k *Keeper) renewDue(ctx context.Context) {
 	if err == nil && len(ok) != len(due) {
 		err = fmt.Errorf("lease: renewer answered %d verdicts for %d leases", len(ok), len(due))
 	}
+	k.mu.Lock()
+	k.failed = err
+	k.mu.Unlock()
 	if err != nil {
 		// Not fatal by itself: the fence timers cancel the runs if this goes on too long.
 		k.log.Debug("lease renewal failed", "leases", len(due), "err", err)
@@ -301,7 +321,7 @@ func (k *Keeper) renewDue(ctx context.Context) {
 			continue
 		}
 		if ok[i] == Lost {
-			k.lose(l, e, "lock held by someone else", false)
+			k.lose(l, e, ErrLost)
 			continue
 		}
 		k.mu.Lock()

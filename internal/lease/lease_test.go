@@ -221,8 +221,8 @@ func TestSelfFencing(t *testing.T) {
 				if !lost {
 					t.Fatalf("run not cancelled after %v without a successful renewal", 10*l)
 				}
-				if !errors.Is(cause, lease.ErrLost) {
-					t.Errorf("cancellation cause = %v, want lease.ErrLost", cause)
+				if !errors.Is(cause, lease.ErrNotRenewed) {
+					t.Errorf("cancellation cause = %v, want lease.ErrNotRenewed", cause)
 				}
 				// The fence counts from the send time of the last success (the claim's, or a
 				// renewal's): exactly Lease − Margin later, before Redis can expire the lock,
@@ -274,8 +274,8 @@ func TestRenewalReportsLost(t *testing.T) {
 		if len(calls) == 0 || at != calls[0].at.Sub(start) {
 			t.Errorf("cancelled at %v, want at once, at the first renewal (%v)", at, calls)
 		}
-		if !errors.Is(cause, lease.ErrLost) {
-			t.Errorf("cancellation cause = %v, want lease.ErrLost", cause)
+		if !errors.Is(cause, lease.ErrLost) || errors.Is(cause, lease.ErrNotRenewed) {
+			t.Errorf("cancellation cause = %v, want lease.ErrLost, not ErrNotRenewed", cause)
 		}
 		// Both leases went in one batch; the other one is still held.
 		if got := calls[0].leases; len(got) != 2 {
