@@ -21,13 +21,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cronfleet/cronfleet/internal/gctune"
+	"github.com/cronfleet/cronfleet/internal/redisconn"
 )
 
 func main() {
 	gctune.Apply() // the node, and the built-in plugins it re-executes
+	// go-redis' own lines (a dial failure each) stay out of a command's output; a node
+	// sends them to its log (runNode).
+	redis.SetLogger(redisconn.Logger{Log: slog.New(slog.DiscardHandler)})
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/cronfleet/cronfleet/internal/engine"
 	"github.com/cronfleet/cronfleet/internal/pluginhost"
 	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/redisconn"
 )
 
 // stringList is a repeatable string flag.
@@ -59,6 +60,7 @@ func runNode(args []string, stderr io.Writer) error {
 		*node = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	logger = logger.With("node", *node)
+	redis.SetLogger(redisconn.Logger{Log: logger}) // see main
 
 	cfg, host, err := load(configs, *pluginDir, pluginhost.Config{Logger: logger, AllowWritable: *allowWritable}, stderr)
 	if host != nil {

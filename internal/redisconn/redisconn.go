@@ -18,8 +18,10 @@
 package redisconn
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -298,4 +300,18 @@ func Redact(s string) string {
 		s = s[:i] + "sentinel_password=xxxxx" + s[end:]
 	}
 	return s
+}
+
+// Logger adapts a slog.Logger to go-redis' logger, which go-redis' pools write to with
+// Printf, once per failed dial, on stderr unless told otherwise. The runner reports an
+// unreachable Redis itself, once per outage, so these lines go to debug level. go-redis
+// has only a process-wide logger (redis.SetLogger): main sets it, once per process.
+type Logger struct {
+	// Log receives go-redis' lines at debug level.
+	Log *slog.Logger
+}
+
+// Printf logs one of go-redis' lines.
+func (l Logger) Printf(ctx context.Context, format string, v ...any) {
+	l.Log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }
