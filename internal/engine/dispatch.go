@@ -161,6 +161,9 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 		}
 		e.log.Log(ctx, level, "occurrence not run", "occurrence", d.Occurrence, "status", d.Status, "reason", d.Reason)
 	}
+	for _, s := range res.Stuck {
+		e.faults.stuck(s)
+	}
 	n := map[int]int{}
 	for _, c := range res.Claims {
 		n[c.Shard]++

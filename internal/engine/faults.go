@@ -18,6 +18,7 @@ type faults struct {
 
 	mu     sync.Mutex
 	shards map[int]*fault
+	keys   map[string]time.Time // keys found of another type: when last logged
 }
 
 type fault struct {
@@ -25,7 +26,29 @@ type fault struct {
 	delay time.Duration
 }
 
-func newFaults(log *slog.Logger) *faults { return &faults{log: log, shards: map[int]*fault{}} }
+func newFaults(log *slog.Logger) *faults {
+	return &faults{log: log, shards: map[int]*fault{}, keys: map[string]time.Time{}}
+}
+
+// stuck logs an occurrence that a key of its own keeps from being decided, once per key
+// (again after keyRelog, so that a key left broken is not forgotten in the log).
+func (f *faults) stuck(s queue.Stuck) {
+	f.mu.Lock()
+	last, seen := f.keys[s.Key]
+	now := time.Now()
+	log := !seen || now.Sub(last) >= keyRelog
+	if log {
+		f.keys[s.Key] = now
+	}
+	f.mu.Unlock()
+	if log {
+		f.log.Error("a key holds another type than cronfleet writes there: this occurrence waits until it is deleted; the job's other occurrences and the other jobs run on",
+			"key", s.Key, "job", s.Job, "occurrence", s.Occurrence)
+	}
+}
+
+// keyRelog is how often a key that stays of the wrong type is logged again.
+const keyRelog = 10 * time.Minute
 
 // failed records that shard refused op with err, and returns how long to leave it alone.
 func (f *faults) failed(shard int, op string, err error) time.Duration {

@@ -55,6 +55,17 @@ type Claimed struct {
 	// Failed holds, per shard that refused the call (a key of the wrong type), its
 	// *ShardError; the other shards' claims are in Claims.
 	Failed map[int]error
+	// Stuck are occurrences that could not be decided because a key of their own holds
+	// another type: each is due again a lease later, and the rest of its shard went on.
+	Stuck []Stuck
+}
+
+// Stuck is an occurrence that a claim could not decide: Key (its lock, or its job's
+// history or wait list) holds another type than cronfleet writes there.
+type Stuck struct {
+	Occurrence string
+	Job        string
+	Key        string
 }
 
 // Decided is an occurrence the claim script did not run, and why.
@@ -145,10 +156,8 @@ func (q *Queue) parseClaimReply(reply string, shard int, out *Claimed) error {
 	for _, l := range lines[2:] {
 		f := strings.Split(l, "\t")
 		if occ, ok := strings.CutPrefix(f[0], "?"); ok && len(f) == 2 {
-			if out.Failed == nil {
-				out.Failed = map[int]error{}
-			}
-			out.Failed[shard] = fmt.Errorf("queue: claim: %w", historyFault(shard, f[1], jobsOf([]string{occ})))
+			job, _ := jobOf(occ)
+			out.Stuck = append(out.Stuck, Stuck{Occurrence: occ, Job: job, Key: f[1]})
 			continue
 		}
 		if strings.HasPrefix(l, "!") && len(f) == 3 {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/cronfleet/cronfleet/internal/lease"
 )
 
@@ -367,6 +369,70 @@ func TestBadKeyStaysInItsShard(t *testing.T) {
 		}
 		if h := b.history(t, q, bad); len(h) != 1 {
 			t.Errorf("history of %s: %+v, want the one record", bad, h)
+		}
+	})
+}
+
+// TestBadKeyOfOneOccurrenceStaysWithIt: a key of one occurrence's own that holds another
+// type (its lock, or its job's history when the claim records it skipped) keeps that
+// occurrence alone from being decided: the call claims the rest of its shard, names the
+// key, and leaves the occurrence a lease, so that it does not hold up the shard's head.
+// Once the key is deleted, the occurrence is decided as usual.
+func TestBadKeyOfOneOccurrenceStaysWithIt(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{})
+		jobs := sameShard("stuck", 3)
+		locked, paused, mate := jobs[0], jobs[1], jobs[2]
+		shard := ShardOf(locked)
+		k := q.keys(shard)
+		due := b.now(t).Add(b.lease / 10)
+		mustExpand(t, q, expansion(locked, due), expansion(paused, due), expansion(mate, due))
+		if err := q.Pause(t.Context(), paused, Pause{Note: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		lockKey := k.lockPrefix() + occID(locked, due)
+		histKey := k.historyPrefix() + paused
+		for _, key := range []string{lockKey, histKey} {
+			if err := b.rdb.HSet(t.Context(), key, "oops", "1").Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.clockTo(t, due)
+		c := b.mustClaim(t, q, shard, 10)
+		if len(c.Failed) != 0 {
+			t.Errorf("Failed = %v, want no shard failure", c.Failed)
+		}
+		if len(c.Claims) != 1 || c.Claims[0].Job != mate {
+			t.Errorf("claims %+v, want %s's alone", c.Claims, mate)
+		}
+		want := []Stuck{
+			{Occurrence: occID(locked, due), Job: locked, Key: lockKey},
+			{Occurrence: occID(paused, due), Job: paused, Key: histKey},
+		}
+		slices.SortFunc(c.Stuck, func(a, b Stuck) int { return strings.Compare(a.Key, b.Key) })
+		slices.SortFunc(want, func(a, b Stuck) int { return strings.Compare(a.Key, b.Key) })
+		if diff := cmp.Diff(want, c.Stuck); diff != "" {
+			t.Errorf("Stuck (-want +got):\n%s", diff)
+		}
+		if head, ok := c.Heads[shard]; !ok || !head.After(b.now(t)) {
+			t.Errorf("head %v (%v), want after now: the stuck occurrences wait a lease", head, ok)
+		}
+
+		if len(c.Claims) == 1 {
+			mustComplete(t, q, Completion{Claim: c.Claims[0], Record: &Record{Occurrence: c.Claims[0].Occurrence, Job: mate, Status: StatusSucceeded}})
+		}
+
+		// Deleted, the keys let their occurrences be decided: one claimed, one skipped.
+		if err := b.rdb.Del(t.Context(), lockKey, histKey).Err(); err != nil {
+			t.Fatal(err)
+		}
+		b.clockTo(t, b.now(t).Add(b.lease+time.Second))
+		c = b.mustClaim(t, q, shard, 10)
+		if len(c.Stuck) != 0 || len(c.Claims) != 1 || c.Claims[0].Job != locked {
+			t.Errorf("after the keys were deleted: claims %+v, stuck %+v; want %s's claimed", c.Claims, c.Stuck, locked)
+		}
+		if len(c.Decided) != 1 || c.Decided[0].Occurrence != occID(paused, due) || c.Decided[0].Status != StatusSkipped {
+			t.Errorf("after the keys were deleted: decided %+v, want %s skipped", c.Decided, occID(paused, due))
 		}
 	})
 }

@@ -23,7 +23,9 @@
 -- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tTTL"
 --   (TTL: the lease it was given, ms),
 --   and one line per occurrence it recorded without running "!STATUS\tOCC\tREASON", for the
---   caller's log, or "?OCC\tKEY" if it could not record it (KEY holds another type).
+--   caller's log, or "?OCC\tKEY" if a key of the occurrence's own (its lock, its job's
+--   history or wait list) holds another type, so that nothing about it could be decided: it
+--   is left where it was, due again a lease later, and the rest of the shard goes on.
 --   NOTBEFORE is the claimed entry's score: the caller must not start it before Redis' clock
 --   reads NOTBEFORE. Claiming a little ahead (the lead) lets a node prepare a burst of runs
 --   and start each on time; the start is still never early by Redis' clock, because Redis'
@@ -106,23 +108,30 @@ local function policy(job)
   return p
 end
 
+local lines = {}
+-- stuck leaves occ, which cannot be decided because key holds another type, a lease (so
+-- that it does not hold up the shard's head), and tells the caller.
+local function stuck(occ, key)
+  redis.call('ZADD', KEYS[1], 'XX', now + lease, occ)
+  lines[#lines + 1] = '?' .. occ .. '\t' .. key
+end
+
 -- record writes the history record of an occurrence this script decided not to run, due
 -- at ms, and forgets it; if it held its job's overlap slot, the slot goes on. If the job's
--- history key holds another type, the occurrence is left as it is, and a line "?OCC\tKEY"
--- tells the caller.
-local lines = {}
+-- history key holds another type, the occurrence is stuck instead; record returns false.
 local function record(occ, job, at, status, reason)
   local rec = cjson.encode({occurrence = occ, job = job, node = ARGV[10],
     attempt = tonumber(redis.call('HGET', KEYS[3], occ) or '0'), fencing_token = 0,
     scheduled_at = iso(at), started_at = iso(now), ended_at = iso(now), status = status, error = reason})
   local hk = ARGV[8] .. job
   if not pushHistory(hk, rec, tonumber(ARGV[9])) then
-    lines[#lines + 1] = '?' .. occ .. '\t' .. hk
-    return
+    stuck(occ, hk)
+    return false
   end
   lines[#lines + 1] = '!' .. status .. '\t' .. occ .. '\t' .. string.gsub(reason, '[\t\r\n]', ' ')
   forget(KEYS[1], {KEYS[3], KEYS[12], KEYS[8], KEYS[9], KEYS[10]}, occ)
   free(KEYS[7], KEYS[1], ARGV[7], job, occ)
+  return true
 end
 
 -- active returns the occurrence holding job's overlap slot, if it has not finished. A slot
@@ -157,9 +166,11 @@ local anyLate = #due > 0 and redis.call('HLEN', KEYS[10]) > 0
 for d = 1, #due, 2 do
   local occ, score = due[d], tonumber(due[d + 1])
   local lk = ARGV[1] .. occ
-  local v = redis.call('GET', lk)
+  local v = redis.pcall('GET', lk)
   local job, manual = split(occ)
-  if yield[job] then
+  if type(v) == 'table' and v.err then
+    stuck(occ, lk)
+  elseif yield[job] then
     -- Left where it is; the caller asks again at its idle poll.
     deferred[occ] = true
     ndeferred = ndeferred + 1
@@ -217,7 +228,10 @@ for d = 1, #due, 2 do
         run = false
         local wk = ARGV[7] .. job
         local busy = x .. ' was still running'
-        if score > now then
+        local wt = redis.call('TYPE', wk).ok
+        if wt ~= 'zset' and wt ~= 'none' then
+          stuck(occ, wk)
+        elseif score > now then
           deferred[occ] = true
           ndeferred = ndeferred + 1
           if hold == nil or score < hold then hold = score end
@@ -233,9 +247,8 @@ for d = 1, #due, 2 do
             local w = redis.call('ZRANGE', wk, 0, -1, 'WITHSCORES')
             for k = 1, #w, 2 do
               local wocc = w[k]
-              if not select(2, split(wocc)) then
+              if not select(2, split(wocc)) and record(wocc, job, tonumber(w[k + 1]), 'skipped', 'skipped: ' .. occ .. ' replaced it before it started (overlap cancel_other)') then
                 redis.call('ZREM', wk, wocc)
-                record(wocc, job, tonumber(w[k + 1]), 'skipped', 'skipped: ' .. occ .. ' replaced it before it started (overlap cancel_other)')
               end
             end
             redis.call('HSET', KEYS[8], x, occ)

@@ -28,7 +28,10 @@ end
 -- so nothing that falls due meanwhile overtakes it. Returns 1 if one was let in.
 local function free(running, agenda, waitPrefix, job, occ)
   if redis.call('HGET', running, job) ~= occ then return 0 end
-  local w = redis.call('ZPOPMIN', waitPrefix .. job)
+  -- A wait list of another type holds no waiting occurrence: the slot is freed (claim.lua
+  -- reports the key when an occurrence would wait in it).
+  local w = redis.pcall('ZPOPMIN', waitPrefix .. job)
+  if w.err then w = {} end
   if w[1] then
     redis.call('ZADD', agenda, w[2], w[1])
     redis.call('HSET', running, job, w[1])
