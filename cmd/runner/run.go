@@ -121,6 +121,16 @@ func runNode(args []string, stderr io.Writer) error {
 	if noFence {
 		logger.Warn("CRONFLEET_TEST_DISABLE_SELF_FENCE=1: plugins are not told their leases' fences; the handlers of a frozen node outlive its leases (tests only)")
 	}
+	// And the node's clock can be set wrong, to show that a wrong clock fires nothing early.
+	now := time.Now
+	if v := os.Getenv("CRONFLEET_TEST_CLOCK_SKEW"); v != "" {
+		skew, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("CRONFLEET_TEST_CLOCK_SKEW: %w", err)
+		}
+		logger.Warn("CRONFLEET_TEST_CLOCK_SKEW: this node's clock reads wrong (tests only)", "skew", skew)
+		now = func() time.Time { return time.Now().Add(skew) }
+	}
 	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease, Node: *node, DisableGuard: noGuard})
 	eng := engine.New(q, host, engine.Config{
 		Node:          *node,
@@ -133,6 +143,7 @@ func runNode(args []string, stderr io.Writer) error {
 		Logger:        logger,
 
 		NoHandlerFence: noFence,
+		Now:            now,
 	})
 	{
 		ctx, cancel := context.WithCancel(context.Background())

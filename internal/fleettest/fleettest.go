@@ -67,6 +67,8 @@ type NodeConfig struct {
 	LogPath string
 	// Args are extra arguments after "run".
 	Args []string
+	// Env is added to the runner's environment ("KEY=value"): the test switches.
+	Env []string
 }
 
 // Node is a running runner process.
@@ -95,7 +97,7 @@ func StartNode(c NodeConfig) (*Node, error) {
 	}
 	cmd := exec.Command(c.Bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "CRONFLEET_REDIS_URL=")
+	cmd.Env = append(append(os.Environ(), "CRONFLEET_REDIS_URL="), c.Env...)
 	// Its own process group: signals aimed at it never reach the test; Pdeathsig so that a
 	// crashed test leaves no runner behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

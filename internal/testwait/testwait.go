@@ -27,3 +27,19 @@ func For(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 		<-tick.C
 	}
 }
+
+// Until polls cond like For, for at most timeout, and reports whether it came to hold: for
+// a test that reports what it found either way (how many occurrences ran) rather than
+// failing at once.
+func Until(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(Interval)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
+}
