@@ -48,6 +48,7 @@ func scenarios() []scenario {
 		{"negative control: SIGSTOP without self-fencing", scenarioStopUnfenced},
 		{"node cut from Redis for 30s", scenarioCut},
 		{"node clocks skewed by +30s and -30s", scenarioSkew},
+		{"plugins that panic, exit, hang or flood", scenarioBadPlugins},
 	}
 }
 
