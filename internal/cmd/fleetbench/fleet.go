@@ -107,6 +107,10 @@ func measure(ctx context.Context, o options, logger *slog.Logger) (*summary, err
 	if err != nil {
 		return nil, err
 	}
+	rss0, err := sampleRSS(nodes)
+	if err != nil {
+		return nil, err
+	}
 	cmd0, err := commandStats(ctx, rdb)
 	if err != nil {
 		return nil, err
@@ -115,6 +119,10 @@ func measure(ctx context.Context, o options, logger *slog.Logger) (*summary, err
 		return nil, err
 	}
 	cpu1, err := sampleCPU(nodes, redisPid)
+	if err != nil {
+		return nil, err
+	}
+	rss1, err := sampleRSS(nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +154,10 @@ func measure(ctx context.Context, o options, logger *slog.Logger) (*summary, err
 	}
 	sum.analyse(hist, jobs, t0, t1)
 	sum.addCPU(cpu0, cpu1, tick, logger)
+	sum.NodeRSS = map[string][2]float64{}
+	for name, r := range rss0 {
+		sum.NodeRSS[name] = [2]float64{r, rss1[name]}
+	}
 	sum.addCommandStats(cmd0, cmd1)
 	return sum, nil
 }

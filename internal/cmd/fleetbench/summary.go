@@ -60,7 +60,10 @@ type summary struct {
 	CPUNodes   float64 `json:"cpu_nodes_us_per_occurrence"`
 	CPUPlugins float64 `json:"cpu_plugins_us_per_occurrence"`
 	CPURedis   float64 `json:"cpu_redis_us_per_occurrence"`
-	CPUTotal   float64 `json:"cpu_total_us_per_occurrence"`
+	// NodeRSS is each node's resident memory (MiB) at the start and at the end of the
+	// window: a node whose memory grows with the runs it did leaks.
+	NodeRSS  map[string][2]float64 `json:"node_rss_mib,omitempty"`
+	CPUTotal float64               `json:"cpu_total_us_per_occurrence"`
 	// CPUBusy is the machine share the fleet used during the window (1 = every core).
 	CPUBusy float64 `json:"cpu_busy_share"`
 	// MachineBusy is the share of the machine that was busy during the window, the fleet and
@@ -247,6 +250,11 @@ func printSummary(w io.Writer, s *summary) {
 		perOcc(s.RedisScriptCalls, s.Succeeded), perOcc(s.RedisCommands, s.Succeeded))
 	fmt.Fprintf(w, "cpu per occurrence      %.1f µs: nodes %.1f, plugins %.1f, redis %.1f   (fleet busy %.0f%% of %d CPUs; machine busy %.0f%%)\n",
 		s.CPUTotal, s.CPUNodes, s.CPUPlugins, s.CPURedis, 100*s.CPUBusy, s.CPUs, 100*s.MachineBusy)
+	fmt.Fprint(w, "node memory (RSS, MiB)  ")
+	for _, n := range sortedKeys(s.NodeRSS) {
+		fmt.Fprintf(w, " %s %.0f → %.0f", n, s.NodeRSS[n][0], s.NodeRSS[n][1])
+	}
+	fmt.Fprintln(w, "   (window start → end)")
 	fmt.Fprint(w, "runs per node          ")
 	for _, n := range sortedKeys(s.RunsPerNode) {
 		fmt.Fprintf(w, " %s %d", n, s.RunsPerNode[n])
@@ -254,7 +262,7 @@ func printSummary(w io.Writer, s *summary) {
 	fmt.Fprintln(w)
 }
 
-func sortedKeys(m map[string]int) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
 		ks = append(ks, k)
