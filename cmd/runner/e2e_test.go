@@ -115,6 +115,13 @@ func (f *fleet) waitAllStarted(jobs int, from, to time.Time, timeout time.Durati
 	defer func() {
 		if f.t.Failed() && len(missing) > 0 {
 			f.t.Logf("%d occurrences never started, first %v", len(missing), missing[:min(len(missing), 20)])
+			// What the fleet recorded of the first says why (skipped, missed, failed).
+			job, _ := dueOf(f.t, missing[0])
+			for _, r := range f.history("e2e", job) {
+				if r.Occurrence == missing[0] {
+					f.t.Logf("history of %s: %s attempt %d on %s: %s", r.Occurrence, r.Status, r.Attempt, r.Node, r.Error)
+				}
+			}
 		}
 	}()
 	testwait.For(f.t, timeout, fmt.Sprintf("every occurrence from %s to %s to start", from.Format(time.TimeOnly), to.Format(time.TimeOnly)), func() bool {
