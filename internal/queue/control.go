@@ -52,13 +52,20 @@ func (q *Queue) Pauses(ctx context.Context, jobs []string) (map[string]Pause, er
 	}
 	out := make(map[string]Pause, len(raw))
 	for job, str := range raw {
-		var p Pause
-		if err := json.Unmarshal([]byte(str), &p); err != nil {
+		p, err := decodePause(str)
+		if err != nil {
 			return nil, fmt.Errorf("queue: pause of %s: %w", job, err)
 		}
 		out[job] = p
 	}
 	return out, nil
+}
+
+// decodePause reads a pause as the paused hash keeps it.
+func decodePause(raw string) (Pause, error) {
+	var p Pause
+	err := json.Unmarshal([]byte(raw), &p)
+	return p, err
 }
 
 // triggerMarkerTTL is how long a trigger is remembered as applied: far longer than go-redis

@@ -149,20 +149,29 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 			}
 			continue
 		}
-		vals, _, _, err := q.epochReply(shardOf[i], r)
-		if err != nil || len(vals) != len(jobsIn[i]) {
-			return Expanded{}, fmt.Errorf("queue: expand: unexpected reply %v", r)
-		}
-		for j, v := range vals {
-			s := fmt.Sprint(v)
-			if node, ok := strings.CutPrefix(s, "-"); ok {
-				out.Superseded[jobsIn[i][j]] = node
-			} else if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-				out.Watermarks[jobsIn[i][j]] = time.UnixMilli(ms)
-			}
+		if err := q.expandReply(shardOf[i], jobsIn[i], r, &out); err != nil {
+			return Expanded{}, fmt.Errorf("queue: expand: %w", err)
 		}
 	}
 	return out, nil
+}
+
+// expandReply reads the reply of one expansion call on shard for jobs (see lua/expand.lua)
+// into out: per job, its watermark or the node whose newer definition supersedes it.
+func (q *Queue) expandReply(shard int, jobs []string, r any, out *Expanded) error {
+	vals, _, _, err := q.epochReply(shard, r)
+	if err != nil || len(vals) != len(jobs) {
+		return fmt.Errorf("unexpected reply %v", r)
+	}
+	for j, v := range vals {
+		s := fmt.Sprint(v)
+		if node, ok := strings.CutPrefix(s, "-"); ok {
+			out.Superseded[jobs[j]] = node
+		} else if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+			out.Watermarks[jobs[j]] = time.UnixMilli(ms)
+		}
+	}
+	return nil
 }
 
 func floorMS(t time.Time) int64 {

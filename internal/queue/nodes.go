@@ -83,15 +83,25 @@ func (q *Queue) Nodes(ctx context.Context) ([]NodeSeen, error) {
 	}
 	var out []NodeSeen
 	for name, raw := range nodes.Val() {
-		var n NodeSeen
-		if err := json.Unmarshal([]byte(raw), &n.Node); err != nil {
+		n, err := decodeNode(raw, seen.Val()[name], now.Val())
+		if err != nil {
 			return nil, fmt.Errorf("queue: node %s: %w", name, err)
-		}
-		if ms, err := strconv.ParseInt(seen.Val()[name], 10, 64); err == nil {
-			n.Seen = time.UnixMilli(ms)
-			n.Age = now.Val().Sub(n.Seen)
 		}
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// decodeNode reads a node as the nodes hash keeps it (JSON), with seen, its field of the seen
+// hash (ms, Redis' clock; a node without one has no Seen), and now, Redis' clock.
+func decodeNode(raw, seen string, now time.Time) (NodeSeen, error) {
+	var n NodeSeen
+	if err := json.Unmarshal([]byte(raw), &n.Node); err != nil {
+		return NodeSeen{}, err
+	}
+	if ms, err := strconv.ParseInt(seen, 10, 64); err == nil {
+		n.Seen = time.UnixMilli(ms)
+		n.Age = now.Sub(n.Seen)
+	}
+	return n, nil
 }

@@ -91,8 +91,8 @@ func (q *Queue) History(ctx context.Context, job string, n int) ([]Record, error
 	}
 	out := make([]Record, 0, len(raw))
 	for _, r := range raw {
-		var rec Record
-		if err := json.Unmarshal([]byte(r), &rec); err != nil {
+		rec, err := decodeRecord(r)
+		if err != nil {
 			return nil, fmt.Errorf("queue: history %s: decode record: %w", job, err)
 		}
 		out = append(out, rec)
@@ -123,11 +123,19 @@ func (q *Queue) LastRuns(ctx context.Context, jobs []string) (map[string]Record,
 		if err != nil {
 			return nil, fmt.Errorf("queue: last run of %s: %w", jobs[i], replyError(err))
 		}
-		var rec Record
-		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		rec, err := decodeRecord(raw)
+		if err != nil {
 			return nil, fmt.Errorf("queue: last run of %s: decode record: %w", jobs[i], err)
 		}
 		out[jobs[i]] = rec
 	}
 	return out, nil
+}
+
+// decodeRecord reads a run record as the history list keeps it: the one decoder of what
+// Redis returns there, for History and LastRuns alike.
+func decodeRecord(raw string) (Record, error) {
+	var rec Record
+	err := json.Unmarshal([]byte(raw), &rec)
+	return rec, err
 }
