@@ -276,7 +276,7 @@ func secret(what, inURL, file, fallback string) (string, error) {
 	return fallback, nil
 }
 
-// Redact hides the passwords of a Redis URL (in the user info and in a sentinel_password
+// Redact hides the passwords of a Redis URL (in the user info and in every sentinel_password
 // parameter), whatever else is wrong with it, so that it can be printed.
 func Redact(s string) string {
 	if scheme, rest, ok := strings.Cut(s, "://"); ok {
@@ -291,15 +291,27 @@ func Redact(s string) string {
 		// No scheme: whatever precedes the last "@" may be a secret.
 		s = "xxxxx" + s[strings.LastIndex(s, "@"):]
 	}
-	if i := strings.Index(s, "sentinel_password="); i >= 0 {
-		j := strings.IndexByte(s[i:], '&')
-		end := len(s)
-		if j >= 0 {
-			end = i + j
+	// Every sentinel_password parameter, not only the first: url.Values keeps them all (and
+	// Options uses the first), and a name may be escaped ("sentinel%5Fpassword") and still
+	// be read as that parameter.
+	var b strings.Builder
+	for {
+		i := strings.IndexAny(s, "?&")
+		param := s
+		if i >= 0 {
+			param = s[:i]
 		}
-		s = s[:i] + "sentinel_password=xxxxx" + s[end:]
+		name, _, ok := strings.Cut(param, "=")
+		if n, err := url.QueryUnescape(name); ok && (strings.HasSuffix(name, "sentinel_password") || err == nil && n == "sentinel_password") {
+			param = name + "=xxxxx"
+		}
+		b.WriteString(param)
+		if i < 0 {
+			return b.String()
+		}
+		b.WriteByte(s[i])
+		s = s[i+1:]
 	}
-	return s
 }
 
 // Logger adapts a slog.Logger to go-redis' logger, which go-redis' pools write to with

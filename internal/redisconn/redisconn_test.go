@@ -144,6 +144,8 @@ func TestRedact(t *testing.T) {
 		"u:hunter2@h:1":             "xxxxx@h:1",
 		"redis-sentinel://h:1/0?master=m&sentinel_password=hunter2": "redis-sentinel://h:1/0?master=m&sentinel_password=xxxxx",
 		"redis://h:1/0": "redis://h:1/0",
+		"redis-sentinel://h:1?sentinel_password=a&master=m&sentinel_password=hunter2":   "redis-sentinel://h:1?sentinel_password=xxxxx&master=m&sentinel_password=xxxxx",
+		"redis-sentinel://h:1?master=m&sentinel%5Fpassword=hunter2&sentinel_username=u": "redis-sentinel://h:1?master=m&sentinel%5Fpassword=xxxxx&sentinel_username=u",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
