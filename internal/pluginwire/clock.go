@@ -1,6 +1,7 @@
 package pluginwire
 
 import (
+	"math"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,15 +23,25 @@ func machineMonotonic() int64 {
 	return ts.Nano()
 }
 
-// toMachine converts t, a time.Now reading, into the machine's monotonic clock.
+// toMachine converts t, a time.Now reading, into the machine's monotonic clock. An instant
+// too far ahead for an int64 is sent as the latest one.
 func toMachine(t time.Time) int64 {
 	d := time.Until(t)
-	return machineMonotonic() + int64(d)
+	m := machineMonotonic()
+	if int64(d) > math.MaxInt64-m {
+		return math.MaxInt64
+	}
+	return m + int64(d)
 }
 
 // fromMachine converts an instant of the machine's monotonic clock into a time.Now
-// reading of this process.
+// reading of this process. An instant too far back for a time.Duration from now (only
+// another host than this package's would send one) is read as the earliest one, so that it
+// is past, not wrapped around into the far future.
 func fromMachine(ns int64) time.Time {
 	m := machineMonotonic()
+	if ns < math.MinInt64+m {
+		return time.Now().Add(math.MinInt64)
+	}
 	return time.Now().Add(time.Duration(ns - m))
 }
