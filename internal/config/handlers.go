@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
@@ -56,6 +57,9 @@ func (c *Config) DecodeHandlers(schemas HandlerSchemas) hcl.Diagnostics {
 			continue
 		}
 		val, d := hcldec.Decode(j.Handler.Body, spec, c.eval)
+		if !d.HasErrors() {
+			d = append(d, nullElements(j.Handler.Body, spec, val)...)
+		}
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue
@@ -109,4 +113,57 @@ func handlerSpec(attrs []HandlerAttribute) (hcldec.Spec, error) {
 		spec[a.Name] = s
 	}
 	return spec, nil
+}
+
+// nullElements reports, at each attribute of spec that is a list or a map, a null element
+// of its value in val, decoded from body. HCL lets a list(string) or map(string) hold
+// nulls, but the settings of a handler cannot: the plugin SDK refuses them
+// (sdk.Schema.CheckSettings, what plugin authors test against), and a handler decoding
+// into a []string or map[string]string would silently read "" instead.
+func nullElements(body hcl.Body, spec hcldec.Spec, val cty.Value) hcl.Diagnostics {
+	obj, ok := spec.(hcldec.ObjectSpec)
+	if !ok || val.IsNull() || !val.IsKnown() {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	names := make([]string, 0, len(obj))
+	for name := range obj {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		s := obj[name]
+		if d, ok := s.(*hcldec.DefaultSpec); ok {
+			s = d.Primary
+		}
+		a, ok := s.(*hcldec.AttrSpec)
+		if !ok || !(a.Type.IsListType() || a.Type.IsMapType() || a.Type.IsSetType()) || !val.Type().HasAttribute(name) {
+			continue
+		}
+		v := val.GetAttr(name)
+		if v.IsNull() || !v.IsKnown() {
+			continue
+		}
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			if !e.IsNull() {
+				continue
+			}
+			key := "" // a set's elements have no key
+			switch {
+			case a.Type.IsMapType():
+				key = fmt.Sprintf(" %q", k.AsString())
+			case a.Type.IsListType():
+				key = " " + k.AsBigFloat().Text('f', -1)
+			}
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Incorrect attribute value type",
+				Detail:   fmt.Sprintf("Inappropriate value for attribute %q: element%s is null, and a %s cannot hold null.", name, key, a.Type.FriendlyName()),
+				Subject:  hcldec.SourceRange(body, a).Ptr(),
+			})
+			break
+		}
+	}
+	return diags
 }

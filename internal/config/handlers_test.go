@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -188,5 +189,45 @@ job "d" {
 		var out strings.Builder
 		_ = srcs.WriteDiagnostics(&out, diags)
 		t.Log(out.String())
+	}
+}
+
+// TestDecodeHandlersRefusesNullElements: HCL lets a list or a map hold null, a handler's
+// settings cannot (the SDK's CheckSettings refuses them), so the job file is refused, at
+// the attribute. Found by pluginhost's FuzzSchema.
+func TestDecodeHandlersRefusesNullElements(t *testing.T) {
+	schema := func(string) ([]HandlerAttribute, error) {
+		return []HandlerAttribute{
+			{Name: "url", Type: "string"},
+			{Name: "command", Type: "list(string)"},
+			{Name: "env", Type: "map(string)", Default: []byte(`{"A":"b"}`)},
+			{Name: "ids", Type: "set(number)"},
+			{Name: "extra", Type: "any"},
+		}, nil
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`command = ["echo", null]`, `jobs.hcl:4:15: error: Incorrect attribute value type; Inappropriate value for attribute "command": element 1 is null, and a list of string cannot hold null.`},
+		{`env = { A = "b", C = null }`, `jobs.hcl:4:11: error: Incorrect attribute value type; Inappropriate value for attribute "env": element "C" is null, and a map of string cannot hold null.`},
+		{`ids = [1, null]`, `jobs.hcl:4:11: error: Incorrect attribute value type; Inappropriate value for attribute "ids": element is null, and a set of number cannot hold null.`},
+		{"command = null\n    env = null\n    extra = [null, { a = null }]", ``},
+	} {
+		t.Run(tc.body, func(t *testing.T) {
+			src := "job \"j\" {\n  schedule = \"@daily\"\n  handler \"p\" {\n    " + tc.body + "\n  }\n}\n"
+			cfg, _, diags := Parse("jobs.hcl", []byte(src))
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			var got []string
+			for _, d := range cfg.DecodeHandlers(schema) {
+				got = append(got, fmt.Sprintf("%s:%d:%d: error: %s; %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, d.Summary, d.Detail))
+			}
+			var want []string
+			if tc.want != "" {
+				want = []string{tc.want}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("diagnostics (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
