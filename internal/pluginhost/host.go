@@ -219,14 +219,19 @@ func (h *Host) runOnce(ctx context.Context, s *supervisor, req *pb.RunRequest, s
 	}
 	p.touch()
 	s.reached()
+	return runResult(ctx, s.name, res)
+}
+
+// runResult is what RunAt returns for the result res of a run of plugin under ctx.
+func runResult(ctx context.Context, plugin string, res *pb.RunResult) (*sdk.Result, error) {
 	out := fromProto(res)
 	if res.GetHasError() {
 		if ctxEndedRun(ctx) {
 			// The handler failed because its ctx ended: say so, so that
 			// the caller sees a timeout or a cancellation as such.
-			return out, fmt.Errorf("pluginhost: %s: %w: %s", s.name, ctx.Err(), res.GetError())
+			return out, fmt.Errorf("pluginhost: %s: %w: %s", plugin, ctx.Err(), res.GetError())
 		}
-		err := fmt.Errorf("pluginhost: %s: %s", s.name, res.GetError())
+		err := fmt.Errorf("pluginhost: %s: %s", plugin, res.GetError())
 		if res.GetPermanent() {
 			err = sdk.Permanent(err)
 		}
