@@ -233,6 +233,10 @@ func splitHosts(list string) ([]string, error) {
 		if host == "" {
 			return nil, fmt.Errorf("host %q: empty host name", h)
 		}
+		if strings.ContainsAny(host, "[]") {
+			// Left over from a host without a port ("a]b"): the dialer would refuse it.
+			return nil, fmt.Errorf("host %q: want host:port, or [IPv6]:port", h)
+		}
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return nil, fmt.Errorf("host %q: port %q is not a number from 1 to 65535", h, port)
 		}

@@ -70,6 +70,8 @@ func TestOptionsRefuseBadURLsWithoutPrintingSecrets(t *testing.T) {
 		{"redis-cluster://u:hunter2@h:1/2", "database 0 only"},
 		{"redis://u:hunter2@/0", "no host"},
 		{"redis://u:hunter2@h:1/0%zz", "malformed"},
+		{"redis://u:hunter2@a]b/0", `host "a]b": want host:port`},
+		{"redis-cluster://u:hunter2@h:1,a[b", `host "a[b": want host:port`},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
 			_, _, err := Options(Settings{URL: tc.url})
