@@ -297,25 +297,19 @@ func Redact(s string) string {
 	}
 	// Every sentinel_password parameter, not only the first: url.Values keeps them all (and
 	// Options uses the first), and a name may be escaped ("sentinel%5Fpassword") and still
-	// be read as that parameter.
-	var b strings.Builder
-	for {
-		i := strings.IndexAny(s, "?&")
-		param := s
-		if i >= 0 {
-			param = s[:i]
+	// be read as that parameter. A value may hold "?": only "&" ends it.
+	params := strings.Split(s, "&")
+	for i, p := range params {
+		name, _, ok := strings.Cut(p, "=")
+		key := name
+		if _, q, found := strings.Cut(name, "?"); found {
+			key = q // the first parameter: the query begins after the first "?"
 		}
-		name, _, ok := strings.Cut(param, "=")
-		if n, err := url.QueryUnescape(name); ok && (strings.HasSuffix(name, "sentinel_password") || err == nil && n == "sentinel_password") {
-			param = name + "=xxxxx"
+		if n, err := url.QueryUnescape(key); ok && (strings.HasSuffix(name, "sentinel_password") || err == nil && n == "sentinel_password") {
+			params[i] = name + "=xxxxx"
 		}
-		b.WriteString(param)
-		if i < 0 {
-			return b.String()
-		}
-		b.WriteByte(s[i])
-		s = s[i+1:]
 	}
+	return strings.Join(params, "&")
 }
 
 // Logger adapts a slog.Logger to go-redis' logger, which go-redis' pools write to with

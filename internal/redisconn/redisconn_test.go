@@ -148,6 +148,7 @@ func TestRedact(t *testing.T) {
 		"redis://h:1/0": "redis://h:1/0",
 		"redis-sentinel://h:1?sentinel_password=a&master=m&sentinel_password=hunter2":   "redis-sentinel://h:1?sentinel_password=xxxxx&master=m&sentinel_password=xxxxx",
 		"redis-sentinel://h:1?master=m&sentinel%5Fpassword=hunter2&sentinel_username=u": "redis-sentinel://h:1?master=m&sentinel%5Fpassword=xxxxx&sentinel_username=u",
+		"redis-sentinel://h:1?sentinel_password=hun?ter2&master=m":                      "redis-sentinel://h:1?sentinel_password=xxxxx&master=m",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
