@@ -22,9 +22,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,7 +147,7 @@ func Options(s Settings) (*redis.UniversalOptions, Kind, error) {
 		return nil, "", fmt.Errorf("redis URL %q: %w", shown, err)
 	}
 	q := u.Query()
-	for name := range q {
+	for _, name := range slices.Sorted(maps.Keys(q)) { // the same error every time
 		switch {
 		case name == "master" && kind == Sentinel,
 			(name == "sentinel_username" || name == "sentinel_password") && kind == Sentinel:
