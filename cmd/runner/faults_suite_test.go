@@ -92,6 +92,8 @@ type figures struct {
 	early    int // runs whose first write came before their due time
 	leaked   int // processes of the fleet left after it stopped
 	note     string
+
+	missedIDs []string // the missed occurrences, for the scenarios that look closer
 }
 
 func (s *suite) table() string {
@@ -244,12 +246,29 @@ func (f *faultFleet) explain(occ string, ws []sinkWrite) {
 }
 
 // check computes a scenario's figures over the occurrences of n jobs due in [from, to]
-// every step. faults lists the instants the scenario killed a node or cut it from Redis: a
+// every step (see checkJobs).
+func (f *faultFleet) check(n int, from, to time.Time, step time.Duration, faults []time.Time) figures {
+	f.t.Helper()
+	return f.checkJobs(jobNames(n), from, to, step, faults)
+}
+
+// jobNames names the first n jobs of probeJobs.
+func jobNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("job-%03d", i)
+	}
+	return names
+}
+
+// checkJobs computes a scenario's figures over the occurrences of jobs due in [from, to]
+// every step: a scenario whose fault leaves some jobs out on purpose names the others.
+// Every write counts for stale and early, whatever its job. faults lists the instants the scenario killed a node or cut it from Redis: a
 // "done" accepted twice is excused only when such a fault came within a second after the
 // first done, between the handler's end and the record of it reaching Redis, where no
 // scheduler can tell a run that ended from one that did not (handlers key their effects by
 // the occurrence id for this; docs/reliability.md).
-func (f *faultFleet) check(n int, from, to time.Time, step time.Duration, faults []time.Time) figures {
+func (f *faultFleet) checkJobs(jobs []string, from, to time.Time, step time.Duration, faults []time.Time) figures {
 	f.t.Helper()
 	ws := f.s.writes(f.t)
 	fg := figures{}
@@ -273,13 +292,14 @@ func (f *faultFleet) check(n int, from, to time.Time, step time.Duration, faults
 			f.t.Errorf("%s: first write at %s, before its due time", occ, w.at.Format(time.RFC3339Nano))
 		}
 	}
-	for i := range n {
+	for _, job := range jobs {
 		for at := from; !at.After(to); at = at.Add(step) {
-			occ := cron.OccurrenceID(fmt.Sprintf("job-%03d", i), at)
+			occ := cron.OccurrenceID(job, at)
 			fg.expected++
 			ds := doneBy[occ]
 			if len(ds) == 0 {
 				fg.missed++
+				fg.missedIDs = append(fg.missedIDs, occ)
 				f.explain(occ, ws)
 				continue
 			}
