@@ -49,6 +49,8 @@ func scenarios() []scenario {
 		{"node cut from Redis for 30s", scenarioCut},
 		{"node clocks skewed by +30s and -30s", scenarioSkew},
 		{"plugins that panic, exit, hang or flood", scenarioBadPlugins},
+		{"redis restarted with AOF", scenarioRestartAOF},
+		{"redis restarted without persistence", scenarioRestartEmpty},
 	}
 }
 

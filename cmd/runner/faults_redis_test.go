@@ -1,0 +1,354 @@
+//go:build faults
+
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/redistest"
+	"github.com/cronfleet/cronfleet/internal/testwait"
+)
+
+// Scenarios of faults of Redis: restarted with and without persistence, failed over by
+// Sentinel and by Cluster, a key of the wrong type in one agenda shard, scripts refused by
+// an ACL, and out of memory. Each checks what docs/reliability.md promises under its fault,
+// and no more: where the docs leave an occurrence to the job's catch-up policy, the scenario
+// reports the figure and checks that the policy, not chance, decided it.
+
+const (
+	// redisJobs is the job count of the scenarios that fault the whole of Redis: every job
+	// is hit, so a few show it.
+	redisJobs = 4
+	// redisLease is their lease: short, so that the guard's hold (a lease) and the settle
+	// (at most a lease) end within the scenario's budget.
+	redisLease = 2 * time.Second
+	// catchupAll makes every occurrence that fell due while Redis was away run once it is
+	// back (docs/scheduling.md): the failover scenarios then promise that nothing is missed,
+	// however long the failover takes, and assert it.
+	catchupAll = "\n  catchup = \"all\""
+	// backoffLongest is the longest a node waits between two tries of a failing call (the
+	// engine's retryLongest, 1.6s, plus its jitter of a quarter): how late after Redis is
+	// back every loop of a node has asked again.
+	backoffLongest = 2 * time.Second
+	// inFlight is when, from the first whole second of a scenario, its fault strikes:
+	// after three seconds of runs, a fifth of a second into the runs of the fourth (they
+	// last 400ms), so that runs are in flight, to be renewed and recorded across it.
+	inFlight = 3200 * time.Millisecond
+)
+
+// redisJobFile is the job file of those scenarios: redisJobs jobs every second, each run
+// 400ms, retried or taken over up to five times, overlapping allowed (retry5), plus extra.
+func (s *suite) redisJobFile(extra string) string {
+	return s.probeJobs(redisJobs, "* * * * * *", 400*time.Millisecond, redisLease, retry5+extra)
+}
+
+// waitDecided waits until every occurrence of jobs due in [from, to] every step has an
+// accepted done in the sink, or a history record that ends it (missed, skipped, failed,
+// abandoned): after a fault that the catch-up policy answers with missed records, waiting
+// for dones alone would wait out the timeout. Without f.rdb only dones count.
+func (f *faultFleet) waitDecided(jobs []string, from, to time.Time, step, timeout time.Duration) {
+	f.t.Helper()
+	var open []string
+	ok := testwait.Until(timeout, throttled(func() bool {
+		ended := map[string]bool{}
+		for _, w := range f.s.writes(f.t) {
+			if w.accepted && w.kind == "done" {
+				ended[w.occurrence] = true
+			}
+		}
+		if f.rdb != nil {
+			for _, job := range jobs {
+				for _, r := range f.history(job) {
+					switch r.Status {
+					case queue.StatusMissed, queue.StatusSkipped, queue.StatusFailed, queue.StatusAbandoned:
+						ended[r.Occurrence] = true
+					}
+				}
+			}
+		}
+		open = open[:0]
+		for _, job := range jobs {
+			for at := from; !at.After(to); at = at.Add(step) {
+				if occ := cron.OccurrenceID(job, at); !ended[occ] {
+					open = append(open, occ)
+				}
+			}
+		}
+		return len(open) == 0
+	}))
+	if !ok {
+		f.t.Logf("%d occurrences neither done nor recorded after %s, first %v", len(open), timeout, open[:min(len(open), 10)])
+	}
+}
+
+// history reads job's history from the fleet's Redis, or nothing when it cannot (Redis is
+// down, or the scenario has no client): the callers wait, or explain, with what there is.
+func (f *faultFleet) history(job string) []queue.Record {
+	if f.rdb == nil {
+		return nil
+	}
+	recs, err := queue.New(f.rdb, queue.Config{Namespace: "faults"}).History(context.WithoutCancel(f.t.Context()), job, 1000)
+	if err != nil {
+		f.t.Logf("history of %s: %v", job, err)
+	}
+	return recs
+}
+
+// tokenFigures is what the sink's log says of the fencing tokens around a fault of Redis.
+type tokenFigures struct {
+	backwards int // writes of an occurrence with a smaller token than an earlier write of it
+	below     int // claims after the fault whose token is not above every one of their job's before it
+	unordered int // dones whose token is below an earlier-due occurrence's, with no re-claim to explain it
+	explained int // dones out of due order because the earlier occurrence was claimed again later
+}
+
+func (tf tokenFigures) String() string {
+	return fmt.Sprintf("tokens: %d backwards, %d not above the fault's, %d out of due order (%d explained by a re-claim)",
+		tf.backwards, tf.below, tf.unordered, tf.explained)
+}
+
+// ok says whether the tokens kept every promise.
+func (tf tokenFigures) ok() bool { return tf.backwards == 0 && tf.below == 0 && tf.unordered == 0 }
+
+// jobToken names a claim: tokens are unique per job only (two jobs claimed in the same
+// millisecond share one).
+type jobToken struct {
+	job   string
+	token int64
+}
+
+// checkTokens checks the promises of docs/reliability.md "Fencing tokens" on the sink's log,
+// which holds every write, accepted or refused, in Redis' order:
+//
+//   - per occurrence, a later write never carries a smaller token than an earlier one;
+//   - per job, every claim made after the fault (its first write after settled) has a
+//     larger token than every claim made before it (first write before lost), even when
+//     Redis forgot those;
+//   - per job, the accepted dones of successive occurrences carry growing tokens in due
+//     order, except where an earlier occurrence was claimed again after a later one (a
+//     takeover or a retry after the fault): a token orders claims, not due times. Such a
+//     re-claim shows as a done token that is not the occurrence's first in the sink, a
+//     history record of a later attempt, or a run that began after the later occurrence's.
+func (f *faultFleet) checkTokens(ws []sinkWrite, lost, settled time.Time) tokenFigures {
+	f.t.Helper()
+	var tf tokenFigures
+	largest := map[string]int64{}     // occurrence → largest token written so far
+	first := map[jobToken]time.Time{} // claim → its first write
+	firstTok := map[string]int64{}    // occurrence → the token of its first write
+	done := map[string]sinkWrite{}    // occurrence → its accepted done
+	due := map[string]time.Time{}
+	byJob := map[string][]string{} // job → its occurrences with a done
+	for _, w := range ws {
+		job, at, err := cron.ParseOccurrenceID(w.occurrence)
+		if err != nil {
+			f.t.Errorf("sink write of occurrence %q: %v", w.occurrence, err)
+			continue
+		}
+		if l, ok := largest[w.occurrence]; ok && w.token < l {
+			tf.backwards++
+			f.t.Errorf("%s: write with token %d after one with %d: %+v", w.occurrence, w.token, l, w)
+		}
+		largest[w.occurrence] = max(largest[w.occurrence], w.token)
+		if _, ok := firstTok[w.occurrence]; !ok {
+			firstTok[w.occurrence] = w.token
+		}
+		if k := (jobToken{job, w.token}); first[k].IsZero() {
+			first[k] = w.at
+		}
+		if w.accepted && w.kind == "done" {
+			if _, ok := done[w.occurrence]; !ok {
+				byJob[job] = append(byJob[job], w.occurrence)
+			}
+			done[w.occurrence], due[w.occurrence] = w, at
+		}
+	}
+
+	before := map[string]int64{} // job → its largest token first written before the fault
+	for k, at := range first {
+		if at.Before(lost) {
+			before[k.job] = max(before[k.job], k.token)
+		}
+	}
+	for k, at := range first {
+		if at.After(settled) && k.token <= before[k.job] {
+			tf.below++
+			f.t.Errorf("job %s: token %d first written at %s, after the fault, is not above %d handed out before it",
+				k.job, k.token, at.Format(time.RFC3339Nano), before[k.job])
+		}
+	}
+
+	for job, occs := range byJob {
+		slices.SortFunc(occs, func(a, b string) int { return due[a].Compare(due[b]) })
+		var hist []queue.Record // read once, when a done is out of order
+		for i, cur := range occs {
+			var unexplained []string
+			out := false
+			for _, prev := range occs[:i] {
+				if done[prev].token < done[cur].token {
+					continue
+				}
+				out = true
+				reclaimed := firstTok[prev] != done[prev].token ||
+					first[jobToken{job, done[prev].token}].After(first[jobToken{job, done[cur].token}])
+				if !reclaimed {
+					if hist == nil {
+						hist = f.history(job)
+					}
+					reclaimed = slices.ContainsFunc(hist, func(r queue.Record) bool {
+						return r.Occurrence == prev && r.FencingToken == done[prev].token && r.Attempt > 1
+					})
+				}
+				if !reclaimed {
+					unexplained = append(unexplained, fmt.Sprintf("%s (token %d)", prev, done[prev].token))
+				}
+			}
+			switch {
+			case len(unexplained) > 0:
+				tf.unordered++
+				f.t.Errorf("%s: done with token %d, not above the dones of %v, due before it and claimed once",
+					cur, done[cur].token, unexplained)
+			case out:
+				tf.explained++
+			}
+		}
+	}
+	return tf
+}
+
+// scenarioRestartAOF kills Redis (SIGKILL) under the fleet and starts it again from its
+// append-only file, fsynced at every write: it comes back with everything it acknowledged,
+// so no node may see a loss, nothing may run twice, and with catch-up "all" nothing may be
+// missed, however long the restart took.
+func scenarioRestartAOF(t *testing.T, s *suite) {
+	restartRedis(t, s, true)
+}
+
+// scenarioRestartEmpty kills Redis and starts it again without persistence: it comes back
+// empty. The lost-state guard must see it, hold claims for a lease, keep finished runs
+// finished and tokens growing; what fell due from the loss to the end of the hold is the
+// default catch-up policy's ("latest": the newest runs, the others are recorded missed).
+func scenarioRestartEmpty(t *testing.T, s *suite) {
+	restartRedis(t, s, false)
+}
+
+// restartRedis is the two restart scenarios: aof says whether Redis persists.
+func restartRedis(t *testing.T, s *suite, aof bool) {
+	var args []string
+	extra := ""
+	if aof {
+		args = []string{"--appendonly", "yes", "--appendfsync", "always"}
+		extra = catchupAll
+	}
+	srv := redistest.Start(t, args...)
+	f := s.fleetOf(t, s.redisJobFile(extra))
+	f.rdb = srv.Client(t)
+	for _, n := range []string{"a", "b", "c"} {
+		f.start(n, srv.URL())
+	}
+	from := nextSecond(time.Now(), time.Second)
+	<-time.After(time.Until(from.Add(inFlight))) // the fault's schedule
+	srv.Kill()
+	killed := time.Now()
+	srv.Restart()
+	restarted := time.Now()
+
+	to := nextSecond(restarted, 6*time.Second)
+	jobs := jobNames(redisJobs)
+	f.waitDecided(jobs, from, to, time.Second, 40*time.Second)
+	// A claim after the guard's hold (a lease from the first call after the restart) is
+	// surely a new one: a claim made before the kill starts its run at its due time, within
+	// the claim's lead of a quarter second.
+	tf := f.checkTokens(f.s.writes(t), killed, restarted.Add(redisLease+backoffLongest))
+	fg := f.checkJobs(jobs, from, to, time.Second, nil)
+	if !aof {
+		f.waitLogged("Redis lost state", 20*time.Second)
+	}
+	logs := f.logs()
+	fg.leaked = f.stopAll()
+	outage := restarted.Sub(killed).Round(time.Millisecond)
+	if aof {
+		fg.note = fmt.Sprintf("down %s; catch-up all; %s", outage, tf)
+	} else {
+		fg.note = fmt.Sprintf("down %s; the guard held claims a lease and catch-up latest ran the newest of what fell due meanwhile, the others recorded missed; %s", outage, tf)
+	}
+	s.report(t, fg)
+	if fg.stale != 0 || !tf.ok() {
+		t.Errorf("stale writes %d, %s: want none", fg.stale, tf)
+	}
+	for name, log := range logs {
+		// With every write fsynced before it is acknowledged, nothing a node saw is lost.
+		want := 0
+		if !aof {
+			want = 1
+		}
+		if c := strings.Count(log, "Redis lost state"); c != want {
+			t.Errorf("node %s logged the loss of state %d times, want %d", name, c, want)
+		}
+	}
+	if aof {
+		if fg.missed != 0 {
+			t.Errorf("missed %d with catch-up all and nothing lost: want 0", fg.missed)
+		}
+		return
+	}
+	// What the guard and "latest" may leave missed fell due from the last sound state
+	// (at most a second of calls before the kill) to the end of the hold (a lease after
+	// the first call after the restart), and each has its missed record.
+	f.checkMissedWithin(fg.missedIDs, killed.Add(-2*time.Second), restarted.Add(backoffLongest+redisLease+time.Second))
+}
+
+// checkMissedWithin checks that every occurrence in missed fell due in [from, to], the
+// window the fault and the docs allow, and that Redis recorded it as missed: the catch-up
+// policy decided it, nothing lost it silently.
+func (f *faultFleet) checkMissedWithin(missed []string, from, to time.Time) {
+	f.t.Helper()
+	hist := map[string][]queue.Record{}
+	for _, occ := range missed {
+		job, at, err := cron.ParseOccurrenceID(occ)
+		if err != nil {
+			f.t.Errorf("missed %q: %v", occ, err)
+			continue
+		}
+		if at.Before(from) || at.After(to) {
+			f.t.Errorf("%s missed, due outside of the fault's window [%s, %s]", occ, from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+		}
+		if _, ok := hist[job]; !ok {
+			hist[job] = f.history(job)
+		}
+		if !slices.ContainsFunc(hist[job], func(r queue.Record) bool { return r.Occurrence == occ && r.Status == queue.StatusMissed }) {
+			f.t.Errorf("%s missed without a missed record in its history", occ)
+		}
+	}
+}
+
+// waitLogged waits until every node has logged what: a log line is written a moment after
+// the event it tells of.
+func (f *faultFleet) waitLogged(what string, timeout time.Duration) {
+	f.t.Helper()
+	testwait.For(f.t, timeout, "every node to log "+strconv.Quote(what), throttled(func() bool {
+		for _, n := range f.nodes {
+			if !strings.Contains(n.Log(), what) {
+				return false
+			}
+		}
+		return true
+	}))
+}
+
+// logs returns every node's log by name, read before the nodes stop: what they say while
+// stopping is not what the scenario checks.
+func (f *faultFleet) logs() map[string]string {
+	out := map[string]string{}
+	for name, n := range f.nodes {
+		out[name] = n.Log()
+	}
+	return out
+}
