@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cronfleet/cronfleet/internal/cron"
 	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/redisconn"
 	"github.com/cronfleet/cronfleet/internal/redistest"
 	"github.com/cronfleet/cronfleet/internal/testwait"
 )
@@ -351,4 +354,88 @@ func (f *faultFleet) logs() map[string]string {
 		out[name] = n.Log()
 	}
 	return out
+}
+
+// scenarioSentinel kills the master of a Sentinel set under the fleet: the sentinels
+// promote the replica and the nodes follow them. With catch-up "all", nothing is missed and
+// nothing runs twice; tokens keep growing whether or not the replica missed the master's
+// last writes (then the guard holds claims for a lease).
+func scenarioSentinel(t *testing.T, s *suite) {
+	set := redistest.StartSentinel(t)
+	f := s.fleetOf(t, s.redisJobFile(catchupAll))
+	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: set.Name(), SentinelAddrs: set.SentinelAddrs()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	f.rdb = rdb
+	for _, n := range []string{"a", "b", "c"} {
+		f.start(n, set.URL())
+	}
+	from := nextSecond(time.Now(), time.Second)
+	<-time.After(time.Until(from.Add(inFlight))) // the fault's schedule
+	master := set.Master()
+	master.Kill()
+	killed := time.Now()
+	promoted := set.WaitFailover(t, master, 30*time.Second)
+	failedOver := time.Now()
+	t.Logf("failover from %s to %s took %s", master.Addr(), promoted.Addr(), failedOver.Sub(killed).Round(time.Millisecond))
+	f.checkFailover(from, killed, failedOver, fmt.Sprintf("failover %s", failedOver.Sub(killed).Round(100*time.Millisecond)))
+}
+
+// checkFailover is the end of the failover scenarios: it waits for the occurrences due up to
+// a few seconds after the failover, checks them and the tokens, and reports.
+func (f *faultFleet) checkFailover(from, killed, failedOver time.Time, what string) {
+	f.t.Helper()
+	to := nextSecond(failedOver, 5*time.Second)
+	jobs := jobNames(redisJobs)
+	f.waitDecided(jobs, from, to, time.Second, 40*time.Second)
+	// Claims after the settle (at most a lease) or the guard's hold (a lease) that a
+	// failover may start are new ones.
+	tf := f.checkTokens(f.s.writes(f.t), killed, failedOver.Add(redisLease+backoffLongest))
+	fg := f.checkJobs(jobs, from, to, time.Second, nil)
+	lost := 0
+	for _, n := range f.nodes {
+		if strings.Contains(n.Log(), "Redis lost state") {
+			lost++
+		}
+	}
+	fg.leaked = f.stopAll()
+	fg.note = fmt.Sprintf("%s; %d of %d nodes saw a loss; catch-up all; %s", what, lost, len(f.nodes), tf)
+	f.s.report(f.t, fg)
+	if fg.stale != 0 || fg.missed != 0 || !tf.ok() {
+		f.t.Errorf("stale writes %d, missed %d, %s: want none", fg.stale, fg.missed, tf)
+	}
+}
+
+// scenarioCluster kills the Cluster master that owns job-000's agenda shard under the
+// fleet: the Cluster promotes its replica, and the nodes find it. With catch-up "all",
+// nothing is missed and nothing runs twice; tokens keep growing.
+func scenarioCluster(t *testing.T, s *suite) {
+	c := redistest.StartClusterWithReplicas(t, 3, 1)
+	f := s.fleetOf(t, s.redisJobFile(catchupAll))
+	rdb, _, err := redisconn.Open(redisconn.Settings{URL: c.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	f.rdb = rdb
+	slotOf := func(job string) int {
+		return redistest.KeySlot(fmt.Sprintf("{cf:faults:%d}:agenda", queue.ShardOf(job)))
+	}
+	victim := c.SlotOwner(t, slotOf("job-000"))
+	hit := 0 // jobs whose shard the victim owns
+	for _, job := range jobNames(redisJobs) {
+		if c.SlotOwner(t, slotOf(job)) == victim {
+			hit++
+		}
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		f.start(n, c.URL())
+	}
+	from := nextSecond(time.Now(), time.Second)
+	<-time.After(time.Until(from.Add(inFlight))) // the fault's schedule
+	killed := time.Now()
+	promoted := c.KillMaster(t, victim)
+	failedOver := time.Now()
+	t.Logf("failover from node %d to node %d took %s", victim, promoted, failedOver.Sub(killed).Round(time.Millisecond))
+	f.checkFailover(from, killed, failedOver, fmt.Sprintf("failover %s, %d of %d jobs' shards on the dead master",
+		failedOver.Sub(killed).Round(100*time.Millisecond), hit, redisJobs))
 }

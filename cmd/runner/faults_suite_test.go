@@ -51,6 +51,8 @@ func scenarios() []scenario {
 		{"plugins that panic, exit, hang or flood", scenarioBadPlugins},
 		{"redis restarted with AOF", scenarioRestartAOF},
 		{"redis restarted without persistence", scenarioRestartEmpty},
+		{"sentinel failover", scenarioSentinel},
+		{"cluster master lost", scenarioCluster},
 	}
 }
 
