@@ -439,3 +439,108 @@ func scenarioCluster(t *testing.T, s *suite) {
 	f.checkFailover(from, killed, failedOver, fmt.Sprintf("failover %s, %d of %d jobs' shards on the dead master",
 		failedOver.Sub(killed).Round(100*time.Millisecond), hit, redisJobs))
 }
+
+// badKeyJobs is the job count of the wrong-type scenario: enough that the jobs spread over
+// most shards, and the faulty one's neighbours show that they run on.
+const badKeyJobs = 16
+
+// scenarioBadKey writes a string over one agenda shard's sorted set: that shard's jobs stop,
+// the others run on, on time; each node names the key once, and the shard's jobs run again
+// once the key is deleted. The SET replaced the shard's agenda, so what was planned in it
+// is gone: the shard's jobs come back from their next planning, up to a horizon later.
+func scenarioBadKey(t *testing.T, s *suite) {
+	srv := redistest.Start(t)
+	f := s.fleetOf(t, s.probeJobs(badKeyJobs, "* * * * * *", 200*time.Millisecond, redisLease, retry5))
+	f.rdb = srv.Client(t)
+	f.start("a", srv.URL())
+	f.start("b", srv.URL())
+
+	shard := queue.ShardOf("job-000")
+	var bad, others []string
+	shards := map[int]bool{}
+	for _, job := range jobNames(badKeyJobs) {
+		shards[queue.ShardOf(job)] = true
+		if queue.ShardOf(job) == shard {
+			bad = append(bad, job)
+		} else {
+			others = append(others, job)
+		}
+	}
+	agenda := fmt.Sprintf("{cf:faults:%d}:agenda", shard)
+	testwait.For(t, 20*time.Second, "every job to run", throttled(func() bool {
+		ran := map[string]bool{}
+		for _, w := range s.writes(t) {
+			job, _, _ := cron.ParseOccurrenceID(w.occurrence)
+			ran[job] = true
+		}
+		return len(ran) == badKeyJobs
+	}))
+	if err := f.rdb.Set(t.Context(), agenda, "not a sorted set", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	broken := time.Now()
+	<-time.After(6 * time.Second) // the fault's schedule: six seconds with the bad key
+	if err := f.rdb.Del(t.Context(), agenda).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fixed := time.Now()
+	var back time.Time // the due time of the first done of the shard's after the fix
+	testwait.For(t, 25*time.Second, "the bad shard's jobs to run again", throttled(func() bool {
+		for _, w := range s.writes(t) {
+			job, at, err := cron.ParseOccurrenceID(w.occurrence)
+			if err == nil && w.accepted && w.kind == "done" && slices.Contains(bad, job) && at.After(fixed) {
+				back = at
+				return true
+			}
+		}
+		return false
+	}))
+
+	from, to := nextSecond(broken, 0), nextSecond(fixed, 2*time.Second)
+	f.waitDecided(others, from, to, time.Second, 30*time.Second)
+	fg := f.checkJobs(others, from, to, time.Second, nil)
+	late := f.latest(others, from, to)
+	logs := f.logs()
+	fg.leaked = f.stopAll()
+	fg.note = fmt.Sprintf("%d jobs on %d shards, %d on the bad one; the others at most %s late; the bad shard back %s after the fix",
+		badKeyJobs, len(shards), len(bad), late.Round(time.Millisecond), back.Sub(fixed).Round(100*time.Millisecond))
+	s.report(t, fg)
+	if fg.stale != 0 || fg.missed != 0 {
+		t.Errorf("stale writes %d, missed %d of the healthy shards: want 0", fg.stale, fg.missed)
+	}
+	// A second is the scale of the bad shard's backoff (up to 1.6s): a healthy shard held
+	// up by it would be that late. Unfaulted, they start within milliseconds, and within
+	// tens of them with every core of the machine busy besides.
+	if late >= time.Second {
+		t.Errorf("a run of a healthy shard began %s after its due time: want less than a second", late.Round(time.Millisecond))
+	}
+	for name, log := range logs {
+		if c := strings.Count(log, "an agenda shard refused calls"); c != 1 || !strings.Contains(log, agenda) {
+			t.Errorf("node %s logged the shard's fault %d times (naming %s: %v), want once", name, c, agenda, strings.Contains(log, agenda))
+		}
+		if !strings.Contains(log, "an agenda shard answers again") {
+			t.Errorf("node %s did not log that the shard answers again", name)
+		}
+		for _, outage := range []string{"redis unreachable", "redis refused the call"} {
+			if strings.Contains(log, outage) {
+				t.Errorf("node %s took the shard's fault for an outage of Redis: %q", name, outage)
+			}
+		}
+	}
+}
+
+// latest returns how late the latest first write of an occurrence of jobs due in [from, to]
+// came after its due time: how on time a fault left the jobs it should not touch.
+func (f *faultFleet) latest(jobs []string, from, to time.Time) time.Duration {
+	var late time.Duration
+	seen := map[string]bool{}
+	for _, w := range f.s.writes(f.t) {
+		job, at, err := cron.ParseOccurrenceID(w.occurrence)
+		if err != nil || seen[w.occurrence] || !slices.Contains(jobs, job) || at.Before(from) || at.After(to) {
+			continue
+		}
+		seen[w.occurrence] = true
+		late = max(late, w.at.Sub(at))
+	}
+	return late
+}

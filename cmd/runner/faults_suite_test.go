@@ -53,6 +53,7 @@ func scenarios() []scenario {
 		{"redis restarted without persistence", scenarioRestartEmpty},
 		{"sentinel failover", scenarioSentinel},
 		{"cluster master lost", scenarioCluster},
+		{"wrong-type key in one shard", scenarioBadKey},
 	}
 }
 
