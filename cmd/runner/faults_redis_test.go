@@ -544,3 +544,194 @@ func (f *faultFleet) latest(jobs []string, from, to time.Time) time.Duration {
 	}
 	return late
 }
+
+// refusal is a fault that makes Redis refuse the fleet's scripts while it stays up.
+type refusal struct {
+	kind    string // Redis' error code, which the nodes' log line names
+	inject  func(ctx context.Context, admin *redis.Client) error
+	restore func(ctx context.Context, admin *redis.Client) error
+}
+
+// scenarioACL takes EVALSHA and EVAL from Redis' default user, the fleet's, for a while:
+// every script is refused with NOPERM. The test's own client is another user, and the sink
+// another server.
+func scenarioACL(t *testing.T, s *suite) {
+	refused(t, s, refusal{
+		kind: "NOPERM",
+		inject: func(ctx context.Context, admin *redis.Client) error {
+			return admin.Do(ctx, "acl", "setuser", "default", "-evalsha", "-eval").Err()
+		},
+		restore: func(ctx context.Context, admin *redis.Client) error {
+			return admin.Do(ctx, "acl", "setuser", "default", "+evalsha", "+eval").Err()
+		},
+	})
+}
+
+// scenarioOOM sets Redis' maxmemory to one byte for a while, under the noeviction policy the
+// runner requires: every script's first write is refused with OOM.
+func scenarioOOM(t *testing.T, s *suite) {
+	refused(t, s, refusal{
+		kind: "OOM",
+		inject: func(ctx context.Context, admin *redis.Client) error {
+			return admin.ConfigSet(ctx, "maxmemory", "1").Err()
+		},
+		restore: func(ctx context.Context, admin *redis.Client) error {
+			return admin.ConfigSet(ctx, "maxmemory", "0").Err()
+		},
+	})
+}
+
+// refusedFor is how long the refusal scenarios measure the calls the nodes make while Redis
+// refuses them: long enough for the nodes' backoff to reach its longest wait.
+const refusedFor = 5 * time.Second
+
+// hotLoop is the most commands a second a node may send to a Redis that refuses them: far
+// above what backing off sends (a few a second), far below a loop that does not back off
+// (thousands). A functional bound, not a speed benchmark.
+const hotLoop = 200
+
+// refused runs the fleet on a Redis that refuses its scripts for a while (rf): each node
+// logs the refusal once, naming Redis' error code, backs off instead of looping, and once
+// Redis accepts the scripts again runs what falls due, once. What fell due while Redis
+// refused is the catch-up policy's (latest: the newest runs, the others are recorded
+// missed).
+func refused(t *testing.T, s *suite, rf refusal) {
+	srv := redistest.Start(t, "--maxmemory-policy", "noeviction")
+	ctx := context.WithoutCancel(t.Context())
+	// The test's client is a user of its own, untouched by the ACL scenario's change.
+	if err := srv.Client(t).Do(ctx, "acl", "setuser", "faults-admin", "on", ">faults-admin", "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatalf("ACL SETUSER faults-admin: %v", err)
+	}
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), Username: "faults-admin", Password: "faults-admin"})
+	t.Cleanup(func() { _ = admin.Close() })
+	f := s.fleetOf(t, s.redisJobFile(""))
+	f.rdb = admin
+	f.start("a", srv.URL())
+	f.start("b", srv.URL())
+	nodes := len(f.nodes)
+
+	from := nextSecond(time.Now(), time.Second)
+	<-time.After(time.Until(from)) // the fault's schedule: the measure before it begins with the runs' first second
+	c0, t0 := f.load(ctx, admin), time.Now()
+	<-time.After(time.Until(from.Add(inFlight))) // the fault's schedule
+	base := f.load(ctx, admin).rate(c0, time.Since(t0), nodes)
+	if err := rf.inject(ctx, admin); err != nil {
+		t.Fatalf("inject %s: %v", rf.kind, err)
+	}
+	injected := time.Now()
+	f.waitLogged("redis refused the call", 10*time.Second)
+	c1, t1 := f.load(ctx, admin), time.Now()
+	<-time.After(refusedFor) // the fault's schedule: the measure of the calls refused
+	during := f.load(ctx, admin).rate(c1, time.Since(t1), nodes)
+	if err := rf.restore(ctx, admin); err != nil {
+		t.Fatalf("restore after %s: %v", rf.kind, err)
+	}
+	restored := time.Now()
+	f.waitLogged("redis answering again", 10*time.Second)
+
+	// From a backoff after the restore on, every loop of every node has asked again: what
+	// falls due then was planned in time and is claimed in time, so it must run.
+	after := nextSecond(restored, backoffLongest)
+	to := after.Add(4 * time.Second)
+	jobs := jobNames(redisJobs)
+	f.waitDecided(jobs, from, to, time.Second, 30*time.Second)
+	fg := f.checkJobs(jobs, from, to, time.Second, nil)
+	logs := f.logs()
+	fg.leaked = f.stopAll()
+	fg.note = fmt.Sprintf("refused %s for %s: per node %s (before: %s); what fell due meanwhile: catch-up latest",
+		rf.kind, restored.Sub(injected).Round(100*time.Millisecond), during, base)
+	s.report(t, fg)
+	if fg.stale != 0 {
+		t.Errorf("stale writes %d: want 0", fg.stale)
+	}
+	var afterwards []string
+	for _, occ := range fg.missedIDs {
+		if _, at, err := cron.ParseOccurrenceID(occ); err == nil && !at.Before(after) {
+			afterwards = append(afterwards, occ)
+		}
+	}
+	if len(afterwards) > 0 {
+		t.Errorf("missed %v, due after Redis took the scripts again", afterwards)
+	}
+	f.checkMissedWithin(fg.missedIDs, injected.Add(-time.Second), after)
+	if during.commands > hotLoop {
+		t.Errorf("%.0f commands a second per node while Redis refused them: a hot loop (want at most %d)", during.commands, hotLoop)
+	}
+	for name, log := range logs {
+		var lines []string
+		for l := range strings.Lines(log) {
+			if strings.Contains(l, "redis refused the call") {
+				lines = append(lines, strings.TrimSpace(l))
+			}
+		}
+		if len(lines) != 1 || !strings.Contains(lines[0], rf.kind) {
+			t.Errorf("node %s logged the refusal %d times, want once naming %s: %q", name, len(lines), rf.kind, lines)
+		}
+	}
+}
+
+// redisLoad is what Redis counted of the calls it took: all commands, those it processed and
+// those it refused before running them (an ACL, OOM of a command that writes), which INFO
+// counts apart, so that a node in a hot loop shows whether Redis runs its calls or not; and
+// of those the script calls (EVALSHA, EVAL), one per shard a node asks, which is how the
+// nodes talk to Redis. A script's own commands count among the commands too.
+type redisLoad struct {
+	commands, scripts int64
+}
+
+// loadRate is a load per second per node.
+type loadRate struct {
+	commands, scripts float64
+}
+
+func (r loadRate) String() string {
+	return fmt.Sprintf("%.0f commands/s, %.0f scripts/s", r.commands, r.scripts)
+}
+
+// rate is the load from since to l, over d, per second per node.
+func (l redisLoad) rate(since redisLoad, d time.Duration, nodes int) loadRate {
+	per := d.Seconds() * float64(nodes)
+	return loadRate{commands: float64(l.commands-since.commands) / per, scripts: float64(l.scripts-since.scripts) / per}
+}
+
+// load reads Redis' load so far from INFO stats and commandstats. The scenario's own INFO
+// calls count too; they are a few.
+func (f *faultFleet) load(ctx context.Context, admin *redis.Client) redisLoad {
+	f.t.Helper()
+	info, err := admin.Info(ctx, "stats", "commandstats").Result()
+	if err != nil {
+		f.t.Fatalf("INFO: %v", err)
+	}
+	count := func(line, v string) int64 {
+		c, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			f.t.Fatalf("INFO %q: %v", line, err)
+		}
+		return c
+	}
+	var l redisLoad
+	for line := range strings.Lines(info) {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "total_commands_processed:"); ok {
+			l.commands += count(line, v)
+		}
+		name, stats, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		script := name == "cmdstat_evalsha" || name == "cmdstat_eval"
+		for field := range strings.SplitSeq(stats, ",") {
+			k, v, _ := strings.Cut(field, "=")
+			switch {
+			case k == "rejected_calls":
+				l.commands += count(line, v)
+				if script {
+					l.scripts += count(line, v)
+				}
+			case k == "calls" && script:
+				l.scripts += count(line, v)
+			}
+		}
+	}
+	return l
+}

@@ -54,6 +54,8 @@ func scenarios() []scenario {
 		{"sentinel failover", scenarioSentinel},
 		{"cluster master lost", scenarioCluster},
 		{"wrong-type key in one shard", scenarioBadKey},
+		{"ACL denies EVALSHA", scenarioACL},
+		{"Redis OOM", scenarioOOM},
 	}
 }
 
