@@ -270,17 +270,18 @@ func jobNames(n int) []string {
 
 // checkJobs computes a scenario's figures over the occurrences of jobs due in [from, to]
 // every step: a scenario whose fault leaves some jobs out on purpose names the others.
-// Every write counts for stale and early, whatever its job. faults lists the instants the scenario killed a node or cut it from Redis: a
-// "done" accepted twice is excused only when such a fault came within a second after the
-// first done, between the handler's end and the record of it reaching Redis, where no
-// scheduler can tell a run that ended from one that did not (handlers key their effects by
-// the occurrence id for this; docs/reliability.md).
+// Every write counts for stale and early, whatever its job. faults lists the instants the
+// scenario killed a node or cut it from Redis: a "done" accepted twice is excused only when
+// such a fault came while the first run held its occurrence, before the record of its end
+// reached Redis, where no scheduler can tell a run that ended from one that did not
+// (handlers key their effects by the occurrence id for this; docs/reliability.md).
 func (f *faultFleet) checkJobs(jobs []string, from, to time.Time, step time.Duration, faults []time.Time) figures {
 	f.t.Helper()
 	ws := f.s.writes(f.t)
 	fg := figures{}
 	doneBy := map[string][]sinkWrite{}
 	first := map[string]sinkWrite{}
+	began := map[runKey]time.Time{}
 	for _, w := range ws {
 		if !w.accepted {
 			fg.stale++
@@ -291,6 +292,9 @@ func (f *faultFleet) checkJobs(jobs []string, from, to time.Time, step time.Dura
 		}
 		if _, ok := first[w.occurrence]; !ok {
 			first[w.occurrence] = w
+		}
+		if k := (runKey{w.occurrence, w.token}); began[k].IsZero() {
+			began[k] = w.at
 		}
 	}
 	for occ, w := range first {
@@ -311,7 +315,7 @@ func (f *faultFleet) checkJobs(jobs []string, from, to time.Time, step time.Dura
 				continue
 			}
 			fg.run++
-			if len(ds) > 1 && !excused(ds, faults) {
+			if len(ds) > 1 && !excused(began[runKey{occ, ds[0].token}], ds[0].at, faults) {
 				fg.dupes++
 				f.t.Errorf("%s: done accepted %d times: %+v", occ, len(ds), ds)
 			}
@@ -320,11 +324,22 @@ func (f *faultFleet) checkJobs(jobs []string, from, to time.Time, step time.Dura
 	return fg
 }
 
-// excused says whether a done accepted several times is explained by a fault right after
-// its first.
-func excused(ds []sinkWrite, faults []time.Time) bool {
+// runKey names one run of an occurrence: the one under one claim's token.
+type runKey struct {
+	occurrence string
+	token      int64
+}
+
+// excused says whether a done accepted several times is explained by a fault while the run
+// of the first done, which began (first wrote) at began and wrote its done at done, held
+// its occurrence: from its claim, made at most the claim lead (a quarter second) before its
+// start, taken here as a second before it, to a second after its done, while the record of
+// its end is on its way to Redis. A node cut off from Redis then cannot record a run that
+// ends during the cut (it ends before its fence), and a killed one cannot record a run that
+// ended: once the lease is out, another node runs the occurrence again.
+func excused(began, done time.Time, faults []time.Time) bool {
 	return slices.ContainsFunc(faults, func(k time.Time) bool {
-		return !k.Before(ds[0].at) && k.Sub(ds[0].at) < time.Second
+		return !k.Before(began.Add(-time.Second)) && k.Sub(done) < time.Second
 	})
 }
 
