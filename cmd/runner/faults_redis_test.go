@@ -506,14 +506,23 @@ func scenarioBadKey(t *testing.T, s *suite) {
 	f.waitDecided(others, from, to, time.Second, 30*time.Second)
 	fg := f.checkJobs(others, from, to, time.Second, nil)
 	late := f.latest(others, from, to)
-	// The SET took the shard's planned occurrences with it, and nothing plans them again:
-	// reported, since the docs promise nothing of a key overwritten by hand.
-	gone := len(f.undecided(bad, from, back.Add(-time.Second), time.Second))
+	// The SET took the shard's planned occurrences with it; once the shard answers, its
+	// jobs are planned again from when the nodes saw it fail (plus the margin of a claim made
+	// ahead before it), so what fell due from there is run or recorded missed. What fell due
+	// between the SET and the nodes' first failing call (a second or two) cannot be told
+	// from what was run then, and is left: reported, not asserted.
+	kept := nextSecond(broken, 3*time.Second)
+	f.waitDecided(bad, kept, to, time.Second, 30*time.Second)
+	lost := len(f.undecided(bad, kept, to, time.Second))
+	gone := len(f.undecided(bad, from, kept.Add(-time.Second), time.Second))
 	logs := f.logs()
 	fg.leaked = f.stopAll()
-	fg.note = fmt.Sprintf("%d jobs on %d shards, %d on the bad one; the others at most %s late; the bad shard's back %s after the fix, %d of its occurrences gone with the agenda unrecorded",
-		badKeyJobs, len(shards), len(bad), late.Round(time.Millisecond), back.Sub(fixed).Round(100*time.Millisecond), gone)
+	fg.note = fmt.Sprintf("%d jobs on %d shards, %d on the bad one; the others at most %s late; the bad shard's back %s after the fix, %d of its occurrences due in the fault's first %s gone with the agenda",
+		badKeyJobs, len(shards), len(bad), late.Round(time.Millisecond), back.Sub(fixed).Round(100*time.Millisecond), gone, kept.Sub(broken).Round(100*time.Millisecond))
 	s.report(t, fg)
+	if lost != 0 {
+		t.Errorf("%d occurrences of the bad shard due from %s on were neither run nor recorded: the shard was not planned again", lost, kept.Format(time.TimeOnly))
+	}
 	if fg.stale != 0 || fg.missed != 0 {
 		t.Errorf("stale writes %d, missed %d of the healthy shards: want 0", fg.stale, fg.missed)
 	}

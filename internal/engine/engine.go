@@ -125,13 +125,15 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 		cfg:         cfg,
 		log:         log,
 		outages:     &outageLog{log: log},
-		faults:      newFaults(log),
 		clock:       &redisClock{node: cfg.Now},
 		wake:        make(chan struct{}, 1),
 		heads:       &heads{m: map[int]time.Time{}},
 		slots:       make(chan struct{}, cfg.Concurrency),
 		completions: make(chan completion),
 	}
+	// Another node's last claim before a fault may reach a claim-ahead, plus a margin for the
+	// nodes' estimates of Redis' clock.
+	e.faults = newFaults(log, e.clock.now, cfg.ClaimAhead+time.Second)
 	e.jobs.Store(newJobSet(cfg.Jobs))
 	e.keeper = lease.New(agenda, lease.Config{Lease: cfg.Lease, Logger: log, NoHandlerFence: cfg.NoHandlerFence})
 	return e

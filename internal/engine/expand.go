@@ -35,6 +35,9 @@ func (e *Engine) expander(ctx context.Context) {
 		if len(losses) > 0 {
 			e.replan(set, losses, floors, wms, until, &lossSaid)
 		}
+		if rec := e.faults.recoveredShards(); rec != nil {
+			planAgain(set, rec, floors, wms, until)
+		}
 		var fresh []string
 		for _, j := range set.list {
 			if h, ok := known[j.Name]; !ok {
@@ -187,13 +190,24 @@ func (e *Engine) replan(set *jobSet, losses []queue.Loss, floors, wms map[string
 		e.log.Error(msg, attrs...)
 		*said = time.Now()
 	}
+	from := make(map[int]time.Time, len(byShard))
+	for s, l := range byShard {
+		from[s] = l.Floor
+	}
+	planAgain(set, from, floors, wms, until)
+}
+
+// planAgain makes the expander plan the jobs of the shards in from again, each from its
+// shard's instant (its floor): what Redis does not know from there is added
+// (lua/expand.lua).
+func planAgain(set *jobSet, from map[int]time.Time, floors, wms map[string]time.Time, until map[string]time.Time) {
 	for _, j := range set.list {
-		l, ok := byShard[queue.ShardOf(j.Name)]
+		floor, ok := from[queue.ShardOf(j.Name)]
 		if !ok {
 			continue
 		}
-		if f, ok := floors[j.Name]; !ok || l.Floor.Before(f) {
-			floors[j.Name] = l.Floor
+		if f, ok := floors[j.Name]; !ok || floor.Before(f) {
+			floors[j.Name] = floor
 		}
 		if wm, ok := wms[j.Name]; !ok || floors[j.Name].Before(wm) {
 			wms[j.Name] = floors[j.Name]
