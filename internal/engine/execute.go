@@ -97,8 +97,8 @@ func (e *Engine) outcome(a *attempt, cause, err error) queue.Completion {
 	rec, log := a.rec, a.log
 	switch {
 	case errors.Is(cause, lease.ErrNotRenewed):
-		rec.Status, rec.Error = queue.StatusRetrying, "lease not renewed in time (Redis unreachable or slow): "+errString(err)
-		log.Warn("run cancelled: its lease could not be renewed in time (Redis unreachable or slow); the occurrence runs again", "err", err)
+		rec.Status, rec.Error = queue.StatusRetrying, "lease not renewed in time (Redis unreachable, slow or refusing the call): "+errString(err)
+		log.Warn("run cancelled: its lease could not be renewed in time (Redis unreachable, slow or refusing the call); the occurrence runs again", "err", err)
 		return queue.Completion{Retry: true}
 	case errors.Is(cause, lease.ErrLost):
 		rec.Status, rec.Error = queue.StatusRetrying, "lease lost: "+errString(err)

@@ -258,7 +258,7 @@ func (k *Keeper) lose(l Lease, e *entry, taken error) {
 	if failed == nil {
 		failed = errors.New("no renewal answered")
 	}
-	k.log.Warn("lease not renewed in time (Redis unreachable or slow): cancelling run before the lease expires",
+	k.log.Warn("lease not renewed in time (Redis unreachable, slow or refusing the call): cancelling run before the lease expires",
 		"occurrence", l.Occurrence, "fencing_token", l.Token, "err", failed)
 	e.cancel(ErrNotRenewed)
 }
