@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -453,9 +454,17 @@ func FuzzStoredJSON(f *testing.F) {
 }
 
 // roundTrip encodes v, which decode made of raw, as the queue writes it, and decodes that.
+// A time that Go's JSON decoding takes but its encoding refuses (an offset of +24:00, a
+// year out of 0-9999) is the one exception, left as it is: cronfleet never writes one, and
+// refusing it in the decoders would make one bad node's entry hide all nodes from the
+// engine (testdata/fuzz/FuzzStoredJSON/time-offset-24h).
 func roundTrip[T any](t *testing.T, raw string, v T, decode func(string) (T, error)) T {
 	t.Helper()
 	b, err := json.Marshal(v)
+	var me *json.MarshalerError
+	if errors.As(err, &me) && me.Type == reflect.TypeFor[time.Time]() {
+		return v
+	}
 	if err != nil {
 		t.Fatalf("%q decodes to %+v, which does not encode: %v", raw, v, err)
 	}
