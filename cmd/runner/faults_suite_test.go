@@ -56,7 +56,7 @@ func scenarios() []scenario {
 		{"wrong-type key in one shard", scenarioBadKey},
 		{"ACL denies EVALSHA", scenarioACL},
 		{"Redis OOM", scenarioOOM},
-		{"10,000 occurrences a second for 60s", scenarioLoad},
+		{"a load of occurrences every second for 60s", scenarioLoad},
 	}
 }
 

@@ -115,6 +115,13 @@ func measure(ctx context.Context, o options, logger *slog.Logger) (*summary, err
 	if err != nil {
 		return nil, err
 	}
+	if err := sleepUntil(ctx, t0.Add(o.Duration/2)); err != nil {
+		return nil, err
+	}
+	rssMid, err := sampleRSS(nodes)
+	if err != nil {
+		return nil, err
+	}
 	if err := sleepUntil(ctx, t1); err != nil {
 		return nil, err
 	}
@@ -154,9 +161,9 @@ func measure(ctx context.Context, o options, logger *slog.Logger) (*summary, err
 	}
 	sum.analyse(hist, jobs, t0, t1)
 	sum.addCPU(cpu0, cpu1, tick, logger)
-	sum.NodeRSS = map[string][2]float64{}
+	sum.NodeRSS = map[string][3]float64{}
 	for name, r := range rss0 {
-		sum.NodeRSS[name] = [2]float64{r, rss1[name]}
+		sum.NodeRSS[name] = [3]float64{r, rssMid[name], rss1[name]}
 	}
 	sum.addCommandStats(cmd0, cmd1)
 	return sum, nil

@@ -60,9 +60,9 @@ type summary struct {
 	CPUNodes   float64 `json:"cpu_nodes_us_per_occurrence"`
 	CPUPlugins float64 `json:"cpu_plugins_us_per_occurrence"`
 	CPURedis   float64 `json:"cpu_redis_us_per_occurrence"`
-	// NodeRSS is each node's resident memory (MiB) at the start and at the end of the
-	// window: a node whose memory grows with the runs it did leaks.
-	NodeRSS  map[string][2]float64 `json:"node_rss_mib,omitempty"`
+	// NodeRSS is each node's resident memory (MiB) at the start, the middle and the end of
+	// the window: a node whose memory still grows in the second half leaks.
+	NodeRSS  map[string][3]float64 `json:"node_rss_mib,omitempty"`
 	CPUTotal float64               `json:"cpu_total_us_per_occurrence"`
 	// CPUBusy is the machine share the fleet used during the window (1 = every core).
 	CPUBusy float64 `json:"cpu_busy_share"`
@@ -252,9 +252,9 @@ func printSummary(w io.Writer, s *summary) {
 		s.CPUTotal, s.CPUNodes, s.CPUPlugins, s.CPURedis, 100*s.CPUBusy, s.CPUs, 100*s.MachineBusy)
 	fmt.Fprint(w, "node memory (RSS, MiB)  ")
 	for _, n := range sortedKeys(s.NodeRSS) {
-		fmt.Fprintf(w, " %s %.0f → %.0f", n, s.NodeRSS[n][0], s.NodeRSS[n][1])
+		fmt.Fprintf(w, " %s %.0f → %.0f → %.0f", n, s.NodeRSS[n][0], s.NodeRSS[n][1], s.NodeRSS[n][2])
 	}
-	fmt.Fprintln(w, "   (window start → end)")
+	fmt.Fprintln(w, "   (window start → middle → end)")
 	fmt.Fprint(w, "runs per node          ")
 	for _, n := range sortedKeys(s.RunsPerNode) {
 		fmt.Fprintf(w, " %s %d", n, s.RunsPerNode[n])
