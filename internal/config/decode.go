@@ -86,49 +86,72 @@ func retrySchema() *hcl.BodySchema {
 	}
 }
 
-// decode decodes the bodies of files, in order, into one Config. It returns a
+// item is one top-level block, decoded on its own: what it contributes to the Config, and
+// its diagnostics. Blocks decode independently of each other, so the blocks of a large file
+// are decoded in parallel; merge then settles, in file order, what depends on the others
+// (duplicates, the one runner block).
+type item struct {
+	typ    string    // the block type: "runner", "job" or "plugin"
+	def    hcl.Range // the block header
+	runner Runner
+	job    *Job
+	plugin *Plugin
+	diags  hcl.Diagnostics
+}
+
+// block decodes one top-level block of the file schema.
+func (dec *decoder) block(b *hcl.Block) item {
+	it := item{typ: b.Type, def: b.DefRange}
+	switch b.Type {
+	case "runner":
+		it.runner, it.diags = decodeRunner(b)
+	case "job":
+		it.job, it.diags = dec.job(b)
+	case "plugin":
+		it.plugin, it.diags = decodePlugin(b)
+	}
+	return it
+}
+
+// merge builds one Config from the decoded blocks of each file, in file order. It returns a
 // nil Config if there are errors.
-func decode(files []*hcl.File) (*Config, hcl.Diagnostics) {
+func merge(dec *decoder, files [][]item) (*Config, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	cfg := &Config{Runner: Runner{Namespace: DefaultNamespace, Lease: DefaultLease}, eval: evalContext(processEnv)}
+	cfg := &Config{Runner: Runner{Namespace: DefaultNamespace, Lease: DefaultLease}, eval: dec.eval}
 	var runnerDecl *hcl.Range
-	seen := map[string]*Job{}
+	var n int
+	for _, items := range files {
+		n += len(items)
+	}
+	seen := make(map[string]*Job, n)
 	plugins := map[string]*Plugin{}
-	for _, f := range files {
-		content, d := f.Body.Content(fileSchema())
-		diags = append(diags, d...)
-		if content == nil {
-			continue
-		}
-		for _, b := range content.Blocks {
-			switch b.Type {
+	for _, items := range files {
+		for _, it := range items {
+			diags = append(diags, it.diags...)
+			switch it.typ {
 			case "runner":
-				r, d := decodeRunner(b)
-				diags = append(diags, d...)
 				if runnerDecl != nil {
 					diags = append(diags, duplicate("Duplicate runner block",
-						"A fleet has at most one runner block, across all files", b.DefRange, *runnerDecl))
+						"A fleet has at most one runner block, across all files", it.def, *runnerDecl))
 					continue
 				}
-				runnerDecl = b.DefRange.Ptr()
-				cfg.Runner = r
+				runnerDecl = it.def.Ptr()
+				cfg.Runner = it.runner
 			case "job":
-				j, d := decodeJob(b, cfg.eval)
-				diags = append(diags, d...)
+				j := it.job
 				if prev, ok := seen[j.Name]; ok {
 					diags = append(diags, duplicate("Duplicate job",
 						fmt.Sprintf("Job %q is defined more than once; job names must be unique across all files", j.Name),
-						b.DefRange, prev.DeclRange))
+						it.def, prev.DeclRange))
 					continue
 				}
 				seen[j.Name] = j
 				cfg.Jobs = append(cfg.Jobs, j)
 			case "plugin":
-				p, d := decodePlugin(b)
-				diags = append(diags, d...)
+				p := it.plugin
 				if prev, ok := plugins[p.Name]; ok {
 					diags = append(diags, duplicate("Duplicate plugin",
-						fmt.Sprintf("Plugin %q is declared more than once", p.Name), b.DefRange, prev.DeclRange))
+						fmt.Sprintf("Plugin %q is declared more than once", p.Name), it.def, prev.DeclRange))
 					continue
 				}
 				plugins[p.Name] = p
@@ -216,9 +239,9 @@ func decodeRunner(b *hcl.Block) (Runner, hcl.Diagnostics) {
 	return r, diags
 }
 
-// decodeJob decodes a job block. It always returns a Job with at least Name and
-// DeclRange set, so that duplicates of an invalid job are still reported.
-func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
+// job decodes a job block. It always returns a Job with at least Name and DeclRange set, so
+// that duplicates of an invalid job are still reported.
+func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 	j := &Job{
 		DeclRange: b.DefRange,
 		Timezone:  "UTC",
@@ -239,7 +262,7 @@ func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
 
 	zoneOK := true
 	if a := content.Attributes["timezone"]; a != nil {
-		loc, name, d := decodeZone(a)
+		loc, name, d := dec.zone(a)
 		diags = append(diags, d...)
 		zoneOK = !d.HasErrors()
 		if zoneOK {
@@ -311,7 +334,7 @@ func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
 
 	if a := content.Attributes["schedule"]; a != nil {
 		// With a bad zone, the schedule is still parsed (in UTC) to report its own errors.
-		specs, sched, d := decodeSchedules(a, cron.Options{Location: j.Location, Gap: j.DSTGap, Repeat: j.DSTRepeat, Seed: j.Name})
+		specs, sched, d := dec.schedules(a, cron.Options{Location: j.Location, Gap: j.DSTGap, Repeat: j.DSTRepeat, Seed: j.Name})
 		diags = append(diags, d...)
 		j.Schedules, j.Schedule = specs, strings.Join(specs, " | ")
 		if sched != nil {
@@ -352,7 +375,7 @@ func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
 				continue
 			}
 			handlerDecl = blk.DefRange.Ptr()
-			h, d := decodeHandler(blk, ev)
+			h, d := decodeHandler(blk, dec.eval)
 			diags = append(diags, d...)
 			j.Handler = h
 		}
@@ -372,17 +395,13 @@ func decodeJob(b *hcl.Block, ev *hcl.EvalContext) (*Job, hcl.Diagnostics) {
 	return j, diags
 }
 
-func decodeZone(a *hcl.Attribute) (*time.Location, string, hcl.Diagnostics) {
+// zone decodes a timezone attribute.
+func (dec *decoder) zone(a *hcl.Attribute) (*time.Location, string, hcl.Diagnostics) {
 	name, diags := stringValue(a)
 	if diags.HasErrors() {
 		return nil, "", diags
 	}
-	// cron.LoadLocation also rejects "Local": every node must read a schedule
-	// the same way, and a node's local zone is its own.
-	loc, err := cron.LoadLocation(name)
-	if err == nil && loc == nil {
-		err = fmt.Errorf("time zone %q has no location", name)
-	}
+	loc, err := dec.location(name)
 	if err != nil {
 		return nil, "", append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
@@ -397,12 +416,12 @@ func decodeZone(a *hcl.Attribute) (*time.Location, string, hcl.Diagnostics) {
 	return loc, name, diags
 }
 
-// decodeSchedules decodes a schedule attribute: one expression, or a list of them whose
-// union the job runs on. Each is parsed with o, and each error points at its expression.
-func decodeSchedules(a *hcl.Attribute, o cron.Options) ([]string, cron.Schedule, hcl.Diagnostics) {
+// schedules decodes a schedule attribute: one expression, or a list of them whose union
+// the job runs on. Each is parsed with o, and each error points at its expression.
+func (dec *decoder) schedules(a *hcl.Attribute, o cron.Options) ([]string, cron.Schedule, hcl.Diagnostics) {
 	exprs, listDiags := hcl.ExprList(a.Expr)
 	if listDiags.HasErrors() {
-		spec, sched, diags := decodeSchedule(a.Name, a.Expr, o)
+		spec, sched, diags := dec.schedule(a.Name, a.Expr, o)
 		return []string{spec}, sched, diags
 	}
 	if len(exprs) == 0 {
@@ -420,7 +439,7 @@ func decodeSchedules(a *hcl.Attribute, o cron.Options) ([]string, cron.Schedule,
 	)
 	seen := map[string]bool{}
 	for _, e := range exprs {
-		spec, sched, d := decodeSchedule(a.Name, e, o)
+		spec, sched, d := dec.schedule(a.Name, e, o)
 		diags = append(diags, d...)
 		if !d.HasErrors() && seen[spec] {
 			diags = append(diags, &hcl.Diagnostic{
@@ -443,9 +462,8 @@ func decodeSchedules(a *hcl.Attribute, o cron.Options) ([]string, cron.Schedule,
 	return specs, cron.Union(all...), diags
 }
 
-// decodeSchedule decodes one schedule expression, the attribute name's or an element of
-// its list.
-func decodeSchedule(name string, expr hcl.Expression, o cron.Options) (string, cron.Schedule, hcl.Diagnostics) {
+// schedule decodes one schedule expression, the attribute name's or an element of its list.
+func (dec *decoder) schedule(name string, expr hcl.Expression, o cron.Options) (string, cron.Schedule, hcl.Diagnostics) {
 	spec, diags := stringValue(&hcl.Attribute{Name: name, Expr: expr})
 	if diags.HasErrors() {
 		return "", nil, diags
@@ -458,21 +476,15 @@ func decodeSchedule(name string, expr hcl.Expression, o cron.Options) (string, c
 			Subject:  expr.Range().Ptr(),
 		})
 	}
-	sched, err := cron.Parse(spec, o)
-	if err == nil && sched == nil {
-		err = fmt.Errorf("schedule %q parsed to nothing", spec)
-	}
-	if err != nil {
+	p := dec.parse(spec, o)
+	if p.err != nil {
 		// cron's errors name the spec, and say why it was rejected.
-		return bad("Invalid schedule", fmt.Sprintf("%v. A schedule is five cron fields (minute hour day-of-month month day-of-week), optionally preceded by seconds, or a descriptor such as \"@daily\" or \"@every 90s\".", err))
+		return bad("Invalid schedule", fmt.Sprintf("%v. A schedule is five cron fields (minute hour day-of-month month day-of-week), optionally preceded by seconds, or a descriptor such as \"@daily\" or \"@every 90s\".", p.err))
 	}
-	// A fixed instant, not the clock, keeps a load deterministic: a schedule that
-	// does not fire within the five years Next searches from it (February 30th)
-	// never fires at all.
-	if sched.Next(time.Date(2001, time.January, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+	if p.never {
 		return bad("Schedule never fires", fmt.Sprintf("The schedule %q matches no time at all, for example a day that does not exist in its month.", spec))
 	}
-	return spec, sched, diags
+	return spec, p.sched, diags
 }
 
 func decodeRetry(b *hcl.Block) (Retry, hcl.Diagnostics) {

@@ -4,13 +4,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
-// FuzzParse checks that no input makes Parse or rendering panic, and that a
-// config without errors is complete. Seeds are the testdata job files.
+// FuzzParse checks that no input makes Parse or rendering panic, that a config
+// without errors is complete, and that cutting the input into pieces changes
+// nothing. Seeds are the testdata job files.
 func FuzzParse(f *testing.F) {
 	seeds, err := filepath.Glob("testdata/*.hcl")
 	if err != nil {
@@ -25,6 +29,9 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
+		if whole, cutAll := render(t, "fuzz.hcl", src, math.MaxInt), render(t, "fuzz.hcl", src, 1); whole != cutAll {
+			t.Fatalf("loaded in pieces, the file loads differently (-one piece +pieces):\n%s", cmp.Diff(whole, cutAll))
+		}
 		cfg, sources, diags := Parse("fuzz.hcl", src)
 		if err := sources.WriteDiagnostics(io.Discard, diags); err != nil {
 			t.Fatalf("WriteDiagnostics: %v", err)

@@ -58,6 +58,7 @@ func (s *Sources) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics) error {
 // Config is nil if and only if diags has errors; the Sources are never nil.
 func Load(paths ...string) (*Config, *Sources, hcl.Diagnostics) {
 	src := &Sources{files: map[string]*hcl.File{}}
+	dec := newDecoder(evalContext(processEnv))
 	var diags hcl.Diagnostics
 	if len(paths) == 0 {
 		diags = append(diags, &hcl.Diagnostic{
@@ -67,7 +68,7 @@ func Load(paths ...string) (*Config, *Sources, hcl.Diagnostics) {
 		})
 	}
 	var names []string
-	var files []*hcl.File
+	var files [][]item
 	for _, p := range paths {
 		found, d := expand(p)
 		diags = append(diags, d...)
@@ -87,31 +88,32 @@ func Load(paths ...string) (*Config, *Sources, hcl.Diagnostics) {
 			})
 			continue
 		}
-		f, d := src.parse(name, data)
+		items, d := src.load(name, data, dec)
 		diags = append(diags, d...)
-		if f != nil {
-			files = append(files, f)
-		}
+		files = append(files, items)
 	}
-	return src.finish(files, diags)
+	return src.finish(dec, files, diags)
 }
 
 // Parse decodes a single job file held in memory; filename is only used in
 // diagnostics. It is the entry point for tests and fuzzing and behaves like
 // Load given that one file.
 func Parse(filename string, src []byte) (*Config, *Sources, hcl.Diagnostics) {
-	s := &Sources{files: map[string]*hcl.File{}}
-	f, diags := s.parse(filename, src)
-	var files []*hcl.File
-	if f != nil {
-		files = append(files, f)
-	}
-	return s.finish(files, diags)
+	return parse(filename, src, pieceSize)
 }
 
-// finish decodes the files fit to decode and settles the result of a load.
-func (s *Sources) finish(files []*hcl.File, diags hcl.Diagnostics) (*Config, *Sources, hcl.Diagnostics) {
-	cfg, d := decode(files)
+// parse is Parse, with the pieces a file is cut into of at least size bytes.
+func parse(filename string, src []byte, size int) (*Config, *Sources, hcl.Diagnostics) {
+	s := &Sources{files: map[string]*hcl.File{}}
+	dec := newDecoder(evalContext(processEnv))
+	dec.pieceSize = size
+	items, diags := s.load(filename, src, dec)
+	return s.finish(dec, [][]item{items}, diags)
+}
+
+// finish merges the decoded files and settles the result of a load.
+func (s *Sources) finish(dec *decoder, files [][]item, diags hcl.Diagnostics) (*Config, *Sources, hcl.Diagnostics) {
+	cfg, d := merge(dec, files)
 	diags = s.sort(append(diags, d...))
 	if diags.HasErrors() {
 		cfg = nil
@@ -165,10 +167,36 @@ func errDetail(err error) string {
 	return err.Error()
 }
 
-// parse parses one file, keeps it for rendering and rejects what must not be
-// evaluated. It returns the file only if it is fit to decode: decoding a file
-// with syntax errors would cascade into confusing follow-up errors.
-func (s *Sources) parse(name string, data []byte) (*hcl.File, hcl.Diagnostics) {
+// load parses and decodes one file, and keeps it for rendering diagnostics. It returns the
+// file's blocks, decoded, or none if the file is not fit to decode: decoding a file with
+// syntax errors would cascade into confusing follow-up errors. A file that parses cleanly
+// in pieces (see pieces.go) keeps its source and an index of its blocks, not its syntax
+// tree.
+func (s *Sources) load(name string, data []byte, dec *decoder) ([]item, hcl.Diagnostics) {
+	if items, blocks, ok := dec.pieces(name, cut(data, dec.pieceSize)); ok {
+		s.files[name] = &hcl.File{Bytes: data, Nav: blocks}
+		s.order = append(s.order, name)
+		return items, nil
+	}
+	f, diags := s.parseWhole(name, data)
+	if f == nil {
+		return nil, diags
+	}
+	content, d := f.Body.Content(fileSchema())
+	diags = append(diags, d...)
+	if content == nil {
+		return nil, diags
+	}
+	items := make([]item, len(content.Blocks))
+	for i, b := range content.Blocks {
+		items[i] = dec.block(b)
+	}
+	return items, diags
+}
+
+// parseWhole parses one file in one piece, keeps it for rendering and rejects
+// what must not be evaluated. It returns the file only if it is fit to decode.
+func (s *Sources) parseWhole(name string, data []byte) (*hcl.File, hcl.Diagnostics) {
 	f, diags := hclsyntax.ParseConfig(data, name, hcl.InitialPos)
 	if f == nil {
 		return nil, diags
