@@ -65,7 +65,8 @@ func load(paths []string, pluginDir string, hostCfg pluginhost.Config, w io.Writ
 
 // checkJobs checks what config.Load cannot alone, with the plugins of host: that every
 // handler's plugin exists, and every handler block against its plugin. It prints the
-// diagnostics to w and then returns exitError{1}.
+// diagnostics to w and then returns exitError{1}. A config that passes is compacted: the
+// node runs it, and nothing reads its handler blocks' syntax any more.
 func checkJobs(cfg *config.Config, src *config.Sources, host *pluginhost.Host, w io.Writer) error {
 	diags := cfg.CheckPlugins(host.Has)
 	if !diags.HasErrors() {
@@ -78,6 +79,7 @@ func checkJobs(cfg *config.Config, src *config.Sources, host *pluginhost.Host, w
 	if diags.HasErrors() {
 		return exitError{1}
 	}
+	cfg.Compact()
 	return nil
 }
 

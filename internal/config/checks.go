@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -18,28 +20,90 @@ type HandlerProblem struct {
 }
 
 // HandlerChecks asks a plugin about one handler block's decoded settings. A plugin
-// that has no checks of its own answers with no problems.
+// that has no checks of its own answers with no problems. It is called from several
+// goroutines at once.
 type HandlerChecks func(plugin string, settings json.RawMessage) ([]HandlerProblem, error)
+
+// checkConcurrency is how many checks CheckHandlers has in flight: a check is a round trip
+// to a plugin process, so one at a time would leave both sides waiting on each other.
+const checkConcurrency = 16
 
 // CheckHandlers asks each job's plugin to check its handler block's settings, after
 // DecodeHandlers, for mistakes a schema cannot express (one of two attributes, a URL that
 // must parse). Blocks that DecodeHandlers refused are left out: their errors are known. Each problem is reported at its attribute's value, or at the block when it
 // names no attribute that the block sets, so `runner validate` locates it like any other.
+//
+// A check depends on the settings alone (a plugin's Check has no side effects), so a plugin
+// is asked once about equal settings, however many jobs share them, and the questions are
+// asked concurrently. A plugin that cannot answer is reported once, at the first job in
+// file order whose check it did not answer, and is asked nothing more.
 func (c *Config) CheckHandlers(check HandlerChecks) hcl.Diagnostics {
+	type question struct{ plugin, settings string }
+	type answer struct {
+		problems []HandlerProblem
+		err      error
+	}
+	asked := map[question]int{} // → index in questions
+	var questions []question
+	which := make([]int, len(c.Jobs)) // job → its question, or -1
+	for i, j := range c.Jobs {
+		which[i] = -1
+		if !j.Handler.decoded {
+			continue
+		}
+		q := question{j.Handler.Plugin, string(j.Handler.Settings)}
+		k, ok := asked[q]
+		if !ok {
+			k = len(questions)
+			asked[q] = k
+			questions = append(questions, q)
+		}
+		which[i] = k
+	}
+	answers := make([]answer, len(questions))
+	var mu sync.Mutex
+	down := map[string]error{} // plugin → why it could not answer
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(checkConcurrency, len(questions)) {
+		wg.Go(func() {
+			for k := int(next.Add(1)) - 1; k < len(questions); k = int(next.Add(1)) - 1 {
+				q := questions[k]
+				mu.Lock()
+				err := down[q.plugin]
+				mu.Unlock()
+				if err != nil {
+					answers[k].err = err
+					continue
+				}
+				problems, err := check(q.plugin, json.RawMessage(q.settings))
+				answers[k] = answer{problems, err}
+				if err != nil {
+					mu.Lock()
+					if down[q.plugin] == nil {
+						down[q.plugin] = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+
 	var diags hcl.Diagnostics
 	failed := map[string]bool{}
-	for _, j := range c.Jobs {
+	for i, j := range c.Jobs {
 		name := j.Handler.Plugin
-		if failed[name] || !j.Handler.decoded {
+		if failed[name] || which[i] < 0 {
 			continue
 		}
-		problems, err := check(name, j.Handler.Settings)
-		if err != nil {
+		a := answers[which[i]]
+		if a.err != nil {
 			failed[name] = true
-			diags = append(diags, unavailable("Plugin check unavailable", j.Handler, err))
+			diags = append(diags, unavailable("Plugin check unavailable", j.Handler, a.err))
 			continue
 		}
-		for _, p := range problems {
+		for _, p := range a.problems {
 			subject := j.Handler.DefRange
 			detail := strings.TrimSuffix(p.Message, ".")
 			if p.Attribute != "" {

@@ -144,10 +144,20 @@ type Handler struct {
 	LabelRange hcl.Range
 	// DefRange is the range of the handler block header.
 	DefRange hcl.Range
-	// Body is the undecoded block body, for decoding against a plugin's own schema.
+	// Body is the block body, for decoding against a plugin's own schema. Its expressions
+	// have been evaluated by the load and stand for their values; nil after Config.Compact.
 	Body hcl.Body
 
 	decoded bool // by DecodeHandlers: Settings follow the plugin's schema
+}
+
+// Compact drops the bodies of the handler blocks, which only DecodeHandlers and
+// CheckHandlers read: a node keeps its jobs as they were decoded. Call it once both are
+// done; neither may be called after it.
+func (c *Config) Compact() {
+	for _, j := range c.Jobs {
+		j.Handler.Body = nil
+	}
 }
 
 // Job returns the job named name, or nil.

@@ -218,8 +218,8 @@ func TestLoadDirectoryAndFiles(t *testing.T) {
 		t.Fatal(diags)
 	}
 	opts := cmp.Options{
-		cmpopts.IgnoreFields(Handler{}, "Body"),
 		cmpopts.IgnoreFields(Job{}, "Sched"),
+		cmpopts.IgnoreFields(Handler{}, "Body"), // the settings are compared
 		cmpopts.IgnoreUnexported(Config{}, Handler{}),
 		cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() }),
 	}

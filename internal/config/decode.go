@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
@@ -570,6 +571,17 @@ func settingsJSON(body hcl.Body, ev *hcl.EvalContext) ([]byte, hcl.Diagnostics) 
 	}
 	if diags.HasErrors() {
 		return nil, diags
+	}
+	// DecodeHandlers decodes the body again, against its plugin's schema. Each expression
+	// stands for the value it evaluated to, as a literal with the expression's range: it
+	// evaluates to the same value and is reported at the same place, and the syntax tree
+	// under it, many times the size of the value, is not kept for every job.
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		for name, a := range sb.Attributes {
+			if v, ok := vals[name]; ok {
+				a.Expr = &hclsyntax.LiteralValueExpr{Val: v, SrcRange: a.Expr.Range()}
+			}
+		}
 	}
 	obj := cty.ObjectVal(vals)
 	raw, err := ctyjson.Marshal(obj, obj.Type())

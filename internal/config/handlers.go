@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -33,51 +35,85 @@ type HandlerSchemas func(plugin string) ([]HandlerAttribute, error)
 // DecodeHandlers decodes every job's handler block against its plugin's schema, so that a
 // wrong type, a missing required attribute or an unknown attribute is reported at its
 // file:line:col exactly like a core attribute, before anything runs. The decoded settings
-// (defaults filled in) replace Handler.Settings, and each job's Hash is recomputed.
+// (defaults filled in) replace Handler.Settings, and each job's Hash is recomputed. The
+// blocks are decoded in parallel; schemas is called once per plugin, from one goroutine.
 func (c *Config) DecodeHandlers(schemas HandlerSchemas) hcl.Diagnostics {
-	var diags hcl.Diagnostics
 	specs := map[string]hcldec.Spec{}
 	failed := map[string]bool{}
-	for _, j := range c.Jobs {
+	perJob := make([]hcl.Diagnostics, len(c.Jobs))
+	var todo []int // the jobs whose plugin has a schema
+	for i, j := range c.Jobs {
 		name := j.Handler.Plugin
-		spec, ok := specs[name]
-		if !ok && !failed[name] {
+		if _, ok := specs[name]; !ok && !failed[name] {
 			attrs, err := schemas(name)
+			var spec hcldec.Spec
 			if err == nil {
 				spec, err = handlerSpec(attrs)
 			}
 			if err != nil {
 				failed[name] = true
-				diags = append(diags, unavailable("Plugin schema unavailable", j.Handler, err))
+				perJob[i] = hcl.Diagnostics{unavailable("Plugin schema unavailable", j.Handler, err)}
 				continue
 			}
 			specs[name] = spec
 		}
-		if failed[name] {
-			continue
+		if !failed[name] {
+			todo = append(todo, i)
 		}
-		val, d := hcldec.Decode(j.Handler.Body, spec, c.eval)
-		if !d.HasErrors() {
-			d = append(d, nullElements(j.Handler.Body, spec, val)...)
-		}
-		diags = append(diags, d...)
-		if d.HasErrors() {
-			continue
-		}
-		raw, err := ctyjson.Marshal(val, val.Type())
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid handler setting",
-				Detail:   fmt.Sprintf("The handler settings cannot be encoded as JSON: %s.", err),
-				Subject:  j.Handler.DefRange.Ptr(),
-			})
-			continue
-		}
-		j.Handler.Settings = raw
-		j.Handler.decoded = true
-		j.Hash = hashJob(j)
 	}
+	parallel(len(todo), func(k int) {
+		i := todo[k]
+		perJob[i] = c.decodeHandler(c.Jobs[i], specs[c.Jobs[i].Handler.Plugin])
+	})
+	var diags hcl.Diagnostics
+	for _, d := range perJob {
+		diags = append(diags, d...)
+	}
+	// Jobs written alike (one script for many tenants) share one copy of their settings.
+	shared := map[string]json.RawMessage{}
+	for _, i := range todo {
+		h := &c.Jobs[i].Handler
+		if !h.decoded {
+			continue
+		}
+		if s, ok := shared[string(h.Settings)]; ok {
+			h.Settings = s
+		} else {
+			shared[string(h.Settings)] = h.Settings
+		}
+	}
+	return diags
+}
+
+// decodeHandler decodes the handler block of j against spec.
+func (c *Config) decodeHandler(j *Job, spec hcldec.Spec) hcl.Diagnostics {
+	val, diags := hcldec.Decode(j.Handler.Body, spec, c.eval)
+	// HCL reports unsupported arguments in map order; sorted, the output is the same on
+	// every run.
+	slices.SortStableFunc(diags, func(a, b *hcl.Diagnostic) int {
+		if a.Subject == nil || b.Subject == nil {
+			return 0
+		}
+		return a.Subject.Start.Byte - b.Subject.Start.Byte
+	})
+	if !diags.HasErrors() {
+		diags = append(diags, nullElements(j.Handler.Body, spec, val)...)
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	raw, err := ctyjson.Marshal(val, val.Type())
+	if err != nil {
+		return append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid handler setting",
+			Detail:   fmt.Sprintf("The handler settings cannot be encoded as JSON: %s.", err),
+			Subject:  j.Handler.DefRange.Ptr(),
+		})
+	}
+	j.Handler.Settings = bytes.Clone(raw) // not the encoder's buffer, which is larger
+	j.Handler.decoded = true
+	j.Hash = hashJob(j)
 	return diags
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -229,5 +230,37 @@ func TestDecodeHandlersRefusesNullElements(t *testing.T) {
 				t.Errorf("diagnostics (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestCheckHandlersAsksOncePerSettings: jobs with equal settings cost one check, and each
+// of them is still reported at its own block.
+func TestCheckHandlersAsksOncePerSettings(t *testing.T) {
+	var src strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&src, "job \"j%02d\" {\n  schedule = \"@daily\"\n  handler \"webhook\" {\n    url = \"ftp://host/%d\"\n  }\n}\n", i, i%3)
+	}
+	cfg, _, diags := Parse("jobs.hcl", []byte(src.String()))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if diags := cfg.DecodeHandlers(webhookSchema); diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var calls atomic.Int64
+	diags = cfg.CheckHandlers(func(_ string, settings json.RawMessage) ([]HandlerProblem, error) {
+		calls.Add(1)
+		return []HandlerProblem{{Attribute: "url", Message: "not http"}}, nil
+	})
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d checks for 3 distinct settings", n)
+	}
+	if len(diags) != 50 {
+		t.Fatalf("%d diagnostics, want one per job", len(diags))
+	}
+	for i, d := range diags {
+		if want := 4 + 6*i; d.Subject.Start.Line != want || !strings.Contains(d.Detail, fmt.Sprintf("job \"j%02d\"", i)) {
+			t.Errorf("diagnostic %d at line %d (want %d): %s", i, d.Subject.Start.Line, want, d.Detail)
+		}
 	}
 }

@@ -9,7 +9,8 @@ import (
 // express: one of two attributes, a URL that must parse, a duration, a header the handler
 // sets itself. The runner calls Check for every handler block of the plugin before
 // anything runs (and `runner validate` does), so a mistake is reported at its line in
-// the job file instead of failing the first run hours later.
+// the job file instead of failing the first run hours later. Blocks with equal settings
+// are checked once, and several checks may run at a time.
 //
 // Check receives a Run with only Settings set (defaults applied, as Run would see them);
 // decode them with run.Decode, as in Run. It returns nil for valid settings, or an error:
