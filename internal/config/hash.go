@@ -80,14 +80,46 @@ func hashJob(j *Job) string {
 
 // SetHash returns the hex SHA-256 of a whole job set: every job's name and Hash, in name
 // order. Nodes publish it, so that a fleet whose nodes were given different job files can
-// say which ones differ.
+// say which ones differ. The bytes hashed are the JSON array of [name, hash] pairs; they are
+// written straight into the hash rather than built whole first, which for a large job set
+// would be a large buffer kept by encoding/json's pool long after.
 func SetHash(jobs []*Job) string {
-	pairs := make([][2]string, len(jobs))
-	for i, j := range jobs {
-		pairs[i] = [2]string{j.Name, j.Hash}
+	sorted := slices.IsSortedFunc(jobs, func(a, b *Job) int { return strings.Compare(a.Name, b.Name) })
+	if !sorted {
+		jobs = slices.SortedFunc(slices.Values(jobs), func(a, b *Job) int { return strings.Compare(a.Name, b.Name) })
 	}
-	slices.SortFunc(pairs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
-	b, _ := json.Marshal(pairs) // strings always encode
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	h := sha256.New()
+	buf := make([]byte, 0, 256)
+	buf = append(buf, '[')
+	for i, j := range jobs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '[')
+		buf = appendJSONString(buf, j.Name)
+		buf = append(buf, ',')
+		buf = appendJSONString(buf, j.Hash)
+		buf = append(buf, ']')
+		if len(buf) > 128 {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	buf = append(buf, ']')
+	h.Write(buf)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// appendJSONString appends s as encoding/json writes it. Job names and hashes need no
+// escaping, so they are copied between quotes; anything else goes through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // strings always encode
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
