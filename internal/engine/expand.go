@@ -88,35 +88,23 @@ func (e *Engine) expander(ctx context.Context) {
 		now := e.clock.now()
 		exps := defs.retire()
 		end := now.Add(e.cfg.Horizon)
-		for _, j := range set.list {
-			if u, ok := until[j.Name]; ok && u.After(now.Add(e.cfg.Horizon/2)) {
-				continue
+		// The expansions are sent in batches, so that a large job set's first pass, which
+		// sends every job's definition, holds one batch of them at a time and not all.
+		var failed, gone, again bool // Expand failed; retry gave up; start the next pass at once
+		send := func() {
+			if len(exps) == 0 || failed {
+				return
 			}
-			if wm, ok := wms[j.Name]; ok && !defs.sent[j.Name] && wm.After(now) {
-				// A definition Redis has not seen may replan the job from now (see
-				// lua/expand.lua): plan from now, or its first occurrences would be lost.
-				// If it was in force already, what lies before the watermark is not added.
-				wms[j.Name] = now
-			}
-			if x := e.plan(j, wms, now); len(x.Due) > 0 || defs.due(j.Name) || !floors[j.Name].IsZero() {
-				x.Floor = floors[j.Name]
-				defs.stamp(&x, j.Hash)
-				exps = append(exps, x)
-			} else {
-				until[j.Name] = end // nothing due within the horizon: nothing to send
-			}
-		}
-		if len(exps) > 0 {
-			got, err := e.agenda.Expand(ctx, exps)
+			batch := exps
+			exps = nil
+			got, err := e.agenda.Expand(ctx, batch)
 			if err != nil {
-				if !e.retry(ctx, "expand", err, bo) {
-					return
-				}
-				continue
+				failed, gone = true, !e.retry(ctx, "expand", err, bo)
+				return
 			}
 			e.outages.answered()
 			bo.Reset()
-			for _, x := range exps {
+			for _, x := range batch {
 				if x.Definition == "-" {
 					continue // a job dropped from the files
 				}
@@ -134,12 +122,43 @@ func (e *Engine) expander(ctx context.Context) {
 					e.notify()
 				}
 			}
-			if reload := e.settle(ctx, defs, exps, got); len(reload) > 0 {
+			if reload := e.settle(ctx, defs, batch, got); len(reload) > 0 {
 				for _, name := range reload {
 					delete(until, name)
 				}
-				continue // their definition takes over: expand them at once
+				again = true // their definition takes over: expand them at once
 			}
+		}
+		for _, j := range set.list {
+			if failed {
+				break
+			}
+			if u, ok := until[j.Name]; ok && u.After(now.Add(e.cfg.Horizon/2)) {
+				continue
+			}
+			if wm, ok := wms[j.Name]; ok && !defs.sent[j.Name] && wm.After(now) {
+				// A definition Redis has not seen may replan the job from now (see
+				// lua/expand.lua): plan from now, or its first occurrences would be lost.
+				// If it was in force already, what lies before the watermark is not added.
+				wms[j.Name] = now
+			}
+			if x := e.plan(j, wms, now); len(x.Due) > 0 || defs.due(j.Name) || !floors[j.Name].IsZero() {
+				x.Floor = floors[j.Name]
+				defs.stamp(&x, j.Hash)
+				exps = append(exps, x)
+				if len(exps) >= expandBatch {
+					send()
+				}
+			} else {
+				until[j.Name] = end // nothing due within the horizon: nothing to send
+			}
+		}
+		send()
+		if gone {
+			return
+		}
+		if failed || again {
+			continue
 		}
 		// Sample Redis' clock every half-second mark, when the node and Redis are quiet:
 		// the tight lower bound it gives lets the next second's runs start on time (see
@@ -226,6 +245,9 @@ func untilMidSecond(now time.Time) time.Duration {
 	}
 	return mid.Sub(now)
 }
+
+// expandBatch is how many jobs' expansions are sent to Redis at a time.
+const expandBatch = 2000
 
 // maxExpand bounds the occurrences one job adds per expansion (a catch-up after a long
 // outage of a job that runs every second, say).
