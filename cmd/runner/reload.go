@@ -17,6 +17,7 @@ import (
 
 	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/engine"
+	"github.com/cronfleet/cronfleet/internal/gctune"
 	"github.com/cronfleet/cronfleet/internal/pluginhost"
 )
 
@@ -143,6 +144,7 @@ func (r *reloader) reload() {
 	}
 	r.cur = cfg
 	r.eng.Reload(cfg.Jobs)
+	gctune.Release()
 }
 
 // needsRestart says what changed between the running set and next that a running node

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cronfleet/cronfleet/internal/embedded"
 	"github.com/cronfleet/cronfleet/internal/engine"
+	"github.com/cronfleet/cronfleet/internal/gctune"
 	"github.com/cronfleet/cronfleet/internal/pluginhost"
 	"github.com/cronfleet/cronfleet/internal/queue"
 	"github.com/cronfleet/cronfleet/internal/redisconn"
@@ -70,6 +71,7 @@ func runNode(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	gctune.Release()
 
 	var g run.Group
 	{

@@ -54,6 +54,13 @@ func apply(headroom uint64) *tuner {
 	return t
 }
 
+// Release collects garbage and returns the memory the heap does not use to the operating
+// system at once. Call it after a burst of allocation that happens once, such as loading a
+// job set: a load's garbage is several times the job set it leaves, and the runtime's
+// background scavenger would return it only over minutes, during which the process looks
+// many times its size.
+func Release() { debug.FreeOSMemory() }
+
 // tuner sets the percent after each collection. Only one of its cleanups is pending at a
 // time, so they never run concurrently.
 type tuner struct {
