@@ -31,6 +31,17 @@
 // A load either succeeds completely or returns no Config at all, so a runner
 // never starts, or reloads into, half of a job set.
 //
+// A job set may hold very many jobs, so a load keeps what the jobs need and
+// little else. A large file is parsed in pieces that end with a top-level block, on every
+// CPU, and each piece's blocks are decoded as soon as it is parsed; only the decoded jobs
+// outlive a piece's syntax tree, which is several times the size of its source (see
+// pieces.go: a file a piece of which does not parse cleanly is parsed again whole, so its
+// diagnostics are exactly what they always were). Jobs share one *time.Location per zone
+// and one parsed schedule per spec and zone (unless the spec has H forms, which depend on
+// the job's name). Each handler attribute's expression is replaced by the value it
+// evaluated to, which DecodeHandlers decodes against the plugin's schema, and
+// [Config.Compact] drops the handler bodies once the runner has checked them.
+//
 // Bad input is an error, never a crash: besides HCL's own checks, number literals
 // beyond the float64 range are rejected before anything is evaluated, because
 // HCL would otherwise happily spend seconds formatting 1e9999999 as a string.

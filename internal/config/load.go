@@ -188,9 +188,7 @@ func (s *Sources) load(name string, data []byte, dec *decoder) ([]item, hcl.Diag
 		return nil, diags
 	}
 	items := make([]item, len(content.Blocks))
-	for i, b := range content.Blocks {
-		items[i] = dec.block(b)
-	}
+	parallel(len(items), func(i int) { items[i] = dec.block(content.Blocks[i]) })
 	return items, diags
 }
 

@@ -11,9 +11,9 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
-// pieceSize is how many bytes of a file, at least, are parsed together. A piece is a few
-// hundred jobs: large enough that handing pieces out costs nothing, small enough that the
-// syntax trees in flight stay small and a large file keeps every CPU busy.
+// pieceSize is how many bytes of a file, at least, are parsed together: enough jobs that
+// handing pieces out costs nothing next to parsing them, few enough that the syntax trees
+// in flight stay small and a large file keeps every CPU busy.
 const pieceSize = 64 << 10
 
 // A large job file is parsed in pieces, each ending with a top-level block, and each piece
