@@ -10,6 +10,7 @@ import (
 
 	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/pluginhost"
+	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
 // validate checks job files without touching Redis or starting anything.
@@ -83,9 +84,25 @@ func checkJobs(cfg *config.Config, src *config.Sources, host *pluginhost.Host, w
 	return nil
 }
 
-// checks asks the plugins about handler settings for config.CheckHandlers.
+// checks asks the plugins about handler settings for config.CheckHandlers. A built-in
+// plugin is this binary, re-executed, and a built-in name always means it (the host lets
+// builtins shadow every other plugin), so its checks run here, with the same code the plugin
+// process would run (sdk.Check is the SDK server's own path): a large job set is checked
+// without a round trip per handler block. Every other plugin is asked in its process.
 func checks(host *pluginhost.Host) config.HandlerChecks {
+	local := map[string]sdk.Handler{}
+	for name, h := range builtins() {
+		local[name] = h()
+	}
 	return func(plugin string, settings json.RawMessage) ([]config.HandlerProblem, error) {
+		if h, ok := local[plugin]; ok {
+			ps := sdk.Check(h, settings)
+			out := make([]config.HandlerProblem, len(ps))
+			for i, p := range ps {
+				out[i] = config.HandlerProblem{Attribute: p.Attribute, Message: p.Message}
+			}
+			return out, nil
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		ps, err := host.Check(ctx, plugin, settings)
