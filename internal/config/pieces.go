@@ -74,6 +74,40 @@ func blockEnd(src []byte, from int) int {
 	}
 }
 
+// mayHoldHugeNumber reports whether src may hold a number literal that checkNumbers
+// rejects, so that the walk over the syntax tree is left out for the pieces that cannot.
+// A literal without a run of a hundred digits or more and without an exponent of three
+// digits or more lies well within the float64 range; anywhere such runs appear, in a
+// literal, a string or a comment, the walk is made.
+func mayHoldHugeNumber(src []byte) bool {
+	run := 0
+	for i, c := range src {
+		if c < '0' || c > '9' {
+			run = 0
+			if (c == 'e' || c == 'E') && exponentDigits(src[i+1:]) >= 3 {
+				return true
+			}
+			continue
+		}
+		if run++; run >= 100 {
+			return true
+		}
+	}
+	return false
+}
+
+// exponentDigits counts the digits at the start of b, after an optional sign.
+func exponentDigits(b []byte) int {
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		b = b[1:]
+	}
+	n := 0
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		n++
+	}
+	return n
+}
+
 // decoded is what a piece leaves behind.
 type decoded struct {
 	items  []item
@@ -117,7 +151,7 @@ func (dec *decoder) piece(name string, p piece) (decoded, bool) {
 		return decoded{}, false
 	}
 	body, ok := f.Body.(*hclsyntax.Body)
-	if !ok || len(checkNumbers(body)) > 0 {
+	if !ok || mayHoldHugeNumber(p.src) && len(checkNumbers(body)) > 0 {
 		return decoded{}, false
 	}
 	content, diags := body.Content(fileSchema())

@@ -120,6 +120,9 @@ job "b" {
     command = ["true"]
 }
 `)
+	inputs["long_digits"] = []byte("job \"a\" {\n  schedule = \"@daily\"\n  handler \"exec\" {\n    n = " +
+		strings.Repeat("9", 400) + "\n    m = 0." + strings.Repeat("0", 400) + "1\n  }\n}\n")
+	inputs["exponent"] = []byte("job \"a\" {\n  schedule = \"@daily\"\n  handler \"exec\" {\n    n = 1E+0310\n  }\n}\n")
 	for name, data := range inputs {
 		t.Run(name, func(t *testing.T) {
 			whole, cutAll := render(t, name, data, math.MaxInt), render(t, name, data, 1)
