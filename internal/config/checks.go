@@ -35,8 +35,8 @@ const checkConcurrency = 16
 //
 // A check depends on the settings alone (a plugin's Check has no side effects), so a plugin
 // is asked once about equal settings, however many jobs share them, and the questions are
-// asked concurrently. A plugin that cannot answer is reported once, at the first job in
-// file order whose check it did not answer, and is asked nothing more.
+// asked concurrently. A plugin that cannot answer is reported once, at the first job (in
+// name order) whose check it did not answer, and is asked nothing more.
 func (c *Config) CheckHandlers(check HandlerChecks) hcl.Diagnostics {
 	type question struct{ plugin, settings string }
 	type answer struct {
