@@ -13,6 +13,20 @@ import (
 type heads struct {
 	mu sync.Mutex
 	m  map[int]time.Time // absent: nothing known
+	// lowered counts the lowerings, and says per shard which was its last: a claim's
+	// reply read Redis before a lowering that came after its call was sent, and must not
+	// undo it (the expander adds occurrences while a claim is in flight).
+	n       uint64
+	lowered map[int]uint64
+}
+
+func newHeads() *heads { return &heads{m: map[int]time.Time{}, lowered: map[int]uint64{}} }
+
+// mark returns the count of lowerings so far, for set.
+func (h *heads) mark() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
 }
 
 // lower records that shard has an entry due at t, if that is earlier than known.
@@ -23,13 +37,23 @@ func (h *heads) lower(shard int, t time.Time) bool {
 		return false
 	}
 	h.m[shard] = t
+	h.n++
+	h.lowered[shard] = h.n
 	return true
 }
 
-// set records what Redis said of shard: its head is at t, or (!ok) it is empty.
-func (h *heads) set(shard int, t time.Time, ok bool) {
+// set records what Redis said of shard, in the reply to a call sent when mark returned
+// since: its head is at t, or (!ok) it is empty. A head lowered after that call was sent
+// stays, unless t is earlier still.
+func (h *heads) set(shard int, t time.Time, ok bool, since uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.lowered[shard] > since {
+		if cur, has := h.m[shard]; ok && (!has || t.Before(cur)) {
+			h.m[shard] = t
+		}
+		return
+	}
 	if ok {
 		h.m[shard] = t
 	} else {
@@ -141,6 +165,7 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 	}
 	per := min(maxClaimBatch, free/len(shards))
 	sent = e.clock.stamp()
+	since := e.heads.mark()
 	var yield []string
 	if y := e.yield.Load(); y != nil {
 		yield = *y
@@ -171,7 +196,7 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 	for _, s := range shards {
 		if err, ok := res.Failed[s]; ok {
 			// The shard's fault is its own: leave it alone a while, and run the others.
-			e.heads.set(s, e.clock.now().Add(e.faults.failed(s, "claim", err)), true)
+			e.heads.set(s, e.clock.now().Add(e.faults.failed(s, "claim", err)), true, since)
 			continue
 		}
 		e.faults.answered(s)
@@ -179,7 +204,7 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 		if n[s] >= per {
 			h, ok = res.Now, true // more may be due: ask again at once
 		}
-		e.heads.set(s, h, ok)
+		e.heads.set(s, h, ok, since)
 	}
 	return res.Claims, sent, nil
 }

@@ -127,7 +127,7 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 		outages:     &outageLog{log: log},
 		clock:       &redisClock{node: cfg.Now},
 		wake:        make(chan struct{}, 1),
-		heads:       &heads{m: map[int]time.Time{}},
+		heads:       newHeads(),
 		slots:       make(chan struct{}, cfg.Concurrency),
 		completions: make(chan completion),
 	}
