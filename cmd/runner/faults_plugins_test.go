@@ -3,16 +3,15 @@
 package main_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/fleettest"
 	"github.com/cronfleet/cronfleet/internal/queue"
 	"github.com/cronfleet/cronfleet/internal/redistest"
 	"github.com/cronfleet/cronfleet/internal/testwait"
@@ -62,16 +61,11 @@ func scenarioBadPlugins(t *testing.T, s *suite) {
 	if due.Before(from) {
 		due = due.Add(10 * time.Second)
 	}
-	q := queue.New(f.rdb, queue.Config{Namespace: "faults"})
 	outcome := map[string]queue.Record{}
 	testwait.For(t, 90*time.Second, "every bad job's occurrence at "+due.Format(time.TimeOnly)+" to end for good", throttled(func() bool {
 		for _, b := range bad {
 			occ := cron.OccurrenceID(b.mode, due)
-			recs, err := q.History(context.WithoutCancel(t.Context()), b.mode, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range recs {
+			for _, r := range f.history(b.mode) {
 				if r.Occurrence == occ && r.Status != queue.StatusRetrying {
 					outcome[b.mode] = r
 				}
@@ -112,21 +106,11 @@ func scenarioBadPlugins(t *testing.T, s *suite) {
 }
 
 // peakRSS is the process' peak resident set (VmHWM), in KiB.
-func peakRSS(t *testing.T, pid int) int {
+func peakRSS(t *testing.T, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	kb, err := fleettest.MemoryKiB(pid, "VmHWM")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err != nil {
-				t.Fatalf("VmHWM %q: %v", v, err)
-			}
-			return kb
-		}
-	}
-	t.Fatalf("no VmHWM in /proc/%d/status", pid)
-	return 0
+	return kb
 }

@@ -98,19 +98,6 @@ func (f *faultFleet) undecided(jobs []string, from, to time.Time, step time.Dura
 	return open
 }
 
-// history reads job's history from the fleet's Redis, or nothing when it cannot (Redis is
-// down, or the scenario has no client): the callers wait, or explain, with what there is.
-func (f *faultFleet) history(job string) []queue.Record {
-	if f.rdb == nil {
-		return nil
-	}
-	recs, err := queue.New(f.rdb, queue.Config{Namespace: "faults"}).History(context.WithoutCancel(f.t.Context()), job, 1000)
-	if err != nil {
-		f.t.Logf("history of %s: %v", job, err)
-	}
-	return recs
-}
-
 // tokenFigures is what the sink's log says of the fencing tokens around a fault of Redis.
 type tokenFigures struct {
 	backwards int // writes of an occurrence with a smaller token than an earlier write of it

@@ -238,19 +238,25 @@ func (f *faultFleet) explain(occ string, ws []sinkWrite) {
 			f.t.Logf("missed %s: sink %+v", occ, w)
 		}
 	}
-	if f.rdb == nil {
-		return
-	}
 	job, _, _ := cron.ParseOccurrenceID(occ)
-	recs, err := queue.New(f.rdb, queue.Config{Namespace: "faults"}).History(context.WithoutCancel(f.t.Context()), job, 1000)
-	if err != nil {
-		f.t.Logf("missed %s: history: %v", occ, err)
-	}
-	for _, r := range recs {
+	for _, r := range f.history(job) {
 		if r.Occurrence == occ {
 			f.t.Logf("missed %s: history %s attempt %d on %s: %s", occ, r.Status, r.Attempt, r.Node, r.Error)
 		}
 	}
+}
+
+// history reads job's history from the fleet's Redis, or nothing when it cannot (Redis is
+// down, or the scenario has no client): the callers wait, or explain, with what there is.
+func (f *faultFleet) history(job string) []queue.Record {
+	if f.rdb == nil {
+		return nil
+	}
+	recs, err := queue.New(f.rdb, queue.Config{Namespace: "faults"}).History(context.WithoutCancel(f.t.Context()), job, 1000)
+	if err != nil {
+		f.t.Logf("history of %s: %v", job, err)
+	}
+	return recs
 }
 
 // check computes a scenario's figures over the occurrences of n jobs due in [from, to]
