@@ -226,3 +226,23 @@ func Alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+// MemoryKiB reads one of a process' memory figures from /proc/PID/status, in KiB: "VmRSS"
+// (resident now) or "VmHWM" (the peak), for the tests and the benchmark that watch a node's
+// memory.
+func MemoryKiB(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("memory of pid %d: %w", pid, err)
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("memory of pid %d: %s %q: %w", pid, field, v, err)
+			}
+			return kb, nil
+		}
+	}
+	return 0, fmt.Errorf("memory of pid %d: no %s in its status", pid, field)
+}

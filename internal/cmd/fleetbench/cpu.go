@@ -126,19 +126,11 @@ func delta(role string, before, after map[int]int64, tick time.Duration, logger 
 func sampleRSS(nodes []*fleettest.Node) (map[string]float64, error) {
 	out := map[string]float64{}
 	for _, n := range nodes {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.Pid()))
+		kb, err := fleettest.MemoryKiB(n.Pid(), "VmRSS")
 		if err != nil {
-			return nil, fmt.Errorf("node %s: memory: %w", n.Name, err)
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
-		for l := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-				if err != nil {
-					return nil, fmt.Errorf("node %s: VmRSS %q: %w", n.Name, v, err)
-				}
-				out[n.Name] = kb / 1024
-			}
-		}
+		out[n.Name] = float64(kb) / 1024
 	}
 	return out, nil
 }
