@@ -146,7 +146,12 @@ func Options(s Settings) (*redis.UniversalOptions, Kind, error) {
 	if opts.DB, err = parseDB(u.Path); err != nil {
 		return nil, "", fmt.Errorf("redis URL %q: %w", shown, err)
 	}
-	q := u.Query()
+	// url.Values drops the pairs it cannot unescape: a parameter that was meant would be
+	// silently ignored.
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, "", fmt.Errorf("redis URL %q: a query parameter is not escaped right (%v)", shown, err)
+	}
 	for _, name := range slices.Sorted(maps.Keys(q)) { // the same error every time
 		switch {
 		case name == "master" && kind == Sentinel,

@@ -70,6 +70,8 @@ func TestOptionsRefuseBadURLsWithoutPrintingSecrets(t *testing.T) {
 		{"redis-cluster://u:hunter2@h:1/2", "database 0 only"},
 		{"redis://u:hunter2@/0", "no host"},
 		{"redis://u:hunter2@h:1/0%zz", "malformed"},
+		{"rediss://u:hunter2@h:1/0?foo=%zz", "not escaped right"},
+		{"redis-sentinel://h:1/0?master=m&sentinel_password=hunter2%zz", "not escaped right"},
 		{"redis://u:hunter2@a]b/0", `host "a]b": want host:port`},
 		{"redis-cluster://u:hunter2@h:1,a[b", `host "a[b": want host:port`},
 	} {
