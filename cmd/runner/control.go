@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
-	"strings"
 	"time"
 
-	"github.com/cronfleet/cronfleet/internal/cron"
-	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/fleet"
 )
 
 // controlCmd is "runner pause [-note TEXT] JOB", "runner resume JOB" and "runner trigger
@@ -46,31 +43,18 @@ func controlCmd(action string, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer v.close()
-	if v.cfg != nil && v.cfg.Job(job) == nil {
-		fmt.Fprintf(stderr, "runner %s: no job %q in the job files\n", action, job)
-		return exitError{1}
-	}
 	ctx := context.Background()
-	var res controlResult
+	var res *fleet.Action
 	switch action {
 	case "pause":
-		p := queue.Pause{Note: strings.Join(strings.Fields(*note), " "), By: whoami(), At: time.Now().UTC().Truncate(time.Second)}
-		if err := v.queue.Pause(ctx, job, p); err != nil {
-			return err
-		}
-		res = controlResult{Job: job, Action: "paused", Pause: &p}
+		res, err = v.fleet.Pause(ctx, job, *note, cliActor())
 	case "resume":
-		was, err := v.queue.Resume(ctx, job)
-		if err != nil {
-			return err
-		}
-		res = controlResult{Job: job, Action: "resumed", WasPaused: &was}
+		res, err = v.fleet.Resume(ctx, job, cliActor())
 	case "trigger":
-		id := cron.TriggeredID(job, time.Now(), strings.ToLower(rand.Text()[:8]))
-		if _, err := v.queue.Trigger(ctx, job, id); err != nil {
-			return err
-		}
-		res = controlResult{Job: job, Action: "triggered", Occurrence: id}
+		res, err = v.fleet.Trigger(ctx, job, cliActor())
+	}
+	if err != nil {
+		return inputError(action, err, stderr)
 	}
 	if ff.json {
 		enc := json.NewEncoder(stdout)
@@ -92,20 +76,6 @@ func controlCmd(action string, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s: triggered %s, due now\n", job, res.Occurrence)
 	}
 	return nil
-}
-
-// controlResult is what an action prints with -json.
-type controlResult struct {
-	// Job is the job acted on.
-	Job string `json:"job"`
-	// Action is "paused", "resumed" or "triggered".
-	Action string `json:"action"`
-	// Pause is the pause recorded, for pause.
-	Pause *queue.Pause `json:"pause,omitempty"`
-	// WasPaused says, for resume, whether the job was paused.
-	WasPaused *bool `json:"was_paused,omitempty"`
-	// Occurrence is the id of the occurrence added, for trigger.
-	Occurrence string `json:"occurrence,omitempty"`
 }
 
 // whoami names who acts, as user@host, for the record.

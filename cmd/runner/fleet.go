@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cronfleet/cronfleet/internal/config"
+	"github.com/cronfleet/cronfleet/internal/fleet"
 	"github.com/cronfleet/cronfleet/internal/queue"
 	"github.com/cronfleet/cronfleet/internal/redisconn"
 )
@@ -74,7 +77,7 @@ func (f *redisFlags) open(cfg *config.Config) (redis.UniversalClient, error) {
 // fleetView is what a fleet command reads: the job files' settings and the fleet's agenda.
 type fleetView struct {
 	cfg   *config.Config // nil when only -namespace was given
-	queue *queue.Queue
+	fleet *fleet.Fleet
 	close func()
 }
 
@@ -128,7 +131,32 @@ func (f *fleetFlags) connect(cmd string, stderr io.Writer, cfg *config.Config, n
 	// A person waits for these commands, not a lease: give Redis (and a Cluster client
 	// finding its way around a dead node) longer than a node's calls get.
 	q := queue.New(rdb, queue.Config{Namespace: ns, Lease: lease, CallTimeout: cliCallTimeout})
-	return &fleetView{cfg: cfg, queue: q, close: func() { _ = rdb.Close() }}, nil
+	return &fleetView{cfg: cfg, fleet: newFleet(q, cfg, stderr), close: func() { _ = rdb.Close() }}, nil
+}
+
+// newFleet reads and steers the fleet through store, for a command whose job files are cfg
+// (nil when not given).
+func newFleet(store fleet.Store, cfg *config.Config, stderr io.Writer) *fleet.Fleet {
+	return fleet.New(store, fleet.Config{
+		Jobs:   func() *config.Config { return cfg },
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+}
+
+// cliActor is who acts from the command line.
+func cliActor() fleet.Actor { return fleet.Actor{By: whoami(), Via: "cli"} }
+
+// inputError reports a mistake in what the command asked, as a usage error.
+func inputError(cmd string, err error, stderr io.Writer) error {
+	if !fleet.IsInput(err) {
+		return err
+	}
+	fmt.Fprintf(stderr, "runner %s: %v\n", cmd, err)
+	var ie *fleet.InputError
+	if errors.As(err, &ie) && ie.NotFound {
+		return exitError{1}
+	}
+	return exitError{2}
 }
 
 // cliCallTimeout bounds each Redis call of a fleet command.

@@ -6,12 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/fleet"
 )
 
 // historyCmd is "runner history [-n 20] [-json] JOB": a job's recent runs, newest first, as
@@ -43,45 +42,20 @@ func historyCmd(args []string, stdout, stderr io.Writer) error {
 		// Not an error: a job removed from the files keeps its history.
 		fmt.Fprintf(stderr, "runner history: note: no job %q in the job files\n", job)
 	}
-	recs, err := v.queue.History(context.Background(), job, *n)
+	runs, err := v.fleet.History(context.Background(), job, *n)
 	if err != nil {
-		return err
+		return inputError("history", err, stderr)
 	}
-	// History keeps records in the order they were written; an occurrence skipped at its
-	// due time is written before the run it overlapped ends. Readers scan by due time.
-	slices.SortStableFunc(recs, func(a, b queue.Record) int { return b.ScheduledAt.Compare(a.ScheduledAt) })
 	if ff.json {
-		return writeHistoryJSON(stdout, recs)
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(runs)
 	}
-	writeHistoryTable(stdout, recs)
+	writeHistoryTable(stdout, runs)
 	return nil
 }
 
-// historyRecord is a run as `runner history -json` prints it: the stored record, plus the
-// two figures a reader computes first, for a run whose handler ran.
-type historyRecord struct {
-	queue.Record
-	// LatenessMS is how long after its due time the handler started.
-	LatenessMS *float64 `json:"lateness_ms,omitempty"`
-	// DurationMS is how long the handler ran.
-	DurationMS *float64 `json:"duration_ms,omitempty"`
-}
-
-func writeHistoryJSON(w io.Writer, recs []queue.Record) error {
-	out := make([]historyRecord, len(recs))
-	for i, r := range recs {
-		out[i] = historyRecord{Record: r}
-		if ran(r) {
-			late, dur := ms(r.StartedAt.Sub(r.ScheduledAt)), ms(r.EndedAt.Sub(r.StartedAt))
-			out[i].LatenessMS, out[i].DurationMS = &late, &dur
-		}
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
-}
-
-func writeHistoryTable(w io.Writer, recs []queue.Record) {
+func writeHistoryTable(w io.Writer, recs []fleet.Run) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCHEDULED (UTC)\tSTATUS\tNODE\tATTEMPT\tTOKEN\tLATENESS\tDURATION\tOUTPUT")
 	for _, r := range recs {
@@ -93,7 +67,7 @@ func writeHistoryTable(w io.Writer, recs []queue.Record) {
 			out = lastLine(r.Output)
 		}
 		late, dur := "-", "-"
-		if ran(r) {
+		if r.LatenessMS != nil {
 			late, dur = round(r.StartedAt.Sub(r.ScheduledAt)), round(r.EndedAt.Sub(r.StartedAt))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.ScheduledAt.UTC().Format("2006-01-02 15:04:05.000"), r.Status,
@@ -104,14 +78,6 @@ func writeHistoryTable(w io.Writer, recs []queue.Record) {
 		fmt.Fprintln(w, "(no runs recorded)")
 	}
 }
-
-// ran reports whether the record's handler ran: skipped and abandoned occurrences never
-// started, and their records carry the time they were recorded instead.
-func ran(r queue.Record) bool {
-	return !r.ScheduledAt.IsZero() && r.Status != queue.StatusSkipped && r.Status != queue.StatusAbandoned
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // round shows a duration at a precision a person reads.
 func round(d time.Duration) string {

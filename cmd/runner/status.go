@@ -6,13 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/cronfleet/cronfleet/internal/config"
-	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/fleet"
 )
 
 // statusCmd is "runner status [-json]": the fleet's nodes, and each job's next fire, last
@@ -38,7 +35,7 @@ func statusCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer v.close()
-	st, err := readStatus(context.Background(), v)
+	st, err := v.fleet.Status(context.Background())
 	if err != nil {
 		return err
 	}
@@ -51,94 +48,7 @@ func statusCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// fleetStatus is what `runner status -json` prints.
-type fleetStatus struct {
-	// Nodes are the nodes that announced themselves, by name.
-	Nodes []nodeStatus `json:"nodes"`
-	// Drift is true when the live nodes run different job sets (their job_set_hash differ).
-	Drift bool `json:"drift"`
-	// Jobs are the jobs of the job files, by name; absent without -config.
-	Jobs []jobStatus `json:"jobs,omitempty"`
-}
-
-// nodeStatus is one node of the fleet.
-type nodeStatus struct {
-	queue.NodeSeen
-	// Alive is whether Redis heard from the node within queue.NodeTTL.
-	Alive bool `json:"alive"`
-}
-
-// jobStatus is one job as the fleet sees it.
-type jobStatus struct {
-	Name     string `json:"name"`
-	Schedule string `json:"schedule"`
-	Timezone string `json:"timezone"`
-	// Next is the job's next fire after now, by this machine's clock; absent if none.
-	Next *time.Time `json:"next,omitempty"`
-	// Last is the job's latest run record; absent if none.
-	Last *queue.Record `json:"last,omitempty"`
-	// Paused is the job's fleet-wide pause; absent if not paused.
-	Paused *queue.Pause `json:"paused,omitempty"`
-}
-
-func readStatus(ctx context.Context, v *fleetView) (*fleetStatus, error) {
-	nodes, err := v.queue.Nodes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st := &fleetStatus{Nodes: []nodeStatus{}}
-	hashes := map[string]bool{}
-	for _, n := range nodes {
-		alive := n.Age <= queue.NodeTTL
-		st.Nodes = append(st.Nodes, nodeStatus{NodeSeen: n, Alive: alive})
-		if alive {
-			hashes[n.JobSetHash] = true
-		}
-	}
-	slices.SortFunc(st.Nodes, func(a, b nodeStatus) int { return strings.Compare(a.Name, b.Name) })
-	st.Drift = len(hashes) > 1
-	if v.cfg == nil {
-		return st, nil
-	}
-	names := make([]string, len(v.cfg.Jobs))
-	for i, j := range v.cfg.Jobs {
-		names[i] = j.Name
-	}
-	pauses, err := v.queue.Pauses(ctx, names)
-	if err != nil {
-		return nil, err
-	}
-	last, err := v.queue.LastRuns(ctx, names)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	for _, j := range v.cfg.Jobs {
-		js := jobStatus{Name: j.Name, Schedule: j.Schedule, Timezone: zoneName(j)}
-		if next := j.Sched.Next(now); !next.IsZero() {
-			next = next.UTC()
-			js.Next = &next
-		}
-		if r, ok := last[j.Name]; ok {
-			js.Last = &r
-		}
-		if p, ok := pauses[j.Name]; ok {
-			js.Paused = &p
-		}
-		st.Jobs = append(st.Jobs, js)
-	}
-	slices.SortFunc(st.Jobs, func(a, b jobStatus) int { return strings.Compare(a.Name, b.Name) })
-	return st, nil
-}
-
-func zoneName(j *config.Job) string {
-	if j.Timezone == "" {
-		return "UTC"
-	}
-	return j.Timezone
-}
-
-func writeStatus(w io.Writer, st *fleetStatus) {
+func writeStatus(w io.Writer, st *fleet.Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tALIVE\tLAST SEEN\tVERSION\tJOBS\tJOB SET")
 	for _, n := range st.Nodes {

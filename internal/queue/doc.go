@@ -32,6 +32,7 @@
 //
 //	nodes         hash  node name → what it says of itself (JSON: version, job set hash, …)
 //	seen          hash  node name → when it last announced itself (ms, Redis' clock)
+//	audit         stream the actions taken on the fleet: who paused, triggered, … (capped)
 //
 // # Invariants
 //

@@ -34,6 +34,9 @@ func (k fleetKeys) nodes() string { return k.tag + ":nodes" }
 // seen is a hash node name → when it last announced itself (ms, Redis' clock).
 func (k fleetKeys) seen() string { return k.tag + ":seen" }
 
+// audit is a stream of the actions taken on the fleet (AuditEntry, JSON in field "e").
+func (k fleetKeys) audit() string { return k.tag + ":audit" }
+
 // keys builds every Redis key of one shard. All of them share the tag {cf:NAMESPACE:SHARD}.
 type keys struct {
 	tag string

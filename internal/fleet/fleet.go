@@ -1,0 +1,330 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/config"
+	"github.com/cronfleet/cronfleet/internal/queue"
+)
+
+// Store is what the fleet needs of the agenda's Redis; *queue.Queue implements it.
+type Store interface {
+	Nodes(ctx context.Context) ([]queue.NodeSeen, error)
+	Pauses(ctx context.Context, jobs []string) (map[string]queue.Pause, error)
+	LastRuns(ctx context.Context, jobs []string) (map[string]queue.Record, error)
+	History(ctx context.Context, job string, n int) ([]queue.Record, error)
+	Pause(ctx context.Context, job string, p queue.Pause) error
+	Resume(ctx context.Context, job string) (bool, error)
+	Trigger(ctx context.Context, job string, ids ...string) (int, error)
+	Audit(ctx context.Context, e queue.AuditEntry) error
+	AuditLog(ctx context.Context, n int) ([]queue.AuditEntry, error)
+}
+
+// Config says where a Fleet's job set and clock come from.
+type Config struct {
+	// Jobs returns the job set in force (a node's, which a reload replaces), or nil when
+	// the caller knows none (a command given only -namespace): then the fleet's nodes,
+	// histories and pauses are still read, and actions name jobs unchecked.
+	Jobs func() *config.Config
+	// Now is the clock that dates next fires and actions (default time.Now).
+	Now func() time.Time
+	// Logger receives what cannot be returned: an action whose audit record failed. Nil
+	// discards it.
+	Logger *slog.Logger
+}
+
+// Fleet reads and steers one namespace's fleet.
+type Fleet struct {
+	store Store
+	cfg   Config
+	log   *slog.Logger
+}
+
+// New returns a Fleet over store.
+func New(store Store, cfg Config) *Fleet {
+	if cfg.Jobs == nil {
+		cfg.Jobs = func() *config.Config { return nil }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Fleet{store: store, cfg: cfg, log: log}
+}
+
+// InputError is an error in what the caller asked: an unknown job, a bad time or range.
+type InputError struct {
+	// NotFound says the error names something that does not exist (HTTP 404, not 400).
+	NotFound bool
+	msg      string
+}
+
+func (e *InputError) Error() string { return e.msg }
+
+func inputErr(format string, args ...any) error {
+	return &InputError{msg: fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &InputError{NotFound: true, msg: fmt.Sprintf(format, args...)}
+}
+
+// IsInput reports whether err is the caller's mistake (an *InputError) rather than Redis'.
+func IsInput(err error) bool {
+	var ie *InputError
+	return errors.As(err, &ie)
+}
+
+// Status is the fleet at a glance: what `runner status -json` prints and GET /v1/nodes and
+// /v1/jobs serve.
+type Status struct {
+	// Nodes are the nodes that announced themselves, by name.
+	Nodes []Node `json:"nodes"`
+	// Drift is true when the live nodes run different job sets (their job_set_hash differ).
+	Drift bool `json:"drift"`
+	// Jobs are the jobs of the job set, by name; absent when the job set is not known.
+	Jobs []Job `json:"jobs,omitempty"`
+}
+
+// Node is one node of the fleet.
+type Node struct {
+	queue.NodeSeen
+	// Alive is whether Redis heard from the node within queue.NodeTTL.
+	Alive bool `json:"alive"`
+}
+
+// Job is one job as the fleet sees it.
+type Job struct {
+	Name     string `json:"name"`
+	Schedule string `json:"schedule"`
+	Timezone string `json:"timezone"`
+	// Next is the job's next fire after now (with its jitter), by the reader's clock;
+	// absent if none.
+	Next *time.Time `json:"next,omitempty"`
+	// Last is the job's latest run record; absent if none.
+	Last *queue.Record `json:"last,omitempty"`
+	// Paused is the job's fleet-wide pause; absent if not paused.
+	Paused *queue.Pause `json:"paused,omitempty"`
+	// Health sums the job up: HealthPaused, HealthFailing, HealthRetrying, HealthOK or
+	// HealthNew.
+	Health Health `json:"health"`
+}
+
+// Health is a job's mark in a list: what an operator should look at first.
+type Health string
+
+// The marks, worst first.
+const (
+	// HealthFailing: its latest run failed for good, was abandoned or was missed.
+	HealthFailing Health = "failing"
+	// HealthRetrying: its latest run failed and runs again.
+	HealthRetrying Health = "retrying"
+	// HealthPaused: paused fleet-wide.
+	HealthPaused Health = "paused"
+	// HealthOK: its latest run succeeded, or was skipped or cancelled by policy.
+	HealthOK Health = "ok"
+	// HealthNew: nothing recorded yet.
+	HealthNew Health = "new"
+)
+
+func health(last *queue.Record, paused bool) Health {
+	switch {
+	case paused:
+		return HealthPaused
+	case last == nil:
+		return HealthNew
+	}
+	switch last.Status {
+	case queue.StatusFailed, queue.StatusAbandoned, queue.StatusMissed:
+		return HealthFailing
+	case queue.StatusRetrying:
+		return HealthRetrying
+	}
+	return HealthOK
+}
+
+// Nodes returns the fleet's nodes, by name, and whether the live ones disagree on the job set.
+func (f *Fleet) Nodes(ctx context.Context) ([]Node, bool, error) {
+	seen, err := f.store.Nodes(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	nodes := []Node{}
+	hashes := map[string]bool{}
+	for _, n := range seen {
+		alive := n.Age <= queue.NodeTTL
+		nodes = append(nodes, Node{NodeSeen: n, Alive: alive})
+		if alive {
+			hashes[n.JobSetHash] = true
+		}
+	}
+	slices.SortFunc(nodes, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
+	return nodes, len(hashes) > 1, nil
+}
+
+// Status returns the fleet's nodes and every job of the job set with its next fire, last
+// result and pause, in a few round trips whatever the number of jobs.
+func (f *Fleet) Status(ctx context.Context) (*Status, error) {
+	nodes, drift, err := f.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Nodes: nodes, Drift: drift}
+	cfg := f.cfg.Jobs()
+	if cfg == nil {
+		return st, nil
+	}
+	st.Jobs, err = f.jobs(ctx, cfg.Jobs)
+	return st, err
+}
+
+// Jobs returns every job of the job set, by name, as Status does.
+func (f *Fleet) Jobs(ctx context.Context) ([]Job, error) {
+	cfg := f.cfg.Jobs()
+	if cfg == nil {
+		return nil, inputErr("the job set is not known: give the job files")
+	}
+	return f.jobs(ctx, cfg.Jobs)
+}
+
+func (f *Fleet) jobs(ctx context.Context, jobs []*config.Job) ([]Job, error) {
+	names := make([]string, len(jobs))
+	for i, j := range jobs {
+		names[i] = j.Name
+	}
+	pauses, err := f.store.Pauses(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	last, err := f.store.LastRuns(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	now := f.cfg.Now()
+	out := make([]Job, 0, len(jobs))
+	for _, j := range jobs {
+		js := Job{Name: j.Name, Schedule: j.Schedule, Timezone: ZoneName(j)}
+		if next := NextFires(j, now, 1); len(next) > 0 {
+			js.Next = &next[0].At
+		}
+		if r, ok := last[j.Name]; ok {
+			js.Last = &r
+		}
+		if p, ok := pauses[j.Name]; ok {
+			js.Paused = &p
+		}
+		js.Health = health(js.Last, js.Paused != nil)
+		out = append(out, js)
+	}
+	slices.SortFunc(out, func(a, b Job) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// JobDetail is one job with its next fires: GET /v1/jobs/{name}.
+type JobDetail struct {
+	Job
+	// Fires are its next fire times, as `runner next` lists them.
+	Fires []Fire `json:"fires"`
+	// Definition is the job's settings that an operator reads on its page.
+	Definition Definition `json:"definition"`
+}
+
+// Definition is what a job's page shows of its settings.
+type Definition struct {
+	Schedules []string `json:"schedules"`
+	Handler   string   `json:"handler"`
+	Timeout   string   `json:"timeout,omitempty"`
+	Jitter    string   `json:"jitter,omitempty"`
+	Attempts  int      `json:"attempts"`
+	Overlap   string   `json:"overlap,omitempty"`
+	CatchUp   string   `json:"catchup,omitempty"`
+	Source    string   `json:"source,omitempty"`
+}
+
+// Job returns the job name of the job set with its next n fires.
+func (f *Fleet) Job(ctx context.Context, name string, n int) (*JobDetail, error) {
+	j, err := f.job(name)
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 || n > maxFires {
+		return nil, inputErr("n = %d: want 1 to %d fire times", n, maxFires)
+	}
+	js, err := f.jobs(ctx, []*config.Job{j})
+	if err != nil {
+		return nil, err
+	}
+	d := &JobDetail{Job: js[0], Fires: NextFires(j, f.cfg.Now(), n), Definition: definition(j)}
+	return d, nil
+}
+
+// maxFires bounds the fire times one call lists.
+const maxFires = 1000
+
+// job returns the job of the job set named name.
+func (f *Fleet) job(name string) (*config.Job, error) {
+	cfg := f.cfg.Jobs()
+	if cfg == nil {
+		return nil, inputErr("the job set is not known: give the job files")
+	}
+	j := cfg.Job(name)
+	if j == nil {
+		return nil, notFound("no job %q in the job files", name)
+	}
+	return j, nil
+}
+
+// checkJob refuses a job the job set does not have, when the job set is known.
+func (f *Fleet) checkJob(name string) error {
+	if name == "" {
+		return inputErr("no job named")
+	}
+	if cfg := f.cfg.Jobs(); cfg != nil && cfg.Job(name) == nil {
+		return notFound("no job %q in the job files", name)
+	}
+	return nil
+}
+
+// ZoneName is the job's time zone as shown: its timezone setting, or UTC.
+func ZoneName(j *config.Job) string {
+	if j.Timezone == "" {
+		return "UTC"
+	}
+	return j.Timezone
+}
+
+func definition(j *config.Job) Definition {
+	d := Definition{Schedules: j.Schedules, Handler: j.Handler.Plugin, Attempts: j.Retry.Attempts}
+	if j.Timeout > 0 {
+		d.Timeout = j.Timeout.String()
+	}
+	if j.Jitter > 0 {
+		d.Jitter = j.Jitter.String()
+	}
+	p := j.Policy
+	def := queue.DefaultPolicy()
+	if p.Overlap == "" {
+		p.Overlap = def.Overlap
+	}
+	if p.Catchup == "" {
+		p.Catchup = def.Catchup
+	}
+	if p.CatchupWindow <= 0 {
+		p.CatchupWindow = def.CatchupWindow
+	}
+	d.Overlap = string(p.Overlap)
+	d.CatchUp = fmt.Sprintf("%s within %s", p.Catchup, p.CatchupWindow)
+	if j.DeclRange.Filename != "" {
+		d.Source = fmt.Sprintf("%s:%d", j.DeclRange.Filename, j.DeclRange.Start.Line)
+	}
+	return d
+}
