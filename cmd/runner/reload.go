@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,7 +30,8 @@ type reloader struct {
 	host  *pluginhost.Host
 	eng   *engine.Engine
 	log   *slog.Logger
-	cur   *config.Config // the last good set
+	// cur is the last good set; the HTTP API reads it too.
+	cur *atomic.Pointer[config.Config]
 }
 
 // settle is how long the files must stay unchanged before they are read: an editor or a
@@ -133,16 +135,16 @@ func (r *reloader) reload() {
 		r.log.Error("job files not reloaded: they do not validate; the node keeps its last good set", "diagnostics", out.String())
 		return
 	}
-	if why := needsRestart(r.cur, cfg); why != "" {
+	if why := needsRestart(r.cur.Load(), cfg); why != "" {
 		r.log.Error("job files not reloaded: "+why+"; restart the node to apply them, it keeps its last good set meanwhile", "diagnostics", out.String())
 		return
 	}
-	if config.SetHash(cfg.Jobs) == config.SetHash(r.cur.Jobs) {
+	if config.SetHash(cfg.Jobs) == config.SetHash(r.cur.Load().Jobs) {
 		r.log.Info("job files reloaded: no job changed")
-		r.cur = cfg
+		r.cur.Store(cfg)
 		return
 	}
-	r.cur = cfg
+	r.cur.Store(cfg)
 	r.eng.Reload(cfg.Jobs)
 	gctune.Release()
 }

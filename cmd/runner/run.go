@@ -9,14 +9,21 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cronfleet/cronfleet/internal/api"
+	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/embedded"
 	"github.com/cronfleet/cronfleet/internal/engine"
+	"github.com/cronfleet/cronfleet/internal/fleet"
 	"github.com/cronfleet/cronfleet/internal/gctune"
 	"github.com/cronfleet/cronfleet/internal/pluginhost"
 	"github.com/cronfleet/cronfleet/internal/queue"
@@ -45,6 +52,8 @@ func runNode(args []string, stderr io.Writer) error {
 	allowEviction := fs.Bool("allow-eviction", false, "run even if Redis may evict keys (maxmemory-policy is not noeviction): unsafe")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
+	var hf httpFlags
+	hf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitError{2}
 	}
@@ -157,10 +166,28 @@ func runNode(args []string, stderr io.Writer) error {
 			return err
 		}, func(error) { cancel() })
 	}
+	var cur atomic.Pointer[config.Config]
+	cur.Store(cfg)
 	{
-		r := &reloader{paths: configs, host: host, eng: eng, log: logger, cur: cfg}
+		r := &reloader{paths: configs, host: host, eng: eng, log: logger, cur: &cur}
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return r.run(ctx) }, func(error) { cancel() })
+	}
+	if hf.addr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		srv, ln, err := hf.serve(api.Deps{
+			Fleet:   fleet.New(q, fleet.Config{Jobs: cur.Load, Logger: logger}),
+			Ready:   func(ctx context.Context) error { return ping(ctx, rdb) },
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}),
+			Logger:  logger,
+		}, *node)
+		if err != nil {
+			return err
+		}
+		logger.Info("serving HTTP: dashboard, JSON API and metrics", "addr", hf.url(ln))
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return srv.Run(ctx, ln) }, func(error) { cancel() })
 	}
 	return g.Run()
 }

@@ -1,0 +1,63 @@
+// The dashboard reads without this script; with it, the live part of a page is refreshed
+// in place (never while a form on it is being filled in), and a run's output is streamed.
+"use strict";
+
+(function () {
+  const body = document.body;
+  const every = Number(body.dataset.refresh || 0);
+  const busy = () => {
+    const a = document.activeElement;
+    return a && (a.tagName === "INPUT" || a.tagName === "TEXTAREA") && a.value !== "";
+  };
+  // The output element is kept across refreshes: the stream appends to it.
+  const output = document.getElementById("output");
+
+  async function refresh() {
+    if (!busy()) {
+      try {
+        const res = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+        if (res.ok && res.headers.get("Content-Type").startsWith("text/html")) {
+          const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+          const fresh = doc.getElementById("live");
+          const live = document.getElementById("live");
+          if (fresh && live) {
+            const focused = document.activeElement && document.activeElement.id;
+            if (output) {
+              const slot = fresh.querySelector("#output");
+              if (slot) slot.replaceWith(output);
+            }
+            live.replaceWith(fresh);
+            if (focused) { const el = document.getElementById(focused); if (el) el.focus(); }
+          }
+        }
+      } catch (e) { /* the next refresh tries again */ }
+    }
+    setTimeout(refresh, every * 1000);
+  }
+  if (every > 0) setTimeout(refresh, every * 1000);
+
+  async function stream() {
+    const occ = output.dataset.occurrence;
+    let after = "";
+    let shown = false;
+    for (;;) {
+      let chunk;
+      try {
+        const res = await fetch("/v1/runs/" + encodeURIComponent(occ) + "/output?wait=10s&after=" + encodeURIComponent(after),
+          { credentials: "same-origin" });
+        if (res.status === 404) return; // this node serves no live output
+        if (!res.ok) throw new Error(res.statusText);
+        chunk = await res.json();
+      } catch (e) {
+        await new Promise((r) => setTimeout(r, 2000));
+        continue;
+      }
+      if (!shown && chunk.lines.length > 0) { output.textContent = ""; shown = true; }
+      for (const l of chunk.lines) output.textContent += l.text + "\n";
+      if (chunk.lines.length > 0) output.scrollTop = output.scrollHeight;
+      after = chunk.next;
+      if (chunk.ended) return;
+    }
+  }
+  if (output) stream();
+})();

@@ -1,0 +1,435 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/fleet"
+	"github.com/cronfleet/cronfleet/internal/queue"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// pages are the dashboard's parsed templates.
+type pages struct {
+	tmpl   map[string]*template.Template
+	static http.Handler
+}
+
+func newPages() (*pages, error) {
+	p := &pages{tmpl: map[string]*template.Template{}}
+	for _, name := range []string{"jobs", "job", "run", "nodes", "audit", "login"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("api: dashboard template %s: %w", name, err)
+		}
+		p.tmpl[name] = t
+	}
+	static, err := fs.Sub(assets, "assets/static")
+	if err != nil {
+		return nil, fmt.Errorf("api: dashboard assets: %w", err)
+	}
+	p.static = http.StripPrefix("/static/", http.FileServerFS(static))
+	return p, nil
+}
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	Node    string
+	Version string
+	Now     time.Time
+	// Operator says the viewer may act; the pages show the buttons only then.
+	Operator bool
+	// Who is the viewer's name, when tokens are in use.
+	Who string
+	// Message is the outcome of the action that led here.
+	Message string
+	// Refresh is how often, in seconds, the page's live part is refreshed; 0 for never.
+	Refresh int
+	Data    any
+}
+
+func (s *Server) dashboardRoutes(mux *http.ServeMux, read, operate, open func(string, http.HandlerFunc)) {
+	open("GET /static/", s.pages.static.ServeHTTP)
+	open("GET /login", s.loginPage)
+	open("POST /login", s.login)
+	open("POST /logout", s.logout)
+	read("GET /{$}", s.jobsPage)
+	read("GET /jobs/{name}", s.jobPage)
+	read("GET /runs/{occurrence}", s.runPage)
+	read("GET /nodes", s.nodesPage)
+	read("GET /audit", s.auditPage)
+	operate("POST /jobs/{name}/trigger", s.act("trigger"))
+	operate("POST /jobs/{name}/pause", s.act("pause"))
+	operate("POST /jobs/{name}/resume", s.act("resume"))
+}
+
+// render writes the page name with data, or an error page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p page) {
+	p.Node, p.Version, p.Now = s.cfg.Node, s.cfg.Version, time.Now().UTC()
+	pr := principalOf(r.Context())
+	p.Operator = pr.role >= RoleOperate
+	if len(s.cfg.Tokens) > 0 {
+		p.Who = pr.name
+	}
+	if p.Message == "" {
+		p.Message = r.URL.Query().Get("msg")
+	}
+	var buf bytes.Buffer
+	if err := s.pages.tmpl[name].Execute(&buf, p); err != nil {
+		s.log.Error("dashboard page failed", "page", name, "err", err)
+		http.Error(w, "the page could not be rendered: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = buf.WriteTo(w)
+}
+
+// pageFailed renders err as the page's answer: a mistake in the address as 4xx, Redis as 503.
+func (s *Server) pageFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	if err == nil {
+		return false
+	}
+	code := http.StatusServiceUnavailable
+	var ie *fleet.InputError
+	switch {
+	case errors.As(err, &ie) && ie.NotFound:
+		code = http.StatusNotFound
+	case errors.As(err, &ie):
+		code = http.StatusBadRequest
+	default:
+		s.log.Warn("dashboard page failed: Redis did not answer", "path", r.URL.Path, "err", err)
+	}
+	w.WriteHeader(code)
+	s.render(w, r, "jobs", page{Title: "error", Message: err.Error(), Data: jobsData{Failed: true}})
+	return true
+}
+
+type jobsData struct {
+	Jobs   []fleet.Job
+	Nodes  []fleet.Node
+	Alive  int
+	Drift  bool
+	Audit  []queue.AuditEntry
+	Failed bool
+}
+
+func (s *Server) jobsPage(w http.ResponseWriter, r *http.Request) {
+	st, err := s.fleet.Status(r.Context())
+	if s.pageFailed(w, r, err) {
+		return
+	}
+	audit, err := s.fleet.Audit(r.Context(), 5)
+	if s.pageFailed(w, r, err) {
+		return
+	}
+	d := jobsData{Jobs: st.Jobs, Nodes: st.Nodes, Drift: st.Drift, Audit: audit}
+	for _, n := range st.Nodes {
+		if n.Alive {
+			d.Alive++
+		}
+	}
+	s.render(w, r, "jobs", page{Title: "jobs", Refresh: 2, Data: d})
+}
+
+type jobData struct {
+	*fleet.JobDetail
+	Runs     []fleet.Run
+	Timeline *timeline
+}
+
+func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	j, err := s.fleet.Job(r.Context(), name, 10)
+	if s.pageFailed(w, r, err) {
+		return
+	}
+	runs, err := s.fleet.History(r.Context(), name, 50)
+	if s.pageFailed(w, r, err) {
+		return
+	}
+	s.render(w, r, "job", page{Title: name, Refresh: 2, Data: jobData{JobDetail: j, Runs: runs, Timeline: newTimeline(runs, time.Now())}})
+}
+
+type runData struct {
+	*fleet.Occurrence
+	// Output is the output shown before any streaming: the latest record's.
+	Output string
+}
+
+func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
+	o, err := s.fleet.Occurrence(r.Context(), r.PathValue("occurrence"))
+	if s.pageFailed(w, r, err) {
+		return
+	}
+	d := runData{Occurrence: o}
+	if len(o.Runs) > 0 {
+		d.Output = o.Runs[0].Output
+	}
+	s.render(w, r, "run", page{Title: o.ID, Refresh: 2, Data: d})
+}
+
+func (s *Server) nodesPage(w http.ResponseWriter, r *http.Request) {
+	nodes, drift, err := s.fleet.Nodes(r.Context())
+	if s.pageFailed(w, r, err) {
+		return
+	}
+	s.render(w, r, "nodes", page{Title: "nodes", Refresh: 2, Data: jobsData{Nodes: nodes, Drift: drift}})
+}
+
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
+	entries, err := s.fleet.Audit(r.Context(), 200)
+	if s.pageFailed(w, r, err) {
+		return
+	}
+	s.render(w, r, "audit", page{Title: "audit", Refresh: 5, Data: entries})
+}
+
+// act is the dashboard's form for an action: it acts as the API does, then shows the job
+// page with the outcome.
+func (s *Server) act(action string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "the form could not be read: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		name := r.PathValue("name")
+		var a *fleet.Action
+		var err error
+		ctx := r.Context()
+		switch action {
+		case "trigger":
+			a, err = s.fleet.Trigger(ctx, name, s.actor(r))
+		case "pause":
+			a, err = s.fleet.Pause(ctx, name, r.PostFormValue("note"), s.actor(r))
+		case "resume":
+			a, err = s.fleet.Resume(ctx, name, s.actor(r))
+		}
+		if s.pageFailed(w, r, err) {
+			return
+		}
+		msg := name + " " + a.Action
+		switch {
+		case a.Occurrence != "":
+			msg += ": " + a.Occurrence + ", due now"
+		case a.WasPaused != nil && !*a.WasPaused:
+			msg = name + " was not paused"
+		case a.Pause != nil:
+			msg += " fleet-wide"
+		}
+		http.Redirect(w, r, "/jobs/"+url.PathEscape(name)+"?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+	}
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "login", page{Title: "sign in", Data: r.URL.Query().Get("next")})
+}
+
+// login checks the token typed into the login page and keeps it in a cookie, which the
+// browser then sends instead of an Authorization header.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "the form could not be read: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	tok := strings.TrimSpace(r.PostFormValue("token"))
+	probe := r.Clone(r.Context())
+	probe.Header = http.Header{"Authorization": {"Bearer " + tok}}
+	if s.authenticate(probe).role == RoleNone {
+		w.WriteHeader(http.StatusUnauthorized)
+		s.render(w, r, "login", page{Title: "sign in", Message: "that token is not one of this fleet's", Data: r.PostFormValue("next")})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, MaxAge: int((12 * time.Hour).Seconds())})
+	next := r.PostFormValue("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		next = "/"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func withPrincipal(ctx context.Context, p principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// timeline lays a job's recent runs on a time axis, a lane per node, as the job page draws
+// them (SVG, server-side, so it shows without JavaScript).
+type timeline struct {
+	Width, Height int
+	Lanes         []lane
+	Bars          []bar
+	Ticks         []tick
+}
+
+type lane struct {
+	Node string
+	Y    int
+}
+
+type bar struct {
+	X, Y, W    float64
+	LateX      float64 // where the due time is: the lateness is drawn from here to X
+	Status     string
+	Title      string
+	Occurrence string
+}
+
+type tick struct {
+	X     float64
+	Label string
+}
+
+const (
+	tlWidth  = 900
+	tlLabel  = 110 // the lane labels' column
+	tlLane   = 26
+	tlMinBar = 3
+	tlRight  = 40 // room for the last tick's label
+)
+
+func newTimeline(runs []fleet.Run, now time.Time) *timeline {
+	var ran []fleet.Run
+	for _, r := range runs {
+		if r.DurationMS != nil {
+			ran = append(ran, r)
+		}
+	}
+	if len(ran) == 0 {
+		return nil
+	}
+	t0, t1 := ran[0].ScheduledAt, now
+	var nodes []string
+	for _, r := range ran {
+		t0 = minTime(t0, minTime(r.ScheduledAt, r.StartedAt))
+		t1 = maxTime(t1, r.EndedAt)
+		if !slices.Contains(nodes, r.Node) {
+			nodes = append(nodes, r.Node)
+		}
+	}
+	slices.Sort(nodes)
+	span := t1.Sub(t0)
+	if span <= 0 {
+		span = time.Second
+	}
+	plot := float64(tlWidth - tlLabel - tlRight)
+	x := func(t time.Time) float64 { return tlLabel + plot*float64(t.Sub(t0))/float64(span) }
+	tl := &timeline{Width: tlWidth, Height: len(nodes)*tlLane + 24}
+	laneY := map[string]int{}
+	for i, n := range nodes {
+		laneY[n] = i * tlLane
+		label := n
+		if r := []rune(n); len(r) > 15 {
+			label = string(r[:14]) + "…"
+		}
+		tl.Lanes = append(tl.Lanes, lane{Node: label, Y: i * tlLane})
+	}
+	for _, r := range ran {
+		b := bar{X: x(r.StartedAt), Y: float64(laneY[r.Node] + 4), LateX: x(r.ScheduledAt), Status: string(r.Status),
+			Occurrence: r.Occurrence}
+		b.W = max(x(r.EndedAt)-b.X, tlMinBar)
+		b.Title = fmt.Sprintf("%s on %s: %s, ran %s, %s late (attempt %d)", r.Occurrence, r.Node, r.Status,
+			fmtMS(*r.DurationMS), fmtMS(*r.LatenessMS), r.Attempt)
+		tl.Bars = append(tl.Bars, b)
+	}
+	for i := range 5 {
+		t := t0.Add(span * time.Duration(i) / 4)
+		tl.Ticks = append(tl.Ticks, tick{X: x(t), Label: t.UTC().Format("15:04:05")})
+	}
+	return tl
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// fmtMS shows milliseconds at a precision a person reads.
+func fmtMS(ms float64) string {
+	d := time.Duration(ms * float64(time.Millisecond))
+	switch {
+	case d < time.Millisecond && d > -time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second && d > -time.Second:
+		return d.Round(100 * time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+var funcs = template.FuncMap{
+	"ms": fmtMS,
+	"msp": func(p *float64) string {
+		if p == nil {
+			return "–"
+		}
+		return fmtMS(*p)
+	},
+	"utc": func(t time.Time) string {
+		if t.IsZero() {
+			return "–"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05.000")
+	},
+	"rfc": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	"since": func(now, t time.Time) string {
+		d := now.Sub(t)
+		if d < 0 {
+			return "in " + roundHuman(-d)
+		}
+		return roundHuman(d) + " ago"
+	},
+	"short": func(h string) string {
+		if len(h) > 12 {
+			return h[:12]
+		}
+		return h
+	},
+	"path": url.PathEscape,
+	"f":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
+}
+
+// roundHuman shows a duration as a person says it: 3s, 4m10s, 2h5m.
+func roundHuman(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Minute).String()
+}
