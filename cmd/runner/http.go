@@ -29,23 +29,22 @@ func (f *httpFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.insecure, "http-insecure", false, "serve plain HTTP off loopback (behind a TLS-terminating proxy): tokens travel in clear text")
 }
 
-// serve checks the flags, listens and returns the server; nothing is served before the
-// run group starts it.
-func (f *httpFlags) serve(deps api.Deps, node string) (*api.Server, net.Listener, error) {
+// listen checks the flags and takes the port; it returns a nil listener when -http is not
+// given. Nothing is served before the run group starts the server.
+func (f *httpFlags) listen() (net.Listener, api.Config, error) {
+	if f.addr == "" {
+		return nil, api.Config{}, nil
+	}
 	tokens, err := api.LoadTokens(f.tokens)
 	if err != nil {
-		return nil, nil, err
+		return nil, api.Config{}, err
 	}
-	cfg := api.Config{Addr: f.addr, Tokens: tokens, TLSCert: f.tlsCert, TLSKey: f.tlsKey, Insecure: f.insecure, Node: node, Version: version()}
-	srv, err := api.New(deps, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
+	cfg := api.Config{Addr: f.addr, Tokens: tokens, TLSCert: f.tlsCert, TLSKey: f.tlsKey, Insecure: f.insecure}
 	ln, err := api.Listen(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, api.Config{}, err
 	}
-	return srv, ln, nil
+	return ln, cfg, nil
 }
 
 // url is where a person points a browser.

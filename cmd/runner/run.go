@@ -65,6 +65,15 @@ func runNode(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The HTTP flags are checked, and the port taken, before the job files are loaded: a
+	// mistake there is reported at once, not after a large job set has been read.
+	ln, httpCfg, err := hf.listen()
+	if err != nil {
+		return err
+	}
+	if ln != nil {
+		defer ln.Close()
+	}
 	if *node == "" {
 		host, _ := os.Hostname()
 		*node = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -173,15 +182,16 @@ func runNode(args []string, stderr io.Writer) error {
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return r.run(ctx) }, func(error) { cancel() })
 	}
-	if hf.addr != "" {
+	if ln != nil {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		srv, ln, err := hf.serve(api.Deps{
+		httpCfg.Node, httpCfg.Version = *node, version()
+		srv, err := api.New(api.Deps{
 			Fleet:   fleet.New(q, fleet.Config{Jobs: cur.Load, Logger: logger}),
 			Ready:   func(ctx context.Context) error { return ping(ctx, rdb) },
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}),
 			Logger:  logger,
-		}, *node)
+		}, httpCfg)
 		if err != nil {
 			return err
 		}
