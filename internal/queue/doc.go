@@ -25,6 +25,8 @@
 //	next          hash  occurrence id → not-before (ms) of its job's next occurrence
 //	late          hash  occurrence id → 1 when it was added after it was due (catch-up)
 //	trig:OCC      str   marks a trigger applied (a day), so a re-sent one adds nothing
+//	out:OCC       strm  the occurrence's output lines, every attempt's, with an end marker per
+//	                    attempt; capped (OutputLines), expiring OutputRetention after an end
 //	epoch         hash  id, seq, at, lost, hold, from, previd, prevseq: the lost-state guard
 //	                    (guard.go); settle, afrom, ato: the last gap without calls (lua/lib.lua)
 //
@@ -69,9 +71,20 @@
 // ARGV and reply. queue.go has the Queue and Redis' clock (Time); eval.go runs script calls
 // in one pipeline, by SHA with a fallback to EVAL when Redis lost its script cache; then one
 // file per operation: expand.go (Expand, Watermarks), claim.go (Claim, Renew), complete.go
-// (Complete), record.go (run records and History), check.go (CheckEviction), guard.go (the
+// (Complete), record.go (run records and History), output.go (a run's live output:
+// AppendOutput, ReadOutput), check.go (CheckEviction), guard.go (the
 // lost-state guard: Lost, Recover). lua/lib.lua holds what several scripts share, the guard
 // and the token rule among it.
+//
+// # Live output
+//
+// A running handler's output reaches every node through the occurrence's output stream, so
+// any node can show it live. Its key is derived from the occurrence id alone (the job is the
+// part before the last '@'), in the shard's tag. Writing it is the engine's choice per run: a
+// run without output writes nothing, and a reader learns that such a run ended from the
+// agenda, which no longer holds a finished occurrence (ReadOutput asks the agenda before the
+// stream, on one connection, so it cannot miss lines written before the completion). Lines
+// reach Redis in batches; a re-sent batch is recognised at the stream's end and added once.
 //
 // # Errors
 //

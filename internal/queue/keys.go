@@ -121,6 +121,10 @@ func (k keys) triggered(id string) string { return k.tag + ":trig:" + id }
 // lost reply returns the same claims instead of orphaning them.
 func (k keys) request(id string) string { return k.tag + ":req:" + id }
 
+// output is the stream of one occurrence's output lines, all attempts in order, capped and
+// expiring (output.go).
+func (k keys) output(occ string) string { return k.tag + ":out:" + occ }
+
 // typeOf is the Redis type cronfleet gives key, one of this shard's.
 func (k keys) typeOf(key string) string {
 	rest := strings.TrimPrefix(key, k.tag+":")
@@ -131,6 +135,8 @@ func (k keys) typeOf(key string) string {
 		return "list"
 	case strings.HasPrefix(rest, "lock:"), strings.HasPrefix(rest, "trig:"), strings.HasPrefix(rest, "req:"):
 		return "string"
+	case strings.HasPrefix(rest, "out:"):
+		return "stream"
 	}
 	return "hash"
 }

@@ -60,6 +60,15 @@ type Config struct {
 	// what it prevents. Never in production: a Redis that lost state then replays finished
 	// runs and forgets planned ones.
 	DisableGuard bool
+	// OutputLines caps each occurrence's output stream, in entries, all attempts together;
+	// the oldest give way, roughly (MAXLEN ~), so a stream may hold a few more (default 1000).
+	OutputLines int
+	// OutputLineBytes cuts longer output lines (default 1 KiB).
+	OutputLineBytes int
+	// OutputRetention is how long an occurrence's output stream is kept after an attempt
+	// ended, for a reader that arrives late; the run's record keeps its last lines for
+	// longer (default 1h).
+	OutputRetention time.Duration
 }
 
 // Queue is the agenda of one namespace in Redis. It is safe for concurrent use.
@@ -71,6 +80,7 @@ type Queue struct {
 	renew    *redis.Script
 	complete *redis.Script
 	trigger  *redis.Script
+	output   *redis.Script
 	// announceScript is named apart from Announce, the method that runs it.
 	announceScript *redis.Script
 	reqBase        string
@@ -110,6 +120,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 		renew:          redis.NewScript(libSrc + renewSrc),
 		complete:       redis.NewScript(libSrc + completeSrc),
 		trigger:        redis.NewScript(triggerSrc),
+		output:         redis.NewScript(outputSrc),
 		announceScript: redis.NewScript(announceSrc),
 		// Claim request ids only need to be unique among calls alive at the same time.
 		reqBase: strconv.FormatUint(rand.Uint64(), 36),
