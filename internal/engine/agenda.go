@@ -19,6 +19,7 @@ type Agenda interface {
 	ClockReader
 	EvictionChecker
 	Announcer
+	OutputWriter
 }
 
 // The queue is the agenda the runner wires in.
@@ -82,4 +83,11 @@ type Announcer interface {
 type EvictionChecker interface {
 	// CheckEviction fails with queue.ErrEviction if Redis may evict keys.
 	CheckEviction(ctx context.Context) error
+}
+
+// OutputWriter is what a run's live output needs: its lines in the occurrence's output
+// stream, where any node can read them while the handler runs.
+type OutputWriter interface {
+	// AppendOutput adds a batch of lines, and maybe the attempt's end, to the stream.
+	AppendOutput(ctx context.Context, o queue.Output) error
 }

@@ -31,6 +31,7 @@ type memAgenda struct {
 	held     map[string]int64     // occurrence → token of the claim holding it
 	calls    []agendaCall
 	claims   []claimed
+	outputs  []queue.Output
 	// mostHeld is the most claims held at once: claimed, not yet completed.
 	mostHeld int
 	// busy says the engine called in a busy loop (maxCallsAtOnce).
@@ -230,6 +231,13 @@ func (a *memAgenda) Time(ctx context.Context) (time.Time, error) {
 }
 
 func (a *memAgenda) CallTimeout() time.Duration { return time.Second }
+
+func (a *memAgenda) AppendOutput(ctx context.Context, o queue.Output) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.outputs = append(a.outputs, o)
+	return nil
+}
 
 func (a *memAgenda) CheckEviction(ctx context.Context) error {
 	a.mu.Lock()

@@ -30,6 +30,14 @@
 // keeper (internal/lease) when the lease cannot be proven any more, and at the end of the
 // shutdown grace period (engine.go), after which the occurrence is handed back.
 //
+// A run's output lines go to its occurrence's output stream in Redis as the handler writes
+// them (liveout.go), so that any node can show them live: in batches, from a goroutine the
+// run starts with its first line and stops at its end, before the outcome is recorded and
+// within a bounded wait. A slow Redis makes lines drop, counted in a marker line, never
+// holds the handler up. A run without output writes nothing there, not even its end: the
+// fleet runs many such occurrences a second, and a reader learns from the agenda that the
+// occurrence finished.
+//
 // Redis faults are survived (outage.go): every loop retries with a jittered exponential
 // backoff of its own, an outage is logged once when it starts and once when it ends (and
 // again if its kind changes, such as LOADING after a restart), and the occurrences that fell

@@ -75,12 +75,16 @@ func (e *Engine) run(ctx context.Context, a *attempt, startAt time.Time) queue.C
 	}
 	rec := a.rec
 	tail := newTail(e.cfg.OutputLines)
+	live := newLiveOutput(e.agenda, a.claim.Occurrence, a.claim.Attempt, a.log)
 	rec.StartedAt = e.clock.now().Add(max(time.Until(startAt), 0)).UTC()
 	res, err := e.h.RunAt(ctx, a.job.Handler.Plugin, &sdk.Run{
 		Job: a.job.Name, ScheduledAt: a.due, Attempt: a.claim.Attempt, FencingToken: a.claim.Token,
 		OccurrenceID: a.claim.Occurrence, Node: e.cfg.Node, Settings: a.job.Handler.Settings,
 		StopWithin: e.keeper.Margin(),
-	}, startAt, tail.add)
+	}, startAt, func(line string) {
+		tail.add(line)
+		live.add(ctx, line)
+	})
 	rec.EndedAt = e.clock.now().UTC()
 	if res != nil {
 		rec.Message, rec.Metadata, rec.Output = res.Message, res.Metadata, res.Output
@@ -88,7 +92,10 @@ func (e *Engine) run(ctx context.Context, a *attempt, startAt time.Time) queue.C
 	if rec.Output == "" {
 		rec.Output = tail.String()
 	}
-	return e.outcome(a, context.Cause(ctx), err)
+	how := e.outcome(a, context.Cause(ctx), err)
+	// Before the record: a reader that sees the occurrence finished has seen every line.
+	live.finish(rec.Status, !how.Retry && !how.Release)
+	return how
 }
 
 // outcome sets a.rec's status from how the run ended (err from the handler, cause from its
