@@ -35,7 +35,8 @@ func lossFleet(t *testing.T, redisArgs ...string) *fleet {
 		for _, n := range f.nodes { // what the nodes said besides their runs
 			var lines []string
 			for l := range strings.Lines(n.Log()) {
-				if !strings.Contains(l, "msg=\"run succeeded\"") {
+				run := strings.Contains(l, "msg=\"run started\"") || strings.Contains(l, "msg=\"run ended\"") && strings.Contains(l, " status=succeeded")
+				if !run {
 					lines = append(lines, l)
 				}
 			}

@@ -95,7 +95,12 @@ func TestQuickStartRunsTheExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	testwait.For(t, 30*time.Second, "the heartbeat job to fire", func() bool {
-		return strings.Contains(n.Log(), `msg="run succeeded"`) && strings.Contains(n.Log(), "job=heartbeat")
+		for l := range strings.Lines(n.Log()) {
+			if strings.Contains(l, `msg="run ended"`) && strings.Contains(l, " job=heartbeat ") && strings.Contains(l, " status=succeeded") {
+				return true
+			}
+		}
+		return false
 	})
 	if !strings.Contains(n.Log(), "embedded in-memory store") {
 		t.Errorf("the embedded mode is not announced:\n%s", n.Log())

@@ -23,6 +23,17 @@ type attempt struct {
 	due   time.Time
 	rec   *queue.Record
 	log   *slog.Logger
+	// end is how the run ended, for its end line; outcome sets it.
+	end runEnd
+}
+
+// runEnd is what a run's end line says beyond its record: how grave the end is, why, and
+// when the occurrence runs again.
+type runEnd struct {
+	level   slog.Level
+	reason  string
+	err     error
+	retryIn time.Duration
 }
 
 // execute runs one claimed occurrence, not before startAt (monotonic), and records its
@@ -50,11 +61,11 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 		return
 	case skip != "":
 		a.rec.Status, a.rec.Error = queue.StatusSkipped, skip
-		a.log.Warn("skipping occurrence", "reason", skip)
+		a.log.Warn("occurrence not run", "status", a.rec.Status, "reason", skip)
 	case c.Attempt > job.Retry.Attempts:
 		a.rec.Status = queue.StatusAbandoned
 		a.rec.Error = fmt.Sprintf("all %d attempts lost their lease (holders died or stalled)", job.Retry.Attempts)
-		a.log.Error("abandoning occurrence", "err", a.rec.Error)
+		a.log.Error("occurrence not run", "status", a.rec.Status, "reason", a.rec.Error)
 	default:
 		// The lease is kept, and renewed, until the outcome is recorded.
 		runCtx, release := e.keeper.Hold(ctx, c.Lease(), acquired, c.TTL, startAt)
@@ -77,6 +88,9 @@ func (e *Engine) run(ctx context.Context, a *attempt, startAt time.Time) queue.C
 	tail := newTail(e.cfg.OutputLines)
 	live := newLiveOutput(e.agenda, a.claim.Occurrence, a.claim.Attempt, a.log)
 	rec.StartedAt = e.clock.now().Add(max(time.Until(startAt), 0)).UTC()
+	// Logged as the run goes to its plugin, which starts it at StartedAt: with a claim ahead
+	// of the due time that is a little later, and waiting for it would cost a timer a run.
+	a.log.Info("run started", "lateness", rec.StartedAt.Sub(a.due))
 	res, err := e.h.RunAt(ctx, a.job.Handler.Plugin, &sdk.Run{
 		Job: a.job.Name, ScheduledAt: a.due, Attempt: a.claim.Attempt, FencingToken: a.claim.Token,
 		OccurrenceID: a.claim.Occurrence, Node: e.cfg.Node, Settings: a.job.Handler.Settings,
@@ -95,50 +109,76 @@ func (e *Engine) run(ctx context.Context, a *attempt, startAt time.Time) queue.C
 	how := e.outcome(a, context.Cause(ctx), err)
 	// Before the record: a reader that sees the occurrence finished has seen every line.
 	live.finish(rec.Status, !how.Retry && !how.Release)
+	e.logEnd(ctx, a)
 	return how
 }
 
-// outcome sets a.rec's status from how the run ended (err from the handler, cause from its
-// context) and returns how to complete the claim: done, retried, or handed back.
+// logEnd writes a run's one end line, at the level its end calls for.
+func (e *Engine) logEnd(ctx context.Context, a *attempt) {
+	end, rec := &a.end, a.rec
+	if !a.log.Enabled(ctx, end.level) {
+		return
+	}
+	attrs := make([]any, 0, 14)
+	attrs = append(attrs, "status", rec.Status, "duration", rec.EndedAt.Sub(rec.StartedAt).Round(time.Microsecond),
+		"lateness", rec.StartedAt.Sub(a.due))
+	if end.reason != "" {
+		attrs = append(attrs, "reason", end.reason)
+	}
+	if end.err != nil {
+		attrs = append(attrs, "err", end.err)
+	}
+	if end.retryIn > 0 {
+		attrs = append(attrs, "retry_in", end.retryIn)
+	}
+	if rec.Output != "" {
+		attrs = append(attrs, "output", excerpt(rec.Output))
+	}
+	a.log.Log(ctx, end.level, "run ended", attrs...)
+}
+
+// outcome sets a.rec's status, and a.end, from how the run ended (err from the handler,
+// cause from its context) and returns how to complete the claim: done, retried, or handed
+// back.
 func (e *Engine) outcome(a *attempt, cause, err error) queue.Completion {
-	rec, log := a.rec, a.log
+	rec, end := a.rec, &a.end
+	end.level, end.err = slog.LevelWarn, err
 	switch {
 	case errors.Is(cause, lease.ErrNotRenewed):
 		rec.Status, rec.Error = queue.StatusRetrying, "lease not renewed in time (Redis unreachable, slow or refusing the call): "+errString(err)
-		log.Warn("run cancelled: its lease could not be renewed in time (Redis unreachable, slow or refusing the call); the occurrence runs again", "err", err)
+		end.reason = "cancelled: its lease could not be renewed in time (Redis unreachable, slow or refusing the call); the occurrence runs again"
 		return queue.Completion{Retry: true}
 	case errors.Is(cause, lease.ErrLost):
 		rec.Status, rec.Error = queue.StatusRetrying, "lease lost: "+errString(err)
-		log.Warn("run cancelled: lease lost to another node", "err", err)
+		end.reason = "cancelled: lease lost to another node; the occurrence runs again"
 		return queue.Completion{Retry: true}
 	case errors.Is(cause, lease.ErrCancelled) && err != nil:
 		// Done for good: the newer occurrence that cancelled it runs once this completes.
 		rec.Status, rec.Error = queue.StatusCancelled, "cancelled: a newer occurrence replaces it (overlap cancel_other): "+err.Error()
-		log.Warn("run cancelled: a newer occurrence of the job replaces it", "err", err)
+		end.reason = "cancelled: a newer occurrence of the job replaces it"
 		return queue.Completion{}
 	case err == nil:
-		rec.Status = queue.StatusSucceeded
-		log.Info("run succeeded", "duration", rec.EndedAt.Sub(rec.StartedAt).Round(time.Microsecond), "output", excerpt(rec.Output))
+		rec.Status, end.level = queue.StatusSucceeded, slog.LevelInfo
 		return queue.Completion{}
 	case errors.Is(cause, errShutdown):
 		// The node's shutdown is not the job's fault: hand the occurrence back with its
 		// attempt, so that another node runs it even on the job's last attempt.
 		rec.Status, rec.Error = queue.StatusCancelled, "cancelled at shutdown: "+err.Error()
-		log.Warn("run cancelled at shutdown; it runs again elsewhere", "err", err)
+		end.reason = "cancelled at shutdown; it runs again elsewhere"
 		return queue.Completion{Release: true}
 	}
 	if errors.Is(cause, errTimeout) {
 		err = fmt.Errorf("timed out after %s: %w", a.job.Timeout, err)
 	}
-	rec.Error = err.Error()
+	rec.Error, end.err = err.Error(), err
 	if a.claim.Attempt < a.job.Retry.Attempts && !sdk.IsPermanent(err) {
 		rec.Status = queue.StatusRetrying
 		delay := a.job.Retry.Delay(a.claim.Attempt)
-		log.Warn("run failed; retrying", "err", err, "retry_in", delay)
+		end.reason, end.retryIn = "failed; retrying", delay
 		return queue.Completion{Retry: true, Delay: delay}
 	}
 	rec.Status = queue.StatusFailed
-	log.Error("run failed; no retry (no attempts left, or a permanent error)", "err", err)
+	end.level, end.reason = slog.LevelError, "failed; no retry (no attempts left, or a permanent error)"
 	return queue.Completion{}
 }
 
