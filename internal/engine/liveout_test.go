@@ -2,10 +2,8 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -242,61 +240,4 @@ func BenchmarkLiveOutputSilentRun(b *testing.B) {
 	if len(w.sent()) != 0 {
 		b.Fatal("a silent run wrote output")
 	}
-}
-
-// TestRunLogLines: each run logs one start line and one end line, with the fields an
-// operator greps for; the end line's level and reason say how it ended.
-func TestRunLogLines(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		a := newMemAgenda(5 * time.Second)
-		fail := func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
-			if r.Job == "bad" {
-				return nil, sdk.Permanent(errors.New("no such table"))
-			}
-			return nil, nil
-		}
-		n, h := runInBubble(t, a, jobFile(time.Second, "good", "bad"), fail, nil)
-		sleepUntil(3 * time.Second)
-		n.stop()
-
-		runs := h.started()
-		if len(runs) != 2 {
-			t.Fatalf("runs %+v, want 2", runs)
-		}
-		logs := n.logs.String()
-		for _, r := range runs {
-			var starts, ends []string
-			for l := range strings.Lines(logs) {
-				if !strings.Contains(l, " occurrence="+r.OccurrenceID+" ") {
-					continue
-				}
-				switch {
-				case strings.Contains(l, `msg="run started"`):
-					starts = append(starts, l)
-				case strings.Contains(l, `msg="run ended"`):
-					ends = append(ends, l)
-				}
-			}
-			if len(starts) != 1 || len(ends) != 1 {
-				t.Errorf("%s: start lines %q, end lines %q, want one each", r.OccurrenceID, starts, ends)
-				continue
-			}
-			common := []string{" attempt=1 ", fmt.Sprintf(" fencing_token=%d ", r.FencingToken), " lateness="}
-			want := map[string][]string{
-				"good": {"level=INFO", " status=succeeded ", " duration="},
-				"bad":  {"level=ERROR", " status=failed ", " duration=", ` reason="failed; no retry`, ` err="no such table"`},
-			}
-			job := r.OccurrenceID[:strings.LastIndexByte(r.OccurrenceID, '@')]
-			for _, w := range append(common, " job="+job+" ", "level=INFO") {
-				if !strings.Contains(starts[0], w) {
-					t.Errorf("start line %q lacks %q", starts[0], w)
-				}
-			}
-			for _, w := range append(common, want[job]...) {
-				if !strings.Contains(ends[0], w) {
-					t.Errorf("end line %q lacks %q", ends[0], w)
-				}
-			}
-		}
-	})
 }
