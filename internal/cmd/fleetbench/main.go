@@ -37,7 +37,7 @@
 // it is reported as script calls and as all commands executed.
 //
 // The nodes log at -node-log-level, info by default because the "node stopped" line with the
-// Redis counters is an info record. At info the nodes also log one line per successful run;
+// Redis counters is an info record. At info the nodes also log two lines per run;
 // pass -node-log-level warn to measure without that cost (the node-side Redis counts are then
 // unavailable and reported as such).
 //
