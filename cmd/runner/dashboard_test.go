@@ -2,8 +2,10 @@ package main_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,8 +109,8 @@ func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// dashboardJobs is a job every two seconds that records its runs, and one that runs only
-// when triggered.
+// dashboardJobs is a job every two seconds that records its runs, one that runs only when
+// triggered, and one that writes a line and then waits for a gate file before its last.
 func dashboardJobs(runs string) string {
 	cmd := fleettest.RecordCommand(runs, 0)
 	return fmt.Sprintf(`runner {
@@ -129,7 +131,14 @@ job "on-demand" {
     env     = { RUNS = %[4]q }
   }
 }
-`, cmd[0], cmd[1], cmd[2], runs)
+job "live" {
+  schedule = "0 0 1 1 *"
+  handler "exec" {
+    command = ["sh", "-c", "echo first line; while [ ! -e \"$GATE\" ]; do sleep 0.05; done; echo last line"]
+    env     = { GATE = %[5]q }
+  }
+}
+`, cmd[0], cmd[1], cmd[2], runs, runs+".gate")
 }
 
 // startWithHTTP starts node name serving its dashboard on a free loopback port and returns
@@ -165,8 +174,8 @@ func TestDashboard(t *testing.T) {
 	ctx := browser(t)
 
 	run(t, ctx, "open the job list", chromedp.Navigate(a+"/"), chromedp.WaitVisible(`tr.job[data-job="tick"]`))
-	if n := count(t, ctx, "tr.job"); n != 2 || count(t, ctx, `tr.job[data-job="on-demand"]`) != 1 {
-		t.Errorf("the job list shows %d jobs, want tick and on-demand", n)
+	if n := count(t, ctx, "tr.job"); n != 3 || count(t, ctx, `tr.job[data-job="on-demand"]`) != 1 || count(t, ctx, `tr.job[data-job="live"]`) != 1 {
+		t.Errorf("the job list shows %d jobs, want tick, on-demand and live", n)
 	}
 	testwait.For(t, 20*time.Second, "the list to show tick's last result", func() bool {
 		return strings.Contains(text(t, ctx, `tr.job[data-job="tick"]`), "succeeded")
@@ -241,7 +250,38 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("on-demand started %d times, want exactly the triggered once", n)
 	}
 
-	// The audit page, on the other node, lists the three actions.
+	// A running handler's output shows before the handler ends, on node-b's page whichever
+	// node runs it: the lines travel through Redis.
+	res, err := http.Post(a+"/v1/jobs/live/trigger", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trig struct{ Occurrence string }
+	if err := json.NewDecoder(res.Body).Decode(&trig); err != nil || res.StatusCode != 202 {
+		t.Fatalf("trigger live: %d, %v", res.StatusCode, err)
+	}
+	res.Body.Close()
+	run(t, ctx, "open the live run", chromedp.Navigate(b+"/runs/"+url.PathEscape(trig.Occurrence)), chromedp.WaitVisible(`#output`))
+	testwait.For(t, 20*time.Second, "the first line to show while the handler runs", func() bool {
+		return strings.Contains(text(t, ctx, "#output"), "first line")
+	})
+	if got := text(t, ctx, "#output"); strings.Contains(got, "last line") {
+		t.Fatalf("the output shows the last line before the gate opened:\n%s", got)
+	}
+	if h := f.history("e2e", "live"); len(h) != 0 {
+		t.Fatalf("the run has a record already (%+v): the output was not shown live", h)
+	}
+	shoot(t, ctx, "6-live-output")
+	if err := os.WriteFile(f.runs+".gate", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 20*time.Second, "the last line and the end", func() bool {
+		out := text(t, ctx, "#output")
+		return strings.Contains(out, "last line") && strings.Contains(out, "[attempt 1 ended: succeeded]")
+	})
+	shoot(t, ctx, "7-output-ended")
+
+	// The audit page, on the other node, lists the actions.
 	run(t, ctx, "open the audit log", chromedp.Navigate(b+"/audit"), chromedp.WaitVisible(`table.audit`))
 	log := text(t, ctx, "table.audit")
 	for _, want := range []string{"trigger", "pause", "resume", "maintenance window"} {
@@ -249,5 +289,5 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("the audit page lacks %q:\n%s", want, log)
 		}
 	}
-	shoot(t, ctx, "6-audit")
+	shoot(t, ctx, "8-audit")
 }

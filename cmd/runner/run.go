@@ -189,6 +189,7 @@ func runNode(args []string, stderr io.Writer) error {
 		srv, err := api.New(api.Deps{
 			Fleet:   fleet.New(q, fleet.Config{Jobs: cur.Load, Logger: logger}),
 			Ready:   func(ctx context.Context) error { return ping(ctx, rdb) },
+			Output:  q,
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}),
 			Logger:  logger,
 		}, httpCfg)

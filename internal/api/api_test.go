@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -30,7 +31,22 @@ type store struct {
 	history  map[string][]queue.Record
 	triggers map[string][]string
 	audit    []queue.AuditEntry
+	output   map[string][]queue.OutputLine
 	down     bool // Redis unreachable
+}
+
+// ReadOutput serves the lines after the cursor, a cursor being "0-N" for the first N lines.
+func (s *store) ReadOutput(_ context.Context, occ, after string, _ time.Duration) (queue.OutputChunk, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := 0
+	if after != "" {
+		fmt.Sscanf(after, "0-%d", &from)
+	}
+	lines := s.output[occ][min(from, len(s.output[occ])):]
+	c := queue.OutputChunk{Lines: lines, Cursor: fmt.Sprintf("0-%d", from+len(lines))}
+	c.End = len(lines) > 0 && lines[len(lines)-1].Final
+	return c, s.check()
 }
 
 var errDown = errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
@@ -149,6 +165,10 @@ func newFixture(t *testing.T, tokens string) *fixture {
 	st := &store{
 		pauses:   map[string]queue.Pause{},
 		triggers: map[string][]string{},
+		output: map[string][]queue.OutputLine{"backup@2026-12-06T03:00:00.000Z": {
+			{Attempt: 1, Text: "copying"}, {Attempt: 1, End: queue.StatusRetrying},
+			{Attempt: 2, Text: "disk full"}, {Attempt: 2, End: queue.StatusFailed, Final: true},
+		}},
 		nodes:    []queue.NodeSeen{{Node: queue.Node{Name: "node-a", Version: "v1", JobSetHash: "abc", Jobs: 2}, Age: time.Second}},
 		history: map[string][]queue.Record{"backup": {
 			{Occurrence: "backup@2026-12-06T03:00:00.000Z", Job: "backup", Node: "node-a", Attempt: 2, FencingToken: 7,
@@ -169,6 +189,7 @@ func newFixture(t *testing.T, tokens string) *fixture {
 		Fleet:   fleet.New(st, fleet.Config{Jobs: func() *config.Config { return cfg }}),
 		Ready:   func(context.Context) error { return st.check() },
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Output:  st,
 	}, Config{Tokens: toks, Node: "node-a", Version: "v1"})
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +272,18 @@ func TestEndpoints(t *testing.T) {
 		}},
 		{"audit", "GET", "/v1/audit", "", 200, func(m map[string]any) bool { _, ok := m["entries"]; return ok }},
 		{"metrics", "GET", "/metrics", "", 200, nil},
+		{"output", "GET", "/v1/runs/" + url.PathEscape("backup@2026-12-06T03:00:00.000Z") + "/output?after=0-2&wait=1s", "", 200, func(m map[string]any) bool {
+			lines, _ := m["lines"].([]any)
+			return len(lines) == 2 && lines[0].(map[string]any)["text"] == "disk full" && lines[1].(map[string]any)["end"] == "failed" &&
+				m["ended"] == true && m["next"] == "0-4"
+		}},
+		{"output of another occurrence", "GET", "/v1/runs/" + url.PathEscape("backup@2026-12-07T03:00:00.000Z") + "/output", "", 200, func(m map[string]any) bool {
+			lines, _ := m["lines"].([]any)
+			return len(lines) == 0 && m["ended"] == false
+		}},
+		{"output wait too long", "GET", "/v1/runs/" + url.PathEscape("backup@2026-12-06T03:00:00.000Z") + "/output?wait=5m", "", 400, errorSays("from 0s to 30s")},
+		{"output bad cursor", "GET", "/v1/runs/" + url.PathEscape("backup@2026-12-06T03:00:00.000Z") + "/output?after=x", "", 400, errorSays("want the next of an earlier answer")},
+		{"output not an occurrence", "GET", "/v1/runs/nope/output", "", 400, errorSays("not an occurrence id")},
 
 		{"unknown job", "GET", "/v1/jobs/nope", "", 404, errorSays(`no job "nope"`)},
 		{"unknown job's action", "POST", "/v1/jobs/nope/trigger", "", 404, errorSays(`no job "nope"`)},
@@ -524,7 +557,7 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		{"/", []string{`href="/jobs/backup"`, `class="mark paused"`, `class="mark new"`, "Europe/Berlin", "1 of 1 nodes alive", "disk replaced"}},
 		{"/jobs/backup", []string{`<svg class="timeline"`, `<g class="bar failed">`, `<g class="bar retrying">`, "node-a", "node-b",
 			`id="trigger"`, `id="resume"`, "Paused fleet-wide", "exit code 3", "Next fires"}},
-		{"/runs/" + url.PathEscape("backup@2026-12-06T03:00:00.000Z"), []string{"disk full", `id="output"`, "node-b"}},
+		{"/runs/" + url.PathEscape("backup@2026-12-06T03:00:00.000Z"), []string{"copying\n[attempt 1 ended: retrying]\ndisk full", `id="output"`, "node-b", "data-ended"}},
 		{"/nodes", []string{"node-a", "alive", "abc"}},
 		{"/audit", []string{"pause", "anonymous (127.0.0.1)", "disk replaced"}},
 	} {
@@ -545,7 +578,7 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 				t.Errorf("GET %s: the page lacks %q", c.path, w)
 			}
 		}
-		if !strings.Contains(string(b), `<noscript><meta http-equiv="refresh"`) {
+		if !strings.HasPrefix(c.path, "/runs/") && !strings.Contains(string(b), `<noscript><meta http-equiv="refresh"`) {
 			t.Errorf("GET %s: no refresh without JavaScript", c.path)
 		}
 	}

@@ -168,8 +168,28 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 
 type runData struct {
 	*fleet.Occurrence
-	// Output is the output shown before any streaming: the latest record's.
+	// Output is the output shown when the page loads: the stream's lines so far, or the
+	// latest record's once the stream expired.
 	Output string
+	// Cursor is where the page's script goes on reading the stream ("" from its start).
+	Cursor string
+	// Ended says no more output comes.
+	Ended bool
+}
+
+// outputText renders a stream's entries as the run page shows them: the lines, and a note
+// where an attempt ended.
+func outputText(lines []queue.OutputLine) string {
+	var b strings.Builder
+	for _, l := range lines {
+		if l.End != "" {
+			fmt.Fprintf(&b, "[attempt %d ended: %s]\n", l.Attempt, l.End)
+			continue
+		}
+		b.WriteString(l.Text)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
@@ -181,7 +201,23 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	if len(o.Runs) > 0 {
 		d.Output = o.Runs[0].Output
 	}
-	s.render(w, r, "run", page{Title: o.ID, Refresh: 2, Data: d})
+	// The stream has every attempt's lines while it lasts (an hour after the run), the
+	// record the last ones for longer. Without JavaScript the page's refresh shows the
+	// stream's lines as they come.
+	chunk, err := s.output.ReadOutput(r.Context(), o.ID, "", 0)
+	if s.pageFailed(w, r, err) {
+		return
+	}
+	if len(chunk.Lines) > 0 {
+		d.Output = outputText(chunk.Lines)
+		d.Cursor = chunk.Cursor
+	}
+	d.Ended = chunk.End
+	refresh := 2
+	if d.Ended {
+		refresh = 0
+	}
+	s.render(w, r, "run", page{Title: o.ID, Refresh: refresh, Data: d})
 }
 
 func (s *Server) nodesPage(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cronfleet/cronfleet/internal/cron"
 	"github.com/cronfleet/cronfleet/internal/fleet"
 )
 
@@ -27,6 +28,7 @@ func (s *Server) routes() http.Handler {
 	read("GET /v1/jobs/{name}", s.getJob)
 	read("GET /v1/jobs/{name}/runs", s.jobRuns)
 	read("GET /v1/runs/{occurrence}", s.getRun)
+	read("GET /v1/runs/{occurrence}/output", s.runOutput)
 	read("GET /v1/nodes", s.listNodes)
 	read("GET /v1/audit", s.auditLog)
 	operate("POST /v1/jobs/{name}/trigger", s.trigger)
@@ -35,7 +37,7 @@ func (s *Server) routes() http.Handler {
 	operate("POST /v1/jobs/{name}/backfill", s.backfill)
 	// The same paths with any other method, and any other path under /v1/, answer in JSON
 	// as the API's other errors do (the mux's own answers are plain text).
-	for _, p := range []string{"/v1/jobs", "/v1/jobs/{name}", "/v1/jobs/{name}/runs", "/v1/runs/{occurrence}", "/v1/nodes", "/v1/audit"} {
+	for _, p := range []string{"/v1/jobs", "/v1/jobs/{name}", "/v1/jobs/{name}/runs", "/v1/runs/{occurrence}", "/v1/runs/{occurrence}/output", "/v1/nodes", "/v1/audit"} {
 		open(p, methodNotAllowed("GET"))
 	}
 	for _, a := range []string{"trigger", "pause", "resume", "backfill"} {
@@ -126,6 +128,69 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, o)
+}
+
+// outputLine is one entry of a run's output as the API answers it.
+type outputLine struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Text    string    `json:"text"`
+	// End, when set, makes the entry the end of its attempt, with the attempt's status.
+	End string `json:"end,omitempty"`
+	// Final, with End, says no other attempt follows.
+	Final bool `json:"final,omitempty"`
+}
+
+// maxWait bounds the wait parameter of an output read.
+const maxWait = 30 * time.Second
+
+// runOutput is a run's output after a cursor: the lines written so far, waiting up to the
+// wait parameter for some when there are none yet and the run goes on.
+func (s *Server) runOutput(w http.ResponseWriter, r *http.Request) {
+	occ := r.PathValue("occurrence")
+	if _, _, err := cron.ParseOccurrenceID(occ); err != nil {
+		writeError(w, http.StatusBadRequest, strconv.Quote(occ)+" is not an occurrence id: "+err.Error())
+		return
+	}
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > maxWait {
+			writeError(w, http.StatusBadRequest, "query parameter wait="+strconv.Quote(v)+": want a duration from 0s to 30s, such as 10s")
+			return
+		}
+		wait = d
+	}
+	after := r.URL.Query().Get("after")
+	if after != "" && !validCursor(after) {
+		writeError(w, http.StatusBadRequest, "query parameter after="+strconv.Quote(after)+": want the next of an earlier answer")
+		return
+	}
+	if wait > 0 {
+		select {
+		case s.waits <- struct{}{}:
+			defer func() { <-s.waits }()
+		default:
+			wait = 0 // enough readers wait already; this one polls
+		}
+	}
+	chunk, err := s.output.ReadOutput(r.Context(), occ, after, wait)
+	if s.failed(w, r, err) {
+		return
+	}
+	lines := make([]outputLine, len(chunk.Lines))
+	for i, l := range chunk.Lines {
+		lines[i] = outputLine{Attempt: l.Attempt, At: l.At, Text: l.Text, End: string(l.End), Final: l.Final}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"occurrence": occ, "lines": lines, "next": chunk.Cursor, "ended": chunk.End})
+}
+
+// validCursor reports whether c is a stream id, MS-SEQ, as answers give them.
+func validCursor(c string) bool {
+	ms, seq, ok := strings.Cut(c, "-")
+	_, err1 := strconv.ParseUint(ms, 10, 64)
+	_, err2 := strconv.ParseUint(seq, 10, 64)
+	return ok && err1 == nil && err2 == nil
 }
 
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cronfleet/cronfleet/internal/fleet"
+	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
 // Config says how a node serves HTTP.
@@ -82,11 +83,24 @@ func isLoopback(host string) bool {
 // loaded. A nil error means ready.
 type Ready func(ctx context.Context) error
 
+// OutputReader reads a run's output as its node streams it to Redis; *queue.Queue
+// implements it.
+type OutputReader interface {
+	ReadOutput(ctx context.Context, occurrence, after string, block time.Duration) (queue.OutputChunk, error)
+}
+
+// maxWaits is how many output reads may wait for new lines at once; more readers poll.
+const maxWaits = 4
+
 // Server serves one node's HTTP.
 type Server struct {
 	fleet   *fleet.Fleet
 	ready   Ready
 	metrics http.Handler
+	output  OutputReader
+	// waits bounds the output reads that wait for lines at once: each holds one of the
+	// node's Redis connections, which the node's own claims need.
+	waits   chan struct{}
 	cfg     Config
 	log     *slog.Logger
 	pages   *pages
@@ -101,6 +115,8 @@ type Deps struct {
 	Ready Ready
 	// Metrics serves /metrics (promhttp over the node's registry).
 	Metrics http.Handler
+	// Output reads runs' live output (*queue.Queue).
+	Output OutputReader
 	// Logger receives the server's errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -111,7 +127,8 @@ func New(deps Deps, cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{fleet: deps.Fleet, ready: deps.Ready, metrics: deps.Metrics, cfg: cfg, log: log}
+	s := &Server{fleet: deps.Fleet, ready: deps.Ready, metrics: deps.Metrics, output: deps.Output,
+		waits: make(chan struct{}, maxWaits), cfg: cfg, log: log}
 	p, err := newPages()
 	if err != nil {
 		return nil, err

@@ -38,26 +38,34 @@
 
   async function stream() {
     const occ = output.dataset.occurrence;
-    let after = "";
-    let shown = false;
+    let after = output.dataset.cursor || "";
     for (;;) {
       let chunk;
       try {
         const res = await fetch("/v1/runs/" + encodeURIComponent(occ) + "/output?wait=10s&after=" + encodeURIComponent(after),
           { credentials: "same-origin" });
-        if (res.status === 404) return; // this node serves no live output
         if (!res.ok) throw new Error(res.statusText);
         chunk = await res.json();
       } catch (e) {
         await new Promise((r) => setTimeout(r, 2000));
         continue;
       }
-      if (!shown && chunk.lines.length > 0) { output.textContent = ""; shown = true; }
-      for (const l of chunk.lines) output.textContent += l.text + "\n";
+      // The page was rendered with the lines up to its cursor; a page without any shows
+      // the run's record until the stream has lines.
+      if (after === "" && chunk.lines.length > 0) output.textContent = "";
+      for (const l of chunk.lines) {
+        output.textContent += l.end ? "[attempt " + l.attempt + " ended: " + l.end + "]\n" : l.text + "\n";
+      }
       if (chunk.lines.length > 0) output.scrollTop = output.scrollHeight;
       after = chunk.next;
-      if (chunk.ended) return;
+      if (chunk.ended) {
+        const note = document.getElementById("running");
+        if (note) note.remove();
+        return;
+      }
+      // A reader that the node let not wait (enough wait already) polls gently.
+      if (chunk.lines.length === 0) await new Promise((r) => setTimeout(r, 1000));
     }
   }
-  if (output) stream();
+  if (output && !("ended" in output.dataset)) stream();
 })();
