@@ -169,7 +169,7 @@ func newFixture(t *testing.T, tokens string) *fixture {
 			{Attempt: 1, Text: "copying"}, {Attempt: 1, End: queue.StatusRetrying},
 			{Attempt: 2, Text: "disk full"}, {Attempt: 2, End: queue.StatusFailed, Final: true},
 		}},
-		nodes:    []queue.NodeSeen{{Node: queue.Node{Name: "node-a", Version: "v1", JobSetHash: "abc", Jobs: 2}, Age: time.Second}},
+		nodes: []queue.NodeSeen{{Node: queue.Node{Name: "node-a", Version: "v1", JobSetHash: "abc", Jobs: 2}, Age: time.Second}},
 		history: map[string][]queue.Record{"backup": {
 			{Occurrence: "backup@2026-12-06T03:00:00.000Z", Job: "backup", Node: "node-a", Attempt: 2, FencingToken: 7,
 				ScheduledAt: due, StartedAt: start, EndedAt: end, Status: queue.StatusFailed, Error: "exit code 3", Output: "disk full\n"},
