@@ -254,6 +254,20 @@ func TestEndpoints(t *testing.T) {
 			b := jobs[0].(map[string]any)
 			return b["name"] == "backup" && b["health"] == "failing" && b["timezone"] == "Europe/Berlin" && b["next"] != nil
 		}},
+		{"jobs matching", "GET", "/v1/jobs?match=SECOND", "", 200, func(m map[string]any) bool {
+			jobs, _ := m["jobs"].([]any)
+			return len(jobs) == 1 && jobs[0].(map[string]any)["name"] == "every-second" && m["total"] == 1.0
+		}},
+		{"jobs paged", "GET", "/v1/jobs?limit=1&offset=1", "", 200, func(m map[string]any) bool {
+			jobs, _ := m["jobs"].([]any)
+			return len(jobs) == 1 && jobs[0].(map[string]any)["name"] == "every-second" && m["total"] == 2.0 && m["offset"] == 1.0
+		}},
+		{"jobs past the end", "GET", "/v1/jobs?offset=5", "", 200, func(m map[string]any) bool {
+			jobs, ok := m["jobs"].([]any)
+			return ok && len(jobs) == 0 && m["total"] == 2.0
+		}},
+		{"jobs limit too large", "GET", "/v1/jobs?limit=9999", "", 400, errorSays("want 1 to 5000 jobs")},
+		{"jobs offset negative", "GET", "/v1/jobs?offset=-1", "", 400, errorSays("want 0 or more")},
 		{"job", "GET", "/v1/jobs/backup?n=3", "", 200, func(m map[string]any) bool {
 			fires, _ := m["fires"].([]any)
 			return m["name"] == "backup" && len(fires) == 3

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,17 +121,45 @@ func (s *Server) pageFailed(w http.ResponseWriter, r *http.Request, err error) b
 	return true
 }
 
+// dashboardPage is how many jobs the job list shows at once.
+const dashboardPage = 200
+
+// pageLink is the address of the job list's page from offset, for match.
+func pageLink(match string, offset int) string {
+	v := url.Values{}
+	if match != "" {
+		v.Set("match", match)
+	}
+	if offset > 0 {
+		v.Set("offset", strconv.Itoa(offset))
+	}
+	if len(v) == 0 {
+		return "/"
+	}
+	return "/?" + v.Encode()
+}
+
 type jobsData struct {
-	Jobs   []fleet.Job
-	Nodes  []fleet.Node
-	Alive  int
-	Drift  bool
-	Audit  []queue.AuditEntry
-	Failed bool
+	Page       *fleet.JobPage
+	Match      string
+	Prev, Next string
+	Nodes      []fleet.Node
+	Alive      int
+	Drift      bool
+	Audit      []queue.AuditEntry
+	Failed     bool
 }
 
 func (s *Server) jobsPage(w http.ResponseWriter, r *http.Request) {
-	st, err := s.fleet.Status(r.Context())
+	q := fleet.JobQuery{Match: r.URL.Query().Get("match"), Limit: dashboardPage}
+	if v, err := strconv.Atoi(r.URL.Query().Get("offset")); err == nil && v > 0 {
+		q.Offset = v
+	}
+	jp, err := s.fleet.Jobs(r.Context(), q)
+	if s.pageFailed(w, r, err) {
+		return
+	}
+	nodes, drift, err := s.fleet.Nodes(r.Context())
 	if s.pageFailed(w, r, err) {
 		return
 	}
@@ -138,11 +167,17 @@ func (s *Server) jobsPage(w http.ResponseWriter, r *http.Request) {
 	if s.pageFailed(w, r, err) {
 		return
 	}
-	d := jobsData{Jobs: st.Jobs, Nodes: st.Nodes, Drift: st.Drift, Audit: audit}
-	for _, n := range st.Nodes {
+	d := jobsData{Page: jp, Match: q.Match, Nodes: nodes, Drift: drift, Audit: audit}
+	for _, n := range nodes {
 		if n.Alive {
 			d.Alive++
 		}
+	}
+	if jp.Offset > 0 {
+		d.Prev = pageLink(q.Match, max(0, jp.Offset-jp.Limit))
+	}
+	if jp.Offset+len(jp.Jobs) < jp.Total {
+		d.Next = pageLink(q.Match, jp.Offset+jp.Limit)
 	}
 	s.render(w, r, "jobs", page{Title: "jobs", Refresh: 2, Data: d})
 }
@@ -454,6 +489,8 @@ var funcs = template.FuncMap{
 		return h
 	},
 	"path": url.PathEscape,
+	"inc":  func(n int) int { return n + 1 },
+	"add":  func(a, b int) int { return a + b },
 	"f":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
 }
 

@@ -91,11 +91,33 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
-	jobs, err := s.fleet.Jobs(r.Context())
+	q, ok := jobQuery(w, r)
+	if !ok {
+		return
+	}
+	page, err := s.fleet.Jobs(r.Context(), q)
 	if s.failed(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": jobs})
+	writeJSON(w, http.StatusOK, page)
+}
+
+// jobQuery reads the job list's parameters: match, offset and limit.
+func jobQuery(w http.ResponseWriter, r *http.Request) (fleet.JobQuery, bool) {
+	q := fleet.JobQuery{Match: r.URL.Query().Get("match")}
+	var ok bool
+	if q.Limit, ok = intParam(w, r, "limit", fleet.DefaultPage); !ok {
+		return q, false
+	}
+	if v := r.URL.Query().Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "query parameter offset="+strconv.Quote(v)+": want 0 or more")
+			return q, false
+		}
+		q.Offset = n
+	}
+	return q, true
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {

@@ -187,13 +187,65 @@ func (f *Fleet) Status(ctx context.Context) (*Status, error) {
 	return st, err
 }
 
-// Jobs returns every job of the job set, by name, as Status does.
-func (f *Fleet) Jobs(ctx context.Context) ([]Job, error) {
+// JobQuery selects a page of the job list: a job set may hold a hundred thousand jobs,
+// and a page's reads cost Redis a few commands per job shown.
+type JobQuery struct {
+	// Match keeps the jobs whose name contains it, ignoring case; empty keeps all.
+	Match string
+	// Offset skips that many of the matching jobs, in name order.
+	Offset int
+	// Limit is how many jobs the page holds at most (default DefaultPage, at most MaxPage).
+	Limit int
+}
+
+// Page sizes of the job list.
+const (
+	DefaultPage = 500
+	MaxPage     = 5000
+)
+
+// JobPage is one page of the job list: GET /v1/jobs.
+type JobPage struct {
+	Jobs []Job `json:"jobs"`
+	// Total is how many jobs match, on every page.
+	Total  int `json:"total"`
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
+}
+
+// Jobs returns the page of the job set that q selects, by name, as Status shows jobs.
+func (f *Fleet) Jobs(ctx context.Context, q JobQuery) (*JobPage, error) {
 	cfg := f.cfg.Jobs()
 	if cfg == nil {
 		return nil, inputErr("the job set is not known: give the job files")
 	}
-	return f.jobs(ctx, cfg.Jobs)
+	if q.Limit == 0 {
+		q.Limit = DefaultPage
+	}
+	switch {
+	case q.Limit < 1 || q.Limit > MaxPage:
+		return nil, inputErr("limit = %d: want 1 to %d jobs", q.Limit, MaxPage)
+	case q.Offset < 0:
+		return nil, inputErr("offset = %d: want 0 or more", q.Offset)
+	}
+	match := strings.ToLower(q.Match)
+	var all []*config.Job
+	for _, j := range cfg.Jobs {
+		if match == "" || strings.Contains(strings.ToLower(j.Name), match) {
+			all = append(all, j)
+		}
+	}
+	slices.SortFunc(all, func(a, b *config.Job) int { return strings.Compare(a.Name, b.Name) })
+	page := &JobPage{Total: len(all), Offset: q.Offset, Limit: q.Limit, Jobs: []Job{}}
+	if q.Offset >= len(all) {
+		return page, nil
+	}
+	js, err := f.jobs(ctx, all[q.Offset:min(len(all), q.Offset+q.Limit)])
+	if err != nil {
+		return nil, err
+	}
+	page.Jobs = js
+	return page, nil
 }
 
 func (f *Fleet) jobs(ctx context.Context, jobs []*config.Job) ([]Job, error) {
