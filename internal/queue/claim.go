@@ -158,6 +158,8 @@ func (q *Queue) parseClaimReply(reply string, shard int, out *Claimed) error {
 		if occ, ok := strings.CutPrefix(f[0], "?"); ok && len(f) == 2 {
 			job, _ := jobOf(occ)
 			out.Stuck = append(out.Stuck, Stuck{Occurrence: occ, Job: job, Key: f[1]})
+			// The script met the wrong type itself, so Redis replied no error to count.
+			q.cfg.Metrics.RedisError(kindWrongType)
 			continue
 		}
 		if strings.HasPrefix(l, "!") && len(f) == 3 {

@@ -101,6 +101,7 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error
 	out := Completed{Accepted: make([]bool, len(cs)), Failed: failed}
 	for i, c := range codes {
 		if c == -1 {
+			q.cfg.Metrics.RedisError(kindWrongType) // found by the script: no error reply
 			k := q.keys(cs[i].Claim.Shard)
 			failed[i] = historyFault(cs[i].Claim.Shard, k.historyPrefix()+cs[i].Claim.Job, []string{cs[i].Claim.Job})
 		}

@@ -28,7 +28,7 @@ func (q *Queue) Pause(ctx context.Context, job string, p Pause) error {
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
 	defer cancel()
 	if err := q.rdb.HSet(ctx, q.keys(ShardOf(job)).paused(), job, b).Err(); err != nil {
-		return fmt.Errorf("queue: pause %s: %w", job, replyError(err))
+		return fmt.Errorf("queue: pause %s: %w", job, q.callError(err))
 	}
 	return nil
 }
@@ -39,7 +39,7 @@ func (q *Queue) Resume(ctx context.Context, job string) (bool, error) {
 	defer cancel()
 	n, err := q.rdb.HDel(ctx, q.keys(ShardOf(job)).paused(), job).Result()
 	if err != nil {
-		return false, fmt.Errorf("queue: resume %s: %w", job, replyError(err))
+		return false, fmt.Errorf("queue: resume %s: %w", job, q.callError(err))
 	}
 	return n > 0, nil
 }

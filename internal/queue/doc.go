@@ -72,7 +72,8 @@
 // in one pipeline, by SHA with a fallback to EVAL when Redis lost its script cache; then one
 // file per operation: expand.go (Expand, Watermarks), claim.go (Claim, Renew), complete.go
 // (Complete), record.go (run records and History), output.go (a run's live output:
-// AppendOutput, ReadOutput), check.go (CheckEviction), guard.go (the
+// AppendOutput, ReadOutput), check.go (CheckEviction), stats.go (Stats, what a monitor
+// reads of the agenda and the nodes), guard.go (the
 // lost-state guard: Lost, Recover). lua/lib.lua holds what several scripts share, the guard
 // and the token rule among it.
 //

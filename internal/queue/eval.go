@@ -84,11 +84,12 @@ func (q *Queue) evalEach(ctx context.Context, calls []call) (res []any, errs []e
 		return nil
 	})
 	if err != nil && !isReply(err) {
-		return nil, nil, replyError(err)
+		return nil, nil, q.callError(err)
 	}
 	var retry []int
 	for i, c := range cmds {
 		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			q.cfg.Metrics.RedisError(kindNoScript)
 			retry = append(retry, i)
 		}
 	}
@@ -100,7 +101,7 @@ func (q *Queue) evalEach(ctx context.Context, calls []call) (res []any, errs []e
 			return nil
 		})
 		if err != nil && !isReply(err) {
-			return nil, nil, replyError(err)
+			return nil, nil, q.callError(err)
 		}
 	}
 	res = make([]any, len(cmds))
@@ -110,8 +111,9 @@ func (q *Queue) evalEach(ctx context.Context, calls []call) (res []any, errs []e
 		if err != nil {
 			var r *ReplyError
 			if !errors.As(replyError(err), &r) || !shardFault(r.Kind) {
-				return nil, nil, replyError(err)
+				return nil, nil, q.callError(err)
 			}
+			q.cfg.Metrics.RedisError(ErrorKind(r))
 			errs[i] = q.shardError(ctx, calls[i], r)
 			continue
 		}

@@ -214,7 +214,7 @@ func (q *Queue) perJob(ctx context.Context, jobs []string, key func(keys) string
 		return nil
 	})
 	if err != nil {
-		return nil, replyError(err)
+		return nil, q.callError(err)
 	}
 	out := map[string]string{}
 	for s, c := range cmds {

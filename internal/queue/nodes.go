@@ -79,7 +79,7 @@ func (q *Queue) Nodes(ctx context.Context) ([]NodeSeen, error) {
 	seen := pipe.HGetAll(ctx, k.seen())
 	now := pipe.Time(ctx)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("queue: nodes: %w", replyError(err))
+		return nil, fmt.Errorf("queue: nodes: %w", q.callError(err))
 	}
 	var out []NodeSeen
 	for name, raw := range nodes.Val() {

@@ -69,6 +69,8 @@ type Config struct {
 	// ended, for a reader that arrives late; the run's record keeps its last lines for
 	// longer (default 1h).
 	OutputRetention time.Duration
+	// Metrics counts the Redis errors the queue meets, by kind; nil counts nothing.
+	Metrics Metrics
 }
 
 // Queue is the agenda of one namespace in Redis. It is safe for concurrent use.
@@ -81,6 +83,7 @@ type Queue struct {
 	complete *redis.Script
 	trigger  *redis.Script
 	output   *redis.Script
+	stats    *redis.Script
 	// announceScript is named apart from Announce, the method that runs it.
 	announceScript *redis.Script
 	reqBase        string
@@ -112,6 +115,9 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = min(cfg.Lease/6, 5*time.Second)
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
+	}
 	return &Queue{
 		rdb:            rdb,
 		cfg:            cfg,
@@ -121,6 +127,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 		complete:       redis.NewScript(libSrc + completeSrc),
 		trigger:        redis.NewScript(triggerSrc),
 		output:         redis.NewScript(outputSrc),
+		stats:          redis.NewScript(statsSrc),
 		announceScript: redis.NewScript(announceSrc),
 		// Claim request ids only need to be unique among calls alive at the same time.
 		reqBase: strconv.FormatUint(rand.Uint64(), 36),
@@ -146,7 +153,7 @@ func (q *Queue) Time(ctx context.Context) (time.Time, error) {
 	defer cancel()
 	t, err := q.rdb.Time(ctx).Result()
 	if err != nil {
-		return time.Time{}, fmt.Errorf("queue: time: %w", replyError(err))
+		return time.Time{}, fmt.Errorf("queue: time: %w", q.callError(err))
 	}
 	return t, nil
 }

@@ -87,7 +87,7 @@ func (q *Queue) History(ctx context.Context, job string, n int) ([]Record, error
 	defer cancel()
 	raw, err := q.rdb.LRange(ctx, q.keys(ShardOf(job)).historyPrefix()+job, 0, int64(n)-1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("queue: history %s: %w", job, replyError(err))
+		return nil, fmt.Errorf("queue: history %s: %w", job, q.callError(err))
 	}
 	out := make([]Record, 0, len(raw))
 	for _, r := range raw {
@@ -112,7 +112,7 @@ func (q *Queue) LastRuns(ctx context.Context, jobs []string) (map[string]Record,
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("queue: last runs: %w", replyError(err))
+		return nil, fmt.Errorf("queue: last runs: %w", q.callError(err))
 	}
 	out := make(map[string]Record, len(jobs))
 	for i, c := range cmds {
@@ -121,7 +121,7 @@ func (q *Queue) LastRuns(ctx context.Context, jobs []string) (map[string]Record,
 			continue // no run recorded yet
 		}
 		if err != nil {
-			return nil, fmt.Errorf("queue: last run of %s: %w", jobs[i], replyError(err))
+			return nil, fmt.Errorf("queue: last run of %s: %w", jobs[i], q.callError(err))
 		}
 		rec, err := decodeRecord(raw)
 		if err != nil {

@@ -1,0 +1,96 @@
+package queue
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed lua/stats.lua
+var statsSrc string
+
+// Stats is the fleet's state as Redis holds it, for monitoring: whichever node reads it, it
+// is the same.
+type Stats struct {
+	// Now is Redis' clock when the agenda was read.
+	Now time.Time
+	// Agenda counts the occurrences in the agenda, over every shard: planned, held by a node
+	// or waiting for a retry.
+	Agenda int64
+	// Due counts those that are due and held by no node: the backlog. Claims ahead of the
+	// due time keep it near zero in a healthy fleet.
+	Due int64
+	// OldestDue is how long the earliest of them has been due, by Redis' clock (zero when
+	// none is due).
+	OldestDue time.Duration
+	// Nodes are the fleet's nodes, as Nodes returns them.
+	Nodes []NodeSeen
+}
+
+// Stats reads the fleet's state in one round trip: each shard's agenda (by a read-only
+// script, so that what is due is decided by Redis' clock) and the list of nodes.
+func (q *Queue) Stats(ctx context.Context) (Stats, error) {
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
+	defer cancel()
+	k := namespaceKeys(q.cfg.Namespace)
+	shards := make([]*redis.Cmd, Shards)
+	var nodes, seen *redis.MapStringStringCmd
+	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for s := range shards {
+			// EVAL, not EVALSHA: the script is short and asked for once per scrape, so its
+			// source costs less than a NOSCRIPT round trip after Redis lost its cache.
+			shards[s] = q.stats.Eval(ctx, p, []string{q.keys(s).agenda()})
+		}
+		nodes = p.HGetAll(ctx, k.nodes())
+		seen = p.HGetAll(ctx, k.seen())
+		return nil
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("queue: stats: %w", q.callError(err))
+	}
+	var st Stats
+	var oldest time.Time // the earliest head of the shards that have something due
+	for s, c := range shards {
+		vals, err := c.Slice()
+		if err != nil || len(vals) != 4 {
+			return Stats{}, fmt.Errorf("queue: stats: shard %d: unexpected reply %v (%v)", s, vals, err)
+		}
+		now, ok1 := vals[0].(int64)
+		size, ok2 := vals[1].(int64)
+		due, ok3 := vals[2].(int64)
+		headStr, ok4 := vals[3].(string)
+		if !ok1 || !ok2 || !ok3 || !ok4 {
+			return Stats{}, fmt.Errorf("queue: stats: shard %d: unexpected reply %v", s, vals)
+		}
+		if t := time.UnixMilli(now); t.After(st.Now) {
+			st.Now = t
+		}
+		st.Agenda += size
+		st.Due += due
+		if due == 0 {
+			continue
+		}
+		head, err := strconv.ParseFloat(headStr, 64)
+		if err != nil {
+			return Stats{}, fmt.Errorf("queue: stats: shard %d: malformed head %q", s, headStr)
+		}
+		if h := time.UnixMilli(int64(head)); oldest.IsZero() || h.Before(oldest) {
+			oldest = h
+		}
+	}
+	if !oldest.IsZero() {
+		st.OldestDue = max(st.Now.Sub(oldest), 0)
+	}
+	for name, raw := range nodes.Val() {
+		n, err := decodeNode(raw, seen.Val()[name], st.Now)
+		if err != nil {
+			return Stats{}, fmt.Errorf("queue: stats: node %s: %w", name, err)
+		}
+		st.Nodes = append(st.Nodes, n)
+	}
+	return st, nil
+}
