@@ -80,7 +80,25 @@ type Config struct {
 	// plugin never learns it and its handlers outlive a frozen node's lease: only for the
 	// test that shows what the fence prevents.
 	NoHandlerFence bool
+	// Metrics counts renewals and lost leases; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics is what a Keeper reports for monitoring: internal/metrics implements it.
+type Metrics interface {
+	// LeasesRenewed counts the leases a renewal extended (ok) and those it did not (failed:
+	// the call failed, the shard refused it, or another node holds the lock).
+	LeasesRenewed(ok, failed int)
+	// LeaseLost counts a run cancelled because its lease was lost, with the cause its
+	// context got: ErrNotRenewed, or ErrLost when another node holds the lock.
+	LeaseLost(cause error)
+}
+
+// noMetrics is the Metrics of a Keeper given none.
+type noMetrics struct{}
+
+func (noMetrics) LeasesRenewed(int, int) {}
+func (noMetrics) LeaseLost(error)        {}
 
 // Keeper renews the leases of running occurrences and self-fences those it cannot renew.
 type Keeper struct {
@@ -122,6 +140,9 @@ func New(r Renewer, cfg Config) *Keeper {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	every := min(cfg.Lease/3, (cfg.Lease-cfg.Margin)/2)
 	return &Keeper{r: r, cfg: cfg, log: log, every: every, held: map[Lease]*entry{}, wake: make(chan struct{}, 1)}
@@ -252,6 +273,7 @@ func (k *Keeper) lose(l Lease, e *entry, taken error) {
 	k.mu.Unlock()
 	if taken != nil {
 		k.log.Warn("lease lost: another node holds the occurrence; cancelling run", "occurrence", l.Occurrence, "fencing_token", l.Token)
+		k.cfg.Metrics.LeaseLost(taken)
 		e.cancel(taken)
 		return
 	}
@@ -260,6 +282,7 @@ func (k *Keeper) lose(l Lease, e *entry, taken error) {
 	}
 	k.log.Warn("lease not renewed in time (Redis unreachable, slow or refusing the call): cancelling run before the lease expires",
 		"occurrence", l.Occurrence, "fencing_token", l.Token, "err", failed)
+	k.cfg.Metrics.LeaseLost(ErrNotRenewed)
 	e.cancel(ErrNotRenewed)
 }
 
@@ -313,8 +336,11 @@ func (k *Keeper) renewDue(ctx context.Context) {
 	if err != nil {
 		// Not fatal by itself: the fence timers cancel the runs if this goes on too long.
 		k.log.Debug("lease renewal failed", "leases", len(due), "err", err)
+		k.cfg.Metrics.LeasesRenewed(0, len(due))
 		return
 	}
+	renewed := 0
+	defer func() { k.cfg.Metrics.LeasesRenewed(renewed, len(due)-renewed) }()
 	for i, l := range due {
 		e := entries[i]
 		if ok[i] == Unknown {
@@ -324,6 +350,7 @@ func (k *Keeper) renewDue(ctx context.Context) {
 			k.lose(l, e, ErrLost)
 			continue
 		}
+		renewed++
 		k.mu.Lock()
 		stop := false
 		if !e.done {

@@ -82,7 +82,22 @@ type Config struct {
 	// owned by another user, or in such a directory (refused by default:
 	// anyone who can replace one can run code as the runner).
 	AllowWritable bool
+	// Metrics counts plugin restarts; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics is what a Host reports for monitoring: internal/metrics implements it.
+type Metrics interface {
+	// PluginRestarted counts a plugin process taken out of service because it failed
+	// (it exited, failed its health check, broke its connection): the next run of the
+	// plugin starts a new one.
+	PluginRestarted(plugin string)
+}
+
+// noMetrics is the Metrics of a Host given none.
+type noMetrics struct{}
+
+func (noMetrics) PluginRestarted(string) {}
 
 // Host runs plugin processes for a runner node. Its methods are safe for
 // concurrent use.
@@ -120,6 +135,9 @@ func New(cfg Config) *Host {
 	}
 	if cfg.HealthTimeout <= 0 {
 		cfg.HealthTimeout = 2 * time.Second
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	return &Host{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), supervisors: map[string]*supervisor{}}
 }

@@ -219,6 +219,8 @@ func TestCrashFailsRunAndRestarts(t *testing.T) {
 	for _, mode := range []string{"exit", "panic"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHost(t)
+			counted := &restarts{}
+			h.cfg.Metrics = counted // before any run: nothing reads it yet
 			ok := func() string {
 				t.Helper()
 				res, err := h.Run(t.Context(), "test", &sdk.Run{Settings: settings(`{"mode":"ok"}`)}, nil)
@@ -239,6 +241,9 @@ func TestCrashFailsRunAndRestarts(t *testing.T) {
 			second := ok()
 			if first == second {
 				t.Errorf("plugin pid %s after the crash, want a new process", second)
+			}
+			if n := counted.of("test"); n != 1 {
+				t.Errorf("restarts counted: %d, want 1", n)
 			}
 			pid, _ := strconv.Atoi(first)
 			waitGone(t, pid)

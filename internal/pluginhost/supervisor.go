@@ -149,6 +149,9 @@ func (h *Host) retireLocked(s *supervisor, p *process, why string, err error) {
 		return // retired already, by another caller that saw it fail
 	}
 	s.cur = nil
+	if why != "" {
+		h.cfg.Metrics.PluginRestarted(s.name)
+	}
 	switch {
 	case why == "":
 		h.log.Debug("stopping plugin", "plugin", s.name, "pid", p.pid())
