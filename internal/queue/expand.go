@@ -69,6 +69,9 @@ type Expanded struct {
 	// Failed holds, per job whose shard refused the call (a key of the wrong type), the
 	// *ShardError: nothing was added for it. The other shards' jobs were expanded.
 	Failed map[string]error
+	// Dropped lists the jobs whose Dropped record this call wrote to history: one node's
+	// call writes it, whichever nodes sent it.
+	Dropped []string
 }
 
 // maxArgsPerCall keeps each expansion script call small, so no single call blocks Redis long.
@@ -165,6 +168,10 @@ func (q *Queue) expandReply(shard int, jobs []string, r any, out *Expanded) erro
 	}
 	for j, v := range vals {
 		s := fmt.Sprint(v)
+		if rest, ok := strings.CutPrefix(s, "+"); ok {
+			out.Dropped = append(out.Dropped, jobs[j])
+			s = rest
+		}
 		if node, ok := strings.CutPrefix(s, "-"); ok {
 			out.Superseded[jobs[j]] = node
 		} else if ms, err := strconv.ParseInt(s, 10, 64); err == nil {

@@ -13,8 +13,9 @@
 --         none), then n quadruples (due ms, not-before ms, occurrence id, the next
 --         occurrence's not-before ms or 0), ascending by due time
 -- Returns: the guard's "ID SEQ FROM NOW", then for each job its watermark after the call
--- (ms, as a string; "" if none), or "-NODE" when a newer definition of the job, loaded by
--- NODE, is in force: the caller does not plan it.
+-- (ms, as a string; "" if none), prefixed with "+" when this call wrote the job's dropped
+-- record, or "-NODE" when a newer definition of the job, loaded by NODE, is in force: the
+-- caller does not plan it.
 --
 -- An occurrence is added only if its due time lies after the job's watermark, and the
 -- watermark then moves to the newest added: so three nodes expanding the same job add it
@@ -127,7 +128,9 @@ for _ = 1, njobs do
       end
     end
     if redis.call('HGET', KEYS[4], job) ~= policy then redis.call('HSET', KEYS[4], job, policy) end
+    local wrote = ''
     if dropped ~= '' and wm and wm < droppedUntil then
+      wrote = '+'
       local hk = ARGV[2] .. job
       redis.call('LPUSH', hk, dropped)
       redis.call('LTRIM', hk, 0, hlen - 1)
@@ -165,7 +168,7 @@ for _ = 1, njobs do
     if top ~= nil and top ~= wm then
       redis.call('HSET', KEYS[2], job, top)
     end
-    if top == nil then out[#out + 1] = '' else out[#out + 1] = tostring(top) end
+    if top == nil then out[#out + 1] = wrote else out[#out + 1] = wrote .. tostring(top) end
   end
   i = i + 4 * n
 end
