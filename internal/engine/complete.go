@@ -111,6 +111,7 @@ func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 						parked = append(parked, c)
 					case res.Accepted[i]:
 						e.faults.answered(c.c.Claim.Shard)
+						e.cfg.Metrics.Recorded(c.c.Record)
 						c.result <- accepted
 					default:
 						c.result <- refused

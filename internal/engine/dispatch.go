@@ -164,6 +164,7 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 		shards = shards[:free]
 	}
 	per := min(maxClaimBatch, free/len(shards))
+	expected := e.expectedDue(shards)
 	sent = e.clock.stamp()
 	since := e.heads.mark()
 	var yield []string
@@ -185,6 +186,7 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 			level = slog.LevelWarn
 		}
 		e.log.Log(ctx, level, "occurrence not run", "occurrence", d.Occurrence, "status", d.Status, "reason", d.Reason)
+		e.countDecided(d)
 	}
 	for _, s := range res.Stuck {
 		e.faults.stuck(s)
@@ -206,5 +208,6 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 		}
 		e.heads.set(s, h, ok, since)
 	}
+	e.countClaims(res, expected, n, per)
 	return res.Claims, sent, nil
 }

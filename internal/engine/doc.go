@@ -43,4 +43,9 @@
 // again if its kind changes, such as LOADING after a restart), and the occurrences that fell
 // due meanwhile are claimed after recovery (they stayed in the agenda) or expanded from the
 // watermarks. A run's history record is bounded in size (record.go).
+//
+// Metrics (metrics.go, Config.Metrics) count what the node decided where it is decided: a
+// run record once Redis accepted it (so the fleet's counters sum to its histories), the
+// records the claim script and the expansion wrote in the node's name (skipped, missed),
+// and claims won and lost. Without metrics none of it costs anything.
 package engine

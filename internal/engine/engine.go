@@ -11,6 +11,7 @@ import (
 
 	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/lease"
+	"github.com/cronfleet/cronfleet/internal/metrics"
 	"github.com/cronfleet/cronfleet/internal/queue"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
@@ -64,6 +65,8 @@ type Config struct {
 	// NoHandlerFence keeps the lease's fence from the plugins (lease.Config.NoHandlerFence):
 	// only for the test that shows what it prevents.
 	NoHandlerFence bool
+	// Metrics counts the node's runs, claims and leases; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Engine is one node's scheduler.
@@ -86,6 +89,8 @@ type Engine struct {
 
 	slots       chan struct{} // one token per running occurrence
 	completions chan completion
+
+	refill map[int]bool // shards asked again after a full batch: the dispatcher's, for metrics
 }
 
 // New returns an Engine over agenda (internal/queue's Queue) and h (the plugins).
@@ -135,7 +140,7 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 	// nodes' estimates of Redis' clock.
 	e.faults = newFaults(log, e.clock.now, cfg.ClaimAhead+time.Second)
 	e.jobs.Store(newJobSet(cfg.Jobs))
-	e.keeper = lease.New(agenda, lease.Config{Lease: cfg.Lease, Logger: log, NoHandlerFence: cfg.NoHandlerFence})
+	e.keeper = lease.New(agenda, lease.Config{Lease: cfg.Lease, Logger: log, NoHandlerFence: cfg.NoHandlerFence, Metrics: cfg.Metrics})
 	return e
 }
 

@@ -104,6 +104,7 @@ func (e *Engine) expander(ctx context.Context) {
 			}
 			e.outages.answered()
 			bo.Reset()
+			e.countDropped(got.Dropped)
 			for _, x := range batch {
 				if x.Definition == "-" {
 					continue // a job dropped from the files

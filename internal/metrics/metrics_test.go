@@ -6,12 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cronfleet/cronfleet/internal/lease"
 	"github.com/cronfleet/cronfleet/internal/pluginhost"
@@ -262,6 +264,28 @@ func TestFleetScrapeBounded(t *testing.T) {
 		}
 		if got := values(fams, "cronfleet_claims_won_total")[""]; got != 1 {
 			t.Errorf("the node's own metrics were lost with the fleet's: claims won = %v", got)
+		}
+	}
+}
+
+// TestFleetOverQueue: the collector over a real Queue (on miniredis), as a node wires it.
+func TestFleetOverQueue(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	q := queue.New(rdb, queue.Config{Namespace: "fleet"})
+	if err := q.Announce(t.Context(), queue.Node{Name: "a", JobSetHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewFleet(q, FleetConfig{}))
+	fams := scrape(t, reg)
+	for name, want := range map[string]float64{
+		"cronfleet_fleet_scrape_success": 1, "cronfleet_agenda_occurrences": 0, "cronfleet_nodes_live": 1, "cronfleet_job_set_drift": 0,
+	} {
+		if got := values(fams, name)[""]; got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
 }
