@@ -19,7 +19,7 @@ type Metrics struct {
 
 	claimsWon, claimsLost prometheus.Counter
 
-	renewedOK, renewedFailed prometheus.Counter
+	renewedOK, renewedFailed  prometheus.Counter
 	lostNotRenewed, lostTaken prometheus.Counter
 
 	pluginRestarts *prometheus.CounterVec

@@ -93,7 +93,7 @@ func TestRecorded(t *testing.T) {
 	m.Recorded(ran(queue.StatusSucceeded, 1, 3*time.Millisecond, 2*time.Second))
 	m.Recorded(ran(queue.StatusRetrying, 1, 2*time.Millisecond, time.Second))
 	m.Recorded(ran(queue.StatusFailed, 2, time.Minute, time.Second)) // a retry: no lateness
-	m.Recorded(ran(queue.StatusSucceeded, 1, -time.Millisecond, 0))   // clock estimate error
+	m.Recorded(ran(queue.StatusSucceeded, 1, -time.Millisecond, 0))  // clock estimate error
 	m.Recorded(&queue.Record{Job: "report", Status: queue.StatusSkipped})
 	m.Recorded(&queue.Record{Job: "report", Status: queue.StatusMissed})
 	m.Recorded(&queue.Record{Job: "report", Status: queue.StatusAbandoned, Attempt: 3})
