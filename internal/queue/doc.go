@@ -93,4 +93,8 @@
 // READONLY, OOM, …) comes back as a *ReplyError naming its kind (reply.go), so callers can
 // tell a Redis that refused a call from one that could not be reached without knowing the
 // Redis client; the client's error stays wrapped.
+//
+// ErrorKind sorts any error of a Redis call into a closed set of kinds (timeout, connection
+// refused or reset, and the reply codes an operator acts on), and a Queue counts each failure
+// once through Config.Metrics, NOSCRIPT included, though it recovers from that by itself.
 package queue
