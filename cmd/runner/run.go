@@ -25,6 +25,7 @@ import (
 	"github.com/cronfleet/cronfleet/internal/engine"
 	"github.com/cronfleet/cronfleet/internal/fleet"
 	"github.com/cronfleet/cronfleet/internal/gctune"
+	"github.com/cronfleet/cronfleet/internal/metrics"
 	"github.com/cronfleet/cronfleet/internal/pluginhost"
 	"github.com/cronfleet/cronfleet/internal/queue"
 	"github.com/cronfleet/cronfleet/internal/redisconn"
@@ -71,8 +72,14 @@ func runNode(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The node's metrics are kept only when something serves them.
+	var reg *prometheus.Registry
+	var met *metrics.Metrics
 	if ln != nil {
 		defer ln.Close()
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		met = metrics.New(reg)
 	}
 	if *node == "" {
 		host, _ := os.Hostname()
@@ -81,7 +88,7 @@ func runNode(args []string, stderr io.Writer) error {
 	logger = logger.With("node", *node)
 	redis.SetLogger(redisconn.Logger{Log: logger}) // see main
 
-	cfg, host, err := load(configs, *pluginDir, pluginhost.Config{Logger: logger, AllowWritable: *allowWritable}, stderr)
+	cfg, host, err := load(configs, *pluginDir, pluginhost.Config{Logger: logger, AllowWritable: *allowWritable, Metrics: met}, stderr)
 	if host != nil {
 		// Plugins are closed after the run group returns, so none dies under running work.
 		defer host.Close()
@@ -151,7 +158,7 @@ func runNode(args []string, stderr io.Writer) error {
 		logger.Warn("CRONFLEET_TEST_CLOCK_SKEW: this node's clock reads wrong (tests only)", "skew", skew)
 		now = func() time.Time { return time.Now().Add(skew) }
 	}
-	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease, Node: *node, DisableGuard: noGuard})
+	q := queue.New(rdb, queue.Config{Namespace: cfg.Runner.Namespace, Lease: cfg.Runner.Lease, Node: *node, DisableGuard: noGuard, Metrics: met})
 	eng := engine.New(q, host, engine.Config{
 		Node:          *node,
 		Version:       version(),
@@ -162,6 +169,7 @@ func runNode(args []string, stderr io.Writer) error {
 		AllowEviction: skipEvictionCheck,
 		Logger:        logger,
 
+		Metrics:        met,
 		NoHandlerFence: noFence,
 		Now:            now,
 	})
@@ -183,8 +191,7 @@ func runNode(args []string, stderr io.Writer) error {
 		g.Add(func() error { return r.run(ctx) }, func(error) { cancel() })
 	}
 	if ln != nil {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg.MustRegister(metrics.NewFleet(q, metrics.FleetConfig{Logger: logger}))
 		httpCfg.Node, httpCfg.Version = *node, version()
 		srv, err := api.New(api.Deps{
 			Fleet:   fleet.New(q, fleet.Config{Jobs: cur.Load, Logger: logger}),
