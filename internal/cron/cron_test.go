@@ -1,6 +1,7 @@
 package cron_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -442,5 +443,42 @@ func TestParsePolicies(t *testing.T) {
 	}
 	if got := cron.RepeatPolicy(7).String(); got != "RepeatPolicy(7)" {
 		t.Errorf("RepeatPolicy(7).String() = %q", got)
+	}
+}
+
+// TestAlertID: an alert has an id of its own, derived from the occurrence it is about, that
+// parses back to that occurrence's job and instant and is told apart from runs and triggers.
+func TestAlertID(t *testing.T) {
+	at := time.Date(2026, 12, 5, 1, 20, 0, 0, time.UTC)
+	for _, watched := range []string{cron.OccurrenceID("db@backup", at), cron.TriggeredID("db@backup", at, "k3x9")} {
+		for _, kind := range cron.AlertKinds() {
+			id := cron.AlertID(watched, kind)
+			if want := watched + "~alert-" + string(kind); id != want {
+				t.Errorf("AlertID = %q, want %q", id, want)
+			}
+			w, k, ok := cron.ParseAlert(id)
+			if !ok || w != watched || k != kind || !cron.IsAlert(id) {
+				t.Errorf("ParseAlert(%q) = %q, %q, %v", id, w, k, ok)
+			}
+			job, due, err := cron.ParseOccurrenceID(id)
+			if err != nil || job != "db@backup" || !due.Equal(at) {
+				t.Errorf("ParseOccurrenceID(%q) = %q, %v, %v", id, job, due, err)
+			}
+		}
+		if cron.IsAlert(watched) {
+			t.Errorf("IsAlert(%q) = true", watched)
+		}
+	}
+	for _, id := range []string{
+		"j@2026-01-02T03:04:05.000Z~alert-other",
+		"j~alert-late@2026-01-02T03:04:05.000Z",
+		"j@2026-01-02T03:04:05.000Z~alert-",
+	} {
+		if cron.IsAlert(id) {
+			t.Errorf("IsAlert(%q) = true", id)
+		}
+	}
+	if _, _, err := cron.ParseOccurrenceID("j@2026-01-02T3:04:05.000Z~alert-late"); err == nil || !strings.Contains(err.Error(), "alert id") {
+		t.Errorf("ParseOccurrenceID of a malformed alert id: %v", err)
 	}
 }

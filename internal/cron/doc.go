@@ -8,6 +8,11 @@
 // leaderless expansion idempotent: two nodes that expand the same job add the
 // same occurrence ids to the agenda.
 //
+// Three forms of occurrence id exist: JOB@INSTANT (OccurrenceID, the schedule's),
+// JOB@INSTANT~NONCE (TriggeredID, added by hand) and ANY~alert-KIND (AlertID: the alert
+// about the occurrence ANY, which is an occurrence of the same job). ParseOccurrenceID
+// reads all three; IsTriggered and IsAlert tell them apart.
+//
 // # Specs
 //
 // A spec is five cron fields (minute hour day-of-month month day-of-week), an

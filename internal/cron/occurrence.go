@@ -43,10 +43,23 @@ func IsTriggered(id string) bool {
 	return i >= 0 && strings.IndexByte(id[i:], triggerMark) >= 0
 }
 
-// ParseOccurrenceID splits an id made by OccurrenceID or TriggeredID into the job name and
-// the due instant (in UTC). It splits at the last '@', so job names may contain '@'. Only
-// the exact forms those functions produce are accepted.
+// ParseOccurrenceID splits an id made by OccurrenceID, TriggeredID or AlertID into the job
+// name and the due instant (in UTC; of an alert, the watched occurrence's). It splits at
+// the last '@', so job names may contain '@'. Only the exact forms those functions produce
+// are accepted.
 func ParseOccurrenceID(id string) (job string, due time.Time, err error) {
+	whole := id
+	if watched, _, ok := ParseAlert(id); ok {
+		id = watched
+	}
+	job, due, err = parseOccurrenceID(id)
+	if err != nil && whole != id {
+		return "", time.Time{}, fmt.Errorf("cron: alert id %q: %w", whole, err)
+	}
+	return job, due, err
+}
+
+func parseOccurrenceID(id string) (job string, due time.Time, err error) {
 	i := strings.LastIndexByte(id, '@')
 	if i < 0 {
 		return "", time.Time{}, fmt.Errorf("cron: occurrence id %q: missing '@'", id)
