@@ -45,13 +45,14 @@ func (c *Config) CheckHandlers(check HandlerChecks) hcl.Diagnostics {
 	}
 	asked := map[question]int{} // → index in questions
 	var questions []question
-	which := make([]int, len(c.Jobs)) // job → its question, or -1
-	for i, j := range c.Jobs {
+	slots := c.handlers()
+	which := make([]int, len(slots)) // slot → its question, or -1
+	for i, s := range slots {
 		which[i] = -1
-		if !j.Handler.decoded {
+		if !s.h.decoded {
 			continue
 		}
-		q := question{j.Handler.Plugin, string(j.Handler.Settings)}
+		q := question{s.h.Plugin, string(s.h.Settings)}
 		k, ok := asked[q]
 		if !ok {
 			k = len(questions)
@@ -92,30 +93,34 @@ func (c *Config) CheckHandlers(check HandlerChecks) hcl.Diagnostics {
 
 	var diags hcl.Diagnostics
 	failed := map[string]bool{}
-	for i, j := range c.Jobs {
-		name := j.Handler.Plugin
+	for i, s := range slots {
+		name := s.h.Plugin
 		if failed[name] || which[i] < 0 {
 			continue
 		}
 		a := answers[which[i]]
 		if a.err != nil {
 			failed[name] = true
-			diags = append(diags, unavailable("Plugin check unavailable", j.Handler, a.err))
+			diags = append(diags, unavailable("Plugin check unavailable", *s.h, a.err))
 			continue
 		}
+		what := "handler"
+		if s.alert {
+			what = "alert handler"
+		}
 		for _, p := range a.problems {
-			subject := j.Handler.DefRange
+			subject := s.h.DefRange
 			detail := strings.TrimSuffix(p.Message, ".")
 			if p.Attribute != "" {
 				detail = fmt.Sprintf("%s: %s", p.Attribute, detail)
-				if r, ok := attributeRange(j.Handler.Body, p.Attribute); ok {
+				if r, ok := attributeRange(s.h.Body, p.Attribute); ok {
 					subject = r
 				}
 			}
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid handler setting",
-				Detail:   fmt.Sprintf("The %q handler of job %q refuses its settings: %s.", name, j.Name, detail),
+				Detail:   fmt.Sprintf("The %q %s of job %q refuses its settings: %s.", name, what, s.job.Name, detail),
 				Subject:  subject.Ptr(),
 			})
 		}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -101,6 +102,8 @@ type Job struct {
 	Retry Retry
 	// Handler names the plugin that runs the job and carries its settings.
 	Handler Handler
+	// Alert, if not nil, is the job's alert block: which events run which handler.
+	Alert *Alert
 	// DeclRange is the range of the job block header, for diagnostics about the job.
 	DeclRange hcl.Range
 	// Hash is the hex SHA-256 of the job's effective definition (everything but
@@ -133,6 +136,41 @@ func (r Retry) Delay(attempt int) time.Duration {
 	return max(0, min(d, r.MaxBackoff))
 }
 
+// Alert is the alert block of a job: a handler run once per event the fleet sees, as an
+// occurrence of the job itself (see internal/queue).
+type Alert struct {
+	// On are the events alerted on, each once, in the order cron.AlertKinds lists them.
+	On []cron.AlertKind
+	// LateAfter is, with cron.AlertLate in On, how long past its not-before instant (its
+	// due time plus the job's jitter) an occurrence that has not started is late.
+	LateAfter time.Duration
+	// Handler is the alert's handler block, checked against its plugin like the job's.
+	Handler Handler
+	// Retry is how an alert whose handler fails is retried: AlertRetry, whatever the job's
+	// retry block says, since that is tuned for the job's work and not for a notification.
+	Retry Retry
+	// Timeout bounds one attempt of the alert's handler: AlertTimeout.
+	Timeout time.Duration
+	// DeclRange is the range of the alert block header.
+	DeclRange hcl.Range
+}
+
+// Has reports whether a alerts on kind; a nil Alert alerts on nothing.
+func (a *Alert) Has(kind cron.AlertKind) bool {
+	return a != nil && slices.Contains(a.On, kind)
+}
+
+// AlertRetry is the retry policy of every alert: a failing alert handler is retried a
+// little, so that a notification survives a brief outage of its receiver, and given up
+// soon, since a late alert is worth little.
+func AlertRetry() Retry {
+	return Retry{Attempts: 3, Backoff: 5 * time.Second, MaxBackoff: time.Minute}
+}
+
+// AlertTimeout bounds one attempt of an alert handler: a notification that takes longer is
+// stuck, whatever the job's own timeout allows its work.
+const AlertTimeout = 5 * time.Minute
+
 // Handler is the handler block of a job: a plugin name and its settings.
 type Handler struct {
 	// Plugin is the block label, the name of the plugin that runs the job.
@@ -157,6 +195,9 @@ type Handler struct {
 func (c *Config) Compact() {
 	for _, j := range c.Jobs {
 		j.Handler.Body = nil
+		if j.Alert != nil {
+			j.Alert.Handler.Body = nil
+		}
 	}
 }
 

@@ -94,6 +94,10 @@ func writeSummary(w *bytes.Buffer, cfg *Config) {
 		fmt.Fprintf(w, "  overlap=%s catchup=%s catchup_window=%s\n", j.Policy.Overlap, j.Policy.Catchup, j.Policy.CatchupWindow)
 		fmt.Fprintf(w, "  retry attempts=%d backoff=%s max_backoff=%s\n", j.Retry.Attempts, j.Retry.Backoff, j.Retry.MaxBackoff)
 		fmt.Fprintf(w, "  handler %s %s\n", j.Handler.Plugin, j.Handler.Settings)
+		if a := j.Alert; a != nil {
+			fmt.Fprintf(w, "  alert on=%v late_after=%s retry attempts=%d backoff=%s timeout=%s handler %s %s\n",
+				a.On, a.LateAfter, a.Retry.Attempts, a.Retry.Backoff, a.Timeout, a.Handler.Plugin, a.Handler.Settings)
+		}
 		fmt.Fprintf(w, "  hash %s\n", j.Hash)
 	}
 	for _, p := range cfg.Plugins {

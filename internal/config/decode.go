@@ -73,6 +73,7 @@ func jobSchema() *hcl.BodySchema {
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "retry"},
 			{Type: "handler", LabelNames: []string{"plugin"}},
+			{Type: "alert"},
 		},
 	}
 }
@@ -356,7 +357,7 @@ func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 		j.Timeout = timeout
 	}
 
-	var retryDecl, handlerDecl *hcl.Range
+	var retryDecl, handlerDecl, alertDecl *hcl.Range
 	for _, blk := range content.Blocks {
 		switch blk.Type {
 		case "retry":
@@ -379,6 +380,16 @@ func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 			h, d := decodeHandler(blk, dec.eval)
 			diags = append(diags, d...)
 			j.Handler = h
+		case "alert":
+			if alertDecl != nil {
+				diags = append(diags, duplicate("Duplicate alert block",
+					fmt.Sprintf("Job %q has more than one alert block; list every event in one", j.Name), blk.DefRange, *alertDecl))
+				continue
+			}
+			alertDecl = blk.DefRange.Ptr()
+			a, d := decodeAlert(blk, j.Name, dec.eval)
+			diags = append(diags, d...)
+			j.Alert = a
 		}
 	}
 	if handlerDecl == nil {

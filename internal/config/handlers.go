@@ -32,18 +32,20 @@ type HandlerAttribute struct {
 // plugin cannot tell (it does not start, say).
 type HandlerSchemas func(plugin string) ([]HandlerAttribute, error)
 
-// DecodeHandlers decodes every job's handler block against its plugin's schema, so that a
-// wrong type, a missing required attribute or an unknown attribute is reported at its
-// file:line:col exactly like a core attribute, before anything runs. The decoded settings
-// (defaults filled in) replace Handler.Settings, and each job's Hash is recomputed. The
-// blocks are decoded in parallel; schemas is called once per plugin, from one goroutine.
+// DecodeHandlers decodes every job's handler block, and its alert's, against its plugin's
+// schema, so that a wrong type, a missing required attribute or an unknown attribute is
+// reported at its file:line:col exactly like a core attribute, before anything runs. The
+// decoded settings (defaults filled in) replace Handler.Settings, and each job's Hash is
+// recomputed. The blocks are decoded in parallel; schemas is called once per plugin, from
+// one goroutine.
 func (c *Config) DecodeHandlers(schemas HandlerSchemas) hcl.Diagnostics {
+	slots := c.handlers()
 	specs := map[string]hcldec.Spec{}
 	failed := map[string]bool{}
-	perJob := make([]hcl.Diagnostics, len(c.Jobs))
-	var todo []int // the jobs whose plugin has a schema
-	for i, j := range c.Jobs {
-		name := j.Handler.Plugin
+	perSlot := make([]hcl.Diagnostics, len(slots))
+	var todo []int // the slots whose plugin has a schema
+	for i, s := range slots {
+		name := s.h.Plugin
 		if _, ok := specs[name]; !ok && !failed[name] {
 			attrs, err := schemas(name)
 			var spec hcldec.Spec
@@ -52,7 +54,7 @@ func (c *Config) DecodeHandlers(schemas HandlerSchemas) hcl.Diagnostics {
 			}
 			if err != nil {
 				failed[name] = true
-				perJob[i] = hcl.Diagnostics{unavailable("Plugin schema unavailable", j.Handler, err)}
+				perSlot[i] = hcl.Diagnostics{unavailable("Plugin schema unavailable", *s.h, err)}
 				continue
 			}
 			specs[name] = spec
@@ -62,17 +64,23 @@ func (c *Config) DecodeHandlers(schemas HandlerSchemas) hcl.Diagnostics {
 		}
 	}
 	parallel(len(todo), func(k int) {
-		i := todo[k]
-		perJob[i] = c.decodeHandler(c.Jobs[i], specs[c.Jobs[i].Handler.Plugin])
+		s := slots[todo[k]]
+		perSlot[todo[k]] = c.decodeHandler(s.h, specs[s.h.Plugin])
 	})
 	var diags hcl.Diagnostics
-	for _, d := range perJob {
+	for _, d := range perSlot {
 		diags = append(diags, d...)
 	}
+	// A job's hash covers both of its handlers: computed once both are decoded.
+	parallel(len(c.Jobs), func(i int) {
+		if j := c.Jobs[i]; j.Handler.decoded || (j.Alert != nil && j.Alert.Handler.decoded) {
+			j.Hash = hashJob(j)
+		}
+	})
 	// Jobs written alike (one script for many tenants) share one copy of their settings.
 	shared := map[string]json.RawMessage{}
 	for _, i := range todo {
-		h := &c.Jobs[i].Handler
+		h := slots[i].h
 		if !h.decoded {
 			continue
 		}
@@ -85,9 +93,29 @@ func (c *Config) DecodeHandlers(schemas HandlerSchemas) hcl.Diagnostics {
 	return diags
 }
 
-// decodeHandler decodes the handler block of j against spec.
-func (c *Config) decodeHandler(j *Job, spec hcldec.Spec) hcl.Diagnostics {
-	val, diags := hcldec.Decode(j.Handler.Body, spec, c.eval)
+// slot is one handler block of a job: its own, or its alert's.
+type slot struct {
+	job   *Job
+	h     *Handler
+	alert bool
+}
+
+// handlers lists the handler blocks of every job, in job order, a job's own before its
+// alert's.
+func (c *Config) handlers() []slot {
+	out := make([]slot, 0, len(c.Jobs))
+	for _, j := range c.Jobs {
+		out = append(out, slot{job: j, h: &j.Handler})
+		if j.Alert != nil {
+			out = append(out, slot{job: j, h: &j.Alert.Handler, alert: true})
+		}
+	}
+	return out
+}
+
+// decodeHandler decodes the handler block h against spec.
+func (c *Config) decodeHandler(h *Handler, spec hcldec.Spec) hcl.Diagnostics {
+	val, diags := hcldec.Decode(h.Body, spec, c.eval)
 	// HCL reports unsupported arguments in map order; sorted, the output is the same on
 	// every run.
 	slices.SortStableFunc(diags, func(a, b *hcl.Diagnostic) int {
@@ -97,7 +125,7 @@ func (c *Config) decodeHandler(j *Job, spec hcldec.Spec) hcl.Diagnostics {
 		return a.Subject.Start.Byte - b.Subject.Start.Byte
 	})
 	if !diags.HasErrors() {
-		diags = append(diags, nullElements(j.Handler.Body, spec, val)...)
+		diags = append(diags, nullElements(h.Body, spec, val)...)
 	}
 	if diags.HasErrors() {
 		return diags
@@ -108,12 +136,11 @@ func (c *Config) decodeHandler(j *Job, spec hcldec.Spec) hcl.Diagnostics {
 			Severity: hcl.DiagError,
 			Summary:  "Invalid handler setting",
 			Detail:   fmt.Sprintf("The handler settings cannot be encoded as JSON: %s.", err),
-			Subject:  j.Handler.DefRange.Ptr(),
+			Subject:  h.DefRange.Ptr(),
 		})
 	}
-	j.Handler.Settings = bytes.Clone(raw) // not the encoder's buffer, which is larger
-	j.Handler.decoded = true
-	j.Hash = hashJob(j)
+	h.Settings = bytes.Clone(raw) // not the encoder's buffer, which is larger
+	h.decoded = true
 	return diags
 }
 

@@ -264,3 +264,53 @@ func TestCheckHandlersAsksOncePerSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertHandlers: an alert's handler block is decoded, checked and looked up like the
+// job's own, its problems are reported at its lines, and it is part of the job's hash.
+func TestAlertHandlers(t *testing.T) {
+	job := func(alert string) string {
+		return "job \"j\" {\n  schedule = \"@daily\"\n  handler \"webhook\" {\n    url = \"x\"\n  }\n  alert {\n    on = [\"failure\"]\n    " + alert + "\n  }\n}\n"
+	}
+	cfg, _, diags := Parse("jobs.hcl", []byte(job(`handler "webhook" { url = "y" }`)))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if d := cfg.DecodeHandlers(webhookSchema); d.HasErrors() {
+		t.Fatal(d)
+	}
+	if got, want := string(cfg.Jobs[0].Alert.Handler.Settings), `{"expect_status":[200],"headers":null,"method":"POST","retries":null,"url":"y"}`; got != want {
+		t.Errorf("alert settings = %s, want %s", got, want)
+	}
+	other, _, _ := Parse("jobs.hcl", []byte(job(`handler "webhook" { url = "z" }`)))
+	if d := other.DecodeHandlers(webhookSchema); d.HasErrors() {
+		t.Fatal(d)
+	}
+	if cfg.Jobs[0].Hash == other.Jobs[0].Hash {
+		t.Error("two jobs whose alerts differ have one hash")
+	}
+	var asked []string
+	d := cfg.CheckHandlers(func(plugin string, settings json.RawMessage) ([]HandlerProblem, error) {
+		asked = append(asked, string(settings))
+		if strings.Contains(string(settings), `"url":"y"`) {
+			return []HandlerProblem{{Attribute: "url", Message: "not a URL"}}, nil
+		}
+		return nil, nil
+	})
+	if len(asked) != 2 || len(d) != 1 || !strings.Contains(d[0].Detail, `"webhook" alert handler of job "j"`) || d[0].Subject.Start.Line != 8 {
+		t.Errorf("CheckHandlers asked %v and said %v", asked, d)
+	}
+
+	bad, srcs, _ := Parse("jobs.hcl", []byte(job(`handler "webhook" { methd = "GET" }`)))
+	d = bad.DecodeHandlers(webhookSchema)
+	var out strings.Builder
+	_ = srcs.WriteDiagnostics(&out, d)
+	for _, w := range []string{`jobs.hcl:8:25: error: Missing required argument`, `Did you mean "method"?`} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("diagnostics lack %q:\n%s", w, out.String())
+		}
+	}
+	unknown, _, _ := Parse("jobs.hcl", []byte(job(`handler "nosuch" {}`)))
+	if d := unknown.CheckPlugins(func(name string) bool { return name == "webhook" }); len(d) != 1 || d[0].Subject.Start.Line != 8 {
+		t.Errorf("CheckPlugins = %v, want the alert's unknown plugin", d)
+	}
+}

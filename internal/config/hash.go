@@ -32,16 +32,17 @@ func hashJob(j *Job) string {
 		Settings   string `json:"settings"`
 		// Added later: omitted at their defaults, so that the hash of a job that does not
 		// use them stays what it was.
-		Schedules []string `json:"schedules,omitempty"`
-		DSTGap    string   `json:"dst_gap,omitempty"`
-		DSTRepeat string   `json:"dst_repeat,omitempty"`
-		StartAt   string   `json:"start_at,omitempty"`
-		EndAt     string   `json:"end_at,omitempty"`
-		MaxRuns   int      `json:"max_runs,omitempty"`
-		Jitter    int64    `json:"jitter_ns,omitempty"`
-		Overlap   string   `json:"overlap,omitempty"`
-		Catchup   string   `json:"catchup,omitempty"`
-		Window    int64    `json:"catchup_window_ns,omitempty"`
+		Schedules []string  `json:"schedules,omitempty"`
+		DSTGap    string    `json:"dst_gap,omitempty"`
+		DSTRepeat string    `json:"dst_repeat,omitempty"`
+		StartAt   string    `json:"start_at,omitempty"`
+		EndAt     string    `json:"end_at,omitempty"`
+		MaxRuns   int       `json:"max_runs,omitempty"`
+		Jitter    int64     `json:"jitter_ns,omitempty"`
+		Overlap   string    `json:"overlap,omitempty"`
+		Catchup   string    `json:"catchup,omitempty"`
+		Window    int64     `json:"catchup_window_ns,omitempty"`
+		Alert     *alertDef `json:"alert,omitempty"`
 	}{
 		Version:    "cronfleet.job.v1",
 		Schedule:   j.Schedule,
@@ -67,6 +68,12 @@ func hashJob(j *Job) string {
 	if d := queue.DefaultPolicy(); j.Policy != d {
 		def.Overlap, def.Catchup, def.Window = string(j.Policy.Overlap), string(j.Policy.Catchup), int64(j.Policy.CatchupWindow)
 	}
+	if a := j.Alert; a != nil {
+		def.Alert = &alertDef{LateAfter: int64(a.LateAfter), Plugin: a.Handler.Plugin, Settings: string(a.Handler.Settings)}
+		for _, k := range a.On {
+			def.Alert.On = append(def.Alert.On, string(k))
+		}
+	}
 	if !j.StartAt.IsZero() {
 		def.StartAt = j.StartAt.UTC().Format(time.RFC3339Nano)
 	}
@@ -76,6 +83,15 @@ func hashJob(j *Job) string {
 	b, _ := json.Marshal(def) // strings and integers always encode
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// alertDef is a job's alert block as its hash sees it. Its retry and timeout are fixed,
+// not definition, until a job can set them.
+type alertDef struct {
+	On        []string `json:"on"`
+	LateAfter int64    `json:"late_after_ns,omitempty"`
+	Plugin    string   `json:"plugin"`
+	Settings  string   `json:"settings"`
 }
 
 // SetHash returns the hex SHA-256 of a whole job set: every job's name and Hash, in name

@@ -107,15 +107,15 @@ func (c *Config) CheckPlugins(known func(name string) bool) hcl.Diagnostics {
 			})
 		}
 	}
-	for _, j := range c.Jobs {
-		if known(j.Handler.Plugin) || declared[j.Handler.Plugin] {
+	for _, s := range c.handlers() {
+		if known(s.h.Plugin) || declared[s.h.Plugin] {
 			continue
 		}
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Unknown plugin",
-			Detail:   fmt.Sprintf("Job %q uses the plugin %q, which this runner does not have.", j.Name, j.Handler.Plugin),
-			Subject:  j.Handler.LabelRange.Ptr(),
+			Detail:   fmt.Sprintf("Job %q uses the plugin %q, which this runner does not have.", s.job.Name, s.h.Plugin),
+			Subject:  s.h.LabelRange.Ptr(),
 		})
 	}
 	return diags
