@@ -31,6 +31,11 @@ type Completion struct {
 	Delay time.Duration
 	// Record, if not nil, is appended to the job's history.
 	Record *Record
+	// Alert, if not empty, is the id of an alert (cron.AlertID) added to the agenda, due
+	// now, by the same script call that finishes the occurrence, if and only if this
+	// completion is the one that counts: the failure alert of a run that failed for good.
+	// It is ignored with Retry or Release.
+	Alert string
 }
 
 // markerTTL is how long a completion marker outlives the lock it replaces: long enough for
@@ -81,8 +86,12 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error
 				rec = string(b)
 				recs[i] = rec
 			}
+			alert := ""
+			if action == "done" {
+				alert = c.Alert
+			}
 			args = append(args, c.Claim.Occurrence, c.Claim.Job, strconv.FormatInt(c.Claim.Token, 10),
-				strconv.Itoa(c.Claim.Attempt), action, c.Delay.Milliseconds(), rec)
+				strconv.Itoa(c.Claim.Attempt), action, c.Delay.Milliseconds(), rec, alert)
 		}
 		var occs []string
 		for _, i := range idx[s] {

@@ -19,6 +19,7 @@
 //	paused        hash  job → its fleet-wide pause (JSON: note, by, at)
 //	defs          hash  job → "HASH LOADEDMS": the job's definition in force, the newest loaded
 //	policy        hash  job → "OVERLAP CATCHUP WINDOWMS", of the definition in force
+//	alerts        hash  job → "KINDS LATEMS" of its alert block, of the definition in force
 //	running       hash  job → the occurrence holding the job's overlap slot
 //	wait:JOB      zset  occurrences waiting for the job's overlap slot → due (ms)
 //	cancel        hash  occurrence id → the occurrence that cancels it (cancel_other)
@@ -60,6 +61,17 @@
 //     for a lease, and the nodes write back what they know. After a gap without calls (Redis
 //     was unreachable) a lease that expired meanwhile with no later claim still counts as
 //     held for a settle, so its holder can report (lua/lib.lua).
+//   - An alert (cron.AlertID: WATCHED~alert-KIND) is an occurrence of the watched one's job,
+//     so it lives in the same shard, and is added by the script that records its event, in
+//     the same atomic step: a failure by complete.lua with the failed record, a miss by
+//     claim.lua (or expand.lua, for what it passes over) with the missed record, a late
+//     watch by expand.lua with its occurrence, due late_after past its not-before. Each
+//     event is recorded once, so its alert is added once (ZADD NX besides). claim.lua runs
+//     alerts apart from their job's policies: they never hold or wait for the overlap slot
+//     and are never missed, skipped or cancelled; a late watch is decided when due, and
+//     runs only if its occurrence has not started and its job is not paused. The alerts
+//     hash is apart from policy because nodes of earlier versions parse policy strictly
+//     ('^(%S+) (%S+) (%d+)$'), and must still read the policies of jobs that alert.
 //   - Every script is safe to run twice for the same arguments, because go-redis re-sends a
 //     command whose reply timed out: claims cache their reply, completions leave a marker.
 //   - Scripts are batched per shard and shards are pipelined, so one round trip claims,

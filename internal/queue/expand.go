@@ -33,6 +33,12 @@ type Expansion struct {
 	Next []time.Time
 	// Policy is the job's overlap and catch-up policy, stored for the claim script.
 	Policy Policy
+	// Alerts is what the job alerts on, stored for the claim script with the policy. With
+	// a LateAfter, each occurrence added gets its late watch (cron.AlertID), due LateAfter
+	// after its not-before; with Missed, the record of Dropped gets its missed alert. Late
+	// lists the watches' ids, index for index with IDs.
+	Alerts Alerts
+	Late   []string
 	// Dropped, if not nil, is the record of occurrences the node passed over because they
 	// are older than the job's catch-up window: everything due before DroppedUntil. It is
 	// written once, by the expansion that finds the job's watermark still before it, which
@@ -40,6 +46,9 @@ type Expansion struct {
 	Dropped *Record
 	// DroppedUntil is the end of what Dropped passed over.
 	DroppedUntil time.Time
+	// DroppedAlert, if not empty, is the id of the missed alert (cron.AlertID) about
+	// Dropped's occurrence, added due now by the call that writes Dropped.
+	DroppedAlert string
 	// Definition is the hash of the job's definition (config.Job.Hash) on the sending node
 	// (Config.Node), and Loaded when the node loaded it, on Redis' clock: of two
 	// definitions, the one loaded last is in force (see lua/expand.lua). An empty
@@ -83,8 +92,9 @@ const maxArgsPerCall = 4096
 func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) {
 	byShard := map[int][]Expansion{}
 	for _, e := range exps {
-		if len(e.Due) != len(e.IDs) || (e.NotBefore != nil && len(e.NotBefore) != len(e.Due)) || (e.Next != nil && len(e.Next) != len(e.Due)) {
-			return Expanded{}, fmt.Errorf("queue: expand %s: %d due times, %d ids, %d start times and %d next times", e.Job, len(e.Due), len(e.IDs), len(e.NotBefore), len(e.Next))
+		if len(e.Due) != len(e.IDs) || (e.NotBefore != nil && len(e.NotBefore) != len(e.Due)) || (e.Next != nil && len(e.Next) != len(e.Due)) ||
+			(e.Alerts.LateAfter > 0 && len(e.Late) != len(e.Due)) {
+			return Expanded{}, fmt.Errorf("queue: expand %s: %d due times, %d ids, %d start times, %d next times and %d late watches", e.Job, len(e.Due), len(e.IDs), len(e.NotBefore), len(e.Next), len(e.Late))
 		}
 		s := ShardOf(e.Job)
 		byShard[s] = append(byShard[s], e)
@@ -101,7 +111,7 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 				return
 			}
 			calls = append(calls, call{script: q.expand,
-				keys:  []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late(), k.defs(), k.attempts(), k.epoch(), k.running()},
+				keys:  []string{k.agenda(), k.watermarks(), k.counts(), k.policy(), k.next(), k.late(), k.defs(), k.attempts(), k.epoch(), k.running(), k.alerts()},
 				args:  append([]any{len(jobs), k.historyPrefix(), q.cfg.HistoryLimit, k.lockPrefix(), k.waitPrefix(), q.guard.known(shard), q.guardParams()}, args...),
 				shard: shard, jobs: jobs})
 			jobsIn = append(jobsIn, jobs)
@@ -109,7 +119,7 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 			args, jobs = nil, nil
 		}
 		for _, e := range list {
-			if len(args) > 0 && len(args)+8+4*len(e.Due) > maxArgsPerCall {
+			if len(args) > 0 && len(args)+10+5*len(e.Due) > maxArgsPerCall {
 				flush()
 			}
 			dropped, until := "", int64(0)
@@ -120,8 +130,13 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 				}
 				dropped, until = string(b), e.DroppedUntil.UnixMilli()
 			}
+			droppedAlert := ""
+			if e.Dropped != nil {
+				droppedAlert = e.DroppedAlert
+			}
 			args = append(args, e.Job, len(e.Due), e.MaxRuns, e.Policy.String(), until, dropped,
-				e.Definition+" "+strconv.FormatInt(max(e.Loaded.UnixMilli(), 0), 10)+" "+q.cfg.Node, floorMS(e.Floor))
+				e.Definition+" "+strconv.FormatInt(max(e.Loaded.UnixMilli(), 0), 10)+" "+q.cfg.Node, floorMS(e.Floor),
+				e.Alerts.String(), droppedAlert)
 			for i, d := range e.Due {
 				nb := d
 				if e.NotBefore != nil {
@@ -131,7 +146,11 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 				if e.Next != nil && !e.Next[i].IsZero() {
 					next = e.Next[i].UnixMilli()
 				}
-				args = append(args, d.UnixMilli(), nb.UnixMilli(), e.IDs[i], next)
+				late := ""
+				if e.Alerts.LateAfter > 0 {
+					late = e.Late[i]
+				}
+				args = append(args, d.UnixMilli(), nb.UnixMilli(), e.IDs[i], next, late)
 			}
 			jobs = append(jobs, e.Job)
 		}

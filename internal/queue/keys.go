@@ -81,6 +81,12 @@ func (k keys) paused() string { return k.tag + ":paused" }
 // policies as its last expansion sent them, for the claim script.
 func (k keys) policy() string { return k.tag + ":policy" }
 
+// alerts is a hash job → "KINDS LATEMS" (KINDS: a comma list of failure, missed, late;
+// LATEMS: the late_after of late), for the jobs with an alert block in their definition in
+// force. It is apart from policy, whose format nodes of earlier versions read strictly:
+// those must go on reading the policies of jobs that alert.
+func (k keys) alerts() string { return k.tag + ":alerts" }
+
 // running is a hash job → the occurrence holding the job's overlap slot: claimed and not
 // finished (it may be waiting for a retry).
 func (k keys) running() string { return k.tag + ":running" }

@@ -3,6 +3,7 @@ package queue
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -100,4 +101,32 @@ func (p Policy) String() string {
 		p.CatchupWindow = d.CatchupWindow
 	}
 	return string(p.Overlap) + " " + string(p.Catchup) + " " + strconv.FormatInt(p.CatchupWindow.Milliseconds(), 10)
+}
+
+// Alerts is what the scripts need to know of a job's alert block; the zero value alerts on
+// nothing. The failure alert is the completing node's to add (Completion.Alert), the missed
+// one the claim script's, the late watch the expansion's.
+type Alerts struct {
+	Failure, Missed bool
+	// LateAfter, if not zero, adds with each of the job's occurrences a watch due that long
+	// after it, which alerts if the occurrence has not started by then.
+	LateAfter time.Duration
+}
+
+// String is the alerts as the scripts read them: "KINDS LATEMS", or "" for none.
+func (a Alerts) String() string {
+	var kinds []string
+	if a.Failure {
+		kinds = append(kinds, "failure")
+	}
+	if a.Missed {
+		kinds = append(kinds, "missed")
+	}
+	if a.LateAfter > 0 {
+		kinds = append(kinds, "late")
+	}
+	if len(kinds) == 0 {
+		return ""
+	}
+	return strings.Join(kinds, ",") + " " + strconv.FormatInt(a.LateAfter.Milliseconds(), 10)
 }

@@ -6,7 +6,7 @@
 -- KEYS[6] policy (hash job -> "OVERLAP CATCHUP WINDOWMS"), KEYS[7] running (hash job -> occ),
 -- KEYS[8] cancel (hash occ -> the occ replacing it), KEYS[9] next (hash occ -> ms),
 -- KEYS[10] late (hash occ -> 1), KEYS[11] epoch (hash, see guard in lib.lua), KEYS[12] tokens
--- (hash occ -> the last token handed out for it)
+-- (hash occ -> the last token handed out for it), KEYS[13] alerts (hash job -> "KINDS LATEMS")
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
@@ -70,6 +70,19 @@
 --              wait their turn. An entry claimed ahead of its due time is not decided before
 --              it is due, since the holder may finish in between: it stays, and HEAD says
 --              when to ask again.
+--
+-- Alerts (cron.AlertID: WATCHED~alert-KIND) are occurrences of their job that none of these
+-- policies apply to: they never take or wait for the job's overlap slot, are never missed,
+-- cancelled or skipped, and fire while the job is paused (the event happened). A failure
+-- alert is added by complete.lua with the failure's record; a missed one here, by record,
+-- with the missed record, when the job alerts on missed (KEYS[13]); so each is added by the
+-- step that records its event, once. A late watch (added by expand.lua with its occurrence)
+-- is decided when due, not ahead, at its first claim: it runs if its job still alerts on
+-- late, is not paused, and the watched occurrence has not started, that is was never claimed
+-- (no attempt counted) and still waits, on the agenda or for the overlap slot. Otherwise it
+-- leaves the agenda without a trace (no history record, no reply line): a watch that found
+-- its occurrence on time is not an event. Once claimed, a watch runs on its retries whatever
+-- the watched occurrence did since.
 local cached = redis.call('GET', KEYS[4])
 if cached then return cached end
 
@@ -131,6 +144,9 @@ local function record(occ, job, at, status, reason)
   lines[#lines + 1] = '!' .. status .. '\t' .. occ .. '\t' .. string.gsub(reason, '[\t\r\n]', ' ')
   forget(KEYS[1], {KEYS[3], KEYS[12], KEYS[8], KEYS[9], KEYS[10]}, occ)
   free(KEYS[7], KEYS[1], ARGV[7], job, occ)
+  if status == 'missed' and alertsOn(redis.call('HGET', KEYS[13], job), 'missed') then
+    redis.call('ZADD', KEYS[1], 'NX', now, occ .. '~alert-missed')
+  end
   return true
 end
 
@@ -155,12 +171,38 @@ local function pauseReason(raw)
 end
 
 local deferred, ndeferred, hold = {}, 0, nil
+
+-- grant claims occ (due entry d of the call), due at score: its lock, its job's next
+-- fencing token, an attempt, and a lease on the agenda.
+local aheadGrace = tonumber(ARGV[15])
+local function grant(occ, job, score, lk, d)
+  local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)
+  local token = nextToken(KEYS[2], job, now)
+  redis.call('HSET', KEYS[12], occ, token)
+  local ttl = lease
+  if score > now then ttl = math.min(lease, score - now + aheadGrace) end
+  redis.call('SET', lk, token, 'PX', ttl)
+  redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
+  lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. due[d + 1] .. '\t' .. string.format('%d', ttl)
+end
+
 local yield = {}
 for k = 16, #ARGV do yield[ARGV[k]] = true end
-local aheadGrace = tonumber(ARGV[15])
 -- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
 -- no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
+
+-- lateFires tells whether the late watch of watched, an occurrence of job, alerts: see the
+-- header. A release gives its attempt back, so an attempt count of 0 is no start.
+local function lateFires(job, watched, occ)
+  if tonumber(redis.call('HGET', KEYS[3], occ) or '0') > 0 then return true end
+  if anyPaused and redis.call('HEXISTS', KEYS[5], job) == 1 then return false end
+  if not alertsOn(redis.call('HGET', KEYS[13], job), 'late') then return false end
+  if tonumber(redis.call('HGET', KEYS[3], watched) or '0') > 0 then return false end
+  if redis.call('ZSCORE', KEYS[1], watched) then return true end
+  local wk = ARGV[7] .. job
+  return redis.call('TYPE', wk).ok == 'zset' and redis.call('ZSCORE', wk, watched) ~= false
+end
 local anyCancel = #due > 0 and redis.call('HLEN', KEYS[8]) > 0
 local anyLate = #due > 0 and redis.call('HLEN', KEYS[10]) > 0
 for d = 1, #due, 2 do
@@ -187,6 +229,20 @@ for d = 1, #due, 2 do
     local ttl = redis.call('PTTL', lk)
     if ttl < 0 then ttl = lease elseif ttl < 1 then ttl = 1 end
     redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
+    end
+  elseif alertOf(occ) then
+    local watched, kind = alertOf(occ)
+    if kind ~= 'late' then
+      grant(occ, job, score, lk, d)
+    elseif score > now then
+      -- Decided when due: the watched occurrence may start in between.
+      deferred[occ] = true
+      ndeferred = ndeferred + 1
+      if hold == nil or score < hold then hold = score end
+    elseif lateFires(job, watched, occ) then
+      grant(occ, job, score, lk, d)
+    else
+      forget(KEYS[1], {KEYS[3], KEYS[12]}, occ)
     end
   else
     local p = policy(job)
@@ -266,16 +322,7 @@ for d = 1, #due, 2 do
         end
       end
     end
-    if run then
-      local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)
-      local token = nextToken(KEYS[2], job, now)
-      redis.call('HSET', KEYS[12], occ, token)
-      local ttl = lease
-      if score > now then ttl = math.min(lease, score - now + aheadGrace) end
-      redis.call('SET', lk, token, 'PX', ttl)
-      redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
-      lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. due[d + 1] .. '\t' .. string.format('%d', ttl)
-    end
+    if run then grant(occ, job, score, lk, d) end
   end
 end
 -- The head: the first entry not left for its due time; those are asked for again when due

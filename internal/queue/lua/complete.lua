@@ -7,9 +7,10 @@
 -- ARGV[1] lock key prefix, ARGV[2] history key prefix, ARGV[3] history length,
 -- ARGV[4] marker TTL (ms), ARGV[5] wait key prefix, ARGV[6] the shard's epoch as the caller
 -- knows it, ARGV[7] the guard's parameters ("HOLD SETTLEAFTER", ms), ARGV[8] lease (ms),
--- then groups of 7: occurrence id, job, token, attempt, action ("done" | "retry" |
+-- then groups of 8: occurrence id, job, token, attempt, action ("done" | "retry" |
 -- "release" | "redo" | "reretry"), delay (ms; for "reretry" the instant, ms), history record
--- ("" for none)
+-- ("" for none), alert (an alert's id, cron.AlertID, added to the agenda due now when a
+-- "done" is applied: the run failed for good and its job alerts on failure; "" for none)
 -- Returns: the guard's "ID SEQ FROM NOW", then for each group 1 if applied (now or by an
 -- earlier identical call), 0 if refused because the caller no longer holds the lease, 2 if
 -- applied and the job's overlap slot went to a waiting occurrence, which is due now, -1 if
@@ -38,6 +39,12 @@
 -- guard's recovery, see queue/guard.go): applied unless the occurrence finished or a later
 -- claim exists, so an occurrence that finished is not run again from a restored snapshot.
 -- "reretry" puts an occurrence waiting for a retry back on the agenda at its instant.
+--
+-- The failure alert is added by the same step that records the failure, so no node can die
+-- between the two, and only by the completion that counts, so it is added once: a re-sent
+-- call finds its done marker, and the occurrence never comes back. A write-back ("redo")
+-- adds none: Redis lost state, and what it forgot may include an alert that already ran;
+-- an alert is at most once across such a loss.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hlen = tonumber(ARGV[3])
@@ -45,9 +52,9 @@ local marker_ttl = tonumber(ARGV[4])
 local ep = guard(KEYS[7], ARGV[6], now, ARGV[7])
 local recovering = ep.hold > 0 and now <= ep.hold + tonumber(ARGV[8])
 local out = {ep.reply}
-for i = 9, #ARGV, 7 do
+for i = 9, #ARGV, 8 do
   local occ, job, token, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local action, delay, record = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
+  local action, delay, record, alert = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7]
   local lk = ARGV[1] .. occ
   local v = redis.call('GET', lk)
   local redo = action == 'redo' or action == 'reretry'
@@ -69,6 +76,7 @@ for i = 9, #ARGV, 7 do
       forget(KEYS[1], {KEYS[2], KEYS[8], KEYS[4], KEYS[5], KEYS[6]}, occ)
       redis.call('SET', lk, 'done:' .. token, 'PX', marker_ttl)
       res = res + free(KEYS[3], KEYS[1], ARGV[5], job, occ)
+      if action == 'done' and alert ~= '' then redis.call('ZADD', KEYS[1], 'NX', now, alert) end
     elseif action == 'reretry' then
       redis.call('ZADD', KEYS[1], 'NX', delay, occ)
       if tonumber(redis.call('HGET', KEYS[2], occ) or '0') < tonumber(attempt) then
@@ -76,7 +84,7 @@ for i = 9, #ARGV, 7 do
       end
       redis.call('HSET', KEYS[8], occ, token)
       redis.call('SET', lk, 'retry:' .. token, 'PX', marker_ttl)
-      if not redis.call('HGET', KEYS[3], job) then redis.call('HSET', KEYS[3], job, occ) end
+      if not alertOf(occ) and not redis.call('HGET', KEYS[3], job) then redis.call('HSET', KEYS[3], job, occ) end
     else
       if action == 'release' then redis.call('HINCRBY', KEYS[2], occ, -1) end
       if delay < 1 then delay = 1 end

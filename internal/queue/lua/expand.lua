@@ -4,14 +4,16 @@
 -- KEYS[4] policy (hash job -> "OVERLAP CATCHUP WINDOWMS"), KEYS[5] next (hash occ -> ms),
 -- KEYS[6] late (hash occ -> 1), KEYS[7] defs (hash job -> "HASH LOADEDMS NODE"),
 -- KEYS[8] attempts (hash occ -> n), KEYS[9] epoch (hash, see guard in lib.lua),
--- KEYS[10] running (hash job -> occ)
+-- KEYS[10] running (hash job -> occ), KEYS[11] alerts (hash job -> "KINDS LATEMS")
 -- ARGV[1] number of jobs, ARGV[2] history key prefix, ARGV[3] history length, ARGV[4] lock
 --         key prefix, ARGV[5] wait key prefix, ARGV[6] the shard's epoch as the caller knows
 --         it, ARGV[7] the guard's parameters ("HOLD SETTLEAFTER", ms); then for each
 --         job: name, count n, max runs (0: no cap), policy, dropped-until (ms, 0: none),
 --         dropped record ("" for none), definition ("HASH LOADEDMS NODE"), floor (ms, 0:
---         none), then n quadruples (due ms, not-before ms, occurrence id, the next
---         occurrence's not-before ms or 0), ascending by due time
+--         none), alerts ("KINDS LATEMS", "" for none), the missed alert of the dropped
+--         record ("" for none), then n quintuples (due ms, not-before ms, occurrence id,
+--         the next occurrence's not-before ms or 0, its late watch's id or ""), ascending
+--         by due time
 -- Returns: the guard's "ID SEQ FROM NOW", then for each job its watermark after the call
 -- (ms, as a string; "" if none), prefixed with "+" when this call wrote the job's dropped
 -- record, or "-NODE" when a newer definition of the job, loaded by NODE, is in force: the
@@ -37,7 +39,12 @@
 -- "-" (with no occurrences) says the node dropped the job: the definition it put in force,
 -- if any, is forgotten.
 --
--- The job's policy (claim.lua reads it) is stored with the definition in force. The next
+-- The job's policy and alerts (claim.lua reads them) are stored with the definition in
+-- force. The late watch of an occurrence (an alert id, cron.AlertID) is added, due LATEMS
+-- after the occurrence's not-before, by the same call and only when that call adds the
+-- occurrence: it is added once, as the occurrence is, by whichever node expands first, and
+-- claim.lua decides when it falls due whether the occurrence started. The missed alert of a
+-- dropped record is added, due now, by the call that writes the record, once likewise. The next
 -- occurrence's not-before lets claim.lua tell, after the fleet was away, whether a later
 -- occurrence fell due too (catch-up "latest"). An occurrence of a known job added only
 -- after its not-before passed was not expanded in time because no node was running: it is
@@ -98,7 +105,10 @@ for _ = 1, njobs do
   local maxruns = tonumber(ARGV[i + 2])
   local policy, droppedUntil, dropped, def = ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 6]
   local floor = tonumber(ARGV[i + 7])
-  i = i + 8
+  local alerts, droppedAlert = ARGV[i + 8], ARGV[i + 9]
+  local lateAfter = tonumber(string.match(alerts, ' (%d+)$') or '0')
+  if not alertsOn(alerts, 'late') then lateAfter = 0 end
+  i = i + 10
   local inForce = redis.call('HGET', KEYS[7], job) or ''
   local hashIn = string.match(inForce, '^(%S+) ') or ''
   local hashMine = string.match(def, '^(%S+) ') or ''
@@ -129,6 +139,11 @@ for _ = 1, njobs do
     end
     if redis.call('HGET', KEYS[4], job) ~= policy then redis.call('HSET', KEYS[4], job, policy) end
     local wrote = ''
+    if alerts == '' then
+      redis.call('HDEL', KEYS[11], job)
+    elseif redis.call('HGET', KEYS[11], job) ~= alerts then
+      redis.call('HSET', KEYS[11], job, alerts)
+    end
     if dropped ~= '' and wm and wm < droppedUntil then
       wrote = '+'
       local hk = ARGV[2] .. job
@@ -136,6 +151,7 @@ for _ = 1, njobs do
       redis.call('LTRIM', hk, 0, hlen - 1)
       redis.call('HSET', KEYS[2], job, droppedUntil)
       wm = droppedUntil
+      if droppedAlert ~= '' then redis.call('ZADD', KEYS[1], 'NX', now, droppedAlert) end
     end
     local count = 0
     if maxruns > 0 then count = tonumber(redis.call('HGET', KEYS[3], job) or '0') end
@@ -144,10 +160,11 @@ for _ = 1, njobs do
     if floor > 0 and (base == nil or floor < base) then base = floor end
     local wk = ARGV[5] .. job
     for j = 0, n - 1 do
-      local due = tonumber(ARGV[i + 4 * j])
-      local score = tonumber(ARGV[i + 4 * j + 1])
-      local occ = ARGV[i + 4 * j + 2]
-      local nx = tonumber(ARGV[i + 4 * j + 3])
+      local due = tonumber(ARGV[i + 5 * j])
+      local score = tonumber(ARGV[i + 5 * j + 1])
+      local occ = ARGV[i + 5 * j + 2]
+      local nx = tonumber(ARGV[i + 5 * j + 3])
+      local watch = ARGV[i + 5 * j + 4]
       local new
       if base then new = due > base else new = score >= now end
       if new and (replanned or floor > 0) and redis.call('EXISTS', ARGV[4] .. occ) == 1 then new = false end
@@ -160,6 +177,7 @@ for _ = 1, njobs do
             if nx > 0 then redis.call('HSET', KEYS[5], occ, nx) end
             if base and score < now then redis.call('HSET', KEYS[6], occ, 1) end
             if maxruns > 0 then count = redis.call('HINCRBY', KEYS[3], job, 1) end
+            if lateAfter > 0 and watch ~= '' then redis.call('ZADD', KEYS[1], 'NX', score + lateAfter, watch) end
           end
         end
       end
@@ -170,6 +188,6 @@ for _ = 1, njobs do
     end
     if top == nil then out[#out + 1] = wrote else out[#out + 1] = wrote .. tostring(top) end
   end
-  i = i + 4 * n
+  i = i + 5 * n
 end
 return out

@@ -140,6 +140,22 @@ local function split(occ)
   return job, string.find(rest, '~', 1, true) ~= nil
 end
 
+-- alertOf returns, for an alert's id (cron.AlertID: WATCHED~alert-KIND), the id of the
+-- occurrence it is about and its kind; nil for every other id. An alert is an occurrence of
+-- its job like any other, except that it never holds the job's overlap slot.
+local function alertOf(occ)
+  local watched, kind = string.match(occ, '^(.*@[^@]*)~alert%-(%a+)$')
+  if kind == 'failure' or kind == 'missed' or kind == 'late' then return watched, kind end
+  return nil
+end
+
+-- alertsOn tells whether a job's alert settings (KEY alerts: "KINDS LATEMS", KINDS a comma
+-- list; false or "" for none) include kind.
+local function alertsOn(raw, kind)
+  local kinds = string.match(raw or '', '^(%S+)')
+  return kinds ~= nil and string.find(',' .. kinds .. ',', ',' .. kind .. ',', 1, true) ~= nil
+end
+
 -- pushHistory adds rec to the history list hk, keeping hlen records. It answers false, with
 -- nothing written, when hk cannot take it (a key of another type): its caller then applies
 -- nothing else of that item, so that no run is recorded done without its record, and the
