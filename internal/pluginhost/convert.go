@@ -23,6 +23,12 @@ func toProto(r *sdk.Run) *pb.RunRequest {
 	if !r.ScheduledAt.IsZero() {
 		req.ScheduledAt = timestamppb.New(r.ScheduledAt)
 	}
+	if a := r.Alert; a != nil {
+		req.Alert = &pb.Alert{Kind: a.Kind, Job: a.Job, OccurrenceId: a.Occurrence, Status: a.Status, Error: a.Error}
+		if !a.ScheduledAt.IsZero() {
+			req.Alert.ScheduledAt = timestamppb.New(a.ScheduledAt)
+		}
+	}
 	return req
 }
 

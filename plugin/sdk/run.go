@@ -82,6 +82,12 @@ type Run struct {
 	// occurrence. A handler that stops in stages (SIGTERM, then SIGKILL)
 	// fits them within it. Zero when the runner did not say.
 	StopWithin time.Duration
+	// Alert, when not nil, says that this run is an alert: the job's alert
+	// handler called about an event of one of the job's occurrences, not a run
+	// of the job's work. OccurrenceID is then the alert's own id (the
+	// idempotency key of the notification) and Alert.Occurrence the id of the
+	// occurrence the event is about.
+	Alert *Alert
 
 	output func(line string) // set by Serve; nil means discard
 	logger *slog.Logger      // set by Serve; nil means discard
@@ -132,6 +138,26 @@ func (r *Run) Logger() *slog.Logger {
 func (r *Run) flush() {
 	r.writerOnce.Do(func() { r.writer = &lineWriter{emit: r.output} })
 	r.writer.close()
+}
+
+// Alert is the event an alert run reports.
+type Alert struct {
+	// Kind is "failure" (a run failed for good), "missed" (an occurrence
+	// fell due while no node was running, and its catch-up policy did not run
+	// it) or "late" (an occurrence had not started the job's late_after past
+	// its due time).
+	Kind string `json:"kind"`
+	// Job is the job's name.
+	Job string `json:"job"`
+	// Occurrence is the id of the occurrence the event is about.
+	Occurrence string `json:"occurrence"`
+	// ScheduledAt is that occurrence's due time, in UTC.
+	ScheduledAt time.Time `json:"scheduled_at"`
+	// Status is the status of that occurrence's last record ("failed",
+	// "abandoned", "missed"); empty for a late one, which has not started.
+	Status string `json:"status,omitempty"`
+	// Error is that record's error, if any.
+	Error string `json:"error,omitempty"`
 }
 
 // Result is what a handler reports about a run.

@@ -164,6 +164,13 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, startAt time.Time,
 	if req.GetScheduledAt() != nil {
 		run.ScheduledAt = req.GetScheduledAt().AsTime()
 	}
+	if a := req.GetAlert(); a != nil {
+		run.Alert = &Alert{Kind: a.GetKind(), Job: a.GetJob(), Occurrence: a.GetOccurrenceId(),
+			Status: a.GetStatus(), Error: a.GetError()}
+		if a.GetScheduledAt() != nil {
+			run.Alert.ScheduledAt = a.GetScheduledAt().AsTime()
+		}
+	}
 	// The runner sent the run ahead of its start: wait for it, so that a burst of runs
 	// starts together, on time.
 	var burstStarted <-chan struct{}

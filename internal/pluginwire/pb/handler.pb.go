@@ -532,8 +532,13 @@ type RunRequest struct {
 	// frozen, or cut off from Redis and from the plugin). Without it, a
 	// handler of a frozen host runs on next to the one that took over.
 	FenceMonotonicNs int64 `protobuf:"varint,10,opt,name=fence_monotonic_ns,json=fenceMonotonicNs,proto3" json:"fence_monotonic_ns,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// alert, when set, says that this run is an alert of the job's, not a run of
+	// its work: the job's alert handler is called about an event of the
+	// occurrence alert.occurrence_id. Added to v3 later; a plugin that does not
+	// know it runs the alert like any run.
+	Alert         *Alert `protobuf:"bytes,11,opt,name=alert,proto3" json:"alert,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunRequest) Reset() {
@@ -636,6 +641,105 @@ func (x *RunRequest) GetFenceMonotonicNs() int64 {
 	return 0
 }
 
+func (x *RunRequest) GetAlert() *Alert {
+	if x != nil {
+		return x.Alert
+	}
+	return nil
+}
+
+// Alert is the event an alert run reports.
+type Alert struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is "failure", "missed" or "late".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// job is the job's name.
+	Job string `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	// occurrence_id is the id of the occurrence the event is about.
+	OccurrenceId string `protobuf:"bytes,3,opt,name=occurrence_id,json=occurrenceId,proto3" json:"occurrence_id,omitempty"`
+	// scheduled_at is that occurrence's due time.
+	ScheduledAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=scheduled_at,json=scheduledAt,proto3" json:"scheduled_at,omitempty"`
+	// status is the status of its last record ("failed", "abandoned",
+	// "missed"); empty for a late one, which has not started.
+	Status string `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	// error is that record's error, if any.
+	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Alert) Reset() {
+	*x = Alert{}
+	mi := &file_handler_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alert) ProtoMessage() {}
+
+func (x *Alert) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alert.ProtoReflect.Descriptor instead.
+func (*Alert) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Alert) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Alert) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *Alert) GetOccurrenceId() string {
+	if x != nil {
+		return x.OccurrenceId
+	}
+	return ""
+}
+
+func (x *Alert) GetScheduledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScheduledAt
+	}
+	return nil
+}
+
+func (x *Alert) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Alert) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // RunResult is the outcome of a run: what the handler returned.
 type RunResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -660,7 +764,7 @@ type RunResult struct {
 
 func (x *RunResult) Reset() {
 	*x = RunResult{}
-	mi := &file_handler_proto_msgTypes[7]
+	mi := &file_handler_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +776,7 @@ func (x *RunResult) String() string {
 func (*RunResult) ProtoMessage() {}
 
 func (x *RunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[7]
+	mi := &file_handler_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +789,7 @@ func (x *RunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResult.ProtoReflect.Descriptor instead.
 func (*RunResult) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{7}
+	return file_handler_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunResult) GetMessage() string {
@@ -739,7 +843,7 @@ type SchemaRequest struct {
 
 func (x *SchemaRequest) Reset() {
 	*x = SchemaRequest{}
-	mi := &file_handler_proto_msgTypes[8]
+	mi := &file_handler_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +855,7 @@ func (x *SchemaRequest) String() string {
 func (*SchemaRequest) ProtoMessage() {}
 
 func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[8]
+	mi := &file_handler_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +868,7 @@ func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaRequest.ProtoReflect.Descriptor instead.
 func (*SchemaRequest) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{8}
+	return file_handler_proto_rawDescGZIP(), []int{9}
 }
 
 // SchemaResponse is the schema of the handler block: its attributes, in the
@@ -779,7 +883,7 @@ type SchemaResponse struct {
 
 func (x *SchemaResponse) Reset() {
 	*x = SchemaResponse{}
-	mi := &file_handler_proto_msgTypes[9]
+	mi := &file_handler_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +895,7 @@ func (x *SchemaResponse) String() string {
 func (*SchemaResponse) ProtoMessage() {}
 
 func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[9]
+	mi := &file_handler_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +908,7 @@ func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaResponse.ProtoReflect.Descriptor instead.
 func (*SchemaResponse) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{9}
+	return file_handler_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SchemaResponse) GetAttributes() []*Attribute {
@@ -837,7 +941,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_handler_proto_msgTypes[10]
+	mi := &file_handler_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +953,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[10]
+	mi := &file_handler_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +966,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{10}
+	return file_handler_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Attribute) GetName() string {
@@ -927,7 +1031,7 @@ const file_handler_proto_rawDesc = "" +
 	"\bproblems\x18\x01 \x03(\v2\x1c.cronfleet.plugin.v3.ProblemR\bproblems\"A\n" +
 	"\aProblem\x12\x1c\n" +
 	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xf8\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xaa\x03\n" +
 	"\n" +
 	"RunRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12=\n" +
@@ -940,7 +1044,15 @@ const file_handler_proto_rawDesc = "" +
 	"\x15start_at_monotonic_ns\x18\b \x01(\x03R\x12startAtMonotonicNs\x12$\n" +
 	"\x0estop_within_ms\x18\t \x01(\x03R\fstopWithinMs\x12,\n" +
 	"\x12fence_monotonic_ns\x18\n" +
-	" \x01(\x03R\x10fenceMonotonicNs\"\x95\x02\n" +
+	" \x01(\x03R\x10fenceMonotonicNs\x120\n" +
+	"\x05alert\x18\v \x01(\v2\x1a.cronfleet.plugin.v3.AlertR\x05alert\"\xbf\x01\n" +
+	"\x05Alert\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x10\n" +
+	"\x03job\x18\x02 \x01(\tR\x03job\x12#\n" +
+	"\roccurrence_id\x18\x03 \x01(\tR\foccurrenceId\x12=\n" +
+	"\fscheduled_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vscheduledAt\x12\x16\n" +
+	"\x06status\x18\x05 \x01(\tR\x06status\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\x95\x02\n" +
 	"\tRunResult\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12H\n" +
 	"\bmetadata\x18\x02 \x03(\v2,.cronfleet.plugin.v3.RunResult.MetadataEntryR\bmetadata\x12\x16\n" +
@@ -979,7 +1091,7 @@ func file_handler_proto_rawDescGZIP() []byte {
 	return file_handler_proto_rawDescData
 }
 
-var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_handler_proto_goTypes = []any{
 	(*SessionRequest)(nil),        // 0: cronfleet.plugin.v3.SessionRequest
 	(*SessionEvent)(nil),          // 1: cronfleet.plugin.v3.SessionEvent
@@ -988,33 +1100,36 @@ var file_handler_proto_goTypes = []any{
 	(*CheckResponse)(nil),         // 4: cronfleet.plugin.v3.CheckResponse
 	(*Problem)(nil),               // 5: cronfleet.plugin.v3.Problem
 	(*RunRequest)(nil),            // 6: cronfleet.plugin.v3.RunRequest
-	(*RunResult)(nil),             // 7: cronfleet.plugin.v3.RunResult
-	(*SchemaRequest)(nil),         // 8: cronfleet.plugin.v3.SchemaRequest
-	(*SchemaResponse)(nil),        // 9: cronfleet.plugin.v3.SchemaResponse
-	(*Attribute)(nil),             // 10: cronfleet.plugin.v3.Attribute
-	nil,                           // 11: cronfleet.plugin.v3.RunResult.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*Alert)(nil),                 // 7: cronfleet.plugin.v3.Alert
+	(*RunResult)(nil),             // 8: cronfleet.plugin.v3.RunResult
+	(*SchemaRequest)(nil),         // 9: cronfleet.plugin.v3.SchemaRequest
+	(*SchemaResponse)(nil),        // 10: cronfleet.plugin.v3.SchemaResponse
+	(*Attribute)(nil),             // 11: cronfleet.plugin.v3.Attribute
+	nil,                           // 12: cronfleet.plugin.v3.RunResult.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_handler_proto_depIdxs = []int32{
 	6,  // 0: cronfleet.plugin.v3.SessionRequest.run:type_name -> cronfleet.plugin.v3.RunRequest
-	12, // 1: cronfleet.plugin.v3.SessionRequest.deadline:type_name -> google.protobuf.Timestamp
-	7,  // 2: cronfleet.plugin.v3.SessionEvent.result:type_name -> cronfleet.plugin.v3.RunResult
+	13, // 1: cronfleet.plugin.v3.SessionRequest.deadline:type_name -> google.protobuf.Timestamp
+	8,  // 2: cronfleet.plugin.v3.SessionEvent.result:type_name -> cronfleet.plugin.v3.RunResult
 	2,  // 3: cronfleet.plugin.v3.SessionEvent.error:type_name -> cronfleet.plugin.v3.RunError
 	5,  // 4: cronfleet.plugin.v3.CheckResponse.problems:type_name -> cronfleet.plugin.v3.Problem
-	12, // 5: cronfleet.plugin.v3.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
-	11, // 6: cronfleet.plugin.v3.RunResult.metadata:type_name -> cronfleet.plugin.v3.RunResult.MetadataEntry
-	10, // 7: cronfleet.plugin.v3.SchemaResponse.attributes:type_name -> cronfleet.plugin.v3.Attribute
-	8,  // 8: cronfleet.plugin.v3.Handler.Schema:input_type -> cronfleet.plugin.v3.SchemaRequest
-	3,  // 9: cronfleet.plugin.v3.Handler.Check:input_type -> cronfleet.plugin.v3.CheckRequest
-	0,  // 10: cronfleet.plugin.v3.Handler.Session:input_type -> cronfleet.plugin.v3.SessionRequest
-	9,  // 11: cronfleet.plugin.v3.Handler.Schema:output_type -> cronfleet.plugin.v3.SchemaResponse
-	4,  // 12: cronfleet.plugin.v3.Handler.Check:output_type -> cronfleet.plugin.v3.CheckResponse
-	1,  // 13: cronfleet.plugin.v3.Handler.Session:output_type -> cronfleet.plugin.v3.SessionEvent
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 5: cronfleet.plugin.v3.RunRequest.scheduled_at:type_name -> google.protobuf.Timestamp
+	7,  // 6: cronfleet.plugin.v3.RunRequest.alert:type_name -> cronfleet.plugin.v3.Alert
+	13, // 7: cronfleet.plugin.v3.Alert.scheduled_at:type_name -> google.protobuf.Timestamp
+	12, // 8: cronfleet.plugin.v3.RunResult.metadata:type_name -> cronfleet.plugin.v3.RunResult.MetadataEntry
+	11, // 9: cronfleet.plugin.v3.SchemaResponse.attributes:type_name -> cronfleet.plugin.v3.Attribute
+	9,  // 10: cronfleet.plugin.v3.Handler.Schema:input_type -> cronfleet.plugin.v3.SchemaRequest
+	3,  // 11: cronfleet.plugin.v3.Handler.Check:input_type -> cronfleet.plugin.v3.CheckRequest
+	0,  // 12: cronfleet.plugin.v3.Handler.Session:input_type -> cronfleet.plugin.v3.SessionRequest
+	10, // 13: cronfleet.plugin.v3.Handler.Schema:output_type -> cronfleet.plugin.v3.SchemaResponse
+	4,  // 14: cronfleet.plugin.v3.Handler.Check:output_type -> cronfleet.plugin.v3.CheckResponse
+	1,  // 15: cronfleet.plugin.v3.Handler.Session:output_type -> cronfleet.plugin.v3.SessionEvent
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_handler_proto_init() }
@@ -1038,7 +1153,7 @@ func file_handler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_handler_proto_rawDesc), len(file_handler_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,13 @@
 // env cannot fake them. Nothing else of the runner's environment (Redis
 // credentials, cloud tokens) reaches a job unless the job file says so.
 //
+// Alerts: run as a job's alert handler (sdk.Run.Alert set), the command also
+// sees the event as CRONFLEET_ALERT_KIND ("failure", "missed" or "late"),
+// CRONFLEET_ALERT_JOB, CRONFLEET_ALERT_OCCURRENCE (the id of the occurrence
+// the event is about; CRONFLEET_OCCURRENCE_ID is the alert's own),
+// CRONFLEET_ALERT_SCHEDULED_AT, CRONFLEET_ALERT_STATUS and
+// CRONFLEET_ALERT_ERROR (empty for a late one).
+//
 // Processes: the command runs in its own process group. When the run's ctx
 // is cancelled (timeout, lost lease, shutdown, or the lease's fence passing
 // while the runner is frozen or cut off, see plugin/sdk) the whole group gets

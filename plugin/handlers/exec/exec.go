@@ -261,7 +261,7 @@ func environ(run *sdk.Run, jobEnv map[string]string) []string {
 	for k, v := range jobEnv {
 		env = append(env, k+"="+v)
 	}
-	return append(env,
+	env = append(env,
 		"CRONFLEET_JOB="+run.Job,
 		"CRONFLEET_SCHEDULED_AT="+run.ScheduledAt.UTC().Format(ScheduledAtLayout),
 		"CRONFLEET_ATTEMPT="+strconv.Itoa(run.Attempt),
@@ -269,6 +269,17 @@ func environ(run *sdk.Run, jobEnv map[string]string) []string {
 		"CRONFLEET_OCCURRENCE_ID="+run.OccurrenceID,
 		"CRONFLEET_NODE="+run.Node,
 	)
+	if a := run.Alert; a != nil {
+		env = append(env,
+			"CRONFLEET_ALERT_KIND="+a.Kind,
+			"CRONFLEET_ALERT_JOB="+a.Job,
+			"CRONFLEET_ALERT_OCCURRENCE="+a.Occurrence,
+			"CRONFLEET_ALERT_SCHEDULED_AT="+a.ScheduledAt.UTC().Format(ScheduledAtLayout),
+			"CRONFLEET_ALERT_STATUS="+a.Status,
+			"CRONFLEET_ALERT_ERROR="+a.Error,
+		)
+	}
+	return env
 }
 
 // tailBuffer keeps the last limit bytes written to it.

@@ -245,3 +245,25 @@ func TestCheckFindsWhatRunsWouldRefuse(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertEnvironment: an alert's command sees the event.
+func TestAlertEnvironment(t *testing.T) {
+	res, err := exec.New().Run(t.Context(), &sdk.Run{
+		Job: "j", OccurrenceID: "j@1~alert-failure", Settings: []byte(`{"command":["env"]}`),
+		Alert: &sdk.Alert{Kind: "failure", Job: "j", Occurrence: "j@1", ScheduledAt: time.Date(2026, 11, 26, 15, 4, 5, 0, time.UTC),
+			Status: "failed", Error: "exit_status_1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(res.Output)
+	for _, want := range []string{
+		"CRONFLEET_ALERT_KIND=failure", "CRONFLEET_ALERT_JOB=j", "CRONFLEET_ALERT_OCCURRENCE=j@1",
+		"CRONFLEET_ALERT_SCHEDULED_AT=2026-11-26T15:04:05.000Z", "CRONFLEET_ALERT_STATUS=failed",
+		"CRONFLEET_ALERT_ERROR=exit_status_1", "CRONFLEET_OCCURRENCE_ID=j@1~alert-failure",
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("env %q lacks %s", got, want)
+		}
+	}
+}

@@ -25,6 +25,12 @@
 // these headers: a job's headers may not set them, which is a settings
 // error rather than a silent override.
 //
+// Alerts: run as a job's alert handler (sdk.Run.Alert set) with no body in
+// its settings, the request's body is the event as JSON, {"kind", "job",
+// "occurrence", "scheduled_at", "status", "error"} (status and error left out
+// when empty), with Content-Type application/json unless the headers set one.
+// The method is still the settings': set method = "POST" for most receivers.
+//
 // Result: Metadata["status_code"] holds the response status;
 // Message is the status line; Output is the first OutputLimit bytes of the
 // response body (Metadata["body_truncated"] = "true" when there was more),

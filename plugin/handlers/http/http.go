@@ -3,6 +3,7 @@ package httphandler
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -161,6 +162,17 @@ func (handler) Run(ctx context.Context, run *sdk.Run) (*sdk.Result, error) {
 		return nil, sdk.Permanent(fmt.Errorf("http: settings: %w", err))
 	}
 	target := r.method + " " + r.url.Redacted()
+	if run.Alert != nil && r.body == "" {
+		// An alert's receiver needs the event; a body of the settings' own is sent as is.
+		b, err := json.Marshal(run.Alert)
+		if err != nil {
+			return nil, sdk.Permanent(fmt.Errorf("http: %s: alert body: %w", target, err))
+		}
+		r.body = string(b)
+		if r.headers.Get("Content-Type") == "" {
+			r.headers.Set("Content-Type", "application/json")
+		}
+	}
 
 	ctx, cancel := context.WithTimeoutCause(ctx, r.timeout, fmt.Errorf("timeout after %s", r.timeout))
 	defer cancel()

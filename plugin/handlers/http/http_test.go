@@ -383,3 +383,32 @@ func selfSigned(t *testing.T, dir, name string) (certFile, keyFile string, pool 
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestAlertBody: an alert without a body of its settings sends the event as JSON; one
+// with a body sends that.
+func TestAlertBody(t *testing.T) {
+	bodies := make(chan string, 2)
+	types := make(chan string, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
+		types <- r.Header.Get("Content-Type")
+	}))
+	t.Cleanup(srv.Close)
+	alert := sdktest.Occurrence{Alert: &sdk.Alert{Kind: "late", Job: "j", Occurrence: "j@2026-01-01T00:00:00.000Z",
+		ScheduledAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	for _, s := range []httphandler.Settings{{URL: srv.URL, Method: "POST"}, {URL: srv.URL, Method: "POST", Body: "x"}} {
+		if _, _, err := sdktest.RunContext(t.Context(), t, httphandler.New(), alert, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := <-bodies, `{"kind":"late","job":"j","occurrence":"j@2026-01-01T00:00:00.000Z","scheduled_at":"2026-01-01T00:00:00Z"}`; got != want {
+		t.Errorf("body %s, want %s", got, want)
+	}
+	if got := <-types; got != "application/json" {
+		t.Errorf("Content-Type %q", got)
+	}
+	if got := <-bodies; got != "x" {
+		t.Errorf("body %q, want the settings' own", got)
+	}
+}

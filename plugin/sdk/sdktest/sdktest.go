@@ -48,6 +48,8 @@ type Occurrence struct {
 	OccurrenceID string
 	// Node defaults to "sdktest".
 	Node string
+	// Alert, if not nil, makes the run an alert about the event it describes.
+	Alert *sdk.Alert
 }
 
 // NewRun returns the sdk.Run the handler sees for occ and settings
@@ -83,6 +85,7 @@ func NewRun(occ Occurrence, settings any) (*sdk.Run, error) {
 		OccurrenceID: occ.OccurrenceID,
 		Node:         occ.Node,
 		Settings:     raw,
+		Alert:        occ.Alert,
 	}, nil
 }
 
