@@ -23,6 +23,7 @@ type attempt struct {
 	due   time.Time
 	rec   *queue.Record
 	log   *slog.Logger
+	alert *sdk.Alert // the event, when the occurrence is an alert (alert.go)
 	// end is how the run ended, for its end line; outcome sets it.
 	end runEnd
 }
@@ -49,6 +50,9 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 	}
 	job, due, skip := e.resolve(c)
 	a.job, a.due, a.rec.ScheduledAt = job, due, due.UTC()
+	if job != nil && cron.IsAlert(c.Occurrence) {
+		a.alert = e.alertEvent(ctx, c.Occurrence)
+	}
 	var how queue.Completion
 	switch {
 	case skip == errUnknownJob && e.clock.now().Sub(due) < staleAfter:
@@ -94,7 +98,7 @@ func (e *Engine) run(ctx context.Context, a *attempt, startAt time.Time) queue.C
 	res, err := e.h.RunAt(ctx, a.job.Handler.Plugin, &sdk.Run{
 		Job: a.job.Name, ScheduledAt: a.due, Attempt: a.claim.Attempt, FencingToken: a.claim.Token,
 		OccurrenceID: a.claim.Occurrence, Node: e.cfg.Node, Settings: a.job.Handler.Settings,
-		StopWithin: e.keeper.Margin(),
+		StopWithin: e.keeper.Margin(), Alert: a.alert,
 	}, startAt, func(line string) {
 		tail.add(line)
 		live.add(ctx, line)
@@ -189,7 +193,7 @@ func (e *Engine) record(a *attempt, how queue.Completion) {
 		a.rec.EndedAt = a.rec.StartedAt
 	}
 	bound(a.rec)
-	how.Claim, how.Record = a.claim, a.rec
+	how.Claim, how.Record, how.Alert = a.claim, a.rec, failureAlert(a, how)
 	// A node that stops while Redis is away gives up a lease after the run's end.
 	switch e.complete(how, time.Now().Add(e.cfg.Lease)) {
 	case refused:
@@ -222,6 +226,11 @@ func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
 	job, ok := e.jobs.Load().byName[name]
 	if !ok {
 		return nil, due, errUnknownJob
+	}
+	if _, kind, ok := cron.ParseAlert(c.Occurrence); ok {
+		// Its job's alert handler runs it; it is in no schedule, due when it was added.
+		aj, why := alertJob(job, kind)
+		return aj, due, why
 	}
 	if cron.IsTriggered(c.Occurrence) {
 		return job, due, "" // added by hand: in no schedule, due when it was added

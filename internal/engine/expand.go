@@ -258,7 +258,7 @@ const maxExpand = 20000
 // expanded) to a horizon ahead. What lies before the job's catch-up window is passed over,
 // with one missed record for all of it.
 func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) queue.Expansion {
-	x := queue.Expansion{Job: j.Name, MaxRuns: j.MaxRuns, Policy: j.Policy}
+	x := queue.Expansion{Job: j.Name, MaxRuns: j.MaxRuns, Policy: j.Policy, Alerts: alertsOf(j)}
 	from := now.Add(-time.Second)
 	if wm, ok := wms[j.Name]; ok {
 		from = wm
@@ -275,6 +275,9 @@ func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) qu
 						first.UTC().Format(time.RFC3339), oldest.UTC().Format(time.RFC3339), j.Policy.CatchupWindow),
 				}
 				x.DroppedUntil = oldest
+				if x.Alerts.Missed {
+					x.DroppedAlert = cron.AlertID(x.Dropped.Occurrence, cron.AlertMissed)
+				}
 			}
 			from = oldest
 			wms[j.Name] = oldest // said once: the next plan starts here
@@ -287,6 +290,12 @@ func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) qu
 	x.IDs = make([]string, len(x.Due))
 	for i, d := range x.Due {
 		x.IDs[i] = cron.OccurrenceID(j.Name, d)
+	}
+	if x.Alerts.LateAfter > 0 {
+		x.Late = make([]string, len(x.IDs))
+		for i, id := range x.IDs {
+			x.Late[i] = cron.AlertID(id, cron.AlertLate)
+		}
 	}
 	starts := x.Due
 	if j.Jitter > 0 {
