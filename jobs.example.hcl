@@ -29,6 +29,16 @@ job "flaky" {
   handler "exec" {
     command = ["sh", "-c", "echo attempt $CRONFLEET_ATTEMPT; test $(( $(date +%s) % 2 )) -eq 0"]
   }
+  # Once per occurrence that fails for good, is missed, or has not started 30s past its
+  # due time; a real one would page someone (handler "http" { method = "POST", url = … }
+  # sends the event as JSON).
+  alert {
+    on         = ["failure", "missed", "late"]
+    late_after = "30s"
+    handler "exec" {
+      command = ["sh", "-c", "echo \"ALERT $CRONFLEET_ALERT_KIND: $CRONFLEET_ALERT_OCCURRENCE $CRONFLEET_ALERT_STATUS $CRONFLEET_ALERT_ERROR\""]
+    }
+  }
 }
 
 # Takes longer than its interval: the occurrence that falls due while it still runs waits

@@ -1,7 +1,7 @@
 // Package config turns HCL job files into the job set a runner executes.
 //
-// It owns the job file schema (the runner block, job blocks and their retry and
-// handler blocks), the defaults, every validation that can be done without Redis
+// It owns the job file schema (the runner block, job blocks and their retry,
+// handler and alert blocks), the defaults, every validation that can be done without Redis
 // or a clock, and the per-job definition hash that lets nodes detect drift. It
 // does not know which plugins exist: the runner asks [Config.CheckPlugins] once
 // it has discovered them.
@@ -27,6 +27,12 @@
 // (see Config.DecodeHandlers), and their expressions may use templates, lists,
 // maps and a fixed set of functions such as env() and jsonencode() (no
 // variables); the values are handed to the plugin as JSON.
+//
+// A job's alert block names the events it alerts on and a handler block of its
+// own, decoded and checked against its plugin exactly as the job's handler is (one
+// list of handler blocks, Config.handlers, feeds DecodeHandlers, CheckHandlers and
+// CheckPlugins). Its retry policy and timeout are fixed (AlertRetry, AlertTimeout):
+// the job's retry block is tuned for the job's work, not for a notification.
 //
 // A load either succeeds completely or returns no Config at all, so a runner
 // never starts, or reloads into, half of a job set.
