@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cronfleet/cronfleet/internal/config"
+	"github.com/cronfleet/cronfleet/internal/cron"
 	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
@@ -299,7 +300,10 @@ type Definition struct {
 	Attempts  int      `json:"attempts"`
 	Overlap   string   `json:"overlap,omitempty"`
 	CatchUp   string   `json:"catchup,omitempty"`
-	Source    string   `json:"source,omitempty"`
+	// Alert says which events run which alert handler, e.g. "failure, late after 2m: http";
+	// empty when the job has no alert block.
+	Alert  string `json:"alert,omitempty"`
+	Source string `json:"source,omitempty"`
 }
 
 // Job returns the job name of the job set with its next n fires.
@@ -375,6 +379,17 @@ func definition(j *config.Job) Definition {
 	}
 	d.Overlap = string(p.Overlap)
 	d.CatchUp = fmt.Sprintf("%s within %s", p.Catchup, p.CatchupWindow)
+	if a := j.Alert; a != nil {
+		var on []string
+		for _, k := range a.On {
+			if k == cron.AlertLate {
+				on = append(on, fmt.Sprintf("late after %s", a.LateAfter))
+			} else {
+				on = append(on, string(k))
+			}
+		}
+		d.Alert = strings.Join(on, ", ") + ": " + a.Handler.Plugin
+	}
 	if j.DeclRange.Filename != "" {
 		d.Source = fmt.Sprintf("%s:%d", j.DeclRange.Filename, j.DeclRange.Start.Line)
 	}

@@ -17,6 +17,10 @@ type Run struct {
 	LatenessMS *float64 `json:"lateness_ms,omitempty"`
 	// DurationMS is how long the handler ran.
 	DurationMS *float64 `json:"duration_ms,omitempty"`
+	// Alert is, for the run of an alert, its event: "failure", "missed" or "late".
+	Alert string `json:"alert,omitempty"`
+	// Watched is, for the run of an alert, the occurrence it is about.
+	Watched string `json:"watched,omitempty"`
 }
 
 // Ran reports whether the record's handler ran: skipped, missed and abandoned occurrences
@@ -29,6 +33,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 func runOf(r queue.Record) Run {
 	out := Run{Record: r}
+	if watched, kind, ok := cron.ParseAlert(r.Occurrence); ok {
+		out.Alert, out.Watched = string(kind), watched
+	}
 	if Ran(r) {
 		late, dur := ms(r.StartedAt.Sub(r.ScheduledAt)), ms(r.EndedAt.Sub(r.StartedAt))
 		out.LatenessMS, out.DurationMS = &late, &dur
