@@ -19,7 +19,9 @@ job "heartbeat" {
   }
 }
 
-# A job that fails half of the time and is retried with backoff.
+# A job that fails now and then and is retried with backoff: an occurrence due at :10, :30
+# or :50 past a minute fails its first attempt; one due on the minute fails every attempt,
+# and its alert runs.
 job "flaky" {
   schedule = "@every 10s"
   retry {
@@ -27,7 +29,7 @@ job "flaky" {
     backoff  = "2s"
   }
   handler "exec" {
-    command = ["sh", "-c", "echo attempt $CRONFLEET_ATTEMPT; test $(( $(date +%s) % 2 )) -eq 0"]
+    command = ["sh", "-c", "echo attempt $CRONFLEET_ATTEMPT; s=$${CRONFLEET_SCHEDULED_AT##*:}; s=$${s%.*}; case $${s%?} in 0) exit 1;; 1|3|5) test $CRONFLEET_ATTEMPT -gt 1;; esac"]
   }
   # Once per occurrence that fails for good, is missed, or has not started 30s past its
   # due time; a real one would page someone (handler "http" { method = "POST", url = … }

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cronfleet/cronfleet/internal/lease"
+	"github.com/cronfleet/cronfleet/internal/cron"
 	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
@@ -108,7 +109,9 @@ func (m *Metrics) Recorded(rec *queue.Record) {
 		return // never started
 	}
 	m.duration.Observe(rec.EndedAt.Sub(rec.StartedAt).Seconds())
-	if rec.Attempt == 1 {
+	// An alert's record is dated by the occurrence it is about, so its start is late by
+	// design (a late alert by late_after): it would only blur the fleet's punctuality.
+	if rec.Attempt == 1 && !cron.IsAlert(rec.Occurrence) {
 		// Never early by Redis' clock; a start before the due time is the error of this
 		// node's estimate of that clock, not a run that went early.
 		m.lateness.Observe(max(rec.StartedAt.Sub(rec.ScheduledAt), 0).Seconds())

@@ -94,23 +94,26 @@ func TestRecorded(t *testing.T) {
 	m.Recorded(ran(queue.StatusRetrying, 1, 2*time.Millisecond, time.Second))
 	m.Recorded(ran(queue.StatusFailed, 2, time.Minute, time.Second)) // a retry: no lateness
 	m.Recorded(ran(queue.StatusSucceeded, 1, -time.Millisecond, 0))  // clock estimate error
+	alert := ran(queue.StatusSucceeded, 1, 2*time.Minute, time.Second)
+	alert.Occurrence = "backup@2026-01-02T03:04:05.000Z~alert-late" // late by design: no lateness
+	m.Recorded(alert)
 	m.Recorded(&queue.Record{Job: "report", Status: queue.StatusSkipped})
 	m.Recorded(&queue.Record{Job: "report", Status: queue.StatusMissed})
 	m.Recorded(&queue.Record{Job: "report", Status: queue.StatusAbandoned, Attempt: 3})
 	m.Recorded(nil)
 
 	fams := scrape(t, reg)
-	want := map[string]float64{"backup,succeeded": 2, "backup,retrying": 1, "backup,failed": 1,
+	want := map[string]float64{"backup,succeeded": 3, "backup,retrying": 1, "backup,failed": 1,
 		"report,skipped": 1, "report,missed": 1, "report,abandoned": 1}
 	if diff := cmp.Diff(want, values(fams, "cronfleet_runs_total")); diff != "" {
 		t.Errorf("cronfleet_runs_total (-want +got):\n%s", diff)
 	}
-	if got := values(fams, "cronfleet_run_duration_seconds")[""]; got != 4 {
-		t.Errorf("duration observations = %v, want 4: the runs that started, every attempt", got)
+	if got := values(fams, "cronfleet_run_duration_seconds")[""]; got != 5 {
+		t.Errorf("duration observations = %v, want 5: the runs that started, every attempt", got)
 	}
 	h := fams["cronfleet_run_lateness_seconds"].GetMetric()[0].GetHistogram()
 	if got := h.GetSampleCount(); got != 3 {
-		t.Errorf("lateness observations = %v, want 3: first attempts that started", got)
+		t.Errorf("lateness observations = %v, want 3: first attempts that started, not alerts", got)
 	}
 	if got, want := h.GetSampleSum(), 0.005; got < want-1e-9 || got > want+1e-9 {
 		t.Errorf("lateness sum = %v, want %v: an early reading counts as on time", got, want)
