@@ -5,8 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cronfleet/cronfleet/internal/lease"
 	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/lease"
 	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
