@@ -68,6 +68,23 @@ func (f *fleet) alerts() []alertLine {
 	return out
 }
 
+// checkAlertedOnce checks that the alert of kind started exactly once for each occurrence
+// of events, and never for another.
+func (f *fleet) checkAlertedOnce(kind cron.AlertKind, events map[string]bool) {
+	f.t.Helper()
+	got := f.alertCounts(kind)
+	for occ := range events {
+		if got[occ] != 1 {
+			f.t.Errorf("%s alert of %s started %d times, want once", kind, occ, got[occ])
+		}
+	}
+	for occ, n := range got {
+		if !events[occ] {
+			f.t.Errorf("%s alert of %s, which had no such event, started %d times", kind, occ, n)
+		}
+	}
+}
+
 // alertCounts counts the alert handler starts of kind per watched occurrence, checking
 // that each names its alert id.
 func (f *fleet) alertCounts(kind cron.AlertKind) map[string]int {
@@ -140,17 +157,7 @@ func TestAlertsOnFailureAndLate(t *testing.T) {
 	if len(failed) != 3 {
 		t.Errorf("fails: %d occurrences failed, want 3: %v", len(failed), f.finals("fails"))
 	}
-	got := f.alertCounts(cron.AlertFailure)
-	for occ := range failed {
-		if got[occ] != 1 {
-			t.Errorf("failure alert of %s started %d times, want once", occ, got[occ])
-		}
-	}
-	for occ, n := range got {
-		if !failed[occ] {
-			t.Errorf("failure alert of %s, which did not fail, started %d times", occ, n)
-		}
-	}
+	f.checkAlertedOnce(cron.AlertFailure, failed)
 
 	// waits: exactly its second occurrence was late, once.
 	late := f.alertCounts(cron.AlertLate)
@@ -235,17 +242,7 @@ func TestAlertsOnMissed(t *testing.T) {
 		}
 		return ranAfter && len(missed) > 0
 	})
-	got := f.alertCounts(cron.AlertMissed)
-	for occ := range missed {
-		if got[occ] != 1 {
-			t.Errorf("missed alert of %s started %d times, want once", occ, got[occ])
-		}
-	}
-	for occ, n := range got {
-		if !missed[occ] {
-			t.Errorf("missed alert of %s, which was not missed, started %d times", occ, n)
-		}
-	}
+	f.checkAlertedOnce(cron.AlertMissed, missed)
 	if n := len(f.alertCounts(cron.AlertFailure)); n != 0 {
 		t.Errorf("%d failure alerts, want none", n)
 	}
