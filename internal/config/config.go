@@ -104,6 +104,10 @@ type Job struct {
 	Handler Handler
 	// Alert, if not nil, is the job's alert block: which events run which handler.
 	Alert *Alert
+	// After are the job's after blocks, in file order: the upstream jobs whose runs' ends
+	// run it. A job with after blocks may have no schedule (Schedule is then empty and
+	// Sched never due).
+	After []After
 	// DeclRange is the range of the job block header, for diagnostics about the job.
 	DeclRange hcl.Range
 	// Hash is the hex SHA-256 of the job's effective definition (everything but

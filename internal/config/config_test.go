@@ -98,6 +98,9 @@ func writeSummary(w *bytes.Buffer, cfg *Config) {
 			fmt.Fprintf(w, "  alert on=%v late_after=%s retry attempts=%d backoff=%s timeout=%s handler %s %s\n",
 				a.On, a.LateAfter, a.Retry.Attempts, a.Retry.Backoff, a.Timeout, a.Handler.Plugin, a.Handler.Settings)
 		}
+		for _, a := range j.After {
+			fmt.Fprintf(w, "  after %s on=%s\n", a.Job, a.On)
+		}
 		fmt.Fprintf(w, "  hash %s\n", j.Hash)
 	}
 	for _, p := range cfg.Plugins {

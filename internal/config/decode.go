@@ -54,8 +54,9 @@ func runnerSchema() *hcl.BodySchema {
 
 func jobSchema() *hcl.BodySchema {
 	return &hcl.BodySchema{
-		// schedule is required, but checked by decodeJob: its diagnostic can
-		// name the job and point at its header rather than at the open brace.
+		// schedule is required unless the job has after blocks, and checked by decodeJob:
+		// its diagnostic can name the job and point at its header rather than at the
+		// open brace.
 		Attributes: []hcl.AttributeSchema{
 			{Name: "schedule"},
 			{Name: "timezone"},
@@ -74,6 +75,7 @@ func jobSchema() *hcl.BodySchema {
 			{Type: "retry"},
 			{Type: "handler", LabelNames: []string{"plugin"}},
 			{Type: "alert"},
+			{Type: "after", LabelNames: []string{"job"}},
 		},
 	}
 }
@@ -161,6 +163,7 @@ func merge(dec *decoder, files [][]item) (*Config, hcl.Diagnostics) {
 			}
 		}
 	}
+	diags = append(diags, checkAfter(cfg.Jobs)...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -343,12 +346,8 @@ func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 			j.Sched = cron.Bounded(sched, j.StartAt, j.EndAt)
 		}
 	} else {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Missing schedule",
-			Detail:   fmt.Sprintf("Job %q has no schedule; add one such as schedule = \"@daily\" or schedule = \"0 30 2 * * *\".", j.Name),
-			Subject:  b.DefRange.Ptr(),
-		})
+		// A job that runs after others needs no schedule: decided once its blocks are read.
+		j.Sched = never{}
 	}
 
 	if a := content.Attributes["timeout"]; a != nil {
@@ -380,6 +379,15 @@ func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 			h, d := decodeHandler(blk, dec.eval)
 			diags = append(diags, d...)
 			j.Handler = h
+		case "after":
+			a, d := decodeAfter(blk, j.Name)
+			diags = append(diags, d...)
+			if i := slices.IndexFunc(j.After, func(p After) bool { return p.Job == a.Job }); i >= 0 {
+				diags = append(diags, duplicate("Duplicate after block",
+					fmt.Sprintf("Job %q runs after %q more than once; one after block per upstream job", j.Name, a.Job), blk.DefRange, j.After[i].DeclRange))
+				continue
+			}
+			j.After = append(j.After, a)
 		case "alert":
 			if alertDecl != nil {
 				diags = append(diags, duplicate("Duplicate alert block",
@@ -391,6 +399,14 @@ func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 			diags = append(diags, d...)
 			j.Alert = a
 		}
+	}
+	if content.Attributes["schedule"] == nil && len(j.After) == 0 {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing schedule",
+			Detail:   fmt.Sprintf("Job %q has no schedule; add one such as schedule = \"@daily\" or schedule = \"0 30 2 * * *\", or an after block.", j.Name),
+			Subject:  b.DefRange.Ptr(),
+		})
 	}
 	if handlerDecl == nil {
 		diags = append(diags, &hcl.Diagnostic{

@@ -43,6 +43,7 @@ func hashJob(j *Job) string {
 		Catchup   string    `json:"catchup,omitempty"`
 		Window    int64     `json:"catchup_window_ns,omitempty"`
 		Alert     *alertDef `json:"alert,omitempty"`
+		After     []string  `json:"after,omitempty"`
 	}{
 		Version:    "cronfleet.job.v1",
 		Schedule:   j.Schedule,
@@ -74,6 +75,11 @@ func hashJob(j *Job) string {
 			def.Alert.On = append(def.Alert.On, string(k))
 		}
 	}
+	for _, a := range j.After {
+		def.After = append(def.After, a.Job+" "+string(a.On))
+	}
+	// Sorted: the order of a job's after blocks means nothing.
+	slices.Sort(def.After)
 	if !j.StartAt.IsZero() {
 		def.StartAt = j.StartAt.UTC().Format(time.RFC3339Nano)
 	}
