@@ -43,18 +43,25 @@ func IsTriggered(id string) bool {
 	return i >= 0 && strings.IndexByte(id[i:], triggerMark) >= 0
 }
 
-// ParseOccurrenceID splits an id made by OccurrenceID, TriggeredID or AlertID into the job
-// name and the due instant (in UTC; of an alert, the watched occurrence's). It splits at
-// the last '@', so job names may contain '@'. Only the exact forms those functions produce
-// are accepted.
+// ParseOccurrenceID splits an id made by OccurrenceID, TriggeredID, AlertID or DependentID
+// into the job name and the due instant (in UTC; of an alert, the watched occurrence's; of
+// a dependent, the upstream instant's). It splits at the last '@', so job names may contain
+// '@'. Only the exact forms those functions produce are accepted.
 func ParseOccurrenceID(id string) (job string, due time.Time, err error) {
 	whole := id
 	if watched, _, ok := ParseAlert(id); ok {
 		id = watched
 	}
+	if IsDependent(id) {
+		id = strings.TrimSuffix(id, afterMark)
+	}
 	job, due, err = parseOccurrenceID(id)
 	if err != nil && whole != id {
-		return "", time.Time{}, fmt.Errorf("cron: alert id %q: %w", whole, err)
+		kind := "alert"
+		if IsDependent(whole) {
+			kind = "dependent"
+		}
+		return "", time.Time{}, fmt.Errorf("cron: %s id %q: %w", kind, whole, err)
 	}
 	return job, due, err
 }
