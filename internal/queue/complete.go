@@ -36,6 +36,11 @@ type Completion struct {
 	// completion is the one that counts: the failure alert of a run that failed for good.
 	// It is ignored with Retry or Release.
 	Alert string
+	// Dependents are the jobs that run after this one and whose after blocks this end
+	// concerns. They are written to the shard's deps outbox by the same script call that
+	// finishes the occurrence, if and only if this completion is the one that counts, and
+	// DrainDependents carries them to their own shards. Ignored with Retry or Release.
+	Dependents []Dependent
 }
 
 // markerTTL is how long a completion marker outlives the lock it replaces: long enough for
@@ -90,8 +95,12 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error
 			if action == "done" {
 				alert = c.Alert
 			}
+			deps := ""
+			if action == "done" {
+				deps = dependentLines(c.Dependents, c.Record)
+			}
 			args = append(args, c.Claim.Occurrence, c.Claim.Job, strconv.FormatInt(c.Claim.Token, 10),
-				strconv.Itoa(c.Claim.Attempt), action, c.Delay.Milliseconds(), rec, alert)
+				strconv.Itoa(c.Claim.Attempt), action, c.Delay.Milliseconds(), rec, alert, deps)
 		}
 		var occs []string
 		for _, i := range idx[s] {
@@ -144,7 +153,7 @@ func (q *Queue) completeArgs(shard int) []any {
 
 func (q *Queue) completeCall(shard int, args []any, occs []string) call {
 	k := q.keys(shard)
-	return call{script: q.complete, keys: []string{k.agenda(), k.attempts(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens()},
+	return call{script: q.complete, keys: []string{k.agenda(), k.attempts(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.deps()},
 		args: args, shard: shard, jobs: jobsOf(occs), occs: occs}
 }
 

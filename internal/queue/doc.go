@@ -26,6 +26,10 @@
 //	next          hash  occurrence id → not-before (ms) of its job's next occurrence
 //	late          hash  occurrence id → 1 when it was added after it was due (catch-up)
 //	trig:OCC      str   marks a trigger applied (a day), so a re-sent one adds nothing
+//	deps          hash  "OCC\tJOB" → what JOB, which runs after OCC's job, needs of OCC's end:
+//	                    the outbox that DrainDependents empties into JOB's shard
+//	join:OCC      hash  of an occurrence run after others: upstream job → "UPOCC MET STATUS"
+//	                    for each upstream that ended, "!" once decided; expires (JoinTTL)
 //	out:OCC       strm  the occurrence's output lines, every attempt's, with an end marker per
 //	                    attempt; capped (OutputLines), expiring OutputRetention after an end
 //	epoch         hash  id, seq, at, lost, hold, from, previd, prevseq: the lost-state guard
@@ -72,6 +76,16 @@
 //     runs only if its occurrence has not started and its job is not paused. The alerts
 //     hash is apart from policy because nodes of earlier versions parse policy strictly
 //     ('^(%S+) (%S+) (%d+)$'), and must still read the policies of jobs that alert.
+//   - A job that runs after others (cron.DependentID: JOB@INSTANT~after) may live in another
+//     shard, another Cluster slot, than its upstreams, so no script can add its occurrence
+//     with the upstream's end. The completion that counts writes the end into its own
+//     shard's deps outbox, in the same step (lua/complete.lua), exactly once; nodes carry
+//     outbox entries into the downstream's shard (lua/join.lua) and delete them only after:
+//     at least once. The join key makes carrying idempotent (an upstream is one field; a
+//     decided occurrence is not decided again), so the downstream is added once, when every
+//     upstream of its instant has ended as required, or recorded skipped once when one ended
+//     otherwise. The outbox and join keys are outside the lost-state guard: across a loss
+//     of Redis' state a dependent run is at most once, like an alert.
 //   - Every script is safe to run twice for the same arguments, because go-redis re-sends a
 //     command whose reply timed out: claims cache their reply, completions leave a marker.
 //   - Scripts are batched per shard and shards are pipelined, so one round trip claims,
@@ -83,7 +97,7 @@
 // ARGV and reply. queue.go has the Queue and Redis' clock (Time); eval.go runs script calls
 // in one pipeline, by SHA with a fallback to EVAL when Redis lost its script cache; then one
 // file per operation: expand.go (Expand, Watermarks), claim.go (Claim, Renew), complete.go
-// (Complete), record.go (run records and History), output.go (a run's live output:
+// (Complete), deps.go (DrainDependents, Upstream), record.go (run records and History), output.go (a run's live output:
 // AppendOutput, ReadOutput), check.go (CheckEviction), stats.go (Stats, what a monitor
 // reads of the agenda and the nodes), guard.go (the
 // lost-state guard: Lost, Recover). lua/lib.lua holds what several scripts share, the guard

@@ -242,7 +242,7 @@ func (q *Queue) redo(ctx context.Context, cs []completion) error {
 					action, at = "reretry", c.retryAt.UnixMilli()
 				}
 				args = append(args, c.claim.Occurrence, c.claim.Job, strconv.FormatInt(c.claim.Token, 10),
-					strconv.Itoa(c.claim.Attempt), action, at, c.record, "")
+					strconv.Itoa(c.claim.Attempt), action, at, c.record, "", "")
 			}
 			calls = append(calls, q.completeCall(s, args, occs))
 			shards = append(shards, s)

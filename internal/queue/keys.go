@@ -123,6 +123,15 @@ func (k keys) tokens() string { return k.tag + ":tokens" }
 // go-redis re-sends after its occurrence already ran adds nothing.
 func (k keys) triggered(id string) string { return k.tag + ":trig:" + id }
 
+// deps is a hash "OCC\tJOB" → what JOB, which runs after OCC's job, needs to know of OCC's
+// end: written by the completion that records the end (lua/complete.lua), drained by nodes
+// into JOB's shard (deps.go), since that may be another Cluster slot.
+func (k keys) deps() string { return k.tag + ":deps" }
+
+// joinPrefix + occurrence id is a hash of the upstream runs that ended for an occurrence of a
+// job that runs after others (lua/join.lua), and whether it was decided; it expires.
+func (k keys) joinPrefix() string { return k.tag + ":join:" }
+
 // request + id caches the reply of one claim call, so a claim that go-redis re-sends after a
 // lost reply returns the same claims instead of orphaning them.
 func (k keys) request(id string) string { return k.tag + ":req:" + id }

@@ -23,6 +23,8 @@ var (
 	renewSrc string
 	//go:embed lua/complete.lua
 	completeSrc string
+	//go:embed lua/join.lua
+	joinSrc string
 	//go:embed lua/trigger.lua
 	triggerSrc string
 )
@@ -82,6 +84,7 @@ type Queue struct {
 	renew    *redis.Script
 	complete *redis.Script
 	trigger  *redis.Script
+	join     *redis.Script
 	output   *redis.Script
 	stats    *redis.Script
 	// announceScript is named apart from Announce, the method that runs it.
@@ -126,6 +129,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 		renew:          redis.NewScript(libSrc + renewSrc),
 		complete:       redis.NewScript(libSrc + completeSrc),
 		trigger:        redis.NewScript(triggerSrc),
+		join:           redis.NewScript(libSrc + joinSrc),
 		output:         redis.NewScript(outputSrc),
 		stats:          redis.NewScript(statsSrc),
 		announceScript: redis.NewScript(announceSrc),

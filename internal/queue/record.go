@@ -79,6 +79,9 @@ type Record struct {
 	// Metadata is the handler's result Metadata, such as "exit_code" or "status_code": the
 	// values a dashboard or script can test without parsing Output.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Upstream are, for an occurrence run after others (cron.DependentID), the upstream
+	// occurrences whose ends ran it (or, skipped, whose ends did not all match), sorted.
+	Upstream []string `json:"upstream,omitempty"`
 }
 
 // History returns up to n of job's most recent run records, newest first.

@@ -3,14 +3,17 @@
 --
 -- KEYS[1] agenda (zset), KEYS[2] attempts (hash), KEYS[3] running (hash job -> occurrence),
 -- KEYS[4] cancel (hash occurrence -> the one replacing it), KEYS[5] next (hash), KEYS[6] late (hash),
--- KEYS[7] epoch (hash, see guard in lib.lua), KEYS[8] tokens (hash occ -> last token)
+-- KEYS[7] epoch (hash, see guard in lib.lua), KEYS[8] tokens (hash occ -> last token),
+-- KEYS[9] deps (hash "OCC\tJOB" -> the entry that runs JOB after OCC, drained by join.lua)
 -- ARGV[1] lock key prefix, ARGV[2] history key prefix, ARGV[3] history length,
 -- ARGV[4] marker TTL (ms), ARGV[5] wait key prefix, ARGV[6] the shard's epoch as the caller
 -- knows it, ARGV[7] the guard's parameters ("HOLD SETTLEAFTER", ms), ARGV[8] lease (ms),
--- then groups of 8: occurrence id, job, token, attempt, action ("done" | "retry" |
+-- then groups of 9: occurrence id, job, token, attempt, action ("done" | "retry" |
 -- "release" | "redo" | "reretry"), delay (ms; for "reretry" the instant, ms), history record
 -- ("" for none), alert (an alert's id, cron.AlertID, added to the agenda due now when a
--- "done" is applied: the run failed for good and its job alerts on failure; "" for none)
+-- "done" is applied: the run failed for good and its job alerts on failure; "" for none),
+-- dependents (lines "JOB\t…", one per job after this one whose after block this end
+-- concerns, written to KEYS[9] when a "done" is applied; "" for none)
 -- Returns: the guard's "ID SEQ FROM NOW", then for each group 1 if applied (now or by an
 -- earlier identical call), 0 if refused because the caller no longer holds the lease, 2 if
 -- applied and the job's overlap slot went to a waiting occurrence, which is due now, -1 if
@@ -45,6 +48,11 @@
 -- call finds its done marker, and the occurrence never comes back. A write-back ("redo")
 -- adds none: Redis lost state, and what it forgot may include an alert that already ran;
 -- an alert is at most once across such a loss.
+--
+-- The jobs that run after this one may live in other shards, which a script cannot reach on
+-- Redis Cluster; so the completion that counts writes what they need into its own shard's
+-- deps outbox, in the same step, and nodes carry it over (join.lua) and then delete it. A
+-- write-back adds none, as it adds no alert.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hlen = tonumber(ARGV[3])
@@ -52,7 +60,7 @@ local marker_ttl = tonumber(ARGV[4])
 local ep = guard(KEYS[7], ARGV[6], now, ARGV[7])
 local recovering = ep.hold > 0 and now <= ep.hold + tonumber(ARGV[8])
 local out = {ep.reply}
-for i = 9, #ARGV, 8 do
+for i = 9, #ARGV, 9 do
   local occ, job, token, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local action, delay, record, alert = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7]
   local lk = ARGV[1] .. occ
@@ -77,6 +85,11 @@ for i = 9, #ARGV, 8 do
       redis.call('SET', lk, 'done:' .. token, 'PX', marker_ttl)
       res = res + free(KEYS[3], KEYS[1], ARGV[5], job, occ)
       if action == 'done' and alert ~= '' then redis.call('ZADD', KEYS[1], 'NX', now, alert) end
+      if action == 'done' then
+        for line in string.gmatch(ARGV[i + 8], '[^\n]+') do
+          redis.call('HSET', KEYS[9], occ .. '\t' .. string.match(line, '^[^\t]*'), line)
+        end
+      end
     elseif action == 'reretry' then
       redis.call('ZADD', KEYS[1], 'NX', delay, occ)
       if tonumber(redis.call('HGET', KEYS[2], occ) or '0') < tonumber(attempt) then
