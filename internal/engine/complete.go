@@ -124,6 +124,12 @@ func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 				if len(res.LetIn) > 0 {
 					e.notify()
 				}
+				for i, c := range batch {
+					if len(c.c.Dependents) > 0 && i < len(res.Accepted) && res.Accepted[i] {
+						e.carryNow() // its end waits in an outbox
+						break
+					}
+				}
 				break
 			}
 			e.outages.failed("complete", err)

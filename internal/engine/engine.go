@@ -85,6 +85,7 @@ type Engine struct {
 	clock   *redisClock
 
 	wake  chan struct{} // something may be due earlier than the dispatcher thought
+	carry chan struct{} // an outbox of upstream ends has something new (after.go)
 	heads *heads
 
 	slots       chan struct{} // one token per running occurrence
@@ -132,6 +133,7 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 		outages:     &outageLog{log: log},
 		clock:       &redisClock{node: cfg.Now},
 		wake:        make(chan struct{}, 1),
+		carry:       make(chan struct{}, 1),
 		heads:       newHeads(),
 		slots:       make(chan struct{}, cfg.Concurrency),
 		completions: make(chan completion),
@@ -169,6 +171,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	loops.Go(func() { e.completer(serveCtx, ctx.Done()) })
 	loops.Go(func() { e.expander(ctx) })
 	loops.Go(func() { e.announcer(ctx) })
+	loops.Go(func() { e.carrier(ctx) })
 
 	var runs sync.WaitGroup
 	e.dispatcher(ctx, runCtx, &runs)

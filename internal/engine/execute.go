@@ -53,6 +53,9 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 	if job != nil && cron.IsAlert(c.Occurrence) {
 		a.alert = e.alertEvent(ctx, c.Occurrence)
 	}
+	if job != nil {
+		a.rec.Upstream = e.upstream(ctx, c.Occurrence)
+	}
 	var how queue.Completion
 	switch {
 	case skip == errUnknownJob && e.clock.now().Sub(due) < staleAfter:
@@ -98,7 +101,7 @@ func (e *Engine) run(ctx context.Context, a *attempt, startAt time.Time) queue.C
 	res, err := e.h.RunAt(ctx, a.job.Handler.Plugin, &sdk.Run{
 		Job: a.job.Name, ScheduledAt: a.due, Attempt: a.claim.Attempt, FencingToken: a.claim.Token,
 		OccurrenceID: a.claim.Occurrence, Node: e.cfg.Node, Settings: a.job.Handler.Settings,
-		StopWithin: e.keeper.Margin(), Alert: a.alert,
+		StopWithin: e.keeper.Margin(), Alert: a.alert, Upstream: a.rec.Upstream,
 	}, startAt, func(line string) {
 		tail.add(line)
 		live.add(ctx, line)
@@ -194,6 +197,7 @@ func (e *Engine) record(a *attempt, how queue.Completion) {
 	}
 	bound(a.rec)
 	how.Claim, how.Record, how.Alert = a.claim, a.rec, failureAlert(a, how)
+	how.Dependents = e.dependents(a, how)
 	// A node that stops while Redis is away gives up a lease after the run's end.
 	switch e.complete(how, time.Now().Add(e.cfg.Lease)) {
 	case refused:

@@ -12,10 +12,11 @@ type jobSet struct {
 	byName map[string]*config.Job
 	shards []int  // the agenda shards that hold the jobs
 	hash   string // config.SetHash of list
+	after  map[string][]*config.Job // job → the jobs that run after it
 }
 
 func newJobSet(jobs []*config.Job) *jobSet {
-	s := &jobSet{list: jobs, byName: make(map[string]*config.Job, len(jobs)), hash: config.SetHash(jobs)}
+	s := &jobSet{list: jobs, byName: make(map[string]*config.Job, len(jobs)), hash: config.SetHash(jobs), after: downstream(jobs)}
 	seen := map[int]bool{}
 	for _, j := range jobs {
 		s.byName[j.Name] = j

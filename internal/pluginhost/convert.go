@@ -19,6 +19,7 @@ func toProto(r *sdk.Run) *pb.RunRequest {
 		Node:         r.Node,
 		Settings:     r.Settings,
 		StopWithinMs: r.StopWithin.Milliseconds(),
+		Upstream:     r.Upstream,
 	}
 	if !r.ScheduledAt.IsZero() {
 		req.ScheduledAt = timestamppb.New(r.ScheduledAt)

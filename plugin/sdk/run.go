@@ -88,6 +88,10 @@ type Run struct {
 	// idempotency key of the notification) and Alert.Occurrence the id of the
 	// occurrence the event is about.
 	Alert *Alert
+	// Upstream are, when this occurrence runs because others ended (the job's
+	// after blocks), the ids of those upstream occurrences, sorted: one, or
+	// one per upstream job of a fan-in. Empty for a scheduled run.
+	Upstream []string
 
 	output func(line string) // set by Serve; nil means discard
 	logger *slog.Logger      // set by Serve; nil means discard

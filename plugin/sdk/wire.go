@@ -158,6 +158,7 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, startAt time.Time,
 		Node:         req.GetNode(),
 		Settings:     settings,
 		StopWithin:   time.Duration(req.GetStopWithinMs()) * time.Millisecond,
+		Upstream:     req.GetUpstream(),
 		output:       output,
 		logger:       s.log,
 	}

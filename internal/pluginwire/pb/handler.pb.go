@@ -536,7 +536,11 @@ type RunRequest struct {
 	// its work: the job's alert handler is called about an event of the
 	// occurrence alert.occurrence_id. Added to v3 later; a plugin that does not
 	// know it runs the alert like any run.
-	Alert         *Alert `protobuf:"bytes,11,opt,name=alert,proto3" json:"alert,omitempty"`
+	Alert *Alert `protobuf:"bytes,11,opt,name=alert,proto3" json:"alert,omitempty"`
+	// upstream, when not empty, are the ids of the occurrences whose ends ran
+	// this one (the job's after blocks), sorted: one, or one per upstream job of
+	// a fan-in. Added to v3 later; a plugin that does not know it ignores it.
+	Upstream      []string `protobuf:"bytes,12,rep,name=upstream,proto3" json:"upstream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -644,6 +648,13 @@ func (x *RunRequest) GetFenceMonotonicNs() int64 {
 func (x *RunRequest) GetAlert() *Alert {
 	if x != nil {
 		return x.Alert
+	}
+	return nil
+}
+
+func (x *RunRequest) GetUpstream() []string {
+	if x != nil {
+		return x.Upstream
 	}
 	return nil
 }
@@ -1031,7 +1042,7 @@ const file_handler_proto_rawDesc = "" +
 	"\bproblems\x18\x01 \x03(\v2\x1c.cronfleet.plugin.v3.ProblemR\bproblems\"A\n" +
 	"\aProblem\x12\x1c\n" +
 	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xaa\x03\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xc6\x03\n" +
 	"\n" +
 	"RunRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12=\n" +
@@ -1045,7 +1056,8 @@ const file_handler_proto_rawDesc = "" +
 	"\x0estop_within_ms\x18\t \x01(\x03R\fstopWithinMs\x12,\n" +
 	"\x12fence_monotonic_ns\x18\n" +
 	" \x01(\x03R\x10fenceMonotonicNs\x120\n" +
-	"\x05alert\x18\v \x01(\v2\x1a.cronfleet.plugin.v3.AlertR\x05alert\"\xbf\x01\n" +
+	"\x05alert\x18\v \x01(\v2\x1a.cronfleet.plugin.v3.AlertR\x05alert\x12\x1a\n" +
+	"\bupstream\x18\f \x03(\tR\bupstream\"\xbf\x01\n" +
 	"\x05Alert\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x10\n" +
 	"\x03job\x18\x02 \x01(\tR\x03job\x12#\n" +

@@ -30,6 +30,10 @@
 // CRONFLEET_ALERT_SCHEDULED_AT, CRONFLEET_ALERT_STATUS and
 // CRONFLEET_ALERT_ERROR (empty for a late one).
 //
+// Dependencies: run because upstream occurrences ended (the job's after
+// blocks, sdk.Run.Upstream set), the command also sees their ids as
+// CRONFLEET_UPSTREAM_OCCURRENCE, comma-separated for a fan-in.
+//
 // Processes: the command runs in its own process group. When the run's ctx
 // is cancelled (timeout, lost lease, shutdown, or the lease's fence passing
 // while the runner is frozen or cut off, see plugin/sdk) the whole group gets

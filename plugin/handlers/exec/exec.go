@@ -279,6 +279,9 @@ func environ(run *sdk.Run, jobEnv map[string]string) []string {
 			"CRONFLEET_ALERT_ERROR="+a.Error,
 		)
 	}
+	if len(run.Upstream) > 0 {
+		env = append(env, "CRONFLEET_UPSTREAM_OCCURRENCE="+strings.Join(run.Upstream, ","))
+	}
 	return env
 }
 

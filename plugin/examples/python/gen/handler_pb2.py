@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rhandler.proto\x12\x13\x63ronfleet.plugin.v3\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n\x0eSessionRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12.\n\x03run\x18\x02 \x01(\x0b\x32\x1f.cronfleet.plugin.v3.RunRequestH\x00\x12\x10\n\x06\x63\x61ncel\x18\x03 \x01(\x08H\x00\x12\x1c\n\x12\x66\x65nce_monotonic_ns\x18\x05 \x01(\x03H\x00\x12,\n\x08\x64\x65\x61\x64line\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x05\n\x03msg\"\x97\x01\n\x0cSessionEvent\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x06output\x18\x02 \x01(\tH\x00\x12\x30\n\x06result\x18\x03 \x01(\x0b\x32\x1e.cronfleet.plugin.v3.RunResultH\x00\x12.\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1d.cronfleet.plugin.v3.RunErrorH\x00\x42\x07\n\x05\x65vent\")\n\x08RunError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\" \n\x0c\x43heckRequest\x12\x10\n\x08settings\x18\x01 \x01(\x0c\"?\n\rCheckResponse\x12.\n\x08problems\x18\x01 \x03(\x0b\x32\x1c.cronfleet.plugin.v3.Problem\"-\n\x07Problem\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa8\x02\n\nRunRequest\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x30\n\x0cscheduled_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x15\n\rfencing_token\x18\x04 \x01(\x03\x12\x15\n\roccurrence_id\x18\x05 \x01(\t\x12\x0c\n\x04node\x18\x06 \x01(\t\x12\x10\n\x08settings\x18\x07 \x01(\x0c\x12\x1d\n\x15start_at_monotonic_ns\x18\x08 \x01(\x03\x12\x16\n\x0estop_within_ms\x18\t \x01(\x03\x12\x1a\n\x12\x66\x65nce_monotonic_ns\x18\n \x01(\x03\x12)\n\x05\x61lert\x18\x0b \x01(\x0b\x32\x1a.cronfleet.plugin.v3.Alert\"\x8a\x01\n\x05\x41lert\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x15\n\roccurrence_id\x18\x03 \x01(\t\x12\x30\n\x0cscheduled_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"\xd2\x01\n\tRunResult\x12\x0f\n\x07message\x18\x01 \x01(\t\x12>\n\x08metadata\x18\x02 \x03(\x0b\x32,.cronfleet.plugin.v3.RunResult.MetadataEntry\x12\x0e\n\x06output\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x11\n\thas_error\x18\x05 \x01(\x08\x12\x11\n\tpermanent\x18\x06 \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x0f\n\rSchemaRequest\"J\n\x0eSchemaResponse\x12\x32\n\nattributes\x18\x01 \x03(\x0b\x32\x1e.cronfleet.plugin.v3.AttributeJ\x04\x08\x02\x10\x03\"d\n\tAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08required\x18\x03 \x01(\x08\x12\x14\n\x0c\x64\x65\x66\x61ult_json\x18\x04 \x01(\x0c\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t2\x83\x02\n\x07Handler\x12Q\n\x06Schema\x12\".cronfleet.plugin.v3.SchemaRequest\x1a#.cronfleet.plugin.v3.SchemaResponse\x12N\n\x05\x43heck\x12!.cronfleet.plugin.v3.CheckRequest\x1a\".cronfleet.plugin.v3.CheckResponse\x12U\n\x07Session\x12#.cronfleet.plugin.v3.SessionRequest\x1a!.cronfleet.plugin.v3.SessionEvent(\x01\x30\x01\x42\x37Z5github.com/cronfleet/cronfleet/internal/pluginwire/pbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rhandler.proto\x12\x13\x63ronfleet.plugin.v3\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n\x0eSessionRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12.\n\x03run\x18\x02 \x01(\x0b\x32\x1f.cronfleet.plugin.v3.RunRequestH\x00\x12\x10\n\x06\x63\x61ncel\x18\x03 \x01(\x08H\x00\x12\x1c\n\x12\x66\x65nce_monotonic_ns\x18\x05 \x01(\x03H\x00\x12,\n\x08\x64\x65\x61\x64line\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x05\n\x03msg\"\x97\x01\n\x0cSessionEvent\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x06output\x18\x02 \x01(\tH\x00\x12\x30\n\x06result\x18\x03 \x01(\x0b\x32\x1e.cronfleet.plugin.v3.RunResultH\x00\x12.\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1d.cronfleet.plugin.v3.RunErrorH\x00\x42\x07\n\x05\x65vent\")\n\x08RunError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\" \n\x0c\x43heckRequest\x12\x10\n\x08settings\x18\x01 \x01(\x0c\"?\n\rCheckResponse\x12.\n\x08problems\x18\x01 \x03(\x0b\x32\x1c.cronfleet.plugin.v3.Problem\"-\n\x07Problem\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xba\x02\n\nRunRequest\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x30\n\x0cscheduled_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x15\n\rfencing_token\x18\x04 \x01(\x03\x12\x15\n\roccurrence_id\x18\x05 \x01(\t\x12\x0c\n\x04node\x18\x06 \x01(\t\x12\x10\n\x08settings\x18\x07 \x01(\x0c\x12\x1d\n\x15start_at_monotonic_ns\x18\x08 \x01(\x03\x12\x16\n\x0estop_within_ms\x18\t \x01(\x03\x12\x1a\n\x12\x66\x65nce_monotonic_ns\x18\n \x01(\x03\x12)\n\x05\x61lert\x18\x0b \x01(\x0b\x32\x1a.cronfleet.plugin.v3.Alert\x12\x10\n\x08upstream\x18\x0c \x03(\t\"\x8a\x01\n\x05\x41lert\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x15\n\roccurrence_id\x18\x03 \x01(\t\x12\x30\n\x0cscheduled_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"\xd2\x01\n\tRunResult\x12\x0f\n\x07message\x18\x01 \x01(\t\x12>\n\x08metadata\x18\x02 \x03(\x0b\x32,.cronfleet.plugin.v3.RunResult.MetadataEntry\x12\x0e\n\x06output\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x11\n\thas_error\x18\x05 \x01(\x08\x12\x11\n\tpermanent\x18\x06 \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x0f\n\rSchemaRequest\"J\n\x0eSchemaResponse\x12\x32\n\nattributes\x18\x01 \x03(\x0b\x32\x1e.cronfleet.plugin.v3.AttributeJ\x04\x08\x02\x10\x03\"d\n\tAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08required\x18\x03 \x01(\x08\x12\x14\n\x0c\x64\x65\x66\x61ult_json\x18\x04 \x01(\x0c\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t2\x83\x02\n\x07Handler\x12Q\n\x06Schema\x12\".cronfleet.plugin.v3.SchemaRequest\x1a#.cronfleet.plugin.v3.SchemaResponse\x12N\n\x05\x43heck\x12!.cronfleet.plugin.v3.CheckRequest\x1a\".cronfleet.plugin.v3.CheckResponse\x12U\n\x07Session\x12#.cronfleet.plugin.v3.SessionRequest\x1a!.cronfleet.plugin.v3.SessionEvent(\x01\x30\x01\x42\x37Z5github.com/cronfleet/cronfleet/internal/pluginwire/pbb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'handler_pb2', globals())
@@ -37,19 +37,19 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _PROBLEM._serialized_start=547
   _PROBLEM._serialized_end=592
   _RUNREQUEST._serialized_start=595
-  _RUNREQUEST._serialized_end=891
-  _ALERT._serialized_start=894
-  _ALERT._serialized_end=1032
-  _RUNRESULT._serialized_start=1035
-  _RUNRESULT._serialized_end=1245
-  _RUNRESULT_METADATAENTRY._serialized_start=1198
-  _RUNRESULT_METADATAENTRY._serialized_end=1245
-  _SCHEMAREQUEST._serialized_start=1247
-  _SCHEMAREQUEST._serialized_end=1262
-  _SCHEMARESPONSE._serialized_start=1264
-  _SCHEMARESPONSE._serialized_end=1338
-  _ATTRIBUTE._serialized_start=1340
-  _ATTRIBUTE._serialized_end=1440
-  _HANDLER._serialized_start=1443
-  _HANDLER._serialized_end=1702
+  _RUNREQUEST._serialized_end=909
+  _ALERT._serialized_start=912
+  _ALERT._serialized_end=1050
+  _RUNRESULT._serialized_start=1053
+  _RUNRESULT._serialized_end=1263
+  _RUNRESULT_METADATAENTRY._serialized_start=1216
+  _RUNRESULT_METADATAENTRY._serialized_end=1263
+  _SCHEMAREQUEST._serialized_start=1265
+  _SCHEMAREQUEST._serialized_end=1280
+  _SCHEMARESPONSE._serialized_start=1282
+  _SCHEMARESPONSE._serialized_end=1356
+  _ATTRIBUTE._serialized_start=1358
+  _ATTRIBUTE._serialized_end=1458
+  _HANDLER._serialized_start=1461
+  _HANDLER._serialized_end=1720
 # @@protoc_insertion_point(module_scope)
