@@ -10,8 +10,8 @@ import (
 type jobSet struct {
 	list   []*config.Job
 	byName map[string]*config.Job
-	shards []int  // the agenda shards that hold the jobs
-	hash   string // config.SetHash of list
+	shards []int                    // the agenda shards that hold the jobs
+	hash   string                   // config.SetHash of list
 	after  map[string][]*config.Job // job → the jobs that run after it
 }
 
