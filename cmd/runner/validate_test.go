@@ -31,6 +31,7 @@ func TestValidateReportsLocatedDiagnostics(t *testing.T) {
 		{"duplicate_job.hcl", []string{"duplicate_job.hcl:8:1: error: Duplicate job", "duplicate_job.hcl:1,1"}},
 		{"unknown_plugin.hcl", []string{"unknown_plugin.hcl:3:11: error: Unknown plugin", `"kafka"`}},
 		{"exec_wrong_type.hcl", []string{"exec_wrong_type.hcl:4:15: error: Incorrect attribute value type", "list of string required"}},
+		{"after_cycle.hcl", []string{"after_cycle.hcl:13:3: error: Dependency cycle", `in job "load"`, "extract → load → report → extract"}},
 		{"exec_misspelled.hcl", []string{"exec_misspelled.hcl:4:5: error: Unsupported argument", `Did you mean "command"?`}},
 		// Found by the plugins' own checks, beyond their schemas.
 		{"exec_no_command.hcl", []string{"exec_no_command.hcl:3:3: error: Invalid handler setting", "one of command and shell is required"}},
