@@ -1,7 +1,7 @@
 // Package config turns HCL job files into the job set a runner executes.
 //
 // It owns the job file schema (the runner block, job blocks and their retry,
-// handler and alert blocks), the defaults, every validation that can be done without Redis
+// handler, alert and after blocks), the defaults, every validation that can be done without Redis
 // or a clock, and the per-job definition hash that lets nodes detect drift. It
 // does not know which plugins exist: the runner asks [Config.CheckPlugins] once
 // it has discovered them.
@@ -33,6 +33,11 @@
 // list of handler blocks, Config.handlers, feeds DecodeHandlers, CheckHandlers and
 // CheckPlugins). Its retry policy and timeout are fixed (AlertRetry, AlertTimeout):
 // the job's retry block is tuned for the job's work, not for a notification.
+//
+// A job's after blocks name the jobs whose runs' ends run it; a job with after blocks needs
+// no schedule. What needs the whole job set (an upstream that exists, no dependency cycle)
+// is checked once every file is merged; a cycle is reported at the after block that closes
+// it, so each cycle is named once.
 //
 // A load either succeeds completely or returns no Config at all, so a runner
 // never starts, or reloads into, half of a job set.

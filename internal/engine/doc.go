@@ -12,7 +12,9 @@
 //   - each run (execute.go) goes to its handler plugin at once, with the instant before
 //     which the plugin must not start it, under its lease and the job's timeout, and its
 //     outcome decides the occurrence's: done, retried or handed back;
-//   - the completer (complete.go) batches finished runs into one round trip.
+//   - the completer (complete.go) batches finished runs into one round trip;
+//   - the carrier (after.go) moves the ends of upstream runs, which their completions left
+//     in their shards' outboxes, into the shards of the jobs that run after them.
 //
 // Clocks (clock.go): Redis' clock decides what is due. A node keeps one redisClock, fed by
 // the TIME in Redis' replies, with two views of it: an estimate on the node's own clock
