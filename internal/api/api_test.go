@@ -175,6 +175,9 @@ func newFixture(t *testing.T, tokens string) *fixture {
 				ScheduledAt: due, StartedAt: start, EndedAt: end, Status: queue.StatusFailed, Error: "exit code 3", Output: "disk full\n"},
 			{Occurrence: "backup@2026-12-06T03:00:00.000Z", Job: "backup", Node: "node-b", Attempt: 1, FencingToken: 5,
 				ScheduledAt: due, StartedAt: start, EndedAt: end, Status: queue.StatusRetrying, Error: "exit code 3"},
+			{Occurrence: "backup@2026-12-05T03:00:00.000Z~after", Job: "backup", Node: "node-b", Attempt: 1, FencingToken: 3,
+				ScheduledAt: due.Add(-23 * time.Hour), StartedAt: start.Add(-23 * time.Hour), EndedAt: end.Add(-23 * time.Hour),
+				Status: queue.StatusSucceeded, Upstream: []string{"extract@2026-12-05T03:00:00.000Z"}},
 			{Occurrence: "backup@2026-12-05T03:00:00.000Z~alert-late", Job: "backup", Node: "node-a", Attempt: 1, FencingToken: 4,
 				ScheduledAt: due.Add(-23 * time.Hour), StartedAt: start.Add(-23 * time.Hour), EndedAt: end.Add(-23 * time.Hour), Status: queue.StatusSucceeded},
 		}},
@@ -277,7 +280,7 @@ func TestEndpoints(t *testing.T) {
 		{"an alert's run", "GET", "/v1/jobs/backup/runs", "", 200, func(m map[string]any) bool {
 			runs, _ := m["runs"].([]any)
 			last, _ := runs[len(runs)-1].(map[string]any)
-			return len(runs) == 3 && last["alert"] == "late" && last["watched"] == "backup@2026-12-05T03:00:00.000Z"
+			return len(runs) == 4 && last["alert"] == "late" && last["watched"] == "backup@2026-12-05T03:00:00.000Z"
 		}},
 		{"job runs", "GET", "/v1/jobs/backup/runs?n=1", "", 200, func(m map[string]any) bool {
 			runs, _ := m["runs"].([]any)
@@ -576,7 +579,7 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		want []string
 	}{
 		{"/", []string{`href="/jobs/backup"`, `class="mark paused"`, `class="mark new"`, "Europe/Berlin", "1 of 1 nodes alive", "disk replaced"}},
-		{"/jobs/backup", []string{"alert: late", `href="/runs/backup@2026-12-05T03:00:00.000Z"`, `<svg class="timeline"`, `<g class="bar failed">`, `<g class="bar retrying">`, "node-a", "node-b",
+		{"/jobs/backup", []string{"alert: late", `after <a href="/runs/extract@2026-12-05T03:00:00.000Z">`, `href="/runs/backup@2026-12-05T03:00:00.000Z"`, `<svg class="timeline"`, `<g class="bar failed">`, `<g class="bar retrying">`, "node-a", "node-b",
 			`id="trigger"`, `id="resume"`, "Paused fleet-wide", "exit code 3", "Next fires"}},
 		{"/runs/" + url.PathEscape("backup@2026-12-06T03:00:00.000Z"), []string{"copying\n[attempt 1 ended: retrying]\ndisk full", `id="output"`, "node-b", "data-ended"}},
 		{"/nodes", []string{"node-a", "alive", "abc"}},
