@@ -135,6 +135,17 @@
 // or after its start, and none comes after its end, which is included. Both
 // are schedules like any other, so Expand and the agenda need nothing new.
 //
+// # Calendars
+//
+// A Calendar is a named set of whole days, as Quartz's HolidayCalendar: a job that excludes
+// it does not run on those days. A day is a calendar date, not a span of instants, so it is
+// read in a zone: the calendar's own when it names one, and otherwise the zone of each job
+// that excludes it ("2026-12-25" is Christmas Day on the job's wall clock, whatever daylight
+// saving does to its length). Excluded says which calendar excludes an instant and the date
+// it falls on there; Without is a schedule less those instants, which skips a whole run of
+// excluded days in one step. The test is on the schedule's instant, never a jittered one,
+// so the decision does not depend on the jitter and the occurrence id says it all.
+//
 // # Occurrence ids
 //
 // OccurrenceID names one occurrence as "JOB@2006-01-02T15:04:05.000Z", the
