@@ -39,6 +39,9 @@ type Config struct {
 	Jobs []*Job
 	// Plugins are the plugin blocks, sorted by name; names are unique.
 	Plugins []*Plugin
+	// Calendars are the calendar blocks, sorted by name; names are unique. The jobs that
+	// exclude one share it.
+	Calendars []*cron.Calendar
 
 	eval *hcl.EvalContext // functions for handler blocks, kept for DecodeHandlers
 }
@@ -86,6 +89,11 @@ type Job struct {
 	// Sched is Schedules parsed for Location and the DST policies, bounded by StartAt and
 	// EndAt: the job's due instants.
 	Sched cron.Schedule
+	// Exclude are the calendars of the job's exclude list, in its order: an occurrence whose
+	// scheduled instant falls on one of their days does not run, and is recorded as skipped
+	// (cron.Excluded; the job's zone reads a calendar that names none). Shared between the
+	// jobs that exclude the same calendars, so never modified.
+	Exclude []*cron.Calendar
 	// Jitter delays each occurrence by an amount in [0, Jitter) drawn from its id, the same
 	// on every node (cron.Jitter); zero for none.
 	Jitter time.Duration

@@ -101,10 +101,27 @@ func writeSummary(w *bytes.Buffer, cfg *Config) {
 		for _, a := range j.After {
 			fmt.Fprintf(w, "  after %s on=%s\n", a.Job, a.On)
 		}
+		if len(j.Exclude) > 0 {
+			var names []string
+			for _, c := range j.Exclude {
+				names = append(names, c.Name())
+			}
+			fmt.Fprintf(w, "  exclude=%q\n", names)
+		}
 		fmt.Fprintf(w, "  hash %s\n", j.Hash)
 	}
 	for _, p := range cfg.Plugins {
 		fmt.Fprintf(w, "plugin %s path=%s sha256=%s max_concurrent=%d\n", p.Name, p.Path, p.SHA256, p.MaxConcurrent)
+	}
+	for _, c := range cfg.Calendars {
+		zone := "(each job's)"
+		if c.Location() != nil {
+			zone = c.Location().String()
+		}
+		fmt.Fprintf(w, "calendar %s timezone=%s sha256=%s\n", c.Name(), zone, c.Digest())
+		for _, r := range c.Ranges() {
+			fmt.Fprintf(w, "  %s..%s\n", r.From, r.To)
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ func fileSchema() *hcl.BodySchema {
 			{Type: "runner"},
 			{Type: "job", LabelNames: []string{"name"}},
 			{Type: "plugin", LabelNames: []string{"name"}},
+			{Type: "calendar", LabelNames: []string{"name"}},
 		},
 	}
 }
@@ -70,6 +71,7 @@ func jobSchema() *hcl.BodySchema {
 			{Name: "catchup"},
 			{Name: "catchup_window"},
 			{Name: "timeout"},
+			{Name: "exclude"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "retry"},
@@ -95,12 +97,15 @@ func retrySchema() *hcl.BodySchema {
 // are decoded in parallel; merge then settles, in file order, what depends on the others
 // (duplicates, the one runner block).
 type item struct {
-	typ    string    // the block type: "runner", "job" or "plugin"
-	def    hcl.Range // the block header
-	runner Runner
-	job    *Job
-	plugin *Plugin
-	diags  hcl.Diagnostics
+	typ      string    // the block type: "runner", "job", "plugin" or "calendar"
+	def      hcl.Range // the block header
+	runner   Runner
+	job      *Job
+	plugin   *Plugin
+	calendar *cron.Calendar // nil if the block has errors
+	label    string         // the calendar's name
+	exclude  []calendarRef  // the job's exclude list, resolved by merge
+	diags    hcl.Diagnostics
 }
 
 // block decodes one top-level block of the file schema.
@@ -111,8 +116,16 @@ func (dec *decoder) block(b *hcl.Block) item {
 		it.runner, it.diags = decodeRunner(b)
 	case "job":
 		it.job, it.diags = dec.job(b)
+		var d hcl.Diagnostics
+		it.exclude, d = decodeExclude(b)
+		it.diags = append(it.diags, d...)
 	case "plugin":
 		it.plugin, it.diags = decodePlugin(b)
+	case "calendar":
+		if len(b.Labels) > 0 { // HCL drops calendar blocks without a label, so this always holds
+			it.label = b.Labels[0]
+		}
+		it.calendar, it.diags = dec.calendar(b)
 	}
 	return it
 }
@@ -129,6 +142,9 @@ func merge(dec *decoder, files [][]item) (*Config, hcl.Diagnostics) {
 	}
 	seen := make(map[string]*Job, n)
 	plugins := map[string]*Plugin{}
+	cals := map[string]*cron.Calendar{}
+	calDecl := map[string]hcl.Range{}
+	refs := map[*Job][]calendarRef{}
 	for _, items := range files {
 		for _, it := range items {
 			diags = append(diags, it.diags...)
@@ -151,6 +167,9 @@ func merge(dec *decoder, files [][]item) (*Config, hcl.Diagnostics) {
 				}
 				seen[j.Name] = j
 				cfg.Jobs = append(cfg.Jobs, j)
+				if len(it.exclude) > 0 {
+					refs[j] = it.exclude
+				}
 			case "plugin":
 				p := it.plugin
 				if prev, ok := plugins[p.Name]; ok {
@@ -160,15 +179,29 @@ func merge(dec *decoder, files [][]item) (*Config, hcl.Diagnostics) {
 				}
 				plugins[p.Name] = p
 				cfg.Plugins = append(cfg.Plugins, p)
+			case "calendar":
+				name := it.label
+				if prev, ok := calDecl[name]; ok {
+					diags = append(diags, duplicate("Duplicate calendar",
+						fmt.Sprintf("Calendar %q is defined more than once; calendar names must be unique across all files", name), it.def, prev))
+					continue
+				}
+				calDecl[name] = it.def
+				cals[name] = it.calendar // nil if it has errors: known, but reported already
+				if it.calendar != nil {
+					cfg.Calendars = append(cfg.Calendars, it.calendar)
+				}
 			}
 		}
 	}
 	diags = append(diags, checkAfter(cfg.Jobs)...)
+	diags = append(diags, exclusions(cfg.Jobs, refs, cals)...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	slices.SortFunc(cfg.Jobs, func(a, b *Job) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(cfg.Plugins, func(a, b *Plugin) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(cfg.Calendars, func(a, b *cron.Calendar) int { return strings.Compare(a.Name(), b.Name()) })
 	return cfg, diags
 }
 

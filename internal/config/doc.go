@@ -1,7 +1,7 @@
 // Package config turns HCL job files into the job set a runner executes.
 //
-// It owns the job file schema (the runner block, job blocks and their retry,
-// handler, alert and after blocks), the defaults, every validation that can be done without Redis
+// It owns the job file schema (the runner block, calendar blocks, job blocks and their
+// retry, handler, alert and after blocks), the defaults, every validation that can be done without Redis
 // or a clock, and the per-job definition hash that lets nodes detect drift. It
 // does not know which plugins exist: the runner asks [Config.CheckPlugins] once
 // it has discovered them.
@@ -38,6 +38,13 @@
 // no schedule. What needs the whole job set (an upstream that exists, no dependency cycle)
 // is checked once every file is merged; a cycle is reported at the after block that closes
 // it, so each cycle is named once.
+//
+// Calendar blocks name days a job may exclude (calendar.go). They are top-level blocks,
+// unique across all files, because one calendar serves many jobs; a job's exclude list is
+// resolved once every block is decoded, since blocks decode independently and in parallel.
+// A job holds pointers to the shared calendars (jobs with the same list share the list), and
+// its definition hash includes each calendar's name and digest, so changing a holiday is a
+// change of exactly the jobs that exclude it, and jobs that exclude none keep their hash.
 //
 // A load either succeeds completely or returns no Config at all, so a runner
 // never starts, or reloads into, half of a job set.

@@ -44,6 +44,8 @@ func hashJob(j *Job) string {
 		Window    int64     `json:"catchup_window_ns,omitempty"`
 		Alert     *alertDef `json:"alert,omitempty"`
 		After     []string  `json:"after,omitempty"`
+		// A changed calendar changes the jobs that exclude it: their runs differ.
+		Exclude []excludeDef `json:"exclude,omitempty"`
 	}{
 		Version:    "cronfleet.job.v1",
 		Schedule:   j.Schedule,
@@ -80,6 +82,9 @@ func hashJob(j *Job) string {
 	}
 	// Sorted: the order of a job's after blocks means nothing.
 	slices.Sort(def.After)
+	for _, c := range j.Exclude {
+		def.Exclude = append(def.Exclude, excludeDef{Calendar: c.Name(), Digest: c.Digest()})
+	}
 	if !j.StartAt.IsZero() {
 		def.StartAt = j.StartAt.UTC().Format(time.RFC3339Nano)
 	}
@@ -89,6 +94,13 @@ func hashJob(j *Job) string {
 	b, _ := json.Marshal(def) // strings and integers always encode
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// excludeDef is one calendar a job excludes, as its hash sees it: the name, which its
+// skipped records say, and the digest of its zone and days.
+type excludeDef struct {
+	Calendar string `json:"calendar"`
+	Digest   string `json:"sha256"`
 }
 
 // alertDef is a job's alert block as its hash sees it. Its retry and timeout are fixed,

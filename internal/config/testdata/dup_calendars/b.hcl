@@ -1,0 +1,3 @@
+calendar "holidays" {
+  dates = ["2026-12-26"]
+}
