@@ -8,7 +8,8 @@
 // Redis. Jobs are spread over Shards shards by a hash of their name. Per shard:
 //
 //	agenda        zset  occurrence id → earliest instant (ms) it may be claimed
-//	lock:OCC      str   fencing token of the lease holder (PX = lease), then a done/retry marker
+//	lock:OCC      str   fencing token of the lease holder (PX = lease), then a done/retry marker;
+//	                    "excluded" for an occurrence a calendar excludes, until after its due time
 //	fence         hash  job → last fencing token handed out
 //	tokens        hash  occurrence id → the last token handed out for it (which completion counts)
 //	attempts      hash  occurrence id → claims so far
@@ -48,6 +49,10 @@
 //     or reloads add each occurrence once, and a completed one is never added again. Its
 //     score, from which it may be claimed, may lie after its due time (a job's jitter), so
 //     the watermark counts due times, not scores.
+//   - An occurrence that a calendar excludes is never added: expand.lua writes its skipped
+//     record instead, under the same watermark rule, so once, and marks its lock so that a
+//     replan that looks behind the watermark does not write it again. Nothing claims it,
+//     so no handler ever starts it, and it holds no overlap slot and no max_runs count.
 //   - Due is decided by Redis' TIME inside claim.lua, never by a node's clock, and so is a
 //     job's pause: a claim of a paused job's occurrence tells the claimer to record it as
 //     skipped, which it does through the same completion as a run.

@@ -46,6 +46,12 @@ type Expansion struct {
 	Dropped *Record
 	// DroppedUntil is the end of what Dropped passed over.
 	DroppedUntil time.Time
+	// Excluded are the records of the schedule's occurrences that a calendar excludes
+	// (cron.Excluded), ascending by ScheduledAt, their due time: each is written to history
+	// (skipped) instead of adding its occurrence, by the call that finds it new by the rule
+	// that adds Due, so once however many nodes send it. They are not counted by MaxRuns,
+	// and none is recorded once the cap is reached.
+	Excluded []Record
 	// DroppedAlert, if not empty, is the id of the missed alert (cron.AlertID) about
 	// Dropped's occurrence, added due now by the call that writes Dropped.
 	DroppedAlert string
@@ -119,7 +125,7 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 			args, jobs = nil, nil
 		}
 		for _, e := range list {
-			if len(args) > 0 && len(args)+10+5*len(e.Due) > maxArgsPerCall {
+			if len(args) > 0 && len(args)+10+5*(len(e.Due)+len(e.Excluded)) > maxArgsPerCall {
 				flush()
 			}
 			dropped, until := "", int64(0)
@@ -134,10 +140,25 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 			if e.Dropped != nil {
 				droppedAlert = e.DroppedAlert
 			}
-			args = append(args, e.Job, len(e.Due), e.MaxRuns, e.Policy.String(), until, dropped,
+			args = append(args, e.Job, len(e.Due)+len(e.Excluded), e.MaxRuns, e.Policy.String(), until, dropped,
 				e.Definition+" "+strconv.FormatInt(max(e.Loaded.UnixMilli(), 0), 10)+" "+q.cfg.Node, floorMS(e.Floor),
 				e.Alerts.String(), droppedAlert)
+			x := 0 // the next of e.Excluded, merged in by due time
+			excluded := func(before time.Time, last bool) error {
+				for ; x < len(e.Excluded) && (last || e.Excluded[x].ScheduledAt.Before(before)); x++ {
+					b, err := json.Marshal(e.Excluded[x])
+					if err != nil {
+						return fmt.Errorf("queue: expand %s: %w", e.Job, err)
+					}
+					ms := e.Excluded[x].ScheduledAt.UnixMilli()
+					args = append(args, ms, ms, e.Excluded[x].Occurrence, 0, string(b))
+				}
+				return nil
+			}
 			for i, d := range e.Due {
+				if err := excluded(d, false); err != nil {
+					return Expanded{}, err
+				}
 				nb := d
 				if e.NotBefore != nil {
 					nb = e.NotBefore[i]
@@ -151,6 +172,9 @@ func (q *Queue) Expand(ctx context.Context, exps []Expansion) (Expanded, error) 
 					late = e.Late[i]
 				}
 				args = append(args, d.UnixMilli(), nb.UnixMilli(), e.IDs[i], next, late)
+			}
+			if err := excluded(time.Time{}, true); err != nil {
+				return Expanded{}, err
 			}
 			jobs = append(jobs, e.Job)
 		}

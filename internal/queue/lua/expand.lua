@@ -13,7 +13,8 @@
 --         none), alerts ("KINDS LATEMS", "" for none), the missed alert of the dropped
 --         record ("" for none), then n quintuples (due ms, not-before ms, occurrence id,
 --         the next occurrence's not-before ms or 0, its late watch's id or ""), ascending
---         by due time
+--         by due time; an occurrence that a calendar excludes has its skipped record (JSON,
+--         starting with "{") in place of the late watch
 -- Returns: the guard's "ID SEQ FROM NOW", then for each job its watermark after the call
 -- (ms, as a string; "" if none), prefixed with "+" when this call wrote the job's dropped
 -- record, or "-NODE" when a newer definition of the job, loaded by NODE, is in force: the
@@ -52,6 +53,12 @@
 -- watermark is older than the job's catch-up window plans from the window's start and sends
 -- the record of what it passes over (missed); the record is written once, by the call that
 -- finds the watermark still before dropped-until.
+--
+-- An occurrence that a calendar excludes is never added: when new by the same rule, its
+-- skipped record is written to history and the watermark moves past it, so it is recorded
+-- once however many nodes send it; it does not count toward max runs, and past the cap it is
+-- not recorded. A short-lived marker in its lock key, which outlives its due time, keeps a
+-- replan or a floor (below), which look behind the watermark, from recording it again.
 --
 -- After Redis lost state, a node plans its jobs again from a floor: the last instant it knew
 -- the shard's state sound. Occurrences due after the floor are added as if the watermark
@@ -165,13 +172,20 @@ for _ = 1, njobs do
       local occ = ARGV[i + 5 * j + 2]
       local nx = tonumber(ARGV[i + 5 * j + 3])
       local watch = ARGV[i + 5 * j + 4]
+      local excluded = string.sub(watch, 1, 1) == '{'
       local new
       if base then new = due > base else new = score >= now end
       if new and (replanned or floor > 0) and redis.call('EXISTS', ARGV[4] .. occ) == 1 then new = false end
       if new and floor > 0 and (redis.call('ZSCORE', wk, occ) or redis.call('HGET', KEYS[10], job) == occ) then
         new = false
       end
-      if new then
+      if new and excluded then
+        local lk = ARGV[4] .. occ
+        if (maxruns == 0 or count < maxruns) and redis.call('EXISTS', lk) == 0
+            and pushHistory(ARGV[2] .. job, watch, hlen) then
+          redis.call('SET', lk, 'excluded', 'PX', math.max(due - now, 0) + 3600000)
+        end
+      elseif new then
         if maxruns == 0 or count < maxruns then
           if redis.call('ZADD', KEYS[1], 'NX', score, occ) == 1 then
             if nx > 0 then redis.call('HSET', KEYS[5], occ, nx) end
