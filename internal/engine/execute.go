@@ -220,8 +220,8 @@ const errUnknownJob = "job is not defined on this node"
 const handBackDelay = 2 * time.Second
 
 // resolve finds the job and due time of a claim (the schedule's instant plus the job's
-// jitter), or says why it must be skipped: the job is not defined on this node, or its
-// schedule no longer produces this occurrence.
+// jitter), or says why it must be skipped: the job is not defined on this node, its
+// schedule no longer produces this occurrence, or a calendar excludes it.
 func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
 	name, due, err := cron.ParseOccurrenceID(c.Occurrence)
 	if err != nil {
@@ -241,6 +241,11 @@ func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
 	}
 	if next := job.Sched.Next(due.Add(-time.Millisecond)); !next.Equal(due) {
 		return nil, due, "occurrence is no longer in the job's schedule"
+	}
+	// Expansion never adds what a calendar excludes; one added under a definition without
+	// the calendar is skipped all the same.
+	if x, ok := cron.Excluded(due, job.Location, job.Exclude); ok {
+		return nil, due, x.String()
 	}
 	// The id names the instant the schedule gives; the occurrence was due after its jitter.
 	return job, due.Add(cron.Jitter(c.Occurrence, job.Jitter)), ""

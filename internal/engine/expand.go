@@ -143,7 +143,7 @@ func (e *Engine) expander(ctx context.Context) {
 				// If it was in force already, what lies before the watermark is not added.
 				wms[j.Name] = now
 			}
-			if x := e.plan(j, wms, now); len(x.Due) > 0 || defs.due(j.Name) || !floors[j.Name].IsZero() {
+			if x := e.plan(j, wms, now); len(x.Due) > 0 || len(x.Excluded) > 0 || defs.due(j.Name) || !floors[j.Name].IsZero() {
 				x.Floor = floors[j.Name]
 				defs.stamp(&x, j.Hash)
 				exps = append(exps, x)
@@ -284,6 +284,9 @@ func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) qu
 		}
 	}
 	x.Due = cron.Expand(j.Sched, from, now.Add(e.cfg.Horizon), maxExpand)
+	if len(j.Exclude) > 0 {
+		x.Due, x.Excluded = e.exclude(j, x.Due, now)
+	}
 	if len(x.Due) == 0 {
 		return x
 	}
@@ -309,10 +312,35 @@ func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) qu
 	// Each occurrence's next is the one after it in this expansion; the last one's is the
 	// schedule's next (zero past the schedule's end).
 	x.Next = append(slices.Clone(starts[1:]), time.Time{})
-	if last := j.Sched.Next(x.Due[len(x.Due)-1]); !last.IsZero() {
+	if last := cron.Without(j.Sched, j.Location, j.Exclude).Next(x.Due[len(x.Due)-1]); !last.IsZero() {
 		x.Next[len(x.Next)-1] = last.Add(cron.Jitter(cron.OccurrenceID(j.Name, last), j.Jitter))
 	}
 	return x
+}
+
+// exclude splits due into the instants that run and the records of those that j's calendars
+// exclude: the expansion writes those to history as skipped, so that the occurrence is
+// recorded once and never reaches the agenda, where it would be claimed, count toward
+// max_runs and hold the job's overlap slot. The record's scheduled time is the schedule's
+// instant: the test is on it, not on the jittered start, which never comes.
+func (e *Engine) exclude(j *config.Job, due []time.Time, now time.Time) ([]time.Time, []queue.Record) {
+	var recs []queue.Record
+	runs := due[:0:0]
+	for _, d := range due {
+		x, ok := cron.Excluded(d, j.Location, j.Exclude)
+		if !ok {
+			runs = append(runs, d)
+			continue
+		}
+		recs = append(recs, queue.Record{
+			Occurrence: cron.OccurrenceID(j.Name, d), Job: j.Name, Node: e.cfg.Node,
+			ScheduledAt: d.UTC(), StartedAt: now.UTC(), EndedAt: now.UTC(), Status: queue.StatusSkipped, Error: x.String(),
+		})
+	}
+	if recs == nil {
+		return due, nil
+	}
+	return runs, recs
 }
 
 // firstStart is the earliest instant from which an occurrence of x may be claimed.
