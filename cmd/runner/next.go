@@ -88,13 +88,30 @@ func writeNext(w io.Writer, j *config.Job, fires []fleet.Fire) {
 	if j.MaxRuns > 0 {
 		fmt.Fprintf(w, ", at most %d runs", j.MaxRuns)
 	}
+	if len(j.Exclude) > 0 {
+		names := make([]string, len(j.Exclude))
+		for i, c := range j.Exclude {
+			names[i] = fmt.Sprintf("%q", c.Name())
+		}
+		fmt.Fprintf(w, ", excluding calendar %s", strings.Join(names, ", "))
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "AT (UTC)\tLOCAL\tJITTER\tDST")
+	header := "AT (UTC)\tLOCAL\tJITTER\tDST"
+	if len(j.Exclude) > 0 {
+		header += "\tEXCLUDED"
+	}
+	fmt.Fprintln(tw, header)
 	for _, f := range fires {
 		note := map[string]string{"at_change": "at the change", "repeated_first": "repeated hour, first", "repeated_second": "repeated hour, second"}[f.DST]
-		fmt.Fprintf(tw, "%s\t%s %s\t+%s\t%s\n", f.At.Format("2006-01-02 15:04:05.000"), f.At.In(j.Location).Format("2006-01-02 15:04:05"), f.Zone,
+		fmt.Fprintf(tw, "%s\t%s %s\t+%s\t%s", f.At.Format("2006-01-02 15:04:05.000"), f.At.In(j.Location).Format("2006-01-02 15:04:05"), f.Zone,
 			time.Duration(f.JitterMS)*time.Millisecond, note)
+		if f.Excluded != "" {
+			fmt.Fprintf(tw, "\texcluded by %q (%s)", f.Excluded, f.ExcludedDate)
+		} else if len(j.Exclude) > 0 {
+			fmt.Fprint(tw, "\t")
+		}
+		fmt.Fprintln(tw)
 	}
 	_ = tw.Flush()
 	if len(fires) == 0 {

@@ -108,8 +108,8 @@ type Job struct {
 	Name     string `json:"name"`
 	Schedule string `json:"schedule"`
 	Timezone string `json:"timezone"`
-	// Next is the job's next fire after now (with its jitter), by the reader's clock;
-	// absent if none.
+	// Next is the job's next fire after now (with its jitter), by the reader's clock, that
+	// no calendar excludes; absent if none.
 	Next *time.Time `json:"next,omitempty"`
 	// Last is the job's latest run record; absent if none.
 	Last *queue.Record `json:"last,omitempty"`
@@ -266,8 +266,8 @@ func (f *Fleet) jobs(ctx context.Context, jobs []*config.Job) ([]Job, error) {
 	out := make([]Job, 0, len(jobs))
 	for _, j := range jobs {
 		js := Job{Name: j.Name, Schedule: j.Schedule, Timezone: ZoneName(j)}
-		if next := NextFires(j, now, 1); len(next) > 0 {
-			js.Next = &next[0].At
+		if next, ok := NextRun(j, now); ok {
+			js.Next = &next.At
 		}
 		if r, ok := last[j.Name]; ok {
 			js.Last = &r
