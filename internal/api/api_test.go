@@ -138,8 +138,13 @@ job "backup" {
   timezone = "Europe/Berlin"
   handler "exec" { command = ["true"] }
 }
+calendar "holidays" {
+  dates = ["2026-12-25"]
+}
 job "every-second" {
   schedule = "* * * * * *"
+  exclude  = ["holidays"]
+  after "backup" { on = "failure" }
   handler "exec" { command = ["true"] }
 }
 `
@@ -281,6 +286,10 @@ func TestEndpoints(t *testing.T) {
 			runs, _ := m["runs"].([]any)
 			last, _ := runs[len(runs)-1].(map[string]any)
 			return len(runs) == 4 && last["alert"] == "late" && last["watched"] == "backup@2026-12-05T03:00:00.000Z"
+		}},
+		{"a job's calendars and upstreams", "GET", "/v1/jobs/every-second", "", 200, func(m map[string]any) bool {
+			d, _ := m["definition"].(map[string]any)
+			return fmt.Sprint(d["exclude"]) == "[holidays]" && fmt.Sprint(d["after"]) == "[backup on failure]"
 		}},
 		{"job runs", "GET", "/v1/jobs/backup/runs?n=1", "", 200, func(m map[string]any) bool {
 			runs, _ := m["runs"].([]any)

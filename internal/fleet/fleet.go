@@ -302,8 +302,12 @@ type Definition struct {
 	CatchUp   string   `json:"catchup,omitempty"`
 	// Alert says which events run which alert handler, e.g. "failure, late after 2m: http";
 	// empty when the job has no alert block.
-	Alert  string `json:"alert,omitempty"`
-	Source string `json:"source,omitempty"`
+	Alert string `json:"alert,omitempty"`
+	// Exclude names the calendars whose days the job does not run on.
+	Exclude []string `json:"exclude,omitempty"`
+	// After says which jobs' runs run it, and on which outcome: "extract on success".
+	After  []string `json:"after,omitempty"`
+	Source string   `json:"source,omitempty"`
 }
 
 // Job returns the job name of the job set with its next n fires.
@@ -389,6 +393,12 @@ func definition(j *config.Job) Definition {
 			}
 		}
 		d.Alert = strings.Join(on, ", ") + ": " + a.Handler.Plugin
+	}
+	for _, c := range j.Exclude {
+		d.Exclude = append(d.Exclude, c.Name())
+	}
+	for _, a := range j.After {
+		d.After = append(d.After, a.Job+" on "+string(a.On))
 	}
 	if j.DeclRange.Filename != "" {
 		d.Source = fmt.Sprintf("%s:%d", j.DeclRange.Filename, j.DeclRange.Start.Line)
