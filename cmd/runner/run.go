@@ -47,7 +47,7 @@ func runNode(args []string, stderr io.Writer) error {
 	rf.register(fs, "; none: the embedded single-node store")
 	node := fs.String("node", "", "node name in history and logs (default HOSTNAME-PID)")
 	pluginDir := fs.String("plugin-dir", "", "directory of third-party plugin binaries")
-	concurrency := fs.Int("concurrency", 1024, "most runs this node has going at once")
+	concurrency := fs.Int("concurrency", 0, fmt.Sprintf("this node's capacity: the most runs it has going at once, counting those claimed ahead (default: the runner block's concurrency, else %d)", config.DefaultConcurrency))
 	grace := fs.Duration("grace", 10*time.Second, "how long running handlers may finish after SIGTERM before they are cancelled")
 	allowWritable := fs.Bool("allow-writable-plugins", false, "run plugin binaries that others than the runner's user or root could replace (unsafe)")
 	allowEviction := fs.Bool("allow-eviction", false, "run even if Redis may evict keys (maxmemory-policy is not noeviction): unsafe")
@@ -97,6 +97,10 @@ func runNode(args []string, stderr io.Writer) error {
 		return err
 	}
 	gctune.Release()
+	capacity, err := nodeCapacity(fs, *concurrency, cfg.Runner.Concurrency)
+	if err != nil {
+		return err
+	}
 
 	var g run.Group
 	{
@@ -164,7 +168,7 @@ func runNode(args []string, stderr io.Writer) error {
 		Version:       version(),
 		Jobs:          cfg.Jobs,
 		Lease:         cfg.Runner.Lease,
-		Concurrency:   *concurrency,
+		Concurrency:   capacity,
 		Grace:         *grace,
 		AllowEviction: skipEvictionCheck,
 		Logger:        logger,
@@ -177,7 +181,7 @@ func runNode(args []string, stderr io.Writer) error {
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error {
 			defer stopStore()
-			logger.Info("node started", "jobs", len(cfg.Jobs), "namespace", cfg.Runner.Namespace, "lease", cfg.Runner.Lease)
+			logger.Info("node started", "jobs", len(cfg.Jobs), "namespace", cfg.Runner.Namespace, "lease", cfg.Runner.Lease, "concurrency", capacity)
 			err := eng.Run(ctx)
 			logger.Info("node stopped", "redis_round_trips", stats.roundTrips.Load(), "redis_commands", stats.commands.Load())
 			return err
@@ -208,6 +212,23 @@ func runNode(args []string, stderr io.Writer) error {
 		g.Add(func() error { return srv.Run(ctx, ln) }, func(error) { cancel() })
 	}
 	return g.Run()
+}
+
+// nodeCapacity is the node's one capacity: the -concurrency flag when given, since an
+// operator sizes a host on its command line, else the runner block's concurrency, else the
+// default.
+func nodeCapacity(fs *flag.FlagSet, flagValue, fileValue int) (int, error) {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "concurrency" })
+	switch {
+	case given && (flagValue < 1 || flagValue > config.MaxConcurrency):
+		return 0, fmt.Errorf("-concurrency %d: want 1 to %d", flagValue, config.MaxConcurrency)
+	case given:
+		return flagValue, nil
+	case fileValue > 0:
+		return fileValue, nil
+	}
+	return config.DefaultConcurrency, nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

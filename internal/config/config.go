@@ -19,6 +19,12 @@ const (
 	DefaultLease = 30 * time.Second
 	// MinLease is the shortest lease accepted; shorter leases cannot be renewed reliably.
 	MinLease = time.Second
+	// DefaultConcurrency is a node's capacity when neither the runner block nor the
+	// -concurrency flag sets it.
+	DefaultConcurrency = 1024
+	// MaxConcurrency bounds a node's capacity and a job's max_concurrent: each run holds a
+	// goroutine and a lease, and a typo must not promise a million.
+	MaxConcurrency = 1 << 16
 
 	// DefaultAttempts is the total number of attempts of an occurrence, the first included.
 	DefaultAttempts = 3
@@ -52,6 +58,10 @@ type Runner struct {
 	Namespace string
 	// Lease is how long a claim stays valid without renewal; at least MinLease.
 	Lease time.Duration
+	// Concurrency is the capacity of each node: the most runs a node has going at once,
+	// counting those claimed ahead of their start; zero when the block does not set it.
+	// The runner's -concurrency flag, when given, wins over it.
+	Concurrency int
 	// RedisTLS names the PEM files of a TLS connection to Redis (rediss:// URLs): a CA, and
 	// a client certificate with its key. Relative paths are relative to the job file, so a
 	// fleet can ship them beside it; the runner's -redis-tls-* flags override them.
@@ -106,6 +116,10 @@ type Job struct {
 	Policy queue.Policy
 	// Timeout bounds one attempt; zero means no timeout.
 	Timeout time.Duration
+	// MaxConcurrent caps the job's runs at once across the whole fleet, decided in Redis
+	// by the claim script; zero for no cap. Only with overlap "allow", since every other
+	// overlap policy runs the job one occurrence at a time.
+	MaxConcurrent int
 	// Retry says how often and how late a failed occurrence is retried.
 	Retry Retry
 	// Handler names the plugin that runs the job and carries its settings.

@@ -46,6 +46,7 @@ func runnerSchema() *hcl.BodySchema {
 		Attributes: []hcl.AttributeSchema{
 			{Name: "namespace"},
 			{Name: "lease"},
+			{Name: "concurrency"},
 			{Name: "redis_tls_ca"},
 			{Name: "redis_tls_cert"},
 			{Name: "redis_tls_key"},
@@ -72,6 +73,7 @@ func jobSchema() *hcl.BodySchema {
 			{Name: "catchup_window"},
 			{Name: "timeout"},
 			{Name: "exclude"},
+			{Name: "max_concurrent"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "retry"},
@@ -250,6 +252,11 @@ func decodeRunner(b *hcl.Block) (Runner, hcl.Diagnostics) {
 		}
 		r.Lease = lease
 	}
+	if a := content.Attributes["concurrency"]; a != nil {
+		n, d := intValue(a, 1, MaxConcurrency)
+		diags = append(diags, d...)
+		r.Concurrency = n
+	}
 	for name, dst := range map[string]*string{"redis_tls_ca": &r.RedisTLS.CA, "redis_tls_cert": &r.RedisTLS.Cert, "redis_tls_key": &r.RedisTLS.Key} {
 		a := content.Attributes[name]
 		if a == nil {
@@ -387,6 +394,21 @@ func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 		timeout, d := durationValue(a)
 		diags = append(diags, d...)
 		j.Timeout = timeout
+	}
+	if a := content.Attributes["max_concurrent"]; a != nil {
+		n, d := intValue(a, 1, MaxConcurrency)
+		diags = append(diags, d...)
+		j.MaxConcurrent = n
+		// Any other overlap policy already runs the job one occurrence at a time: a cap
+		// above one would promise what the slot forbids, a cap of one would say nothing.
+		if !d.HasErrors() && j.Policy.Overlap != queue.OverlapAllow {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "max_concurrent needs overlap = \"allow\"",
+				Detail:   fmt.Sprintf("Job %q caps its runs at once with max_concurrent, but its overlap policy %q already runs one at a time; set overlap = \"allow\" to run up to %d at once.", j.Name, j.Policy.Overlap, n),
+				Subject:  a.Expr.Range().Ptr(),
+			})
+		}
 	}
 
 	var retryDecl, handlerDecl, alertDecl *hcl.Range

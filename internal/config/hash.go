@@ -46,6 +46,7 @@ func hashJob(j *Job) string {
 		After     []string  `json:"after,omitempty"`
 		// A changed calendar changes the jobs that exclude it: their runs differ.
 		Exclude []excludeDef `json:"exclude,omitempty"`
+		MaxConc int          `json:"max_concurrent,omitempty"`
 	}{
 		Version:    "cronfleet.job.v1",
 		Schedule:   j.Schedule,
@@ -58,6 +59,7 @@ func hashJob(j *Job) string {
 		Settings:   string(j.Handler.Settings),
 		MaxRuns:    j.MaxRuns,
 		Jitter:     int64(j.Jitter),
+		MaxConc:    j.MaxConcurrent,
 	}
 	if len(j.Schedules) > 1 {
 		def.Schedules = j.Schedules

@@ -1,0 +1,93 @@
+package main_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cronfleet/cronfleet/internal/fleettest"
+)
+
+// Placement, end to end: real runner processes on one real Redis share what is due by the
+// nodes' capacities, by their fair shares and by the jobs' max_concurrent. How many ran at
+// once is counted from the handlers' own start and end lines, in the order they were
+// appended to the runs file: a handler's lines fall inside the span in which its node
+// counts the run, so what the file shows at once is never more than the nodes had going.
+
+// placementJobs is a job file of n jobs named job-000…, each on schedule, whose handler
+// runs for sleep, under a runner block with the given extra settings, and each job with
+// the extra job settings.
+func placementJobs(n int, schedule string, sleep time.Duration, runnerExtra, jobExtra string) func(runs string) string {
+	return func(runs string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "runner {\n  namespace = \"e2e\"\n  lease = \"5s\"\n%s\n}\n", runnerExtra)
+		cmd := fleettest.RecordCommand(runs, sleep)
+		for i := range n {
+			fmt.Fprintf(&b, "job \"job-%03d\" {\n  schedule = %q\n%s\n  handler \"exec\" {\n    command = [%q, %q, %q]\n    env = { RUNS = %q }\n  }\n}\n",
+				i, schedule, jobExtra, cmd[0], cmd[1], cmd[2], runs)
+		}
+		return b.String()
+	}
+}
+
+// atOnce returns the most runs that were going at once, per node, per job and in the
+// whole fleet, replaying the start and end lines in file order.
+func atOnce(ev []fleettest.Event) (perNode, perJob map[string]int, fleet int) {
+	perNode, perJob = map[string]int{}, map[string]int{}
+	nodeNow, jobNow, fleetNow := map[string]int{}, map[string]int{}, 0
+	for _, e := range ev {
+		job, _, _ := strings.Cut(e.Occurrence, "@")
+		d := 1
+		if e.Kind == "end" {
+			d = -1
+		}
+		nodeNow[e.Node] += d
+		jobNow[job] += d
+		fleetNow += d
+		perNode[e.Node] = max(perNode[e.Node], nodeNow[e.Node])
+		perJob[job] = max(perJob[job], jobNow[job])
+		fleet = max(fleet, fleetNow)
+	}
+	return perNode, perJob, fleet
+}
+
+// burstAt is a six-field cron expression due once a day, at t (UTC, the jobs' default zone).
+func burstAt(t time.Time) string {
+	t = t.UTC()
+	return fmt.Sprintf("%d %d %d * * *", t.Second(), t.Minute(), t.Hour())
+}
+
+// TestNodeCapacity: with a capacity of 4 per node (the runner block's concurrency), three
+// nodes and a burst of 100 half-second runs due at one instant, no node ever has more than
+// 4 going and the fleet never more than 12, and every occurrence runs once. Each node
+// reaches its capacity, so a cap that let one more through would show.
+func TestNodeCapacity(t *testing.T) {
+	t.Parallel()
+	const jobs, capacity = 100, 4
+	var at time.Time
+	f := newFleet(t, func(runs string) string {
+		// Once the runner is built: the nodes must be up before the burst is due.
+		at = time.Now().Add(5 * time.Second).Truncate(time.Second)
+		return placementJobs(jobs, burstAt(at), 500*time.Millisecond, fmt.Sprintf("  concurrency = %d", capacity), "")(runs)
+	})
+	for _, n := range []string{"a", "b", "c"} {
+		f.start(n)
+	}
+	f.waitAllStarted(jobs, at, at, 60*time.Second)
+	ev := f.events()
+	checkHealthyRuns(t, ev, jobs, at, at, false)
+	perNode, _, fleet := atOnce(ev)
+	for _, n := range []string{"a", "b", "c"} {
+		if perNode[n] > capacity {
+			t.Errorf("node %s had %d runs going at once, want at most its capacity %d", n, perNode[n], capacity)
+		}
+		if perNode[n] < capacity {
+			t.Errorf("node %s had at most %d runs going at once, want its capacity %d used by a burst of %d", n, perNode[n], capacity, jobs)
+		}
+	}
+	if fleet > 3*capacity {
+		t.Errorf("the fleet had %d runs going at once, want at most %d", fleet, 3*capacity)
+	}
+	t.Logf("most at once: per node %v, fleet %d", perNode, fleet)
+}
