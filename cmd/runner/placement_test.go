@@ -91,3 +91,58 @@ func TestNodeCapacity(t *testing.T) {
 	}
 	t.Logf("most at once: per node %v, fleet %d", perNode, fleet)
 }
+
+// TestFairShareAcrossNodes: three nodes, 60 jobs every second, each run half a second long:
+// over 20 seconds every node runs between 25% and 42% of the runs, and no node takes a whole
+// second's burst alone, while every occurrence still runs once, never early. Run with
+// CRONFLEET_TEST_DISABLE_FAIR_SHARE=1 in the environment, the nodes claim whole bursts
+// again and it fails.
+func TestFairShareAcrossNodes(t *testing.T) {
+	t.Parallel()
+	const jobs = 60
+	f := newFleet(t, placementJobs(jobs, "* * * * * *", 500*time.Millisecond, "", ""))
+	nodes := []string{"a", "b", "c"}
+	for _, n := range nodes {
+		f.start(n)
+	}
+	// From a whole second by which every node has counted the others: a node reads the
+	// fleet's list at each announcement.
+	from := time.Now().Add(5 * time.Second).Truncate(time.Second)
+	to := from.Add(19 * time.Second)
+	f.waitAllStarted(jobs, from, to, 60*time.Second)
+	ev := f.events()
+	checkHealthyRuns(t, ev, jobs, from, to, false)
+
+	total, perNode := 0, map[string]int{}
+	perSecond := map[time.Time]map[string]int{}
+	for _, e := range ev {
+		if e.Kind != "start" {
+			continue
+		}
+		_, due := dueOf(t, e.Occurrence)
+		if due.Before(from) || due.After(to) {
+			continue
+		}
+		total++
+		perNode[e.Node]++
+		if perSecond[due] == nil {
+			perSecond[due] = map[string]int{}
+		}
+		perSecond[due][e.Node]++
+	}
+	for _, n := range nodes {
+		if share := float64(perNode[n]) / float64(total); share < 0.25 || share > 0.42 {
+			t.Errorf("node %s ran %d of %d runs (%.0f%%), want 25%% to 42%%", n, perNode[n], total, 100*share)
+		}
+	}
+	worst := 0
+	for due, by := range perSecond {
+		for n, k := range by {
+			worst = max(worst, k)
+			if k == jobs {
+				t.Errorf("node %s took the whole burst of %s alone", n, due.Format(time.TimeOnly))
+			}
+		}
+	}
+	t.Logf("runs per node %v of %d; most by one node in one second: %d of %d", perNode, total, worst, jobs)
+}

@@ -152,6 +152,11 @@ func runNode(args []string, stderr io.Writer) error {
 	if noFence {
 		logger.Warn("CRONFLEET_TEST_DISABLE_SELF_FENCE=1: plugins are not told their leases' fences; the handlers of a frozen node outlive its leases (tests only)")
 	}
+	// And the fair share of bursts, only to show what it changes.
+	noFairShare := os.Getenv("CRONFLEET_TEST_DISABLE_FAIR_SHARE") == "1"
+	if noFairShare {
+		logger.Warn("CRONFLEET_TEST_DISABLE_FAIR_SHARE=1: this node claims whole bursts, whatever the other nodes' shares (tests only)")
+	}
 	// And the node's clock can be set wrong, to show that a wrong clock fires nothing early.
 	now := time.Now
 	if v := os.Getenv("CRONFLEET_TEST_CLOCK_SKEW"); v != "" {
@@ -175,6 +180,7 @@ func runNode(args []string, stderr io.Writer) error {
 
 		Metrics:        met,
 		NoHandlerFence: noFence,
+		NoFairShare:    noFairShare,
 		Now:            now,
 	})
 	{

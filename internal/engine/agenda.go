@@ -44,11 +44,12 @@ type Planner interface {
 
 // Claimer is what the dispatcher needs: the occurrences that are due by Redis' clock.
 type Claimer interface {
-	// Claim claims up to max occurrences from each of shards that are due, or become due
-	// within lead, by Redis' clock, and tells when each shard is next worth asking. A call
-	// that reaches Redis after deadline (on Redis' clock) claims nothing. The occurrences
-	// of the jobs in yield are left to other nodes.
-	Claim(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time, yield []string) (queue.Claimed, error)
+	// ClaimPlaced claims up to max occurrences from each of shards that are due, or become
+	// due within lead, by Redis' clock, and tells when each shard is next worth asking. A
+	// call that reaches Redis after deadline (on Redis' clock) claims nothing. The
+	// occurrences of the jobs in yield are left to other nodes. Each shard's call takes at
+	// most this node's fair share of what is due there (p), and says where it stopped at it.
+	ClaimPlaced(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time, yield []string, p queue.Placement) (queue.Claimed, error)
 	// CallTimeout is how long the agenda waits for Redis' reply to a call.
 	CallTimeout() time.Duration
 }

@@ -134,7 +134,7 @@ func (a *memAgenda) Lost() <-chan struct{} { return nil }
 
 func (a *memAgenda) Recover(ctx context.Context) ([]queue.Loss, error) { return nil, nil }
 
-func (a *memAgenda) Claim(ctx context.Context, shards []int, limit int, lead time.Duration, deadline time.Time, _ []string) (queue.Claimed, error) {
+func (a *memAgenda) ClaimPlaced(ctx context.Context, shards []int, limit int, lead time.Duration, deadline time.Time, _ []string, _ queue.Placement) (queue.Claimed, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.call("claim"); err != nil {

@@ -30,6 +30,7 @@ func (e *Engine) announcer(ctx context.Context) {
 			e.log.Debug("announcing the node failed", "err", err)
 		} else if nodes, err := e.agenda.Nodes(ctx); err == nil {
 			drift = e.reportDrift(n, nodes, drift)
+			e.live.Store(int64(liveNodes(nodes)))
 		}
 		select {
 		case <-ctx.Done():
@@ -63,4 +64,16 @@ func (e *Engine) reportDrift(self queue.Node, nodes []queue.NodeSeen, was string
 		e.log.Warn("nodes run a different job set: they were given other job files", "nodes", now, "job_set_hash", self.JobSetHash)
 	}
 	return now
+}
+
+// liveNodes counts the nodes that announced themselves within queue.NodeTTL, this one
+// included even before its own announcement shows: the fair share divides a burst by it.
+func liveNodes(nodes []queue.NodeSeen) int {
+	n := 0
+	for _, o := range nodes {
+		if o.Age <= queue.NodeTTL {
+			n++
+		}
+	}
+	return max(n, 1)
 }

@@ -86,6 +86,19 @@ func (e *Engine) notify() {
 	}
 }
 
+// shareYield is how long a node that took its fair share of a burst lets the other nodes
+// claim theirs before it asks again for what they left: long enough for nodes that woke for
+// the same head to have called, short enough that a burst whose other nodes are gone is
+// taken within the claim-ahead, in at most one call per live node.
+func (e *Engine) shareYield() time.Duration {
+	return min(max(e.cfg.ClaimAhead/(2*maxShareRounds), 5*time.Millisecond), 50*time.Millisecond)
+}
+
+// maxShareRounds is how many calls a node that finds itself alone for a burst makes before
+// it takes the rest (lua/claim.lua presumes one more node absent per call), for a fleet of
+// this many nodes within the claim-ahead.
+const maxShareRounds = 4
+
 // maxClaimBatch bounds the occurrences one shard's claim script takes per call: the script
 // holds up Redis while it runs, and a shard that gave a full batch is asked again at once.
 const maxClaimBatch = 64
@@ -135,7 +148,7 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			// this node, or what falls due meanwhile would look missed by a fleet that was
 			// away (see queue.Config.Away).
 			lastPoll = time.Now()
-			if _, err := e.agenda.Claim(ctx, shards, 0, 0, e.clock.now().Add(e.agenda.CallTimeout()), nil); err != nil {
+			if _, err := e.agenda.ClaimPlaced(ctx, shards, 0, 0, e.clock.now().Add(e.agenda.CallTimeout()), nil, queue.Placement{}); err != nil {
 				e.log.Debug("claim call while every slot is taken failed", "err", err)
 			}
 		}
@@ -171,7 +184,11 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 	if y := e.yield.Load(); y != nil {
 		yield = *y
 	}
-	res, err := e.agenda.Claim(ctx, shards, per, e.cfg.ClaimAhead, e.clock.now().Add(e.agenda.CallTimeout()), yield)
+	place := queue.Placement{Nodes: int(e.live.Load()), Free: float64(free) / float64(cap(e.slots)), Window: e.cfg.ClaimAhead + 4*e.shareYield()}
+	if e.cfg.NoFairShare {
+		place = queue.Placement{}
+	}
+	res, err := e.agenda.ClaimPlaced(ctx, shards, per, e.cfg.ClaimAhead, e.clock.now().Add(e.agenda.CallTimeout()), yield, place)
 	if err != nil {
 		return nil, sent, err
 	}
@@ -203,7 +220,12 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 		}
 		e.faults.answered(s)
 		h, ok := res.Heads[s]
-		if n[s] >= per {
+		switch {
+		case res.Shared[s]:
+			// This node took its share of a burst: the others claim theirs before it asks
+			// again for what they left.
+			h, ok = e.clock.now().Add(e.cfg.ClaimAhead+e.shareYield()), true
+		case n[s] >= per:
 			h, ok = res.Now, true // more may be due: ask again at once
 		}
 		e.heads.set(s, h, ok, since)

@@ -9,6 +9,15 @@
 //     holding its jobs, then claims what Redis says is due (or falls due within ClaimAhead)
 //     in one pipelined round trip, and starts a run per claim; a shard that returned a full
 //     batch is asked again at once, and with every slot taken it waits for a run to end;
+//   - the fair share (dispatch.go, lua/claim.lua in internal/queue): with several live nodes
+//     (the announcer counts them), each shard's call takes at most this node's share of what
+//     is due there, DUE x FREE / (1 + W), where FREE is the node's free share of its
+//     capacity and W the live nodes that have not called for the same burst yet; a call that
+//     stopped at its share yields (shareYield) before asking again, so that the others, which
+//     woke for the same head, claim theirs. While the others have room and call within the
+//     yield, no node takes more than its share plus one (rounding) per shard of a burst; a
+//     node left alone presumes one more node absent per call and takes the rest within as
+//     many calls as there are live nodes;
 //   - each run (execute.go) goes to its handler plugin at once, with the instant before
 //     which the plugin must not start it, under its lease and the job's timeout, and its
 //     outcome decides the occurrence's: done, retried or handed back;

@@ -65,6 +65,9 @@ type Config struct {
 	// NoHandlerFence keeps the lease's fence from the plugins (lease.Config.NoHandlerFence):
 	// only for the test that shows what it prevents.
 	NoHandlerFence bool
+	// NoFairShare makes the node claim whole bursts again, whatever the other nodes' shares:
+	// only for the test and the benchmark that show what the fair share changes.
+	NoFairShare bool
 	// Metrics counts the node's runs, claims and leases; nil counts nothing.
 	Metrics *metrics.Metrics
 }
@@ -92,6 +95,10 @@ type Engine struct {
 	completions chan completion
 
 	refill map[int]bool // shards asked again after a full batch: the dispatcher's, for metrics
+
+	// live is how many nodes of the fleet are alive, as the announcer last saw: the fair
+	// share of a burst is a part of it (see dispatch.go).
+	live atomic.Int64
 }
 
 // New returns an Engine over agenda (internal/queue's Queue) and h (the plugins).
@@ -142,6 +149,7 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 	// nodes' estimates of Redis' clock.
 	e.faults = newFaults(log, e.clock.now, cfg.ClaimAhead+time.Second)
 	e.jobs.Store(newJobSet(cfg.Jobs))
+	e.live.Store(1)
 	e.keeper = lease.New(agenda, lease.Config{Lease: cfg.Lease, Logger: log, NoHandlerFence: cfg.NoHandlerFence, Metrics: cfg.Metrics})
 	return e
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +59,31 @@ type Claimed struct {
 	// Stuck are occurrences that could not be decided because a key of their own holds
 	// another type: each is due again a lease later, and the rest of its shard went on.
 	Stuck []Stuck
+	// Shared holds the shards whose call stopped at the caller's fair share while more was
+	// due (Placement): the caller lets the other nodes claim before it asks again.
+	Shared map[int]bool
+}
+
+// Placement is what a claim call tells the claim script about the fleet and its caller, so
+// that a burst is shared among the nodes (see lua/claim.lua). Its zero value shares
+// nothing: the call takes what is due, up to its max.
+type Placement struct {
+	// Nodes is how many live nodes share the agenda, the caller included.
+	Nodes int
+	// Free is the caller's free share of its capacity, from 0 to 1: a busier node takes a
+	// smaller share.
+	Free float64
+	// Window is how long a node's call counts as its part of the same burst: longer than
+	// the time between the nodes' calls for one burst, shorter than between bursts.
+	Window time.Duration
+}
+
+// arg is the placement as the claim script takes it, with rnd for its rounding.
+func (p Placement) arg(rnd float64) string {
+	if p.Nodes <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("%d %.4f %.4f %d", p.Nodes, p.Free, rnd, max(p.Window.Milliseconds(), 1))
 }
 
 // Stuck is an occurrence that a claim could not decide: Key (its lock, or its job's
@@ -81,13 +107,20 @@ type Decided struct {
 // time means now plus the call timeout on the caller's clock. The occurrences of the jobs
 // in yield are left to other nodes (Expanded.Superseded).
 func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time, yield []string) (Claimed, error) {
+	return q.ClaimPlaced(ctx, shards, max, lead, deadline, yield, Placement{})
+}
+
+// ClaimPlaced is Claim for a node of a fleet: each shard's call takes at most the caller's
+// fair share of what is due there (p; see lua/claim.lua), and Claimed.Shared says where it
+// stopped at it.
+func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead time.Duration, deadline time.Time, yield []string, p Placement) (Claimed, error) {
 	if deadline.IsZero() {
 		deadline = time.Now().Add(q.cfg.CallTimeout)
 	}
 	calls := make([]call, len(shards))
 	for i, s := range shards {
 		id := q.reqBase + "." + strconv.FormatUint(q.reqSeq.Add(1), 36)
-		calls[i] = q.claimCall(s, id, max, lead, deadline, yield)
+		calls[i] = q.claimCall(s, id, max, lead, deadline, yield, p.arg(rand.Float64()))
 	}
 	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
@@ -114,11 +147,12 @@ func (q *Queue) Claim(ctx context.Context, shards []int, max int, lead time.Dura
 }
 
 // claimCall is one shard's claim script call; id names the request for its reply cache.
-func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time, yield []string) call {
+func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time, yield []string, share string) call {
 	k := q.keys(shard)
 	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
 		deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
-		q.cfg.Node, WaitLimit, Policy{}.String(), q.guard.known(shard), q.guardParams(), q.cfg.AheadGrace.Milliseconds()}
+		q.cfg.Node, WaitLimit, Policy{}.String(), q.guard.known(shard), q.guardParams(), q.cfg.AheadGrace.Milliseconds(),
+		share}
 	for _, j := range yield {
 		if ShardOf(j) == shard {
 			args = append(args, j)
@@ -126,7 +160,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	}
 	return call{script: q.claim,
 		keys: []string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
-			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts()},
+			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts(), k.share()},
 		args: args, shard: shard}
 }
 
@@ -154,6 +188,13 @@ func (q *Queue) parseClaimReply(reply string, shard int, out *Claimed) error {
 		out.Heads[shard] = time.UnixMilli(int64(head))
 	}
 	for _, l := range lines[2:] {
+		if l == "+share" {
+			if out.Shared == nil {
+				out.Shared = map[int]bool{}
+			}
+			out.Shared[shard] = true
+			continue
+		}
 		f := strings.Split(l, "\t")
 		if occ, ok := strings.CutPrefix(f[0], "?"); ok && len(f) == 2 {
 			job, _ := jobOf(occ)

@@ -95,6 +95,11 @@ func (k keys) running() string { return k.tag + ":running" }
 // (buffer_one, buffer_all, cancel_other, and occurrences added by hand), score = due time.
 func (k keys) waitPrefix() string { return k.tag + ":wait:" }
 
+// share is a hash node → "LASTMS ROUNDS": each node's last claim call that found something
+// due, and how many it made in a row, from which the claim script tells how many nodes
+// still come for a burst (the fair share, see lua/claim.lua).
+func (k keys) share() string { return k.tag + ":share" }
+
 // cancel is a hash occurrence id → the occurrence replacing it (cancel_other): the holder's
 // next renewal, or the next claim, learns that the run must stop.
 func (k keys) cancel() string { return k.tag + ":cancel" }

@@ -6,7 +6,8 @@
 -- KEYS[6] policy (hash job -> "OVERLAP CATCHUP WINDOWMS"), KEYS[7] running (hash job -> occ),
 -- KEYS[8] cancel (hash occ -> the occ replacing it), KEYS[9] next (hash occ -> ms),
 -- KEYS[10] late (hash occ -> 1), KEYS[11] epoch (hash, see guard in lib.lua), KEYS[12] tokens
--- (hash occ -> the last token handed out for it), KEYS[13] alerts (hash job -> "KINDS LATEMS")
+-- (hash occ -> the last token handed out for it), KEYS[13] alerts (hash job -> "KINDS LATEMS"),
+-- KEYS[14] share (hash node -> "LASTMS ROUNDS": the nodes' recent calls, for the fair share)
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
@@ -18,10 +19,15 @@
 -- ARGV[15] the lease of a claim made ahead of its not-before, past it (ms): held short, so
 -- that a node that dies before the run starts delays it by little; its holder renews it to
 -- the full lease once the run has started,
--- ARGV[16..] jobs the caller leaves to other nodes: a newer definition than its own is in
+-- ARGV[16] the fair share's inputs, "NODES FREE RAND WINDOWMS" (or "" for none): the live
+-- nodes, the caller's free share of its capacity (0..1), a random number in [0, 1) for
+-- rounding, and how long a node's call counts as its part of the same burst,
+-- ARGV[17..] jobs the caller leaves to other nodes: a newer definition than its own is in
 -- force (see expand.lua); their entries are neither claimed nor decided by this call
 -- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tTTL"
 --   (TTL: the lease it was given, ms),
+--   a line "+share" when the call stopped at its fair share while more was due (the caller
+--   lets the others claim before it asks again),
 --   and one line per occurrence it recorded without running "!STATUS\tOCC\tREASON", for the
 --   caller's log, or "?OCC\tKEY" if a key of the occurrence's own (its lock, its job's
 --   history or wait list) holds another type, so that nothing about it could be decided: it
@@ -51,6 +57,17 @@
 -- takes it back by renewing (renew.lua) within the hold. What fell due from the loss to the
 -- end of the hold was not claimable: the jobs' catch-up policies apply to it, as after a
 -- gap without claim calls.
+--
+-- The fair share: with several live nodes, whichever wakes first would claim a whole burst
+-- (every node wakes at the same head). So a call takes at most its share of what is due
+-- (ZCOUNT up to NOW + lead): DUE x FREE / (1 + W), randomly rounded so that no node gains by
+-- rounding, where W counts the live nodes expected to come for the same burst: those that
+-- have not called this shard within the window, less one per earlier call of the caller's
+-- own in the window (a node that yielded and finds the rest still due presumes one more
+-- node absent each time, so a burst whose other nodes are gone is taken in at most NODES
+-- calls). With W at zero the call takes at least one. A busier node (smaller FREE) takes
+-- less, and the last node to come takes the rest. The nodes' calls are kept in KEYS[14],
+-- one field per node, dropped a minute after its last call.
 --
 -- Policies, decided here so that no two nodes can act apart, in this order; an occurrence
 -- that is not run is recorded in its job's history by this script and leaves the agenda:
@@ -100,6 +117,39 @@ if held then limit = 0 end
 -- The last gap without calls to the shard (guard in lib.lua; every call counts as a sign of
 -- life, even one that claims nothing).
 local awayFrom, awayTo = ep.afrom, ep.ato
+
+-- The fair share (see the header): it lowers limit, and says whether it did.
+local shared = false
+do
+  local nodes, freeShare, rnd, window = string.match(ARGV[16], '^(%d+) (%S+) (%S+) (%d+)$')
+  nodes, freeShare, rnd, window = tonumber(nodes), tonumber(freeShare), tonumber(rnd), tonumber(window)
+  if limit > 0 and nodes and nodes > 1 and freeShare and rnd and window then
+    local dueN = redis.call('ZCOUNT', KEYS[1], '-inf', now + lead)
+    if dueN > 0 then
+      local me, others, rounds = ARGV[10], 0, 1
+      local sh = redis.call('HGETALL', KEYS[14])
+      for i = 1, #sh, 2 do
+        local last, n = string.match(sh[i + 1], '^(%d+) (%d+)$')
+        last, n = tonumber(last), tonumber(n)
+        if not last or now - last > 60000 then
+          redis.call('HDEL', KEYS[14], sh[i])
+        elseif now - last <= window then
+          if sh[i] == me then rounds = n + 1 else others = others + 1 end
+        end
+      end
+      redis.call('HSET', KEYS[14], me, string.format('%d %d', now, rounds))
+      local waiting = math.max(nodes - others - rounds, 0)
+      local x = dueN * math.min(math.max(freeShare, 0), 1) / (1 + waiting)
+      local share = math.floor(x)
+      if rnd < x - share then share = share + 1 end
+      if waiting == 0 then share = math.max(share, 1) end
+      if share < limit then
+        limit = share
+        shared = dueN > share
+      end
+    end
+  end
+end
 
 local due = {}
 if limit > 0 then
@@ -187,7 +237,7 @@ local function grant(occ, job, score, lk, d)
 end
 
 local yield = {}
-for k = 16, #ARGV do yield[ARGV[k]] = true end
+for k = 17, #ARGV do yield[ARGV[k]] = true end
 -- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
 -- no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
@@ -343,6 +393,7 @@ if h then hs = string.format('%d', h) end
 -- reply arrives (what was due was decided at the start, above).
 local t2 = redis.call('TIME')
 local reply = t2[1] .. string.format('%06d', tonumber(t2[2])) .. ' ' .. ep.reply .. '\n' .. hs
+if shared then lines[#lines + 1] = '+share' end
 if #lines > 0 then reply = reply .. '\n' .. table.concat(lines, '\n') end
 redis.call('SET', KEYS[4], reply, 'PX', tonumber(ARGV[4]))
 return reply

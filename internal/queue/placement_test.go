@@ -1,0 +1,78 @@
+package queue
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// burst adds one occurrence of each of n jobs in one shard, all due at one instant a second
+// ahead (claimed with a lead past it, so the test never waits), and returns the shard. The
+// lead stays below the short lease of a claim made ahead, as the engine's does, so what
+// was claimed no longer counts as due.
+func burst(t *testing.T, q *Queue, b *backend, prefix string, n int) (shard int, due time.Time) {
+	t.Helper()
+	due = b.now(t).Add(time.Second)
+	jobs := sameShard(prefix, n)
+	exps := make([]Expansion, n)
+	for i, j := range jobs {
+		exps[i] = expansion(j, due)
+	}
+	mustExpand(t, q, exps...)
+	return ShardOf(jobs[0]), due
+}
+
+// TestFairShare: with three live nodes, a burst is shared: the first node to call takes a
+// third and yields (Shared), the second half of the rest, the last what is left. A node
+// alone takes the burst in at most three calls; a busier node takes less.
+func TestFairShare(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		// Each case has a namespace of its own: the nodes' calls of one would count in the next.
+		var nodes map[string]*Queue
+		fleet := func(ns string) {
+			nodes = map[string]*Queue{}
+			for _, n := range []string{"a", "b", "c"} {
+				nodes[n] = b.queue(Config{Node: n, Namespace: b.ns + "." + ns})
+			}
+		}
+		place := Placement{Nodes: 3, Free: 1, Window: 10 * time.Second}
+		claim := func(node string, shard int, p Placement) (int, bool) {
+			t.Helper()
+			c, err := nodes[node].ClaimPlaced(t.Context(), []int{shard}, 64, 1200*time.Millisecond, time.Time{}, nil, p)
+			if err != nil {
+				t.Fatalf("Claim: %v", err)
+			}
+			return len(c.Claims), c.Shared[shard]
+		}
+		type call struct {
+			node   string
+			free   float64
+			n      int
+			shared bool
+		}
+		for name, calls := range map[string][]call{
+			"three nodes":  {{"a", 1, 20, true}, {"b", 1, 20, true}, {"c", 1, 20, false}, {"a", 1, 0, false}},
+			"one alone":    {{"a", 1, 20, true}, {"a", 1, 20, true}, {"a", 1, 20, false}},
+			"a busy node":  {{"a", 0.5, 10, true}, {"b", 1, 25, true}, {"c", 1, 25, false}},
+			"a full share": {{"a", 0, 0, true}, {"b", 1, 30, true}, {"c", 1, 30, false}},
+		} {
+			t.Run(name, func(t *testing.T) {
+				fleet(strings.ReplaceAll(name, " ", "-"))
+				shard, _ := burst(t, nodes["a"], b, "fair", 60)
+				for i, c := range calls {
+					p := place
+					p.Free = c.free
+					if n, shared := claim(c.node, shard, p); n != c.n || shared != c.shared {
+						t.Errorf("call %d by %s: claimed %d, shared %v; want %d, %v", i+1, c.node, n, shared, c.n, c.shared)
+					}
+				}
+			})
+		}
+		// Without a placement a call takes what is due, up to its max.
+		fleet("unshared")
+		shard, _ := burst(t, nodes["a"], b, "fair", 60)
+		if n, shared := claim("a", shard, Placement{}); n != 60 || shared {
+			t.Errorf("claim without a placement: %d, shared %v; want 60, false", n, shared)
+		}
+	})
+}
