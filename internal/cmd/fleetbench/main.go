@@ -27,7 +27,9 @@
 //     (scheduled → the engine hands the run to the plugin host) and the plugin call's part;
 //   - CPU per occurrence, split into nodes, plugins and Redis, next to the busy share of the
 //     whole machine (/proc/stat): other work on a shared machine shows in the lateness;
-//   - runs per node.
+//   - runs per node, and per second of the window the most runs one node took over the
+//     mean per node (max/mean: 1 is an even spread, the node count is one node alone),
+//     averaged over the window and at its worst second.
 //
 // Redis work per occurrence comes from two sides. The nodes count their own round trips (a
 // pipeline is one) and commands and log them in their "node stopped" line, which is logged at

@@ -42,6 +42,11 @@ type summary struct {
 	PluginLateness quantiles      `json:"plugin_lateness_ms"`
 	LatenessTarget float64        `json:"lateness_p99_target_ms,omitempty"`
 	RunsPerNode    map[string]int `json:"runs_per_node"`
+	// Spread is, per second of the window, the most runs one node started of that second's
+	// occurrences over the mean per node (1 is an even spread, Nodes is one node alone):
+	// its mean over the window and its worst second.
+	Spread      float64 `json:"spread_max_over_mean"`
+	SpreadWorst float64 `json:"spread_max_over_mean_worst"`
 	// OtherRecords counts the window's records that did not succeed, by status (retries
 	// after a failed plugin call, say): they are not duplicates, but they are not free.
 	OtherRecords map[string]int `json:"other_records,omitempty"`
@@ -110,6 +115,7 @@ func (s *summary) analyse(recs []queue.Record, jobs []string, t0, t1 time.Time) 
 	s.RunsPerNode, s.OtherRecords = map[string]int{}, map[string]int{}
 	occs := map[string]*occurrence{}
 	var late, nodeLate, pluginLate []time.Duration
+	perSecond := map[time.Time]map[string]int{}
 	for _, r := range recs {
 		o := occs[r.Occurrence]
 		if o == nil {
@@ -135,6 +141,10 @@ func (s *summary) analyse(recs []queue.Record, jobs []string, t0, t1 time.Time) 
 		}
 		s.Succeeded++
 		s.RunsPerNode[r.Node]++
+		if perSecond[r.ScheduledAt] == nil {
+			perSecond[r.ScheduledAt] = map[string]int{}
+		}
+		perSecond[r.ScheduledAt][r.Node]++
 		if !hasStart {
 			s.MissingStart++
 			continue
@@ -161,12 +171,31 @@ func (s *summary) analyse(recs []queue.Record, jobs []string, t0, t1 time.Time) 
 		}
 	}
 	s.Lateness, s.NodeLateness, s.PluginLateness = quantilesOf(late), quantilesOf(nodeLate), quantilesOf(pluginLate)
+	s.Spread, s.SpreadWorst = spread(perSecond, s.Nodes)
 	switch {
 	case s.Jobs <= 200:
 		s.LatenessTarget = 5
 	case s.Jobs <= 2000:
 		s.LatenessTarget = 50
 	}
+}
+
+// spread returns the mean and the worst, over the seconds of perSecond (due second → node
+// → runs), of the most runs one node took of a second over the mean of the nodes.
+func spread(perSecond map[time.Time]map[string]int, nodes int) (mean, worst float64) {
+	if len(perSecond) == 0 || nodes < 1 {
+		return 0, 0
+	}
+	for _, by := range perSecond {
+		most, total := 0, 0
+		for _, n := range by {
+			most, total = max(most, n), total+n
+		}
+		r := float64(most) / (float64(total) / float64(nodes))
+		mean += r
+		worst = max(worst, r)
+	}
+	return mean / float64(len(perSecond)), worst
 }
 
 // addCPU sets the CPU time per occurrence from the samples at both ends of the window.
@@ -255,6 +284,7 @@ func printSummary(w io.Writer, s *summary) {
 		fmt.Fprintf(w, " %s %.0f → %.0f → %.0f", n, s.NodeRSS[n][0], s.NodeRSS[n][1], s.NodeRSS[n][2])
 	}
 	fmt.Fprintln(w, "   (window start → middle → end)")
+	fmt.Fprintf(w, "runs per node per second: max/mean %.2f (worst second %.2f; 1 is even, %d one node alone)\n", s.Spread, s.SpreadWorst, s.Nodes)
 	fmt.Fprint(w, "runs per node          ")
 	for _, n := range sortedKeys(s.RunsPerNode) {
 		fmt.Fprintf(w, " %s %d", n, s.RunsPerNode[n])
