@@ -146,3 +146,25 @@ func TestFairShareAcrossNodes(t *testing.T) {
 	}
 	t.Logf("runs per node %v of %d; most by one node in one second: %d of %d", perNode, total, worst, jobs)
 }
+
+// TestJobMaxConcurrent: a job due every second whose runs take 2.5 s would have three going
+// at once (without its max_concurrent, this test sees three); with max_concurrent = 2 the
+// three nodes together never have more than two, and the occurrences that waited for room
+// still run, each once.
+func TestJobMaxConcurrent(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, placementJobs(1, "* * * * * *", 2500*time.Millisecond, "", "  overlap = \"allow\"\n  max_concurrent = 2"))
+	for _, n := range []string{"a", "b", "c"} {
+		f.start(n)
+	}
+	from := time.Now().Add(time.Second).Truncate(time.Second)
+	to := from.Add(7 * time.Second)
+	// Two at a time, 2.5 s each: eight occurrences take about ten seconds.
+	f.waitAllStarted(1, from, to, 40*time.Second)
+	ev := f.events()
+	checkHealthyRuns(t, ev, 1, from, to, false)
+	_, perJob, _ := atOnce(ev)
+	if got := perJob["job-000"]; got != 2 {
+		t.Errorf("job-000 had at most %d runs going at once across the fleet, want its max_concurrent 2", got)
+	}
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/cronfleet/cronfleet/internal/queue"
@@ -97,6 +98,7 @@ func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 				cs[i] = c.c
 			}
 			res, err := e.agenda.Complete(ctx, cs)
+			var capped []int
 			if err == nil {
 				e.outages.answered()
 				bo.Reset()
@@ -113,15 +115,20 @@ func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 						e.faults.answered(c.c.Claim.Shard)
 						e.cfg.Metrics.Recorded(c.c.Record)
 						c.result <- accepted
+						if e.jobs.Load().limits[c.c.Claim.Job] > 0 {
+							// Room under the job's max_concurrent: its waiting
+							// occurrence is let back in by the next claim.
+							capped = append(capped, c.c.Claim.Shard)
+						}
 					default:
 						c.result <- refused
 					}
 				}
 				// A waiting occurrence got its job's overlap slot: it is due now.
-				for _, s := range res.LetIn {
+				for _, s := range slices.Concat(res.LetIn, capped) {
 					e.heads.lower(s, time.Time{})
 				}
-				if len(res.LetIn) > 0 {
+				if len(res.LetIn)+len(capped) > 0 {
 					e.notify()
 				}
 				for i, c := range batch {

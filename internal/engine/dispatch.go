@@ -188,6 +188,7 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 	if e.cfg.NoFairShare {
 		place = queue.Placement{}
 	}
+	place.Limits = e.jobs.Load().limits
 	res, err := e.agenda.ClaimPlaced(ctx, shards, per, e.cfg.ClaimAhead, e.clock.now().Add(e.agenda.CallTimeout()), yield, place)
 	if err != nil {
 		return nil, sent, err

@@ -13,6 +13,7 @@ type jobSet struct {
 	shards []int                    // the agenda shards that hold the jobs
 	hash   string                   // config.SetHash of list
 	after  map[string][]*config.Job // job → the jobs that run after it
+	limits map[string]int           // max_concurrent of the capped jobs, for the claim script
 }
 
 func newJobSet(jobs []*config.Job) *jobSet {
@@ -20,6 +21,12 @@ func newJobSet(jobs []*config.Job) *jobSet {
 	seen := map[int]bool{}
 	for _, j := range jobs {
 		s.byName[j.Name] = j
+		if j.MaxConcurrent > 0 {
+			if s.limits == nil {
+				s.limits = map[string]int{}
+			}
+			s.limits[j.Name] = j.MaxConcurrent
+		}
 		if sh := queue.ShardOf(j.Name); !seen[sh] {
 			seen[sh] = true
 			s.shards = append(s.shards, sh)

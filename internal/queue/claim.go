@@ -76,6 +76,21 @@ type Placement struct {
 	// Window is how long a node's call counts as its part of the same burst: longer than
 	// the time between the nodes' calls for one burst, shorter than between bursts.
 	Window time.Duration
+	// Limits is each capped job's max_concurrent: the most runs of it at once across the
+	// fleet, decided by the claim script. The caller's job set is the one in force for
+	// the jobs it claims (see yield), so its limits are the fleet's.
+	Limits map[string]int
+}
+
+// limits is the part of Limits in shard, as the claim script takes it.
+func (p Placement) limits(shard int) string {
+	var b strings.Builder
+	for j, n := range p.Limits {
+		if n > 0 && ShardOf(j) == shard {
+			fmt.Fprintf(&b, "%s %d ", j, n)
+		}
+	}
+	return b.String()
 }
 
 // arg is the placement as the claim script takes it, with rnd for its rounding.
@@ -120,7 +135,7 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 	calls := make([]call, len(shards))
 	for i, s := range shards {
 		id := q.reqBase + "." + strconv.FormatUint(q.reqSeq.Add(1), 36)
-		calls[i] = q.claimCall(s, id, max, lead, deadline, yield, p.arg(rand.Float64()))
+		calls[i] = q.claimCall(s, id, max, lead, deadline, yield, p.arg(rand.Float64()), p.limits(s))
 	}
 	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
@@ -147,12 +162,12 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 }
 
 // claimCall is one shard's claim script call; id names the request for its reply cache.
-func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time, yield []string, share string) call {
+func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time, yield []string, share, limits string) call {
 	k := q.keys(shard)
 	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
 		deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
 		q.cfg.Node, WaitLimit, Policy{}.String(), q.guard.known(shard), q.guardParams(), q.cfg.AheadGrace.Milliseconds(),
-		share}
+		share, k.holdersPrefix(), k.cappedPrefix(), limits}
 	for _, j := range yield {
 		if ShardOf(j) == shard {
 			args = append(args, j)
@@ -160,7 +175,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	}
 	return call{script: q.claim,
 		keys: []string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
-			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts(), k.share()},
+			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts(), k.share(), k.capped()},
 		args: args, shard: shard}
 }
 

@@ -23,6 +23,11 @@
 //	alerts        hash  job → "KINDS LATEMS" of its alert block, of the definition in force
 //	running       hash  job → the occurrence holding the job's overlap slot
 //	wait:JOB      zset  occurrences waiting for the job's overlap slot → due (ms)
+//	share         hash  node → "LASTMS ROUNDS": its last calls for a burst (fair share)
+//	holders:JOB   set   occurrences claimed under the job's max_concurrent, pruned of
+//	                    those whose lock is no longer a live lease
+//	capped:JOB    zset  occurrences waiting for room under the job's max_concurrent → score
+//	capped        hash  job → 1 while capped:JOB holds occurrences
 //	cancel        hash  occurrence id → the occurrence that cancels it (cancel_other)
 //	next          hash  occurrence id → not-before (ms) of its job's next occurrence
 //	late          hash  occurrence id → 1 when it was added after it was due (catch-up)

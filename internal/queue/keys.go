@@ -100,6 +100,18 @@ func (k keys) waitPrefix() string { return k.tag + ":wait:" }
 // still come for a burst (the fair share, see lua/claim.lua).
 func (k keys) share() string { return k.tag + ":share" }
 
+// holdersPrefix + job is a set of the job's occurrences claimed under its max_concurrent;
+// those whose lock is no longer a live lease are pruned as it is read (lua/claim.lua).
+func (k keys) holdersPrefix() string { return k.tag + ":holders:" }
+
+// cappedPrefix + job is a sorted set of the job's occurrences waiting for room under its
+// max_concurrent, score = the score they had on the agenda.
+func (k keys) cappedPrefix() string { return k.tag + ":capped:" }
+
+// capped is a hash job → 1 while cappedPrefix + job holds occurrences: what each claim
+// call looks at to let them back in.
+func (k keys) capped() string { return k.tag + ":capped" }
+
 // cancel is a hash occurrence id → the occurrence replacing it (cancel_other): the holder's
 // next renewal, or the next claim, learns that the run must stop.
 func (k keys) cancel() string { return k.tag + ":cancel" }

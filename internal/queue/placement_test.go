@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // burst adds one occurrence of each of n jobs in one shard, all due at one instant a second
@@ -73,6 +75,71 @@ func TestFairShare(t *testing.T) {
 		shard, _ := burst(t, nodes["a"], b, "fair", 60)
 		if n, shared := claim("a", shard, Placement{}); n != 60 || shared {
 			t.Errorf("claim without a placement: %d, shared %v; want 60, false", n, shared)
+		}
+	})
+}
+
+// TestMaxConcurrent: a job capped at two runs at once gets two claims across the nodes
+// however many of its occurrences are due; the others wait, keep their order, and do not
+// hold up another job's occurrence behind them. Room comes back when a run completes, or
+// when a holder's lease is gone without a completion.
+func TestMaxConcurrent(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		a, c := b.queue(Config{Node: "a"}), b.queue(Config{Node: "c"})
+		jobs := sameShard("cap", 2)
+		capped, other := jobs[0], jobs[1]
+		shard := ShardOf(capped)
+		due := b.now(t).Add(time.Second)
+		var dues []time.Time
+		for i := range 5 {
+			dues = append(dues, due.Add(time.Duration(i)*time.Millisecond))
+		}
+		mustExpand(t, a, expansion(capped, dues...), expansion(other, due.Add(10*time.Millisecond)))
+		place := Placement{Limits: map[string]int{capped: 2}}
+		claim := func(q *Queue) []Claim {
+			t.Helper()
+			res, err := q.ClaimPlaced(t.Context(), []int{shard}, 64, 1200*time.Millisecond, time.Time{}, nil, place)
+			if err != nil {
+				t.Fatalf("Claim: %v", err)
+			}
+			return res.Claims
+		}
+		occs := func(cs []Claim) []string {
+			var out []string
+			for _, c := range cs {
+				out = append(out, c.Occurrence)
+			}
+			return out
+		}
+		first := claim(a)
+		want := []string{occID(capped, dues[0]), occID(capped, dues[1]), occID(other, due.Add(10*time.Millisecond))}
+		if diff := cmp.Diff(want, occs(first)); diff != "" {
+			t.Fatalf("first claim (-want +got):\n%s", diff)
+		}
+		if got := claim(c); len(got) != 0 {
+			t.Fatalf("another node claimed %v past the cap", occs(got))
+		}
+		// A completion makes room for the oldest waiting one.
+		if ok := mustComplete(t, a, Completion{Claim: first[0]}); !ok[0] {
+			t.Fatal("completion refused")
+		}
+		if diff := cmp.Diff([]string{occID(capped, dues[2])}, occs(claim(c))); diff != "" {
+			t.Errorf("claim after a completion (-want +got):\n%s", diff)
+		}
+		if got := claim(a); len(got) != 0 {
+			t.Fatalf("claimed %v past the cap after one completion", occs(got))
+		}
+		// A holder whose lease is gone without a completion counts no more.
+		if err := b.rdb.Del(t.Context(), a.keys(shard).lockPrefix()+first[1].Occurrence).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{occID(capped, dues[3])}, occs(claim(a))); diff != "" {
+			t.Errorf("claim after a lease was lost (-want +got):\n%s", diff)
+		}
+		// Without the cap, what waits is let back in.
+		place = Placement{}
+		if diff := cmp.Diff([]string{occID(capped, dues[4])}, occs(claim(c))); diff != "" {
+			t.Errorf("claim without the cap (-want +got):\n%s", diff)
 		}
 	})
 }

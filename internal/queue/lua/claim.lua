@@ -7,7 +7,8 @@
 -- KEYS[8] cancel (hash occ -> the occ replacing it), KEYS[9] next (hash occ -> ms),
 -- KEYS[10] late (hash occ -> 1), KEYS[11] epoch (hash, see guard in lib.lua), KEYS[12] tokens
 -- (hash occ -> the last token handed out for it), KEYS[13] alerts (hash job -> "KINDS LATEMS"),
--- KEYS[14] share (hash node -> "LASTMS ROUNDS": the nodes' recent calls, for the fair share)
+-- KEYS[14] share (hash node -> "LASTMS ROUNDS": the nodes' recent calls, for the fair share),
+-- KEYS[15] capped (hash job -> 1 while occurrences of the job wait for its max_concurrent)
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
@@ -22,7 +23,11 @@
 -- ARGV[16] the fair share's inputs, "NODES FREE RAND WINDOWMS" (or "" for none): the live
 -- nodes, the caller's free share of its capacity (0..1), a random number in [0, 1) for
 -- rounding, and how long a node's call counts as its part of the same burst,
--- ARGV[17..] jobs the caller leaves to other nodes: a newer definition than its own is in
+-- ARGV[17] holders key prefix (.. job: set of the job's occurrences claimed, for its
+-- max_concurrent), ARGV[18] capped wait key prefix (.. job: zset of the job's occurrences
+-- waiting for its max_concurrent -> due ms), ARGV[19] the jobs' max_concurrent, "JOB N JOB N"
+-- (the caller's definitions, which are those in force: see ARGV[20..]),
+-- ARGV[20..] jobs the caller leaves to other nodes: a newer definition than its own is in
 -- force (see expand.lua); their entries are neither claimed nor decided by this call
 -- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tTTL"
 --   (TTL: the lease it was given, ms),
@@ -68,6 +73,15 @@
 -- calls). With W at zero the call takes at least one. A busier node (smaller FREE) takes
 -- less, and the last node to come takes the rest. The nodes' calls are kept in KEYS[14],
 -- one field per node, dropped a minute after its last call.
+--
+-- A job's max_concurrent caps its runs at once across the fleet. Its holders are the
+-- occurrences claimed for it whose lock is still a live lease (not a done or retry marker,
+-- not expired: a holder that died stops counting when its lease runs out, with no completion
+-- needed), kept in a set per job and pruned as it is read. An occurrence that would pass the
+-- cap leaves the agenda for the job's capped wait zset, keeping its due time, so it neither
+-- holds up the entries behind it nor is skipped; each call first moves back as many of the
+-- oldest waiting as the jobs have room for (for a job no longer capped, all), and they are
+-- claimed, oldest first, like any due entry. Alerts are not runs of their job: never capped.
 --
 -- Policies, decided here so that no two nodes can act apart, in this order; an occurrence
 -- that is not run is recorded in its job's history by this script and leaves the agenda:
@@ -117,6 +131,51 @@ if held then limit = 0 end
 -- The last gap without calls to the shard (guard in lib.lua; every call counts as a sign of
 -- life, even one that claims nothing).
 local awayFrom, awayTo = ep.afrom, ep.ato
+
+-- max_concurrent (see the header): what each capped job holds, and its waiting let back in.
+local caps = {}
+for j, n in string.gmatch(ARGV[19], '(%S+) (%d+)') do caps[j] = tonumber(n) end
+local holding = {}
+-- holders returns how many live leases the capped job holds, pruning the others.
+local function holders(job)
+  local c = holding[job]
+  if c then return c end
+  c = 0
+  local hk = ARGV[17] .. job
+  local ms = redis.pcall('SMEMBERS', hk)
+  if type(ms) == 'table' and not ms.err then
+    for _, o in ipairs(ms) do
+      local v = redis.pcall('GET', ARGV[1] .. o)
+      if type(v) == 'string' and string.sub(v, 1, 5) ~= 'done:' and string.sub(v, 1, 6) ~= 'retry:' then
+        c = c + 1
+      else
+        redis.call('SREM', hk, o)
+      end
+    end
+  end
+  holding[job] = c
+  return c
+end
+if limit > 0 then
+  local waiting = redis.call('HKEYS', KEYS[15])
+  for _, job in ipairs(waiting) do
+    local wk = ARGV[18] .. job
+    if redis.call('TYPE', wk).ok ~= 'zset' then
+      redis.call('HDEL', KEYS[15], job)
+    else
+      local room = -1
+      if caps[job] then room = caps[job] - holders(job) end
+      if room ~= 0 then
+        local w = redis.call('ZRANGE', wk, 0, room > 0 and room - 1 or -1, 'WITHSCORES')
+        for k = 1, #w, 2 do
+          redis.call('ZADD', KEYS[1], w[k + 1], w[k])
+          redis.call('ZREM', wk, w[k])
+        end
+      end
+      if redis.call('ZCARD', wk) == 0 then redis.call('HDEL', KEYS[15], job) end
+    end
+  end
+end
 
 -- The fair share (see the header): it lowers limit, and says whether it did.
 local shared = false
@@ -237,7 +296,7 @@ local function grant(occ, job, score, lk, d)
 end
 
 local yield = {}
-for k = 17, #ARGV do yield[ARGV[k]] = true end
+for k = 20, #ARGV do yield[ARGV[k]] = true end
 -- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
 -- no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
@@ -326,6 +385,19 @@ for d = 1, #due, 2 do
     local run = why == nil
     if why then
       record(occ, job, score, status, why)
+    elseif caps[job] and holders(job) >= caps[job] then
+      run = false
+      local ck = ARGV[18] .. job
+      local ct = redis.call('TYPE', ck).ok
+      if ct ~= 'zset' and ct ~= 'none' then
+        stuck(occ, ck)
+      else
+        -- Its catch-up was decided: once let back in, it runs.
+        redis.call('HDEL', KEYS[10], occ)
+        redis.call('ZREM', KEYS[1], occ)
+        redis.call('ZADD', ck, score, occ)
+        redis.call('HSET', KEYS[15], job, 1)
+      end
     elseif p.overlap ~= 'allow' then
       local x = active(job)
       if not x then
@@ -372,7 +444,14 @@ for d = 1, #due, 2 do
         end
       end
     end
-    if run then grant(occ, job, score, lk, d) end
+    if run then
+      grant(occ, job, score, lk, d)
+      if caps[job] then
+        local c = holders(job)
+        redis.call('SADD', ARGV[17] .. job, occ)
+        holding[job] = c + 1
+      end
+    end
   end
 end
 -- The head: the first entry not left for its due time; those are asked for again when due
