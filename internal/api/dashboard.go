@@ -346,8 +346,6 @@ func withPrincipal(ctx context.Context, p principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
-
 // timeline lays a job's recent runs on a time axis, a lane per node, as the job page draws
 // them (SVG, server-side, so it shows without JavaScript).
 type timeline struct {

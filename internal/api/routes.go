@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +62,7 @@ func (s *Server) need(role Role, h http.HandlerFunc) http.Handler {
 		case p.role >= role:
 			h(w, r.WithContext(withPrincipal(r.Context(), p)))
 		case p.role == RoleNone && wantsHTML(r):
-			http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		case p.role == RoleNone:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cronfleet"`)
 			writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer TOKEN)")
