@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/redis/go-redis/v9"
 )
 
 // The decoders of what Redis returns are fuzzed on two kinds of input: arbitrary replies,
@@ -477,4 +478,57 @@ func roundTrip[T any](t *testing.T, raw string, v T, decode func(string) (T, err
 		t.Fatalf("%q decodes to %+v, encoded as %s, which does not decode: %v", raw, v, b, err)
 	}
 	return again
+}
+
+// FuzzStreamEntries: the decoders of the two streams' entries (a run's output, the audit
+// log) never panic, and what they accept carries the time of the entry's id.
+func FuzzStreamEntries(f *testing.F) {
+	f.Add("1772900000123-0", "2", "a line", "", "", `{"by":"ops@host","via":"cli","action":"pause","job":"backup","note":"x"}`)
+	f.Add("1772900000123-7", "1", "", "failed", "1", `{}`)
+	f.Add("x-1", "one", "", "", "", `[`)
+	f.Add("-9223372036854775808-0", "-1", "\x00", "succeeded", "0", `{"at":"2026-01-01T00:00:00Z"}`)
+	f.Fuzz(func(t *testing.T, id, attempt, line, end, final, audit string) {
+		values := map[string]any{"a": attempt}
+		if line != "" {
+			values["l"] = line
+		}
+		if end != "" {
+			values["e"], values["f"] = end, final
+		}
+		ms, _, _ := strings.Cut(id, "-")
+		if l, err := outputLine(redis.XMessage{ID: id, Values: values}); err == nil {
+			if l.At.UnixMilli() != mustParse(t, ms) {
+				t.Fatalf("entry %q: at %v, want its id's time", id, l.At)
+			}
+			if l.Final && l.End == "" {
+				t.Fatalf("entry %q: final without an end", id)
+			}
+		}
+		if e, err := decodeAudit(id, audit); err == nil {
+			if e.At.UnixMilli() != mustParse(t, ms) {
+				t.Fatalf("audit entry %q: at %v, want its id's time", id, e.At)
+			}
+			b, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := decodeAudit(id, string(b))
+			if err != nil || !again.At.Equal(e.At) || again.By != e.By || again.Action != e.Action || again.Note != e.Note {
+				t.Fatalf("audit entry %q, encoded and decoded again: %+v, %v; want %+v", audit, again, err, e)
+			}
+		}
+		if _, err := decodeAudit(id, 42); err == nil {
+			t.Fatal("an audit entry whose field is not a string was accepted")
+		}
+	})
+}
+
+// mustParse is ms as the decoders read it; they accepted it, so it parses.
+func mustParse(t *testing.T, ms string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		t.Fatalf("a decoder accepted the id time %q: %v", ms, err)
+	}
+	return n
 }
