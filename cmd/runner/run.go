@@ -201,7 +201,8 @@ func runNode(args []string, stderr io.Writer) error {
 		g.Add(func() error { return r.run(ctx) }, func(error) { cancel() })
 	}
 	if ln != nil {
-		reg.MustRegister(metrics.NewFleet(q, metrics.FleetConfig{Logger: logger}))
+		reg.MustRegister(metrics.NewFleet(q, metrics.FleetConfig{Logger: logger,
+			Priorities: func() map[string]int { return config.Priorities(cur.Load().Jobs) }}))
 		httpCfg.Node, httpCfg.Version = *node, version()
 		srv, err := api.New(api.Deps{
 			Fleet:   fleet.New(q, fleet.Config{Jobs: cur.Load, Logger: logger}),

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -64,6 +66,16 @@ func writeStatus(w io.Writer, st *fleet.Status) {
 	}
 	if st.Drift {
 		fmt.Fprintln(w, "DRIFT: the live nodes run different job sets (see JOB SET)")
+	}
+	if len(st.Backlog) > 0 {
+		// Highest priority first: the order in which the fleet claims them.
+		ps := slices.Sorted(maps.Keys(st.Backlog))
+		slices.Reverse(ps)
+		fmt.Fprint(w, "BACKLOG (due, not started) BY PRIORITY:")
+		for _, p := range ps {
+			fmt.Fprintf(w, " %d: %d", p, st.Backlog[p])
+		}
+		fmt.Fprintln(w)
 	}
 	if st.Jobs == nil {
 		return

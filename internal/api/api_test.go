@@ -35,6 +35,10 @@ type store struct {
 	down     bool // Redis unreachable
 }
 
+func (s *store) Stats(context.Context, map[string]int) (queue.Stats, error) {
+	return queue.Stats{}, nil
+}
+
 // ReadOutput serves the lines after the cursor, a cursor being "0-N" for the first N lines.
 func (s *store) ReadOutput(_ context.Context, occ, after string, _ time.Duration) (queue.OutputChunk, error) {
 	s.mu.Lock()

@@ -120,6 +120,10 @@ type Job struct {
 	// by the claim script; zero for no cap. Only with overlap "allow", since every other
 	// overlap policy runs the job one occurrence at a time.
 	MaxConcurrent int
+	// Priority orders the job's due occurrences against other jobs' when more are due than
+	// the fleet can start at once: higher first, aging as they wait (queue.PriorityAging).
+	// Parse sets queue.DefaultPriority for a job that names none.
+	Priority int
 	// Retry says how often and how late a failed occurrence is retried.
 	Retry Retry
 	// Handler names the plugin that runs the job and carries its settings.
@@ -235,4 +239,17 @@ func (c *Config) Job(name string) *Job {
 		}
 	}
 	return nil
+}
+
+// Priorities returns the priority of each of jobs whose priority is not
+// queue.DefaultPriority: what the claim script and the backlog gauges are told (the others
+// have the default). It is empty, not nil, when every job has the default.
+func Priorities(jobs []*Job) map[string]int {
+	m := map[string]int{}
+	for _, j := range jobs {
+		if j.Priority != queue.DefaultPriority {
+			m[j.Name] = j.Priority
+		}
+	}
+	return m
 }

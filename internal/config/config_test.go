@@ -155,6 +155,7 @@ func TestLoadValid(t *testing.T) {
 				Location:  time.UTC,
 				Retry:     Retry{Attempts: 3, Backoff: 10 * time.Second, MaxBackoff: 10 * time.Minute},
 				Policy:    defaults,
+				Priority:  queue.DefaultPriority,
 				Handler:   Handler{Plugin: "http", Settings: json.RawMessage(`{}`), LabelRange: rng(27, 11, 17), DefRange: rng(27, 3, 17)},
 				DeclRange: rng(25, 1, 19),
 			},
@@ -166,6 +167,7 @@ func TestLoadValid(t *testing.T) {
 				Location:  time.UTC,
 				Retry:     Retry{Attempts: 3, Backoff: 10 * time.Second, MaxBackoff: 10 * time.Minute},
 				Policy:    defaults,
+				Priority:  queue.DefaultPriority,
 				Handler:   Handler{Plugin: "exec", Settings: json.RawMessage(`{"command":["true"]}`), LabelRange: rng(33, 11, 17), DefRange: rng(33, 3, 17)},
 				DeclRange: rng(30, 1, 14),
 			},
@@ -178,6 +180,7 @@ func TestLoadValid(t *testing.T) {
 				Timeout:   20 * time.Minute,
 				Retry:     Retry{Attempts: 5, Backoff: 30 * time.Second, MaxBackoff: time.Hour},
 				Policy:    defaults,
+				Priority:  queue.DefaultPriority,
 				Handler: Handler{
 					Plugin: "exec",
 					Settings: json.RawMessage(`{"command":["pg_dump","-Fc","-f","/backups/app.dump","app"],` +

@@ -74,6 +74,7 @@ func jobSchema() *hcl.BodySchema {
 			{Name: "timeout"},
 			{Name: "exclude"},
 			{Name: "max_concurrent"},
+			{Name: "priority"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "retry"},
@@ -293,6 +294,7 @@ func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 		Location:  time.UTC,
 		Retry:     Retry{Attempts: DefaultAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
 		Policy:    queue.DefaultPolicy(),
+		Priority:  queue.DefaultPriority,
 	}
 	var diags hcl.Diagnostics
 	if len(b.Labels) > 0 { // HCL drops job blocks without a label, so this always holds
@@ -408,6 +410,14 @@ func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 				Detail:   fmt.Sprintf("Job %q caps its runs at once with max_concurrent, but its overlap policy %q already runs one at a time; set overlap = \"allow\" to run up to %d at once.", j.Name, j.Policy.Overlap, n),
 				Subject:  a.Expr.Range().Ptr(),
 			})
+		}
+	}
+
+	if a := content.Attributes["priority"]; a != nil {
+		n, d := intValue(a, queue.MinPriority, queue.MaxPriority)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			j.Priority = n
 		}
 	}
 

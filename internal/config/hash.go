@@ -47,6 +47,8 @@ func hashJob(j *Job) string {
 		// A changed calendar changes the jobs that exclude it: their runs differ.
 		Exclude []excludeDef `json:"exclude,omitempty"`
 		MaxConc int          `json:"max_concurrent,omitempty"`
+		// Priority is kept only when not the default; a pointer, since 0 is a priority.
+		Priority *int `json:"priority,omitempty"`
 	}{
 		Version:    "cronfleet.job.v1",
 		Schedule:   j.Schedule,
@@ -63,6 +65,10 @@ func hashJob(j *Job) string {
 	}
 	if len(j.Schedules) > 1 {
 		def.Schedules = j.Schedules
+	}
+	if j.Priority != queue.DefaultPriority {
+		p := j.Priority
+		def.Priority = &p
 	}
 	if j.DSTGap != cron.GapShift {
 		def.DSTGap = j.DSTGap.String()

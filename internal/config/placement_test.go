@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -53,5 +54,46 @@ func TestPlacementSettings(t *testing.T) {
 				t.Errorf("diagnostics %q, want one containing %q", errs, tc.want)
 			}
 		})
+	}
+}
+
+// TestPriority: a job's priority decodes from 0 to 100, is the default when unset, changes
+// the job's hash only when it is not the default (so the hashes of jobs without one stay what
+// they were), and a value out of range is an error pointing at it.
+func TestPriority(t *testing.T) {
+	const job = "job \"j\" {\n  schedule = \"@daily\"\n  EXTRA\n  handler \"exec\" {\n    command = [\"true\"]\n  }\n}\n"
+	parse := func(t *testing.T, extra string) *Job {
+		t.Helper()
+		cfg, _, diags := Parse("j.hcl", []byte(strings.Replace(job, "EXTRA", extra, 1)))
+		if diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		return cfg.Jobs[0]
+	}
+	unset := parse(t, "")
+	if unset.Priority != 50 {
+		t.Errorf("unset priority = %d, want 50", unset.Priority)
+	}
+	if d := parse(t, "priority = 50"); d.Hash != unset.Hash {
+		t.Error("priority = 50, the default, changed the job's hash")
+	}
+	for _, p := range []int{0, 90, 100} {
+		j := parse(t, "priority = "+strconv.Itoa(p))
+		if j.Priority != p {
+			t.Errorf("priority = %d decoded as %d", p, j.Priority)
+		}
+		if j.Hash == unset.Hash {
+			t.Errorf("priority = %d did not change the job's hash", p)
+		}
+	}
+	for _, bad := range []string{"priority = 101", "priority = -1", "priority = 2.5", `priority = "high"`} {
+		_, _, diags := Parse("j.hcl", []byte(strings.Replace(job, "EXTRA", bad, 1)))
+		if !diags.HasErrors() {
+			t.Errorf("%s: no error", bad)
+			continue
+		}
+		if s := diags[0].Subject; s == nil || s.Start.Line != 3 {
+			t.Errorf("%s: diagnostic %q does not point at line 3", bad, diags.Error())
+		}
 	}
 }

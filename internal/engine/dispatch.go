@@ -172,11 +172,21 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 // claims' leases count from sent.mono, as Redis set their TTLs after it.
 func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []queue.Claim, sent stamp, err error) {
 	// Never claim more than can start at once: a claim waiting for a slot would let its
-	// lease run out while nobody renews it.
-	if free < len(shards) {
+	// lease run out while nobody renews it. With priorities every shard is asked, and the
+	// queue shares free among them by rank (Placement.Total): the first shards alone could
+	// hold only low priorities while another holds high ones.
+	js := e.jobs.Load()
+	if len(js.prios) > 0 {
+		// Ranked across every shard of the job set, not only those this node believes
+		// due: one it left for the others a moment (a fair share) may hold the highest.
+		shards = js.shards
+	} else if free < len(shards) {
 		shards = shards[:free]
 	}
 	per := min(maxClaimBatch, free/len(shards))
+	if len(js.prios) > 0 {
+		per = min(maxClaimBatch, free) // each shard's most; Total bounds the sum
+	}
 	expected := e.expectedDue(shards)
 	sent = e.clock.stamp()
 	since := e.heads.mark()
@@ -188,7 +198,10 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 	if e.cfg.NoFairShare {
 		place = queue.Placement{}
 	}
-	place.Limits = e.jobs.Load().limits
+	place.Limits, place.Priorities = js.limits, js.prios
+	if len(js.prios) > 0 {
+		place.Total = free
+	}
 	res, err := e.agenda.ClaimPlaced(ctx, shards, per, e.cfg.ClaimAhead, e.clock.now().Add(e.agenda.CallTimeout()), yield, place)
 	if err != nil {
 		return nil, sent, err

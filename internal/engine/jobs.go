@@ -14,6 +14,7 @@ type jobSet struct {
 	hash   string                   // config.SetHash of list
 	after  map[string][]*config.Job // job → the jobs that run after it
 	limits map[string]int           // max_concurrent of the capped jobs, for the claim script
+	prios  map[string]int           // priority of the jobs without the default, likewise
 }
 
 func newJobSet(jobs []*config.Job) *jobSet {
@@ -26,6 +27,12 @@ func newJobSet(jobs []*config.Job) *jobSet {
 				s.limits = map[string]int{}
 			}
 			s.limits[j.Name] = j.MaxConcurrent
+		}
+		if j.Priority != queue.DefaultPriority {
+			if s.prios == nil {
+				s.prios = map[string]int{}
+			}
+			s.prios[j.Name] = j.Priority
 		}
 		if sh := queue.ShardOf(j.Name); !seen[sh] {
 			seen[sh] = true

@@ -25,6 +25,7 @@ type Store interface {
 	Trigger(ctx context.Context, job string, ids ...string) (int, error)
 	Audit(ctx context.Context, e queue.AuditEntry) error
 	AuditLog(ctx context.Context, n int) ([]queue.AuditEntry, error)
+	Stats(ctx context.Context, prios map[string]int) (queue.Stats, error)
 }
 
 // Config says where a Fleet's job set and clock come from.
@@ -94,6 +95,9 @@ type Status struct {
 	Drift bool `json:"drift"`
 	// Jobs are the jobs of the job set, by name; absent when the job set is not known.
 	Jobs []Job `json:"jobs,omitempty"`
+	// Backlog counts the due occurrences that no node holds by their job's priority, for
+	// the priorities that have any; absent when there are none or the job set is not known.
+	Backlog map[int]int64 `json:"backlog_by_priority,omitempty"`
 }
 
 // Node is one node of the fleet.
@@ -185,7 +189,22 @@ func (f *Fleet) Status(ctx context.Context) (*Status, error) {
 		return st, nil
 	}
 	st.Jobs, err = f.jobs(ctx, cfg.Jobs)
-	return st, err
+	if err != nil {
+		return nil, err
+	}
+	qs, err := f.store.Stats(ctx, config.Priorities(cfg.Jobs))
+	if err != nil {
+		return nil, fmt.Errorf("fleet: status: %w", err)
+	}
+	for p, n := range qs.DueByPriority {
+		if n > 0 {
+			if st.Backlog == nil {
+				st.Backlog = map[int]int64{}
+			}
+			st.Backlog[p] = n
+		}
+	}
+	return st, nil
 }
 
 // JobQuery selects a page of the job list: a job set may hold a hundred thousand jobs,

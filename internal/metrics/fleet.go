@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,8 +14,9 @@ import (
 
 // StatsReader is where a Fleet reads the fleet's state: internal/queue's Queue.
 type StatsReader interface {
-	// Stats reads the agendas and the list of nodes; it must return once ctx is done.
-	Stats(ctx context.Context) (queue.Stats, error)
+	// Stats reads the agendas and the list of nodes, and counts the backlog by the given
+	// job priorities unless they are nil; it must return once ctx is done.
+	Stats(ctx context.Context, prios map[string]int) (queue.Stats, error)
 }
 
 var _ StatsReader = (*queue.Queue)(nil)
@@ -27,6 +29,10 @@ type FleetConfig struct {
 	Timeout time.Duration
 	// Logger hears when scrapes start failing and when they succeed again; nil discards.
 	Logger *slog.Logger
+	// Priorities returns the priority of each job of the node's job set whose priority is
+	// not queue.DefaultPriority, read at each scrape (the job set may be reloaded); nil
+	// leaves cronfleet_agenda_due_occurrences_by_priority out.
+	Priorities func() map[string]int
 }
 
 // Fleet is a prometheus.Collector of the fleet's state, read from Redis at each scrape: the
@@ -37,9 +43,9 @@ type Fleet struct {
 	cfg FleetConfig
 	log *slog.Logger
 
-	agenda, due, oldest, nodes, jobSets, drift *prometheus.Desc
-	success, took                              *prometheus.Desc
-	errors                                     prometheus.Counter
+	agenda, due, dueBy, oldest, nodes, jobSets, drift *prometheus.Desc
+	success, took                                     *prometheus.Desc
+	errors                                            prometheus.Counter
 
 	mu      sync.Mutex
 	failing bool // the last scrape failed: logged once, not per scrape
@@ -60,6 +66,10 @@ func NewFleet(r StatsReader, cfg FleetConfig) *Fleet {
 			"Occurrences in the agenda, over every shard: planned, held by a node, or waiting for a retry.", nil, nil),
 		due: prometheus.NewDesc("cronfleet_agenda_due_occurrences",
 			"Occurrences due by Redis' clock that no node holds: the backlog.", nil, nil),
+		// The label takes the job set's distinct priorities: a bounded set, at most one per
+		// priority a job may have.
+		dueBy: prometheus.NewDesc("cronfleet_agenda_due_occurrences_by_priority",
+			"The backlog by the priority of each occurrence's job, for every priority the job set uses.", []string{"priority"}, nil),
 		oldest: prometheus.NewDesc("cronfleet_agenda_oldest_due_seconds",
 			"How long the earliest occurrence of the backlog has been due, by Redis' clock (0 when there is none).", nil, nil),
 		nodes: prometheus.NewDesc("cronfleet_nodes_live",
@@ -81,7 +91,7 @@ func NewFleet(r StatsReader, cfg FleetConfig) *Fleet {
 
 // Describe implements prometheus.Collector.
 func (f *Fleet) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{f.agenda, f.due, f.oldest, f.nodes, f.jobSets, f.drift, f.success, f.took} {
+	for _, d := range []*prometheus.Desc{f.agenda, f.due, f.dueBy, f.oldest, f.nodes, f.jobSets, f.drift, f.success, f.took} {
 		ch <- d
 	}
 	f.errors.Describe(ch)
@@ -93,7 +103,13 @@ func (f *Fleet) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	st, err := f.r.Stats(ctx)
+	var prios map[string]int
+	if f.cfg.Priorities != nil {
+		if prios = f.cfg.Priorities(); prios == nil {
+			prios = map[string]int{}
+		}
+	}
+	st, err := f.r.Stats(ctx, prios)
 	ch <- prometheus.MustNewConstMetric(f.took, prometheus.GaugeValue, time.Since(start).Seconds())
 	f.report(err)
 	if err != nil {
@@ -121,6 +137,19 @@ func (f *Fleet) Collect(ch chan<- prometheus.Metric) {
 		{f.drift, drift},
 	} {
 		ch <- prometheus.MustNewConstMetric(m.d, prometheus.GaugeValue, m.v)
+	}
+	if prios != nil {
+		// Every priority in use, none left out for having no backlog.
+		used := map[int]bool{queue.DefaultPriority: true}
+		for _, p := range prios {
+			used[p] = true
+		}
+		for p := range st.DueByPriority {
+			used[p] = true
+		}
+		for p := range used {
+			ch <- prometheus.MustNewConstMetric(f.dueBy, prometheus.GaugeValue, float64(st.DueByPriority[p]), strconv.Itoa(p))
+		}
 	}
 }
 

@@ -191,7 +191,7 @@ func TestTwoNodesCountApart(t *testing.T) {
 // stats is a StatsReader the test controls.
 type stats func(ctx context.Context) (queue.Stats, error)
 
-func (s stats) Stats(ctx context.Context) (queue.Stats, error) { return s(ctx) }
+func (s stats) Stats(ctx context.Context, _ map[string]int) (queue.Stats, error) { return s(ctx) }
 
 func TestFleet(t *testing.T) {
 	t.Parallel()
@@ -291,4 +291,42 @@ func TestFleetOverQueue(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
+}
+
+// TestFleetBacklogByPriority: the backlog gauge by priority has one series per priority the
+// job set uses (the default always among them), zero where nothing of it is due, and is left
+// out when the node gives no priorities.
+func TestFleetBacklogByPriority(t *testing.T) {
+	t.Parallel()
+	var asked map[string]int
+	st := stats(func(context.Context) (queue.Stats, error) {
+		return queue.Stats{Due: 7, DueByPriority: map[int]int64{90: 5, 50: 2}}, nil
+	})
+	reader := statsWith{st, &asked}
+	reg := prometheus.NewRegistry()
+	prios := map[string]int{"urgent": 90, "slow": 10}
+	reg.MustRegister(NewFleet(reader, FleetConfig{Priorities: func() map[string]int { return prios }}))
+	got := values(scrape(t, reg), "cronfleet_agenda_due_occurrences_by_priority")
+	if diff := cmp.Diff(map[string]float64{"90": 5, "50": 2, "10": 0}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(prios, asked); diff != "" {
+		t.Errorf("priorities given to Stats (-want +got):\n%s", diff)
+	}
+	plain := prometheus.NewRegistry()
+	plain.MustRegister(NewFleet(st, FleetConfig{}))
+	if got := values(scrape(t, plain), "cronfleet_agenda_due_occurrences_by_priority"); got != nil {
+		t.Errorf("without priorities: %v, want no series", got)
+	}
+}
+
+// statsWith is a StatsReader that records the priorities it was given.
+type statsWith struct {
+	stats
+	asked *map[string]int
+}
+
+func (s statsWith) Stats(ctx context.Context, prios map[string]int) (queue.Stats, error) {
+	*s.asked = prios
+	return s.stats(ctx)
 }

@@ -80,6 +80,14 @@ type Placement struct {
 	// fleet, decided by the claim script. The caller's job set is the one in force for
 	// the jobs it claims (see yield), so its limits are the fleet's.
 	Limits map[string]int
+	// Priorities is the priority of each job whose priority is not DefaultPriority: when
+	// more is due than the caller may take, the highest effective priority is claimed
+	// first, across the shards of the call (see priority.go). Like Limits, the caller's.
+	Priorities map[string]int
+	// Total, with Priorities, bounds what the whole call takes, over all its shards: the
+	// shards' calls share it by rank (see priority.go), so a call may ask more shards than
+	// Total and max is each shard's most. Zero for max from each shard.
+	Total int
 }
 
 // limits is the part of Limits in shard, as the claim script takes it.
@@ -132,10 +140,15 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 	if deadline.IsZero() {
 		deadline = time.Now().Add(q.cfg.CallTimeout)
 	}
+	quota, floor := q.rankShards(ctx, shards, max, lead, p)
 	calls := make([]call, len(shards))
 	for i, s := range shards {
 		id := q.reqBase + "." + strconv.FormatUint(q.reqSeq.Add(1), 36)
-		calls[i] = q.claimCall(s, id, max, lead, deadline, yield, p.arg(rand.Float64()), p.limits(s))
+		n := max
+		if quota != nil {
+			n = quota[s]
+		}
+		calls[i] = q.claimCall(s, id, n, lead, deadline, yield, p.arg(rand.Float64()), p.limits(s), priorities(p.Priorities, s, floor))
 	}
 	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
@@ -162,12 +175,12 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 }
 
 // claimCall is one shard's claim script call; id names the request for its reply cache.
-func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time, yield []string, share, limits string) call {
+func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time, yield []string, share, limits, prios string) call {
 	k := q.keys(shard)
 	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
 		deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
 		q.cfg.Node, WaitLimit, Policy{}.String(), q.guard.known(shard), q.guardParams(), q.cfg.AheadGrace.Milliseconds(),
-		share, k.holdersPrefix(), k.cappedPrefix(), limits}
+		share, k.holdersPrefix(), k.cappedPrefix(), limits, prios}
 	for _, j := range yield {
 		if ShardOf(j) == shard {
 			args = append(args, j)

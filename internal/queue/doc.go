@@ -98,6 +98,14 @@
 //     of Redis' state a dependent run is at most once, like an alert.
 //   - Every script is safe to run twice for the same arguments, because go-redis re-sends a
 //     command whose reply timed out: claims cache their reply, completions leave a marker.
+//   - Priority changes which due entries a claim takes, never the agenda's scores: the
+//     agenda stays ordered by due time, and a claim that may take fewer than are due takes
+//     the highest effective priority first (lua/claim.lua). A caller claiming from several
+//     shards first counts each one's due entries by effective priority (lua/rank.lua, read
+//     only) and tells each call how many to take and the least priority to take, so the
+//     order holds across shards, not only within one (priority.go). Where the room would
+//     take part of a lower effective priority with higher ones, a call takes the higher
+//     ones only: runs claimed together start together, in no order.
 //   - Scripts are batched per shard and shards are pipelined, so one round trip claims,
 //     renews or completes many occurrences.
 //
@@ -106,7 +114,8 @@
 // keys.go builds the keys and lua/ holds the scripts, each with a header stating its KEYS,
 // ARGV and reply. queue.go has the Queue and Redis' clock (Time); eval.go runs script calls
 // in one pipeline, by SHA with a fallback to EVAL when Redis lost its script cache; then one
-// file per operation: expand.go (Expand, Watermarks), claim.go (Claim, Renew), complete.go
+// file per operation: expand.go (Expand, Watermarks), claim.go (Claim, Renew), priority.go
+// (the order of a claim across shards), complete.go
 // (Complete), deps.go (DrainDependents, Upstream), record.go (run records and History), output.go (a run's live output:
 // AppendOutput, ReadOutput), check.go (CheckEviction), stats.go (Stats, what a monitor
 // reads of the agenda and the nodes), guard.go (the

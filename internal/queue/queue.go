@@ -19,6 +19,8 @@ var (
 	expandSrc string
 	//go:embed lua/claim.lua
 	claimSrc string
+	//go:embed lua/rank.lua
+	rankSrc string
 	//go:embed lua/renew.lua
 	renewSrc string
 	//go:embed lua/complete.lua
@@ -81,6 +83,7 @@ type Queue struct {
 	cfg      Config
 	expand   *redis.Script
 	claim    *redis.Script
+	rank     *redis.Script
 	renew    *redis.Script
 	complete *redis.Script
 	trigger  *redis.Script
@@ -126,6 +129,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 		cfg:            cfg,
 		expand:         redis.NewScript(libSrc + expandSrc),
 		claim:          redis.NewScript(libSrc + claimSrc),
+		rank:           redis.NewScript(libSrc + rankSrc),
 		renew:          redis.NewScript(libSrc + renewSrc),
 		complete:       redis.NewScript(libSrc + completeSrc),
 		trigger:        redis.NewScript(triggerSrc),

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,13 +28,19 @@ type Stats struct {
 	// OldestDue is how long the earliest of them has been due, by Redis' clock (zero when
 	// none is due).
 	OldestDue time.Duration
+	// DueByPriority counts Due by the priority of each occurrence's job (the priorities
+	// given to Stats), over the oldest due entries of each shard (as many as a claim ranks);
+	// nil when Stats was given none.
+	DueByPriority map[int]int64
 	// Nodes are the fleet's nodes, as Nodes returns them.
 	Nodes []NodeSeen
 }
 
 // Stats reads the fleet's state in one round trip: each shard's agenda (by a read-only
-// script, so that what is due is decided by Redis' clock) and the list of nodes.
-func (q *Queue) Stats(ctx context.Context) (Stats, error) {
+// script, so that what is due is decided by Redis' clock) and the list of nodes. With
+// prios (the priority of each job whose priority is not DefaultPriority; empty for none
+// such) it also counts the backlog by priority; with nil it does not.
+func (q *Queue) Stats(ctx context.Context, prios map[string]int) (Stats, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
 	defer cancel()
 	k := namespaceKeys(q.cfg.Namespace)
@@ -43,7 +50,11 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 		for s := range shards {
 			// EVAL, not EVALSHA: the script is short and asked for once per scrape, so its
 			// source costs less than a NOSCRIPT round trip after Redis lost its cache.
-			shards[s] = q.stats.Eval(ctx, p, []string{q.keys(s).agenda()})
+			var args []any
+			if prios != nil {
+				args = append(args, statsPriorities(prios, s))
+			}
+			shards[s] = q.stats.Eval(ctx, p, []string{q.keys(s).agenda()}, args...)
 		}
 		nodes = p.HGetAll(ctx, k.nodes())
 		seen = p.HGetAll(ctx, k.seen())
@@ -53,10 +64,13 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, fmt.Errorf("queue: stats: %w", q.callError(err))
 	}
 	var st Stats
+	if prios != nil {
+		st.DueByPriority = map[int]int64{}
+	}
 	var oldest time.Time // the earliest head of the shards that have something due
 	for s, c := range shards {
 		vals, err := c.Slice()
-		if err != nil || len(vals) != 4 {
+		if err != nil || len(vals) < 4 {
 			return Stats{}, fmt.Errorf("queue: stats: shard %d: unexpected reply %v (%v)", s, vals, err)
 		}
 		now, ok1 := vals[0].(int64)
@@ -71,6 +85,17 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 		}
 		st.Agenda += size
 		st.Due += due
+		if len(vals) > 4 && st.DueByPriority != nil {
+			by, _ := vals[4].([]any)
+			for k := 0; k+1 < len(by); k += 2 {
+				p, ok1 := by[k].(int64)
+				n, ok2 := by[k+1].(int64)
+				if !ok1 || !ok2 {
+					return Stats{}, fmt.Errorf("queue: stats: shard %d: unexpected reply %v", s, vals)
+				}
+				st.DueByPriority[int(p)] += n
+			}
+		}
 		if due == 0 {
 			continue
 		}
@@ -93,4 +118,16 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 		st.Nodes = append(st.Nodes, n)
 	}
 	return st, nil
+}
+
+// statsPriorities is the stats script's ARGV[1] for shard.
+func statsPriorities(prios map[string]int, shard int) string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(rankScan))
+	for j, n := range prios {
+		if n != DefaultPriority && ShardOf(j) == shard {
+			fmt.Fprintf(&b, " %s %d", j, n)
+		}
+	}
+	return b.String()
 }

@@ -22,7 +22,7 @@ import (
 func TestStats(t *testing.T) {
 	contract(t, func(t *testing.T, b *backend) {
 		q := b.queue(Config{})
-		st, err := q.Stats(t.Context())
+		st, err := q.Stats(t.Context(), nil)
 		if err != nil {
 			t.Fatalf("Stats of an empty namespace: %v", err)
 		}
@@ -41,7 +41,7 @@ func TestStats(t *testing.T) {
 			mustExpand(t, q, expansion(j, due[i]))
 		}
 		b.clockTo(t, due[1].Add(time.Millisecond))
-		st, err = q.Stats(t.Context())
+		st, err = q.Stats(t.Context(), nil)
 		if err != nil {
 			t.Fatalf("Stats: %v", err)
 		}
@@ -57,7 +57,7 @@ func TestStats(t *testing.T) {
 		if err := q.Announce(t.Context(), Node{Name: "n1", JobSetHash: "h"}); err != nil {
 			t.Fatal(err)
 		}
-		st, err = q.Stats(t.Context())
+		st, err = q.Stats(t.Context(), nil)
 		if err != nil {
 			t.Fatalf("Stats: %v", err)
 		}
@@ -193,7 +193,7 @@ func TestRedisErrorsCounted(t *testing.T) {
 		t.Cleanup(func() { _ = rdb.Close() })
 		m := &kinds{}
 		q := New(rdb, Config{Namespace: namespace(t), Metrics: m})
-		if _, err := q.Stats(t.Context()); err == nil {
+		if _, err := q.Stats(t.Context(), nil); err == nil {
 			t.Fatal("Stats succeeded with nothing listening")
 		}
 		if diff := cmp.Diff(map[string]int{kindConnectionRefused: 1}, m.counts()); diff != "" {

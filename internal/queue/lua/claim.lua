@@ -27,7 +27,10 @@
 -- max_concurrent), ARGV[18] capped wait key prefix (.. job: zset of the job's occurrences
 -- waiting for its max_concurrent -> due ms), ARGV[19] the jobs' max_concurrent, "JOB N JOB N"
 -- (the caller's definitions, which are those in force: see ARGV[20..]),
--- ARGV[20..] jobs the caller leaves to other nodes: a newer definition than its own is in
+-- ARGV[20] the jobs' priorities, "STEPMS FLOOR JOB P JOB P" (or "" when every job has the
+-- default): the aging step, the least effective priority to claim (-1 for any; see
+-- queue.Placement) and the caller's jobs whose priority is not the default,
+-- ARGV[21..] jobs the caller leaves to other nodes: a newer definition than its own is in
 -- force (see expand.lua); their entries are neither claimed nor decided by this call
 -- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tTTL"
 --   (TTL: the lease it was given, ms),
@@ -82,6 +85,16 @@
 -- holds up the entries behind it nor is skipped; each call first moves back as many of the
 -- oldest waiting as the jobs have room for (for a job no longer capped, all), and they are
 -- claimed, oldest first, like any due entry. Alerts are not runs of their job: never capped.
+--
+-- Priority: when more is due (up to NOW + lead) than the call may take, or the caller set a
+-- floor, the call takes the due entries by effective priority, highest first, then oldest
+-- first (rankDue in lib.lua: a job's priority, queue.DefaultPriority for a job the caller did
+-- not name, plus one per aging step overdue, capped at queue.MaxPriority), instead of by score
+-- alone, and none below the floor. The agenda stays
+-- scored by due time, so nothing else changes; only which due entries a call takes. The
+-- ranking reads at most rankScan entries, the oldest due: priority orders within them.
+-- Otherwise (nothing over what the call may take, or no priorities) the call reads only
+-- what it takes, as before.
 --
 -- Policies, decided here so that no two nodes can act apart, in this order; an occurrence
 -- that is not run is recorded in its job's history by this script and leaves the agenda:
@@ -211,7 +224,15 @@ do
 end
 
 local due = {}
-if limit > 0 then
+local pr = parsePriority(ARGV[20])
+if limit > 0 and pr and (pr.floor >= 0 or redis.call('ZCOUNT', KEYS[1], '-inf', now + lead) > limit) then
+  local rankScan = 10000
+  local entries, counts = rankDue(KEYS[1], now, now + lead, pr, rankScan)
+  for _, e in ipairs(topRanked(entries, counts, limit, pr.floor)) do
+    due[#due + 1] = e[1]
+    due[#due + 1] = e[2]
+  end
+elseif limit > 0 then
   due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + lead, 'WITHSCORES', 'LIMIT', 0, limit)
 end
 
@@ -296,7 +317,7 @@ local function grant(occ, job, score, lk, d)
 end
 
 local yield = {}
-for k = 20, #ARGV do yield[ARGV[k]] = true end
+for k = 21, #ARGV do yield[ARGV[k]] = true end
 -- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
 -- no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0

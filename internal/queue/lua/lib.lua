@@ -173,3 +173,79 @@ local function forget(agenda, hashes, occ)
   redis.call('ZREM', agenda, occ)
   for _, h in ipairs(hashes) do redis.call('HDEL', h, occ) end
 end
+
+-- Priority (see queue.Placement.Priorities): spec is "STEPMS FLOOR JOB P JOB P ..." from
+-- the caller's job set, listing only the jobs whose priority is not the default; FLOOR is
+-- -1 for none. parsePriority returns the jobs' priorities (the others have the default),
+-- the aging step and the floor, or nil when there is nothing to rank by (then due time
+-- alone orders).
+local function parsePriority(spec)
+  local step, fl, rest = string.match(spec or '', '^(%d+) (%-?%d+) (.*)$')
+  if not step then return nil end
+  local p, any = {}, false
+  for j, n in string.gmatch(rest, '(%S+) (%d+)') do
+    p[j] = tonumber(n)
+    any = true
+  end
+  -- A floor applies to a shard whose jobs all have the default priority as well.
+  if not any and tonumber(fl) < 0 then return nil end
+  return {jobs = p, step = math.max(tonumber(step), 1), floor = tonumber(fl)}
+end
+
+-- rankDue reads what is due in agenda up to upto, in bounded batches and at most scan
+-- entries (the oldest), and returns them in score order as {occ, score string, eff, score},
+-- with how many there are of each effective priority (counts[eff]). An entry's effective
+-- priority is its job's priority plus one per aging step it is overdue (past its score, by
+-- Redis' clock), capped at the top priority: so an entry overdue long enough ranks with the
+-- highest and then by age alone, which bounds how long any priority waits. Entries of jobs
+-- the caller leaves to other nodes are ranked too: claim.lua defers them where it meets
+-- them, as it does without priorities, so that the head it reports passes over them.
+local function rankDue(agenda, now, upto, pr, scan)
+  local out, counts, off, batch = {}, {}, 0, 500
+  while off < scan do
+    local r = redis.call('ZRANGEBYSCORE', agenda, '-inf', upto, 'WITHSCORES', 'LIMIT', off, math.min(batch, scan - off))
+    for k = 1, #r, 2 do
+      local occ, score = r[k], tonumber(r[k + 1])
+      -- queue.DefaultPriority and queue.MaxPriority.
+      local eff = pr.jobs[split(occ)] or 50
+      if now > score then eff = eff + math.floor((now - score) / pr.step) end
+      if eff > 100 then eff = 100 end
+      out[#out + 1] = {occ, r[k + 1], eff, score}
+      counts[eff] = (counts[eff] or 0) + 1
+    end
+    if #r < 2 * batch then break end
+    off = off + batch
+  end
+  return out, counts
+end
+
+-- topRanked returns the first n of ranked entries (rankDue) by effective priority, highest
+-- first, then oldest first, none below floor. It sorts only what it returns: the entries
+-- come in score order, so those of the effective priority where n runs out are taken
+-- oldest first as they come.
+local function topRanked(entries, counts, n, floor)
+  local cut, above = floor, 0
+  for e = 100, math.max(floor, 0), -1 do
+    local c = counts[e] or 0
+    if above + c >= n then
+      cut = e
+      break
+    end
+    above = above + c
+  end
+  local top, atCut = {}, n - above
+  for _, e in ipairs(entries) do
+    if e[3] > cut then
+      top[#top + 1] = e
+    elseif e[3] == cut and atCut > 0 then
+      top[#top + 1] = e
+      atCut = atCut - 1
+    end
+  end
+  table.sort(top, function(a, b)
+    if a[3] ~= b[3] then return a[3] > b[3] end
+    if a[4] ~= b[4] then return a[4] < b[4] end
+    return a[1] < b[1]
+  end)
+  return top
+end

@@ -2,9 +2,12 @@
 -- nothing.
 --
 -- KEYS[1] agenda (zset)
+-- ARGV[1] (optional) the jobs' priorities, "SCAN JOB P JOB P": the most due entries to read,
+-- and the jobs whose priority is not the default (queue.DefaultPriority)
 -- Returns {NOW (ms), SIZE, DUE, HEAD}: the agenda's entries, how many of them are due now
 -- (their score is not after NOW: no live lease hides them, and no node claimed them yet), and
--- the score of the earliest as a string ("" when the agenda is empty).
+-- the score of the earliest as a string ("" when the agenda is empty); with ARGV[1], a fifth
+-- element, a flat array P, N, P, N: the due entries (the oldest SCAN) by their job's priority.
 --
 -- A script, not a pipeline of ZCARD and ZCOUNT: what is due is counted against Redis' own
 -- clock, read in the same atomic step, so a node with a wrong clock reports the same backlog.
@@ -13,4 +16,20 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local size = redis.call('ZCARD', KEYS[1])
 local due = redis.call('ZCOUNT', KEYS[1], '-inf', now)
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {now, size, due, head[2] or ''}
+if not ARGV[1] then return {now, size, due, head[2] or ''} end
+local scan, rest = string.match(ARGV[1], '^(%d+)(.*)$')
+local prio = {}
+for j, n in string.gmatch(rest or '', '(%S+) (%d+)') do prio[j] = tonumber(n) end
+local counts, by = {}, {}
+if due > 0 then
+  for _, occ in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(scan))) do
+    -- The job is the part of the id before its last '@' (queue.DefaultPriority otherwise).
+    local p = prio[string.match(occ, '^(.*)@[^@]*$') or occ] or 50
+    counts[p] = (counts[p] or 0) + 1
+  end
+  for p, n in pairs(counts) do
+    by[#by + 1] = p
+    by[#by + 1] = n
+  end
+end
+return {now, size, due, head[2] or '', by}

@@ -1,0 +1,143 @@
+package queue
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+)
+
+// TestPriority: when more is due than a call may take, the highest priority is claimed
+// first and, within a priority, the oldest; an occurrence overdue long enough outranks a
+// fresh one of a higher priority (aging); and across the shards of one call, the highest
+// priorities of all of them are taken, not the highest of each.
+func TestPriority(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		// Each case has a namespace of its own: what one leaves due would rank in the next.
+		var q *Queue
+		fresh := func(name string) { q = b.queue(Config{Node: "a", Namespace: b.ns + "." + name}) }
+		claim := func(shards []int, max int, p Placement) []string {
+			t.Helper()
+			res, err := q.ClaimPlaced(t.Context(), shards, max, 1200*time.Millisecond, time.Time{}, nil, p)
+			if err != nil {
+				t.Fatalf("Claim: %v", err)
+			}
+			var out []string
+			for _, c := range res.Claims {
+				out = append(out, c.Occurrence)
+			}
+			return out
+		}
+		// dues are n instants a millisecond apart from at.
+		dues := func(at time.Time, n int) []time.Time {
+			var ds []time.Time
+			for i := range n {
+				ds = append(ds, at.Add(time.Duration(i)*time.Millisecond))
+			}
+			return ds
+		}
+		ids := func(job string, ds []time.Time) []string {
+			var out []string
+			for _, d := range ds {
+				out = append(out, occID(job, d))
+			}
+			return out
+		}
+		sorted := func(xs []string) []string {
+			xs = append([]string(nil), xs...)
+			sort.Strings(xs)
+			return xs
+		}
+
+		t.Run("priority then age", func(t *testing.T) {
+			fresh("order")
+			jobs := sameShard("order", 2)
+			hi, lo := jobs[0], jobs[1]
+			shard := ShardOf(hi)
+			at := b.now(t).Add(time.Second)
+			// The low-priority occurrences are the older ones: priority comes before age.
+			loDues, hiDues := dues(at, 20), dues(at.Add(20*time.Millisecond), 20)
+			mustExpand(t, q, expansion(lo, loDues...), expansion(hi, hiDues...))
+			p := Placement{Priorities: map[string]int{hi: 90, lo: 10}}
+			for i, want := range [][]string{ids(hi, hiDues[:10]), ids(hi, hiDues[10:]), ids(lo, loDues[:10])} {
+				if diff := cmp.Diff(want, claim([]int{shard}, 10, p)); diff != "" {
+					t.Errorf("call %d (-want +got):\n%s", i+1, diff)
+				}
+			}
+		})
+
+		t.Run("aging", func(t *testing.T) {
+			fresh("aging")
+			jobs := sameShard("aging", 2)
+			hi, lo := jobs[0], jobs[1]
+			shard := ShardOf(hi)
+			at := b.now(t).Add(time.Second)
+			hiDues := dues(at, 5)
+			loDues := dues(at.Add(10*time.Millisecond), 2)
+			mustExpand(t, q, expansion(hi, hiDues...), expansion(lo, loDues...))
+			// Overdue by more and by less than the bound for priority 10 under 90: the
+			// priorities are 80 points apart.
+			now := b.now(t)
+			bound := 80 * PriorityAging
+			for i, back := range []time.Duration{bound + 2*time.Second, bound - 2*time.Second} {
+				score := now.Add(-back).UnixMilli()
+				if err := b.rdb.ZAddXX(t.Context(), q.keys(shard).agenda(), redis.Z{Score: float64(score), Member: occID(lo, loDues[i])}).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := Placement{Priorities: map[string]int{hi: 90, lo: 10}}
+			if diff := cmp.Diff([]string{occID(lo, loDues[0])}, claim([]int{shard}, 1, p)); diff != "" {
+				t.Errorf("a low priority overdue past its bound (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{occID(hi, hiDues[0])}, claim([]int{shard}, 1, p)); diff != "" {
+				t.Errorf("a low priority overdue within its bound (-want +got):\n%s", diff)
+			}
+		})
+
+		t.Run("backlog by priority", func(t *testing.T) {
+			fresh("stats")
+			jobs := sameShard("backlog", 3)
+			at := b.now(t).Add(50 * time.Millisecond)
+			mustExpand(t, q, expansion(jobs[0], dues(at, 3)...), expansion(jobs[1], dues(at, 2)...), expansion(jobs[2], at))
+			b.clockTo(t, at.Add(10*time.Millisecond))
+			st, err := q.Stats(t.Context(), map[string]int{jobs[0]: 90, jobs[1]: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(map[int]int64{90: 3, 10: 2, DefaultPriority: 1}, st.DueByPriority); diff != "" {
+				t.Errorf("backlog by priority (-want +got):\n%s", diff)
+			}
+		})
+
+		t.Run("across shards", func(t *testing.T) {
+			fresh("across")
+			hi := sameShard("across-hi", 1)[0]
+			var lo string
+			for i := 0; lo == ""; i++ {
+				if j := fmt.Sprintf("across-lo-%d", i); ShardOf(j) != ShardOf(hi) {
+					lo = j
+				}
+			}
+			at := b.now(t).Add(time.Second)
+			loDues, hiDues := dues(at, 5), dues(at.Add(10*time.Millisecond), 8)
+			mustExpand(t, q, expansion(lo, loDues...), expansion(hi, hiDues...))
+			shards := []int{ShardOf(hi), ShardOf(lo)}
+			// Three from each shard would take three low ones while five high ones wait.
+			p := Placement{Priorities: map[string]int{hi: 90, lo: 10}}
+			if diff := cmp.Diff(ids(hi, hiDues[:3]), sorted(claim(shards, 3, p))); diff != "" {
+				t.Errorf("three from each shard (-want +got):\n%s", diff)
+			}
+			// Six in all, shared by rank: the high ones first; where the room would take
+			// both, the high ones now and the low ones at the next call, not together.
+			p.Total = 6
+			for i, want := range [][]string{ids(hi, hiDues[3:]), ids(lo, loDues)} {
+				if diff := cmp.Diff(want, sorted(claim(shards, 64, p))); diff != "" {
+					t.Errorf("six in all, call %d (-want +got):\n%s", i+1, diff)
+				}
+			}
+		})
+	})
+}
