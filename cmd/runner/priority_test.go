@@ -10,7 +10,7 @@ import (
 )
 
 // TestPriorityBurst: a burst due at one instant, half its jobs at priority 90 and half at
-// 10, on three nodes whose capacities sum to a tenth of the burst, with runs long enough
+// 10, on three nodes whose capacities sum to a twentieth of the burst, with runs long enough
 // that the burst takes many rounds: every high-priority occurrence starts before any
 // low-priority one (in the order the handlers appended their start lines), and every
 // occurrence runs once. The high and low jobs alternate by name and spread over every
@@ -18,8 +18,8 @@ import (
 // the runs file interleaves them from the first round on.
 func TestPriorityBurst(t *testing.T) {
 	t.Parallel()
-	const jobs = 600
-	capacity := []int{20, 20, 20}
+	const jobs = 2000
+	capacity := []int{33, 33, 34}
 	var at time.Time
 	f := newFleet(t, func(runs string) string {
 		// Once the runner is built: the nodes must be up before the burst is due.
