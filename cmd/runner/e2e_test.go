@@ -174,13 +174,20 @@ func recordJobs(n int, schedule string, sleep time.Duration, extra string) func(
 }
 
 func recordJobsLease(n int, schedule string, sleep time.Duration, extra string, lease time.Duration) func(string) string {
+	return recordJobFile(n, schedule, sleep, lease, "", extra)
+}
+
+// recordJobFile is a job file of n jobs named job-000…, each on schedule, whose handler
+// records its start and end in the runs file and runs for sleep, under a runner block with
+// lease and the extra settings runnerExtra, each job with the extra settings jobExtra.
+func recordJobFile(n int, schedule string, sleep, lease time.Duration, runnerExtra, jobExtra string) func(string) string {
 	return func(runs string) string {
 		var b strings.Builder
-		fmt.Fprintf(&b, "runner {\n  namespace = \"e2e\"\n  lease = %q\n}\n", lease)
+		fmt.Fprintf(&b, "runner {\n  namespace = \"e2e\"\n  lease = %q\n%s\n}\n", lease, runnerExtra)
 		cmd := fleettest.RecordCommand(runs, sleep)
 		for i := range n {
 			fmt.Fprintf(&b, "job \"job-%03d\" {\n  schedule = %q\n%s\n  handler \"exec\" {\n    command = [%q, %q, %q]\n    env = { RUNS = %q }\n  }\n}\n",
-				i, schedule, extra, cmd[0], cmd[1], cmd[2], runs)
+				i, schedule, jobExtra, cmd[0], cmd[1], cmd[2], runs)
 		}
 		return b.String()
 	}

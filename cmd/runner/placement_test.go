@@ -19,16 +19,7 @@ import (
 // runs for sleep, under a runner block with the given extra settings, and each job with
 // the extra job settings.
 func placementJobs(n int, schedule string, sleep time.Duration, runnerExtra, jobExtra string) func(runs string) string {
-	return func(runs string) string {
-		var b strings.Builder
-		fmt.Fprintf(&b, "runner {\n  namespace = \"e2e\"\n  lease = \"5s\"\n%s\n}\n", runnerExtra)
-		cmd := fleettest.RecordCommand(runs, sleep)
-		for i := range n {
-			fmt.Fprintf(&b, "job \"job-%03d\" {\n  schedule = %q\n%s\n  handler \"exec\" {\n    command = [%q, %q, %q]\n    env = { RUNS = %q }\n  }\n}\n",
-				i, schedule, jobExtra, cmd[0], cmd[1], cmd[2], runs)
-		}
-		return b.String()
-	}
+	return recordJobFile(n, schedule, sleep, 5*time.Second, runnerExtra, jobExtra)
 }
 
 // atOnce returns the most runs that were going at once, per node, per job and in the
