@@ -85,10 +85,6 @@ func downstream(jobs []*config.Job) map[string][]*config.Job {
 // completion of this node wrote to one (carry), and every carryEvery for the rest. Any
 // number of nodes may drain the same outbox; carrying an entry twice adds nothing.
 func (e *Engine) carrier(ctx context.Context) {
-	dc, ok := e.agenda.(DependentsCarrier)
-	if !ok {
-		return
-	}
 	t := time.NewTicker(carryEvery)
 	defer t.Stop()
 	for {
@@ -102,7 +98,7 @@ func (e *Engine) carrier(ctx context.Context) {
 		if len(set.after) == 0 {
 			continue // no job of this node's runs after another
 		}
-		added, in, err := dc.DrainDependents(ctx, set.shards)
+		added, in, err := e.agenda.DrainDependents(ctx, set.shards)
 		if err != nil {
 			if ctx.Err() == nil {
 				// Left in the outboxes: the next round carries them.
@@ -134,11 +130,7 @@ func (e *Engine) upstream(ctx context.Context, occ string) []string {
 	if !cron.IsDependent(occ) || cron.IsAlert(occ) {
 		return nil
 	}
-	r, ok := e.agenda.(UpstreamReader)
-	if !ok {
-		return nil
-	}
-	ups, err := r.Upstream(ctx, occ)
+	ups, err := e.agenda.Upstream(ctx, occ)
 	if err != nil {
 		e.log.Warn("reading the upstream runs of an occurrence", "occurrence", occ, "err", err)
 	}

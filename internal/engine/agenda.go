@@ -20,6 +20,9 @@ type Agenda interface {
 	EvictionChecker
 	Announcer
 	OutputWriter
+	DependentsCarrier
+	UpstreamReader
+	HistoryReader
 }
 
 // The queue is the agenda the runner wires in.

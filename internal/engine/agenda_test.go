@@ -270,6 +270,19 @@ func (a *memAgenda) Nodes(ctx context.Context) ([]queue.NodeSeen, error) {
 }
 
 // log returns the calls and the claims so far.
+// DrainDependents carries nothing: the engine's tests of dependencies run on a real Redis.
+func (a *memAgenda) DrainDependents(ctx context.Context, shards []int) (int, []int, error) {
+	return 0, nil, nil
+}
+
+// Upstream knows no upstream runs, for the same reason.
+func (a *memAgenda) Upstream(ctx context.Context, occ string) ([]string, error) { return nil, nil }
+
+// History keeps no records: the claims and completions are what the tests read.
+func (a *memAgenda) History(ctx context.Context, job string, n int) ([]queue.Record, error) {
+	return nil, nil
+}
+
 func (a *memAgenda) log() ([]agendaCall, []claimed) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

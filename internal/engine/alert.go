@@ -52,11 +52,7 @@ func (e *Engine) alertEvent(ctx context.Context, occ string) *sdk.Alert {
 	if kind == cron.AlertLate {
 		return a
 	}
-	h, ok := e.agenda.(HistoryReader)
-	if !ok {
-		return a
-	}
-	recs, err := h.History(ctx, job, alertHistory)
+	recs, err := e.agenda.History(ctx, job, alertHistory)
 	if err != nil {
 		// The handler still runs, without the event's detail: a missing alert is worse.
 		e.log.Warn("reading the event of an alert", "occurrence", occ, "err", err)
