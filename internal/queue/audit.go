@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -84,11 +82,10 @@ func decodeAudit(id string, raw any) (AuditEntry, error) {
 	if err := json.Unmarshal([]byte(s), &e); err != nil {
 		return e, err
 	}
-	ms, _, _ := strings.Cut(id, "-")
-	t, err := strconv.ParseInt(ms, 10, 64)
+	at, err := streamIDTime(id)
 	if err != nil {
-		return e, fmt.Errorf("id %q is not a stream id", id)
+		return e, err
 	}
-	e.At = time.UnixMilli(t).UTC()
+	e.At = at
 	return e, nil
 }

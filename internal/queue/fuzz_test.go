@@ -487,6 +487,8 @@ func FuzzStreamEntries(f *testing.F) {
 	f.Add("1772900000123-7", "1", "", "failed", "1", `{}`)
 	f.Add("x-1", "one", "", "", "", `[`)
 	f.Add("-9223372036854775808-0", "-1", "\x00", "succeeded", "0", `{"at":"2026-01-01T00:00:00Z"}`)
+	// The first millisecond of the year 10000, which JSON cannot write (found by fuzzing).
+	f.Add("253402300800000-0", "1", "", "", "", `{}`)
 	f.Fuzz(func(t *testing.T, id, attempt, line, end, final, audit string) {
 		values := map[string]any{"a": attempt}
 		if line != "" {

@@ -216,12 +216,11 @@ func outputChunk(read *redis.XStreamSliceCmd, after string) (OutputChunk, error)
 // outputLine decodes one stream entry (see lua/output.lua).
 func outputLine(m redis.XMessage) (OutputLine, error) {
 	var l OutputLine
-	ms, _, _ := strings.Cut(m.ID, "-")
-	at, err := strconv.ParseInt(ms, 10, 64)
+	at, err := streamIDTime(m.ID)
 	if err != nil {
-		return l, fmt.Errorf("entry %s: bad id", m.ID)
+		return l, fmt.Errorf("entry %s: %w", m.ID, err)
 	}
-	l.At = time.UnixMilli(at).UTC()
+	l.At = at
 	a, _ := m.Values["a"].(string)
 	if l.Attempt, err = strconv.Atoi(a); err != nil {
 		return l, fmt.Errorf("entry %s: bad attempt %q", m.ID, a)
@@ -231,6 +230,19 @@ func outputLine(m redis.XMessage) (OutputLine, error) {
 	l.End = Status(e)
 	l.Final = l.End != "" && m.Values["f"] == "1"
 	return l, nil
+}
+
+// streamIDTime is the time in a stream entry's id: Redis' clock in milliseconds, before
+// the sequence. Redis writes ids as unsigned numbers; one beyond the year 9999 can only be
+// written by hand, and is refused here because JSON cannot carry its time, so the API's
+// reply would fail on it.
+func streamIDTime(id string) (time.Time, error) {
+	ms, _, _ := strings.Cut(id, "-")
+	n, err := strconv.ParseUint(ms, 10, 64)
+	if err != nil || n >= uint64(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()) {
+		return time.Time{}, fmt.Errorf("id %q is not a stream id of a time up to the year 9999", id)
+	}
+	return time.UnixMilli(int64(n)).UTC(), nil
 }
 
 // cutLine cuts line to at most n bytes, on a rune boundary, marking the cut with "…".
