@@ -124,6 +124,9 @@ type Job struct {
 	// the fleet can start at once: higher first, aging as they wait (queue.PriorityAging).
 	// Parse sets queue.DefaultPriority for a job that names none.
 	Priority int
+	// Constraints limit the nodes that may run the job: every one must hold for a node's
+	// labels (Allows). None: any node.
+	Constraints []Constraint
 	// Retry says how often and how late a failed occurrence is retried.
 	Retry Retry
 	// Handler names the plugin that runs the job and carries its settings.

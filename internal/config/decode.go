@@ -81,6 +81,7 @@ func jobSchema() *hcl.BodySchema {
 			{Type: "handler", LabelNames: []string{"plugin"}},
 			{Type: "alert"},
 			{Type: "after", LabelNames: []string{"job"}},
+			{Type: "constraint"},
 		},
 	}
 }
@@ -444,6 +445,10 @@ func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 			h, d := decodeHandler(blk, dec.eval)
 			diags = append(diags, d...)
 			j.Handler = h
+		case "constraint":
+			c, d := decodeConstraint(blk)
+			diags = append(diags, d...)
+			j.Constraints = append(j.Constraints, c)
 		case "after":
 			a, d := decodeAfter(blk, j.Name)
 			diags = append(diags, d...)

@@ -49,6 +49,8 @@ func hashJob(j *Job) string {
 		MaxConc int          `json:"max_concurrent,omitempty"`
 		// Priority is kept only when not the default; a pointer, since 0 is a priority.
 		Priority *int `json:"priority,omitempty"`
+		// Sorted: all of a job's constraints hold at once, in any order.
+		Constraints []string `json:"constraints,omitempty"`
 	}{
 		Version:    "cronfleet.job.v1",
 		Schedule:   j.Schedule,
@@ -90,6 +92,10 @@ func hashJob(j *Job) string {
 	}
 	// Sorted: the order of a job's after blocks means nothing.
 	slices.Sort(def.After)
+	for _, c := range j.Constraints {
+		def.Constraints = append(def.Constraints, c.String())
+	}
+	slices.Sort(def.Constraints)
 	for _, c := range j.Exclude {
 		def.Exclude = append(def.Exclude, excludeDef{Calendar: c.Name(), Digest: c.Digest()})
 	}

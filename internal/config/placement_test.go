@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,5 +96,115 @@ func TestPriority(t *testing.T) {
 		if s := diags[0].Subject; s == nil || s.Start.Line != 3 {
 			t.Errorf("%s: diagnostic %q does not point at line 3", bad, diags.Error())
 		}
+	}
+}
+
+// TestConstraints: constraint blocks decode with their three operators, all must hold for
+// a node to run the job, they change the job's hash, and a mistake is located.
+func TestConstraints(t *testing.T) {
+	const job = `job "j" {
+  schedule = "@daily"
+  EXTRA
+  handler "exec" {
+    command = ["true"]
+  }
+}
+`
+	src := strings.Replace(job, "EXTRA", `constraint {
+    label = "region"
+    value = "eu"
+  }
+  constraint {
+    label    = "tier"
+    operator = "in"
+    value    = ["gold", "silver"]
+  }
+  constraint {
+    label    = "node"
+    operator = "!="
+    value    = "n3"
+  }`, 1)
+	cfg, _, diags := Parse("j.hcl", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	j := cfg.Jobs[0]
+	if got, want := j.Placement(), "region = eu and tier in [gold, silver] and node != n3"; got != want {
+		t.Errorf("placement %q, want %q", got, want)
+	}
+	for _, tc := range []struct {
+		labels map[string]string
+		want   bool
+	}{
+		{map[string]string{"node": "n1", "region": "eu", "tier": "gold"}, true},
+		{map[string]string{"node": "n1", "region": "eu", "tier": "silver"}, true},
+		{map[string]string{"node": "n3", "region": "eu", "tier": "gold"}, false},
+		{map[string]string{"node": "n1", "region": "us", "tier": "gold"}, false},
+		{map[string]string{"node": "n1", "region": "eu", "tier": "bronze"}, false},
+		{map[string]string{"node": "n1", "region": "eu"}, false},
+		{map[string]string{"region": "eu", "tier": "gold"}, true}, // != holds for a node without the label
+	} {
+		if got := j.Allows(tc.labels); got != tc.want {
+			t.Errorf("Allows(%v) = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+	plain, _, diags := Parse("j.hcl", []byte(strings.Replace(job, "EXTRA", "", 1)))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if plain.Jobs[0].Hash == j.Hash || !plain.Jobs[0].Allows(map[string]string{"node": "x"}) {
+		t.Error("a job without constraints: same hash as with, or not allowed anywhere")
+	}
+	for name, tc := range map[string]struct{ block, want string }{
+		"unknown operator": {`constraint {
+    label    = "region"
+    operator = "~"
+    value    = "eu"
+  }`, `j.hcl:5,16-19: Unknown operator; "~" is not a constraint operator`},
+		"in with a string": {`constraint {
+    label    = "region"
+    operator = "in"
+    value    = "eu"
+  }`, `j.hcl:6,16-20: Incorrect attribute value type`},
+		"in with none": {`constraint {
+    label    = "region"
+    operator = "in"
+    value    = []
+  }`, `j.hcl:6,16-18: Empty value list`},
+		"bad label": {`constraint {
+    label = "re gion"
+    value = "eu"
+  }`, `j.hcl:4,13-22: Invalid label; The label "re gion" is not a node label`},
+		"no value": {`constraint {
+    label = "region"
+  }`, `Missing required argument; The argument "value" is required`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, diags := Parse("j.hcl", []byte(strings.Replace(job, "EXTRA", tc.block, 1)))
+			if !strings.Contains(diags.Error(), tc.want) {
+				t.Errorf("diagnostics %q, want one containing %q", diags.Error(), tc.want)
+			}
+		})
+	}
+}
+
+// TestParseLabels: -label flags become a node's labels with its name built in, and a
+// malformed one is an error naming it.
+func TestParseLabels(t *testing.T) {
+	got, err := ParseLabels("n1", []string{"region=eu", "gpu=true", "topology.kubernetes.io/zone=a=b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"node": "n1", "region": "eu", "gpu": "true", "topology.kubernetes.io/zone": "a=b"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("labels %v, want %v", got, want)
+	}
+	for _, bad := range []string{"region", "=eu", "region=", "node=x", "re gion=eu", "region=e u"} {
+		if _, err := ParseLabels("n1", []string{bad}); err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
+			t.Errorf("label %q: error %v, want one naming it", bad, err)
+		}
+	}
+	if _, err := ParseLabels("n1", []string{"a=1", "a=2"}); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("a label given twice: error %v", err)
 	}
 }
