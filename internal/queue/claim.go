@@ -88,6 +88,33 @@ type Placement struct {
 	// shards' calls share it by rank (see priority.go), so a call may ask more shards than
 	// Total and max is each shard's most. Zero for max from each shard.
 	Total int
+	// Ineligible are the jobs the caller may not run (its labels fail their constraints),
+	// by shard (ByShard): the call passes over their occurrences, but not their alerts.
+	Ineligible map[int][]string
+	// Unplaced are the jobs that no live node may run, as the caller sees the fleet, each
+	// with its constraints as a person reads them: their due occurrences wait apart, recorded
+	// as unplaced, until a node that may run them claims (see lua/claim.lua).
+	Unplaced map[string]string
+}
+
+// ByShard groups jobs by their agenda shard, for Placement.Ineligible.
+func ByShard(jobs []string) map[int][]string {
+	m := map[int][]string{}
+	for _, j := range jobs {
+		m[ShardOf(j)] = append(m[ShardOf(j)], j)
+	}
+	return m
+}
+
+// unplaced is the part of Unplaced in shard, as the claim script takes it.
+func (p Placement) unplaced(shard int) string {
+	var b strings.Builder
+	for j, c := range p.Unplaced {
+		if ShardOf(j) == shard {
+			fmt.Fprintf(&b, "%s\t%s\n", j, strings.NewReplacer("\t", " ", "\n", " ").Replace(c))
+		}
+	}
+	return b.String()
 }
 
 // limits is the part of Limits in shard, as the claim script takes it.
@@ -148,7 +175,7 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 		if quota != nil {
 			n = quota[s]
 		}
-		calls[i] = q.claimCall(s, id, n, lead, deadline, yield, p.arg(rand.Float64()), p.limits(s), priorities(p.Priorities, s, floor))
+		calls[i] = q.claimCall(s, id, n, lead, deadline, yield, p, p.arg(rand.Float64()), priorities(p.Priorities, s, floor))
 	}
 	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
@@ -175,12 +202,13 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 }
 
 // claimCall is one shard's claim script call; id names the request for its reply cache.
-func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time, yield []string, share, limits, prios string) call {
+func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time, yield []string, p Placement, share, prios string) call {
 	k := q.keys(shard)
 	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
 		deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
 		q.cfg.Node, WaitLimit, Policy{}.String(), q.guard.known(shard), q.guardParams(), q.cfg.AheadGrace.Milliseconds(),
-		share, k.holdersPrefix(), k.cappedPrefix(), limits, prios}
+		share, k.holdersPrefix(), k.cappedPrefix(), p.limits(shard), prios,
+		k.unplacedPrefix(), p.unplaced(shard), strings.Join(p.Ineligible[shard], " ")}
 	for _, j := range yield {
 		if ShardOf(j) == shard {
 			args = append(args, j)
@@ -188,7 +216,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	}
 	return call{script: q.claim,
 		keys: []string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
-			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts(), k.share(), k.capped()},
+			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts(), k.share(), k.capped(), k.unplaced()},
 		args: args, shard: shard}
 }
 

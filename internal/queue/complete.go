@@ -148,7 +148,7 @@ func (q *Queue) Complete(ctx context.Context, cs []Completion) (Completed, error
 func (q *Queue) completeArgs(shard int) []any {
 	k := q.keys(shard)
 	return []any{k.lockPrefix(), k.historyPrefix(), q.cfg.HistoryLimit, q.markerTTL().Milliseconds(), k.waitPrefix(),
-		q.guard.known(shard), q.guardParams(), q.cfg.Lease.Milliseconds()}
+		q.guard.known(shard), q.guardParams(), q.cfg.Lease.Milliseconds(), k.unplacedPrefix()}
 }
 
 func (q *Queue) completeCall(shard int, args []any, occs []string) call {

@@ -108,6 +108,13 @@ func (k keys) holdersPrefix() string { return k.tag + ":holders:" }
 // max_concurrent, score = the score they had on the agenda.
 func (k keys) cappedPrefix() string { return k.tag + ":capped:" }
 
+// unplacedPrefix + job is a sorted set of the job's occurrences that no live node may run
+// (its constraints match none), by due time, until one that may appears (lua/claim.lua).
+func (k keys) unplacedPrefix() string { return k.tag + ":unplaced:" }
+
+// unplaced is a hash job → 1 while unplacedPrefix + job holds occurrences.
+func (k keys) unplaced() string { return k.tag + ":unplaced" }
+
 // capped is a hash job → 1 while cappedPrefix + job holds occurrences: what each claim
 // call looks at to let them back in.
 func (k keys) capped() string { return k.tag + ":capped" }

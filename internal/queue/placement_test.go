@@ -143,3 +143,106 @@ func TestMaxConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// TestTargeting: a node passes over the occurrences of the jobs it may not run, however many
+// lie ahead of those it may; the due occurrences of a job no live node may run wait apart,
+// recorded as unplaced once, and run when a node that may claims, or are recorded missed
+// past the job's catch-up window by any node.
+func TestTargeting(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{Node: "us-1"})
+		jobs := sameShard("tgt", 3)
+		eu, any, late := jobs[0], jobs[1], jobs[2]
+		shard := ShardOf(eu)
+		due := b.now(t).Add(time.Second)
+		policy := Policy{Overlap: OverlapAllow, Catchup: CatchupAll, CatchupWindow: 2 * time.Second}
+		var euDue []time.Time
+		for i := range 600 {
+			euDue = append(euDue, due.Add(time.Duration(i)*time.Millisecond))
+		}
+		exps := []Expansion{expansion(eu, euDue...), expansion(any, due.Add(650*time.Millisecond)), expansion(late, due)}
+		for i := range exps {
+			exps[i].Policy = policy
+		}
+		mustExpand(t, q, exps...)
+		b.clockTo(t, due.Add(700*time.Millisecond))
+		claim := func(p Placement) Claimed {
+			t.Helper()
+			c, err := q.ClaimPlaced(t.Context(), []int{shard}, 10, 0, time.Time{}, nil, p)
+			if err != nil {
+				t.Fatalf("Claim: %v", err)
+			}
+			return c
+		}
+		// 601 entries of jobs it may not run lie ahead of the one it may: it takes that one.
+		us := Placement{Ineligible: ByShard([]string{eu, late})}
+		c := claim(us)
+		if len(c.Claims) != 1 || c.Claims[0].Job != any || len(c.Decided) != 0 {
+			t.Fatalf("a node that may not run %s claimed %+v, decided %+v; want the one occurrence of %s", eu, c.Claims, c.Decided, any)
+		}
+		if h, ok := c.Heads[shard]; ok && !h.After(b.now(t)) {
+			t.Errorf("head %v is due: the node would ask again at once for what it may not run", h)
+		}
+
+		// Nobody may run them: they wait apart, each recorded once.
+		us.Unplaced = map[string]string{eu: "region = eu", late: "region = eu"}
+		c = claim(us)
+		if len(c.Claims) != 0 || len(c.Decided) != 601 {
+			t.Fatalf("with no live node for %s: claimed %d, decided %d; want 0 and 601", eu, len(c.Claims), len(c.Decided))
+		}
+		for _, d := range c.Decided {
+			if d.Status != StatusUnplaced || !strings.Contains(d.Reason, "region = eu") {
+				t.Fatalf("decided %+v, want unplaced naming the constraint", d)
+			}
+		}
+		if c = claim(us); len(c.Decided) != 0 {
+			t.Errorf("a second call decided %d again", len(c.Decided))
+		}
+		recs, err := q.History(t.Context(), eu, 1000)
+		if err != nil || len(recs) != q.cfg.HistoryLimit {
+			t.Fatalf("history of %s: %d records (%v), want as many as it keeps, %d", eu, len(recs), err, q.cfg.HistoryLimit)
+		}
+		for _, r := range recs {
+			if r.Status != StatusUnplaced || r.Attempt != 0 {
+				t.Fatalf("history of %s holds %+v, want unplaced records", eu, r)
+			}
+		}
+		if n := b.rdb.ZCard(t.Context(), q.keys(shard).agenda()).Val(); n > 1 {
+			t.Errorf("the agenda holds %d entries; the unplaced ones should wait apart", n)
+		}
+
+		// A node that may run eu comes: it takes them, as due within the catch-up window.
+		euNode := b.queue(Config{Node: "eu-1"})
+		euPlace := Placement{Ineligible: ByShard([]string{late})}
+		var got int
+		for range 100 {
+			c, err := euNode.ClaimPlaced(t.Context(), []int{shard}, 1000, 0, time.Time{}, nil, euPlace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += len(c.Claims)
+			for _, cl := range c.Claims {
+				if cl.Job != eu {
+					t.Fatalf("the eu node claimed %s", cl.Occurrence)
+				}
+			}
+			if got >= 600 {
+				break
+			}
+		}
+		if got != 600 {
+			t.Fatalf("the eu node claimed %d of the 600 waiting occurrences", got)
+		}
+
+		// Past its catch-up window, an occurrence nobody could run is missed, by any node.
+		b.clockTo(t, due.Add(policy.CatchupWindow+10*time.Millisecond))
+		c = claim(us)
+		if len(c.Decided) != 1 || c.Decided[0].Status != StatusMissed || !strings.Contains(c.Decided[0].Reason, "no live node could run it (region = eu)") {
+			t.Fatalf("past the window: decided %+v, want %s missed", c.Decided, late)
+		}
+		recs, err = q.History(t.Context(), late, 10)
+		if err != nil || len(recs) != 2 || recs[0].Status != StatusMissed || recs[1].Status != StatusUnplaced {
+			t.Fatalf("history of %s: %+v (%v), want unplaced then missed", late, recs, err)
+		}
+	})
+}

@@ -33,6 +33,10 @@ const (
 	// StatusMissed: the occurrence fell due while no node was claiming (the whole fleet or
 	// Redis was down) and its job's catch-up policy did not run it.
 	StatusMissed Status = "missed"
+	// StatusUnplaced: the occurrence fell due while no live node could run it (its job's
+	// constraints matched none). Not an end: it waits, and runs when such a node appears,
+	// or is missed past its job's catch-up window; a later record says which.
+	StatusUnplaced Status = "unplaced"
 )
 
 // Record is one run in a job's history.

@@ -8,7 +8,8 @@
 -- KEYS[10] late (hash occ -> 1), KEYS[11] epoch (hash, see guard in lib.lua), KEYS[12] tokens
 -- (hash occ -> the last token handed out for it), KEYS[13] alerts (hash job -> "KINDS LATEMS"),
 -- KEYS[14] share (hash node -> "LASTMS ROUNDS": the nodes' recent calls, for the fair share),
--- KEYS[15] capped (hash job -> 1 while occurrences of the job wait for its max_concurrent)
+-- KEYS[15] capped (hash job -> 1 while occurrences of the job wait for its max_concurrent),
+-- KEYS[16] unplaced (hash job -> 1 while occurrences of the job wait for a node that may run it)
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
@@ -30,7 +31,12 @@
 -- ARGV[20] the jobs' priorities, "STEPMS FLOOR JOB P JOB P" (or "" when every job has the
 -- default): the aging step, the least effective priority to claim (-1 for any; see
 -- queue.Placement) and the caller's jobs whose priority is not the default,
--- ARGV[21..] jobs the caller leaves to other nodes: a newer definition than its own is in
+-- ARGV[21] unplaced key prefix (.. job: zset of the job's occurrences that no live node
+-- may run -> due ms), ARGV[22] the jobs no live node may run, as the caller sees the fleet
+-- (its labels and the other nodes' announced ones against the jobs' constraints): lines
+-- "JOB\tCONSTRAINTS" ("" for none), ARGV[23] the jobs the caller may not run, its labels
+-- failing their constraints, space-separated ("" for none),
+-- ARGV[24..] jobs the caller leaves to other nodes: a newer definition than its own is in
 -- force (see expand.lua); their entries are neither claimed nor decided by this call
 -- Returns one string: "NOWUS EPOCH\nHEAD" then one line per claim "OCC\tATTEMPT\tTOKEN\tNOTBEFORE\tTTL"
 --   (TTL: the lease it was given, ms),
@@ -95,6 +101,17 @@
 -- ranking reads at most rankScan entries, the oldest due: priority orders within them.
 -- Otherwise (nothing over what the call may take, or no priorities) the call reads only
 -- what it takes, as before.
+--
+-- Targeting: a caller passes over the entries of the jobs it may not run (ARGV[23]; not
+-- their alerts, which run anywhere) as it does over those it leaves to a newer definition:
+-- it reads past them for what it may take (at most rankScan entries), and the head it
+-- reports passes over them. An entry of a job that no live node may run (ARGV[22]) that is
+-- due and not held leaves the agenda for the job's unplaced zset, keeping its due time, is
+-- recorded "unplaced" in history once, and is marked late (KEYS[10]): so it neither holds
+-- up the entries behind it nor is dropped. Each call by a node that may run such a job moves
+-- its unplaced entries back first, and the catch-up policy decides them as for a fleet that
+-- was away (a retry, already claimed once, runs). Any call records missed, and drops, those
+-- older than their job's catch-up window.
 --
 -- Policies, decided here so that no two nodes can act apart, in this order; an occurrence
 -- that is not run is recorded in its job's history by this script and leaves the agenda:
@@ -223,19 +240,6 @@ do
   end
 end
 
-local due = {}
-local pr = parsePriority(ARGV[20])
-if limit > 0 and pr and (pr.floor >= 0 or redis.call('ZCOUNT', KEYS[1], '-inf', now + lead) > limit) then
-  local rankScan = 10000
-  local entries, counts = rankDue(KEYS[1], now, now + lead, pr, rankScan)
-  for _, e in ipairs(topRanked(entries, counts, limit, pr.floor)) do
-    due[#due + 1] = e[1]
-    due[#due + 1] = e[2]
-  end
-elseif limit > 0 then
-  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + lead, 'WITHSCORES', 'LIMIT', 0, limit)
-end
-
 local function parsePolicy(raw)
   local o, c, w = string.match(raw, '^(%S+) (%S+) (%d+)$')
   if o then return {overlap = o, catchup = c, window = tonumber(w)} end
@@ -302,6 +306,107 @@ end
 
 local deferred, ndeferred, hold = {}, 0, nil
 
+-- What the caller passes over (see Targeting in the header).
+local yield, inel, unplacedJobs = {}, {}, {}
+for k = 24, #ARGV do yield[ARGV[k]] = true end
+for j in string.gmatch(ARGV[23], '%S+') do inel[j] = true end
+for j, c in string.gmatch(ARGV[22], '([^\t\n]+)\t([^\n]*)') do unplacedJobs[j] = c end
+local function passOver(occ)
+  local job = split(occ)
+  return yield[job] or (inel[job] and not alertOf(occ))
+end
+local anyPass = next(yield) ~= nil or next(inel) ~= nil
+
+-- The unplaced entries (see the header): back to the agenda for a caller that may run
+-- their job, missed past their job's catch-up window for any.
+if limit > 0 then
+  for _, job in ipairs(redis.call('HKEYS', KEYS[16])) do
+    local uk = ARGV[21] .. job
+    if redis.call('TYPE', uk).ok ~= 'zset' then
+      redis.call('HDEL', KEYS[16], job)
+    else
+      if not inel[job] and not yield[job] then
+        local w = redis.call('ZRANGE', uk, 0, -1, 'WITHSCORES')
+        for k = 1, #w, 2 do redis.call('ZADD', KEYS[1], w[k + 1], w[k]) end
+        redis.call('DEL', uk)
+      else
+        local p = policy(job)
+        local old = redis.call('ZRANGEBYSCORE', uk, '-inf', now - p.window - 1, 'WITHSCORES')
+        for k = 1, #old, 2 do
+          local c = unplacedJobs[job] or 'its constraints'
+          if record(old[k], job, tonumber(old[k + 1]), 'missed', 'missed: no live node could run it (' .. c ..
+              ') within its catch-up window (' .. math.floor(p.window / 1000) .. 's)') then
+            redis.call('ZREM', uk, old[k])
+          end
+        end
+      end
+      if redis.call('EXISTS', uk) == 0 then redis.call('HDEL', KEYS[16], job) end
+    end
+  end
+end
+
+-- unplace moves occ, due at score, of a job no live node may run, to the job's unplaced
+-- zset, with a record once; false if it must stay (held, or a key holds another type).
+local function unplace(occ, job, score)
+  local v = redis.pcall('GET', ARGV[1] .. occ)
+  if type(v) == 'table' or (v and string.sub(v, 1, 6) ~= 'retry:') then return false end
+  -- Expired during an outage: its holder may still report (the settle, as below).
+  if not v and now < ep.settle and redis.call('HEXISTS', KEYS[12], occ) == 1 then return false end
+  local uk = ARGV[21] .. job
+  local ut = redis.call('TYPE', uk).ok
+  if ut ~= 'zset' and ut ~= 'none' then return false end
+  local rec = cjson.encode({occurrence = occ, job = job, node = ARGV[10],
+    attempt = tonumber(redis.call('HGET', KEYS[3], occ) or '0'), fencing_token = 0,
+    scheduled_at = iso(score), started_at = iso(now), ended_at = iso(now), status = 'unplaced',
+    error = 'no live node may run it (' .. unplacedJobs[job] .. '): it waits for one, within its catch-up window'})
+  if not pushHistory(ARGV[8] .. job, rec, tonumber(ARGV[9])) then return false end
+  redis.call('ZREM', KEYS[1], occ)
+  redis.call('ZADD', uk, score, occ)
+  redis.call('HSET', KEYS[16], job, 1)
+  redis.call('HSET', KEYS[10], occ, 1)
+  lines[#lines + 1] = '!unplaced\t' .. occ .. '\t' .. string.gsub(unplacedJobs[job], '[\t\r\n]', ' ')
+  return true
+end
+
+-- The due entries this call may take. Those it passes over are deferred (the head passes
+-- over them) or, due and of a job no live node may run, unplaced.
+local rankScan = 10000
+local passed = {}
+local due = {}
+local pr = parsePriority(ARGV[20])
+if limit > 0 and pr and (pr.floor >= 0 or redis.call('ZCOUNT', KEYS[1], '-inf', now + lead) > limit) then
+  local entries, counts = rankDue(KEYS[1], now, now + lead, pr, rankScan, anyPass and passOver, passed)
+  for _, e in ipairs(topRanked(entries, counts, limit, pr.floor)) do
+    due[#due + 1] = e[1]
+    due[#due + 1] = e[2]
+  end
+elseif limit > 0 and anyPass then
+  local off, batch = 0, math.max(limit, 500)
+  while #due < 2 * limit and off < rankScan do
+    local r = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + lead, 'WITHSCORES', 'LIMIT', off, batch)
+    for k = 1, #r, 2 do
+      if passOver(r[k]) then
+        passed[#passed + 1] = {r[k], r[k + 1]}
+      elseif #due < 2 * limit then
+        due[#due + 1] = r[k]
+        due[#due + 1] = r[k + 1]
+      end
+    end
+    if #r < 2 * batch then break end
+    off = off + batch
+  end
+elseif limit > 0 then
+  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + lead, 'WITHSCORES', 'LIMIT', 0, limit)
+end
+for _, e in ipairs(passed) do
+  local occ, score = e[1], tonumber(e[2])
+  local job = split(occ)
+  if not (unplacedJobs[job] and score <= now and not alertOf(occ) and unplace(occ, job, score)) then
+    deferred[occ] = true
+    ndeferred = ndeferred + 1
+  end
+end
+
 -- grant claims occ (due entry d of the call), due at score: its lock, its job's next
 -- fencing token, an attempt, and a lease on the agenda.
 local aheadGrace = tonumber(ARGV[15])
@@ -316,8 +421,6 @@ local function grant(occ, job, score, lk, d)
   lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. due[d + 1] .. '\t' .. string.format('%d', ttl)
 end
 
-local yield = {}
-for k = 21, #ARGV do yield[ARGV[k]] = true end
 -- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
 -- no claim needs to look.
 local anyPaused = #due > 0 and redis.call('HLEN', KEYS[5]) > 0
@@ -342,10 +445,6 @@ for d = 1, #due, 2 do
   local job, manual = split(occ)
   if type(v) == 'table' and v.err then
     stuck(occ, lk)
-  elseif yield[job] then
-    -- Left where it is; the caller asks again at its idle poll.
-    deferred[occ] = true
-    ndeferred = ndeferred + 1
   elseif (v and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:')
       or (not v and now < ep.settle and redis.call('HEXISTS', KEYS[12], occ) == 1) then
     -- Expired during an outage, and nobody claimed it since: its holder may still report

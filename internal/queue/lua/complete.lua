@@ -8,7 +8,8 @@
 -- ARGV[1] lock key prefix, ARGV[2] history key prefix, ARGV[3] history length,
 -- ARGV[4] marker TTL (ms), ARGV[5] wait key prefix, ARGV[6] the shard's epoch as the caller
 -- knows it, ARGV[7] the guard's parameters ("HOLD SETTLEAFTER", ms), ARGV[8] lease (ms),
--- then groups of 9: occurrence id, job, token, attempt, action ("done" | "retry" |
+-- ARGV[9] unplaced key prefix (see claim.lua: an occurrence whose holder's lease ran out may
+-- have been moved there meanwhile; done, it leaves it too), then groups of 9: occurrence id, job, token, attempt, action ("done" | "retry" |
 -- "release" | "redo" | "reretry"), delay (ms; for "reretry" the instant, ms), history record
 -- ("" for none), alert (an alert's id, cron.AlertID, added to the agenda due now when a
 -- "done" is applied: the run failed for good and its job alerts on failure; "" for none),
@@ -60,7 +61,7 @@ local marker_ttl = tonumber(ARGV[4])
 local ep = guard(KEYS[7], ARGV[6], now, ARGV[7])
 local recovering = ep.hold > 0 and now <= ep.hold + tonumber(ARGV[8])
 local out = {ep.reply}
-for i = 9, #ARGV, 9 do
+for i = 10, #ARGV, 9 do
   local occ, job, token, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local action, delay, record, alert = ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7]
   local lk = ARGV[1] .. occ
@@ -82,6 +83,7 @@ for i = 9, #ARGV, 9 do
     local res = 1
     if action == 'done' or action == 'redo' then
       forget(KEYS[1], {KEYS[2], KEYS[8], KEYS[4], KEYS[5], KEYS[6]}, occ)
+      redis.pcall('ZREM', ARGV[9] .. job, occ)
       redis.call('SET', lk, 'done:' .. token, 'PX', marker_ttl)
       res = res + free(KEYS[3], KEYS[1], ARGV[5], job, occ)
       if action == 'done' and alert ~= '' then redis.call('ZADD', KEYS[1], 'NX', now, alert) end

@@ -198,20 +198,25 @@ end
 -- priority is its job's priority plus one per aging step it is overdue (past its score, by
 -- Redis' clock), capped at the top priority: so an entry overdue long enough ranks with the
 -- highest and then by age alone, which bounds how long any priority waits. Entries of jobs
--- the caller leaves to other nodes are ranked too: claim.lua defers them where it meets
--- them, as it does without priorities, so that the head it reports passes over them.
-local function rankDue(agenda, now, upto, pr, scan)
+-- the caller passes over (pass, a function of the id, or nil for none) are not ranked but
+-- appended to passed as {occ, score string}: claim.lua defers them, so that the head it
+-- reports passes over them.
+local function rankDue(agenda, now, upto, pr, scan, pass, passed)
   local out, counts, off, batch = {}, {}, 0, 500
   while off < scan do
     local r = redis.call('ZRANGEBYSCORE', agenda, '-inf', upto, 'WITHSCORES', 'LIMIT', off, math.min(batch, scan - off))
     for k = 1, #r, 2 do
       local occ, score = r[k], tonumber(r[k + 1])
-      -- queue.DefaultPriority and queue.MaxPriority.
-      local eff = pr.jobs[split(occ)] or 50
-      if now > score then eff = eff + math.floor((now - score) / pr.step) end
-      if eff > 100 then eff = 100 end
-      out[#out + 1] = {occ, r[k + 1], eff, score}
-      counts[eff] = (counts[eff] or 0) + 1
+      if pass and pass(occ) then
+        passed[#passed + 1] = {occ, r[k + 1]}
+      else
+        -- queue.DefaultPriority and queue.MaxPriority.
+        local eff = pr.jobs[split(occ)] or 50
+        if now > score then eff = eff + math.floor((now - score) / pr.step) end
+        if eff > 100 then eff = 100 end
+        out[#out + 1] = {occ, r[k + 1], eff, score}
+        counts[eff] = (counts[eff] or 0) + 1
+      end
     end
     if #r < 2 * batch then break end
     off = off + batch
