@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -46,6 +47,8 @@ func runNode(args []string, stderr io.Writer) error {
 	var rf redisFlags
 	rf.register(fs, "; none: the embedded single-node store")
 	node := fs.String("node", "", "node name in history and logs (default HOSTNAME-PID)")
+	var labelFlags stringList
+	fs.Var(&labelFlags, "label", "a label of this node, KEY=VALUE (repeatable), which jobs' constraint blocks select nodes by; the node's name is always the label \"node\"")
 	pluginDir := fs.String("plugin-dir", "", "directory of third-party plugin binaries")
 	concurrency := fs.Int("concurrency", 0, fmt.Sprintf("this node's capacity: the most runs it has going at once, counting those claimed ahead (default: the runner block's concurrency, else %d)", config.DefaultConcurrency))
 	grace := fs.Duration("grace", 10*time.Second, "how long running handlers may finish after SIGTERM before they are cancelled")
@@ -84,6 +87,10 @@ func runNode(args []string, stderr io.Writer) error {
 	if *node == "" {
 		host, _ := os.Hostname()
 		*node = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	labels, err := config.ParseLabels(*node, labelFlags)
+	if err != nil {
+		return fmt.Errorf("-label: %w", err)
 	}
 	logger = logger.With("node", *node)
 	redis.SetLogger(redisconn.Logger{Log: logger}) // see main
@@ -174,6 +181,7 @@ func runNode(args []string, stderr io.Writer) error {
 		Jobs:          cfg.Jobs,
 		Lease:         cfg.Runner.Lease,
 		Concurrency:   capacity,
+		Labels:        labels,
 		Grace:         *grace,
 		AllowEviction: skipEvictionCheck,
 		Logger:        logger,
@@ -187,7 +195,7 @@ func runNode(args []string, stderr io.Writer) error {
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error {
 			defer stopStore()
-			logger.Info("node started", "jobs", len(cfg.Jobs), "namespace", cfg.Runner.Namespace, "lease", cfg.Runner.Lease, "concurrency", capacity)
+			logger.Info("node started", "jobs", len(cfg.Jobs), "namespace", cfg.Runner.Namespace, "lease", cfg.Runner.Lease, "concurrency", capacity, "labels", labelText(labels))
 			err := eng.Run(ctx)
 			logger.Info("node stopped", "redis_round_trips", stats.roundTrips.Load(), "redis_commands", stats.commands.Load())
 			return err
@@ -251,4 +259,14 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
+
+// labelText is a node's labels as its log shows them: KEY=VALUE, sorted, comma-separated.
+func labelText(labels map[string]string) string {
+	var s []string
+	for k, v := range labels {
+		s = append(s, k+"="+v)
+	}
+	slices.Sort(s)
+	return strings.Join(s, ",")
 }

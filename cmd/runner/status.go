@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cronfleet/cronfleet/internal/config"
 	"github.com/cronfleet/cronfleet/internal/fleet"
 )
 
@@ -52,13 +54,16 @@ func statusCmd(args []string, stdout, stderr io.Writer) error {
 
 func writeStatus(w io.Writer, st *fleet.Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tALIVE\tLAST SEEN\tVERSION\tJOBS\tJOB SET")
+	fmt.Fprintln(tw, "NODE\tALIVE\tLAST SEEN\tVERSION\tJOBS\tJOB SET\tLABELS")
 	for _, n := range st.Nodes {
 		alive := "yes"
 		if !n.Alive {
 			alive = "no"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s ago\t%s\t%d\t%s\n", n.Name, alive, n.Age.Round(100*time.Millisecond), n.Version, n.Jobs, shortHash(n.JobSetHash))
+		// The built-in label is the name, in the first column already.
+		labels := maps.Clone(n.Labels)
+		delete(labels, config.NodeLabel)
+		fmt.Fprintf(tw, "%s\t%s\t%s ago\t%s\t%d\t%s\t%s\n", n.Name, alive, n.Age.Round(100*time.Millisecond), n.Version, n.Jobs, shortHash(n.JobSetHash), cmp.Or(labelText(labels), "-"))
 	}
 	_ = tw.Flush()
 	if len(st.Nodes) == 0 {
@@ -76,6 +81,16 @@ func writeStatus(w io.Writer, st *fleet.Status) {
 			fmt.Fprintf(w, " %d: %d", p, st.Backlog[p])
 		}
 		fmt.Fprintln(w)
+	}
+	if len(st.Unplaced) > 0 {
+		fmt.Fprintln(w, "UNPLACED (due, but no live node may run them; they wait for one within their catch-up window):")
+		for _, u := range st.Unplaced {
+			fmt.Fprintf(w, "  %s: %d waiting", u.Job, u.Waiting)
+			if u.Constraints != "" {
+				fmt.Fprintf(w, ", for a node with %s", u.Constraints)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	if st.Jobs == nil {
 		return

@@ -19,8 +19,9 @@ const announceEvery = queue.NodeTTL / 3
 // given different job files. A failed call is not logged: the other loops report an outage
 // of Redis, once.
 func (e *Engine) announcer(ctx context.Context) {
-	n := queue.Node{Name: e.cfg.Node, Version: e.cfg.Version, Started: e.clock.node().UTC()}
+	n := queue.Node{Name: e.cfg.Node, Version: e.cfg.Version, Started: e.clock.node().UTC(), Labels: e.cfg.Labels}
 	var drift string // the nodes last reported as differing, for logging a change once
+	var unplaced map[string]string // as last reported
 	t := time.NewTicker(announceEvery)
 	defer t.Stop()
 	for {
@@ -31,6 +32,7 @@ func (e *Engine) announcer(ctx context.Context) {
 		} else if nodes, err := e.agenda.Nodes(ctx); err == nil {
 			drift = e.reportDrift(n, nodes, drift)
 			e.live.Store(int64(liveNodes(nodes)))
+			unplaced = e.place(set, nodes, unplaced)
 		}
 		select {
 		case <-ctx.Done():
@@ -63,6 +65,40 @@ func (e *Engine) reportDrift(self queue.Node, nodes []queue.NodeSeen, was string
 	default:
 		e.log.Warn("nodes run a different job set: they were given other job files", "nodes", now, "job_set_hash", self.JobSetHash)
 	}
+	return now
+}
+
+// place finds the jobs of set that no live node may run: this one, or one of nodes that
+// announced itself within queue.NodeTTL. It logs the change from was once, and publishes
+// the jobs for the claims, which record their due occurrences as unplaced.
+func (e *Engine) place(set *jobSet, nodes []queue.NodeSeen, was map[string]string) map[string]string {
+	var now map[string]string
+	for _, j := range set.constrained {
+		ok := j.Allows(e.cfg.Labels)
+		for _, o := range nodes {
+			if ok {
+				break
+			}
+			ok = o.Age <= queue.NodeTTL && j.Allows(o.NodeLabels())
+		}
+		if !ok {
+			if now == nil {
+				now = map[string]string{}
+			}
+			now[j.Name] = j.Placement()
+		}
+	}
+	for job, c := range now {
+		if _, ok := was[job]; !ok {
+			e.log.Warn("no live node may run the job: its due occurrences wait for one, within its catch-up window", "job", job, "constraints", c)
+		}
+	}
+	for job := range was {
+		if _, ok := now[job]; !ok {
+			e.log.Info("a live node may run the job again", "job", job)
+		}
+	}
+	e.unplaced.Store(&now)
 	return now
 }
 

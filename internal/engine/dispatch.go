@@ -198,7 +198,10 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 	if e.cfg.NoFairShare {
 		place = queue.Placement{}
 	}
-	place.Limits, place.Priorities = js.limits, js.prios
+	place.Limits, place.Priorities, place.Ineligible = js.limits, js.prios, js.ineligible
+	if u := e.unplaced.Load(); u != nil {
+		place.Unplaced = *u
+	}
 	if len(js.prios) > 0 {
 		place.Total = free
 	}
@@ -212,11 +215,14 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 	for _, d := range res.Decided {
 		// Missed runs are what an operator must hear about; skipped ones follow a policy
 		// the job asked for.
-		level := slog.LevelInfo
-		if d.Status == queue.StatusMissed {
+		level, msg := slog.LevelInfo, "occurrence not run"
+		switch d.Status {
+		case queue.StatusMissed:
 			level = slog.LevelWarn
+		case queue.StatusUnplaced:
+			level, msg = slog.LevelWarn, "no live node may run the occurrence: it waits for one"
 		}
-		e.log.Log(ctx, level, "occurrence not run", "occurrence", d.Occurrence, "status", d.Status, "reason", d.Reason)
+		e.log.Log(ctx, level, msg, "occurrence", d.Occurrence, "status", d.Status, "reason", d.Reason)
 		e.countDecided(d)
 	}
 	for _, s := range res.Stuck {

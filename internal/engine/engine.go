@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,9 @@ type Config struct {
 	// Concurrency caps the runs this node has going at once, counting those claimed
 	// ahead of their start (default 1024).
 	Concurrency int
+	// Labels are the node's labels, which jobs' constraints select nodes by; the node's
+	// name is always among them (config.NodeLabel). It announces them to the fleet.
+	Labels map[string]string
 	// Horizon is how far ahead occurrences are added to the agenda (default 10s).
 	Horizon time.Duration
 	// Grace is how long running handlers may finish after shutdown begins before they are
@@ -99,6 +103,9 @@ type Engine struct {
 	// live is how many nodes of the fleet are alive, as the announcer last saw: the fair
 	// share of a burst is a part of it (see dispatch.go).
 	live atomic.Int64
+	// unplaced are the jobs that no live node may run (their constraints match none of the
+	// labels the announcer last saw), with their constraints: the announcer's, for claims.
+	unplaced atomic.Pointer[map[string]string]
 }
 
 // New returns an Engine over agenda (internal/queue's Queue) and h (the plugins).
@@ -128,6 +135,11 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 	if cfg.OutputLines <= 0 {
 		cfg.OutputLines = 20
 	}
+	cfg.Labels = maps.Clone(cfg.Labels)
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	cfg.Labels[config.NodeLabel] = cfg.Node
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -148,7 +160,7 @@ func New(agenda Agenda, h Handlers, cfg Config) *Engine {
 	// Another node's last claim before a fault may reach a claim-ahead, plus a margin for the
 	// nodes' estimates of Redis' clock.
 	e.faults = newFaults(log, e.clock.now, cfg.ClaimAhead+time.Second)
-	e.jobs.Store(newJobSet(cfg.Jobs))
+	e.jobs.Store(newJobSet(cfg.Jobs, cfg.Labels))
 	e.live.Store(1)
 	e.keeper = lease.New(agenda, lease.Config{Lease: cfg.Lease, Logger: log, NoHandlerFence: cfg.NoHandlerFence, Metrics: cfg.Metrics})
 	return e

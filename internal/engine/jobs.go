@@ -15,9 +15,14 @@ type jobSet struct {
 	after  map[string][]*config.Job // job → the jobs that run after it
 	limits map[string]int           // max_concurrent of the capped jobs, for the claim script
 	prios  map[string]int           // priority of the jobs without the default, likewise
+	// ineligible are the jobs this node may not run, its labels failing their constraints,
+	// by shard (queue.Placement.Ineligible); constrained are the jobs with constraints.
+	ineligible  map[int][]string
+	constrained []*config.Job
 }
 
-func newJobSet(jobs []*config.Job) *jobSet {
+// newJobSet indexes jobs for a node with labels.
+func newJobSet(jobs []*config.Job, labels map[string]string) *jobSet {
 	s := &jobSet{list: jobs, byName: make(map[string]*config.Job, len(jobs)), hash: config.SetHash(jobs), after: downstream(jobs)}
 	seen := map[int]bool{}
 	for _, j := range jobs {
@@ -34,6 +39,16 @@ func newJobSet(jobs []*config.Job) *jobSet {
 			}
 			s.prios[j.Name] = j.Priority
 		}
+		if len(j.Constraints) > 0 {
+			s.constrained = append(s.constrained, j)
+			if !j.Allows(labels) {
+				if s.ineligible == nil {
+					s.ineligible = map[int][]string{}
+				}
+				sh := queue.ShardOf(j.Name)
+				s.ineligible[sh] = append(s.ineligible[sh], j.Name)
+			}
+		}
 		if sh := queue.ShardOf(j.Name); !seen[sh] {
 			seen[sh] = true
 			s.shards = append(s.shards, sh)
@@ -47,7 +62,7 @@ func newJobSet(jobs []*config.Job) *jobSet {
 // other nodes, then skipped), and changed ones are planned again. It is safe to call while
 // Run runs.
 func (e *Engine) Reload(jobs []*config.Job) {
-	next := newJobSet(jobs)
+	next := newJobSet(jobs, e.cfg.Labels)
 	prev := e.jobs.Swap(next)
 	var added, removed, changed int
 	for name, j := range next.byName {

@@ -98,6 +98,20 @@ type Status struct {
 	// Backlog counts the due occurrences that no node holds by their job's priority, for
 	// the priorities that have any; absent when there are none or the job set is not known.
 	Backlog map[int]int64 `json:"backlog_by_priority,omitempty"`
+	// Unplaced are the jobs whose due occurrences wait for a live node their constraints
+	// allow, by name; absent when none waits.
+	Unplaced []Unplaced `json:"unplaced,omitempty"`
+}
+
+// Unplaced is a job whose due occurrences no live node may run: they wait, and run when
+// such a node appears, within the job's catch-up window (then they are missed).
+type Unplaced struct {
+	Job string `json:"job"`
+	// Waiting counts its occurrences that wait.
+	Waiting int64 `json:"waiting"`
+	// Constraints are the job's constraints as a person reads them; absent when the job set
+	// is not known.
+	Constraints string `json:"constraints,omitempty"`
 }
 
 // Node is one node of the fleet.
@@ -119,8 +133,8 @@ type Job struct {
 	Last *queue.Record `json:"last,omitempty"`
 	// Paused is the job's fleet-wide pause; absent if not paused.
 	Paused *queue.Pause `json:"paused,omitempty"`
-	// Health sums the job up: HealthPaused, HealthFailing, HealthRetrying, HealthOK or
-	// HealthNew.
+	// Health sums the job up: HealthPaused, HealthFailing, HealthUnplaced, HealthRetrying,
+	// HealthOK or HealthNew.
 	Health Health `json:"health"`
 }
 
@@ -131,6 +145,9 @@ type Health string
 const (
 	// HealthFailing: its latest run failed for good, was abandoned or was missed.
 	HealthFailing Health = "failing"
+	// HealthUnplaced: its latest occurrence waits for a live node that its constraints
+	// allow.
+	HealthUnplaced Health = "unplaced"
 	// HealthRetrying: its latest run failed and runs again.
 	HealthRetrying Health = "retrying"
 	// HealthPaused: paused fleet-wide.
@@ -151,6 +168,8 @@ func health(last *queue.Record, paused bool) Health {
 	switch last.Status {
 	case queue.StatusFailed, queue.StatusAbandoned, queue.StatusMissed:
 		return HealthFailing
+	case queue.StatusUnplaced:
+		return HealthUnplaced
 	case queue.StatusRetrying:
 		return HealthRetrying
 	}
@@ -185,17 +204,27 @@ func (f *Fleet) Status(ctx context.Context) (*Status, error) {
 	}
 	st := &Status{Nodes: nodes, Drift: drift}
 	cfg := f.cfg.Jobs()
-	if cfg == nil {
-		return st, nil
+	var prios map[string]int
+	if cfg != nil {
+		if st.Jobs, err = f.jobs(ctx, cfg.Jobs); err != nil {
+			return nil, err
+		}
+		prios = config.Priorities(cfg.Jobs)
 	}
-	st.Jobs, err = f.jobs(ctx, cfg.Jobs)
-	if err != nil {
-		return nil, err
-	}
-	qs, err := f.store.Stats(ctx, config.Priorities(cfg.Jobs))
+	qs, err := f.store.Stats(ctx, prios)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: status: %w", err)
 	}
+	for job, n := range qs.Unplaced {
+		u := Unplaced{Job: job, Waiting: n}
+		if cfg != nil {
+			if j := cfg.Job(job); j != nil {
+				u.Constraints = j.Placement()
+			}
+		}
+		st.Unplaced = append(st.Unplaced, u)
+	}
+	slices.SortFunc(st.Unplaced, func(a, b Unplaced) int { return strings.Compare(a.Job, b.Job) })
 	for p, n := range qs.DueByPriority {
 		if n > 0 {
 			if st.Backlog == nil {

@@ -23,10 +23,15 @@ type Run struct {
 	Watched string `json:"watched,omitempty"`
 }
 
-// Ran reports whether the record's handler ran: skipped, missed and abandoned occurrences
-// never started, and their records carry the time they were recorded instead.
+// Ran reports whether the record's handler ran: skipped, missed, abandoned and unplaced
+// occurrences never started (an unplaced one has not yet), and their records carry the
+// time they were recorded instead.
 func Ran(r queue.Record) bool {
-	return !r.ScheduledAt.IsZero() && r.Status != queue.StatusSkipped && r.Status != queue.StatusAbandoned && r.Status != queue.StatusMissed
+	switch r.Status {
+	case queue.StatusSkipped, queue.StatusAbandoned, queue.StatusMissed, queue.StatusUnplaced:
+		return false
+	}
+	return !r.ScheduledAt.IsZero()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

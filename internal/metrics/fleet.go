@@ -44,6 +44,7 @@ type Fleet struct {
 	log *slog.Logger
 
 	agenda, due, dueBy, oldest, nodes, jobSets, drift *prometheus.Desc
+	unplaced, unplacedBy                              *prometheus.Desc
 	success, took                                     *prometheus.Desc
 	errors                                            prometheus.Counter
 
@@ -70,6 +71,11 @@ func NewFleet(r StatsReader, cfg FleetConfig) *Fleet {
 		// priority a job may have.
 		dueBy: prometheus.NewDesc("cronfleet_agenda_due_occurrences_by_priority",
 			"The backlog by the priority of each occurrence's job, for every priority the job set uses.", []string{"priority"}, nil),
+		unplaced: prometheus.NewDesc("cronfleet_agenda_unplaced_occurrences",
+			"Due occurrences that wait for a live node their job's constraints allow: none is alive.", nil, nil),
+		// Only jobs that have some: those whose constraints match no live node.
+		unplacedBy: prometheus.NewDesc("cronfleet_agenda_unplaced_occurrences_by_job",
+			"The unplaced occurrences by job, for the jobs that have any.", []string{"job"}, nil),
 		oldest: prometheus.NewDesc("cronfleet_agenda_oldest_due_seconds",
 			"How long the earliest occurrence of the backlog has been due, by Redis' clock (0 when there is none).", nil, nil),
 		nodes: prometheus.NewDesc("cronfleet_nodes_live",
@@ -91,7 +97,7 @@ func NewFleet(r StatsReader, cfg FleetConfig) *Fleet {
 
 // Describe implements prometheus.Collector.
 func (f *Fleet) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{f.agenda, f.due, f.dueBy, f.oldest, f.nodes, f.jobSets, f.drift, f.success, f.took} {
+	for _, d := range []*prometheus.Desc{f.agenda, f.due, f.dueBy, f.unplaced, f.unplacedBy, f.oldest, f.nodes, f.jobSets, f.drift, f.success, f.took} {
 		ch <- d
 	}
 	f.errors.Describe(ch)
@@ -125,12 +131,18 @@ func (f *Fleet) Collect(ch chan<- prometheus.Metric) {
 	if sets > 1 {
 		drift = 1
 	}
+	var unplaced int64
+	for job, n := range st.Unplaced {
+		unplaced += n
+		ch <- prometheus.MustNewConstMetric(f.unplacedBy, prometheus.GaugeValue, float64(n), job)
+	}
 	for _, m := range []struct {
 		d *prometheus.Desc
 		v float64
 	}{
 		{f.agenda, float64(st.Agenda)},
 		{f.due, float64(st.Due)},
+		{f.unplaced, float64(unplaced)},
 		{f.oldest, st.OldestDue.Seconds()},
 		{f.nodes, float64(live)},
 		{f.jobSets, float64(sets)},

@@ -207,7 +207,7 @@ func TestFleet(t *testing.T) {
 		st: queue.Stats{Agenda: 120, Due: 3, OldestDue: 1500 * time.Millisecond,
 			Nodes: []queue.NodeSeen{node("a", "h1", time.Second), node("b", "h1", 2*time.Second)}},
 		want: map[string]float64{"cronfleet_agenda_occurrences": 120, "cronfleet_agenda_due_occurrences": 3,
-			"cronfleet_agenda_oldest_due_seconds": 1.5, "cronfleet_nodes_live": 2, "cronfleet_job_sets_live": 1,
+			"cronfleet_agenda_unplaced_occurrences": 0, "cronfleet_agenda_oldest_due_seconds": 1.5, "cronfleet_nodes_live": 2, "cronfleet_job_sets_live": 1,
 			"cronfleet_job_set_drift": 0, "cronfleet_fleet_scrape_success": 1, "cronfleet_fleet_scrape_errors_total": 0},
 	}, {
 		name: "drift among the live nodes; a dead node does not count",
@@ -217,11 +217,30 @@ func TestFleet(t *testing.T) {
 			"cronfleet_agenda_oldest_due_seconds": 0, "cronfleet_nodes_live": 2, "cronfleet_job_sets_live": 2,
 			"cronfleet_job_set_drift": 1, "cronfleet_fleet_scrape_success": 1, "cronfleet_fleet_scrape_errors_total": 0},
 	}}
+	tests = append(tests, struct {
+		name string
+		st   queue.Stats
+		want map[string]float64
+	}{
+		name: "occurrences no live node may run",
+		st:   queue.Stats{Unplaced: map[string]int64{"eu-report": 3, "gpu-train": 1}, Nodes: []queue.NodeSeen{node("a", "h1", time.Second)}},
+		want: map[string]float64{"cronfleet_agenda_unplaced_occurrences": 4, "cronfleet_nodes_live": 1},
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(NewFleet(stats(func(context.Context) (queue.Stats, error) { return tc.st, nil }), FleetConfig{}))
+			if tc.st.Unplaced != nil {
+				byJob := values(scrape(t, reg), "cronfleet_agenda_unplaced_occurrences_by_job")
+				want := map[string]float64{}
+				for j, n := range tc.st.Unplaced {
+					want[j] = float64(n)
+				}
+				if diff := cmp.Diff(want, byJob); diff != "" {
+					t.Errorf("unplaced by job (-want +got):\n%s", diff)
+				}
+			}
 			fams := scrape(t, reg)
 			got := map[string]float64{}
 			for name := range tc.want {

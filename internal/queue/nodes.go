@@ -25,6 +25,18 @@ type Node struct {
 	Jobs int `json:"jobs"`
 	// Started is when the node started, by its own clock.
 	Started time.Time `json:"started_at"`
+	// Labels are the node's labels (its -label flags, and its name as "node"), which
+	// jobs' constraints select nodes by.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// NodeLabels are the node's labels; a node that announced none (a runner from before
+// labels) has its name, which every node has as a label.
+func (n Node) NodeLabels() map[string]string {
+	if n.Labels == nil {
+		return map[string]string{"node": n.Name}
+	}
+	return n.Labels
 }
 
 // NodeSeen is a node with when Redis last heard from it.

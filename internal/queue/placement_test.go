@@ -207,6 +207,9 @@ func TestTargeting(t *testing.T) {
 				t.Fatalf("history of %s holds %+v, want unplaced records", eu, r)
 			}
 		}
+		if st, err := q.Stats(t.Context(), nil); err != nil || st.Unplaced[eu] != 600 || st.Unplaced[late] != 1 {
+			t.Errorf("stats count unplaced %v (%v), want 600 of %s and 1 of %s", st.Unplaced, err, eu, late)
+		}
 		if n := b.rdb.ZCard(t.Context(), q.keys(shard).agenda()).Val(); n > 1 {
 			t.Errorf("the agenda holds %d entries; the unplaced ones should wait apart", n)
 		}
@@ -234,6 +237,9 @@ func TestTargeting(t *testing.T) {
 			t.Fatalf("the eu node claimed %d of the 600 waiting occurrences", got)
 		}
 
+		if st, err := q.Stats(t.Context(), nil); err != nil || len(st.Unplaced) != 1 || st.Unplaced[late] != 1 {
+			t.Errorf("stats count unplaced %v (%v), want only the 1 of %s", st.Unplaced, err, late)
+		}
 		// Past its catch-up window, an occurrence nobody could run is missed, by any node.
 		b.clockTo(t, due.Add(policy.CatchupWindow+10*time.Millisecond))
 		c = claim(us)

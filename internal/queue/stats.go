@@ -32,6 +32,9 @@ type Stats struct {
 	// given to Stats), over the oldest due entries of each shard (as many as a claim ranks);
 	// nil when Stats was given none.
 	DueByPriority map[int]int64
+	// Unplaced counts, by job, the occurrences that wait for a live node that may run them
+	// (their job's constraints match no live node); nil when none waits.
+	Unplaced map[string]int64
 	// Nodes are the fleet's nodes, as Nodes returns them.
 	Nodes []NodeSeen
 }
@@ -50,11 +53,12 @@ func (q *Queue) Stats(ctx context.Context, prios map[string]int) (Stats, error) 
 		for s := range shards {
 			// EVAL, not EVALSHA: the script is short and asked for once per scrape, so its
 			// source costs less than a NOSCRIPT round trip after Redis lost its cache.
-			var args []any
+			k := q.keys(s)
+			args := []any{k.unplacedPrefix()}
 			if prios != nil {
 				args = append(args, statsPriorities(prios, s))
 			}
-			shards[s] = q.stats.Eval(ctx, p, []string{q.keys(s).agenda()}, args...)
+			shards[s] = q.stats.Eval(ctx, p, []string{k.agenda(), k.unplaced()}, args...)
 		}
 		nodes = p.HGetAll(ctx, k.nodes())
 		seen = p.HGetAll(ctx, k.seen())
@@ -94,6 +98,20 @@ func (q *Queue) Stats(ctx context.Context, prios map[string]int) (Stats, error) 
 					return Stats{}, fmt.Errorf("queue: stats: shard %d: unexpected reply %v", s, vals)
 				}
 				st.DueByPriority[int(p)] += n
+			}
+		}
+		if len(vals) > 5 {
+			by, _ := vals[5].([]any)
+			for k := 0; k+1 < len(by); k += 2 {
+				job, ok1 := by[k].(string)
+				n, ok2 := by[k+1].(int64)
+				if !ok1 || !ok2 {
+					return Stats{}, fmt.Errorf("queue: stats: shard %d: unexpected reply %v", s, vals)
+				}
+				if st.Unplaced == nil {
+					st.Unplaced = map[string]int64{}
+				}
+				st.Unplaced[job] += n
 			}
 		}
 		if due == 0 {
