@@ -141,16 +141,16 @@ job "live" {
 `, cmd[0], cmd[1], cmd[2], runs, runs+".gate")
 }
 
-// startWithHTTP starts node name serving its dashboard on a free loopback port and returns
-// the dashboard's address.
-func (f *fleet) startWithHTTP(name string) string {
+// startWithHTTP starts node name, with args, serving its dashboard on a free loopback port
+// and returns the dashboard's address.
+func (f *fleet) startWithHTTP(name string, args ...string) string {
 	f.t.Helper()
 	port, err := redistest.FreePort()
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	f.start(name, "-http", addr)
+	f.start(name, append([]string{"-http", addr}, args...)...)
 	base := "http://" + addr
 	testwait.For(f.t, 10*time.Second, name+"'s dashboard to answer", func() bool {
 		res, err := http.Get(base + "/readyz")
