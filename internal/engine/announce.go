@@ -20,7 +20,7 @@ const announceEvery = queue.NodeTTL / 3
 // of Redis, once.
 func (e *Engine) announcer(ctx context.Context) {
 	n := queue.Node{Name: e.cfg.Node, Version: e.cfg.Version, Started: e.clock.node().UTC(), Labels: e.cfg.Labels}
-	var drift string // the nodes last reported as differing, for logging a change once
+	var drift string               // the nodes last reported as differing, for logging a change once
 	var unplaced map[string]string // as last reported
 	t := time.NewTicker(announceEvery)
 	defer t.Stop()
