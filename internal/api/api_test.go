@@ -178,7 +178,7 @@ func newFixture(t *testing.T, tokens string) *fixture {
 			{Attempt: 1, Text: "copying"}, {Attempt: 1, End: queue.StatusRetrying},
 			{Attempt: 2, Text: "disk full"}, {Attempt: 2, End: queue.StatusFailed, Final: true},
 		}},
-		nodes: []queue.NodeSeen{{Node: queue.Node{Name: "node-a", Version: "v1", JobSetHash: "abc", Jobs: 2}, Age: time.Second}},
+		nodes: []queue.NodeSeen{{Node: queue.Node{Name: "node-a", Version: "v1", JobSetHash: "abc", Jobs: 2, Labels: map[string]string{"node": "node-a", "region": "eu"}}, Age: time.Second}},
 		history: map[string][]queue.Record{"backup": {
 			{Occurrence: "backup@2026-12-06T03:00:00.000Z", Job: "backup", Node: "node-a", Attempt: 2, FencingToken: 7,
 				ScheduledAt: due, StartedAt: start, EndedAt: end, Status: queue.StatusFailed, Error: "exit code 3", Output: "disk full\n"},
@@ -305,7 +305,12 @@ func TestEndpoints(t *testing.T) {
 		}},
 		{"nodes", "GET", "/v1/nodes", "", 200, func(m map[string]any) bool {
 			nodes, _ := m["nodes"].([]any)
-			return len(nodes) == 1 && m["drift"] == false && nodes[0].(map[string]any)["alive"] == true
+			if len(nodes) != 1 {
+				return false
+			}
+			n := nodes[0].(map[string]any)
+			labels, _ := n["labels"].(map[string]any)
+			return m["drift"] == false && n["alive"] == true && labels["region"] == "eu"
 		}},
 		{"audit", "GET", "/v1/audit", "", 200, func(m map[string]any) bool { _, ok := m["entries"]; return ok }},
 		{"metrics", "GET", "/metrics", "", 200, nil},
@@ -595,7 +600,7 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		{"/jobs/backup", []string{"alert: late", `after <a href="/runs/extract@2026-12-05T03:00:00.000Z">`, `href="/runs/backup@2026-12-05T03:00:00.000Z"`, `<svg class="timeline"`, `<g class="bar failed">`, `<g class="bar retrying">`, "node-a", "node-b",
 			`id="trigger"`, `id="resume"`, "Paused fleet-wide", "exit code 3", "Next fires"}},
 		{"/runs/" + url.PathEscape("backup@2026-12-06T03:00:00.000Z"), []string{"copying\n[attempt 1 ended: retrying]\ndisk full", `id="output"`, "node-b", "data-ended"}},
-		{"/nodes", []string{"node-a", "alive", "abc"}},
+		{"/nodes", []string{"node-a", "alive", "abc", "region=eu"}},
 		{"/audit", []string{"pause", "anonymous (127.0.0.1)", "disk replaced"}},
 	} {
 		req, _ := http.NewRequest("GET", f.srv.URL+c.path, nil)
