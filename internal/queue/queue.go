@@ -124,18 +124,19 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 	if cfg.Metrics == nil {
 		cfg.Metrics = noMetrics{}
 	}
+	lib := scriptConstants() + libSrc
 	return &Queue{
 		rdb:            rdb,
 		cfg:            cfg,
-		expand:         redis.NewScript(libSrc + expandSrc),
-		claim:          redis.NewScript(libSrc + claimSrc),
-		rank:           redis.NewScript(libSrc + rankSrc),
-		renew:          redis.NewScript(libSrc + renewSrc),
-		complete:       redis.NewScript(libSrc + completeSrc),
+		expand:         redis.NewScript(lib + expandSrc),
+		claim:          redis.NewScript(lib + claimSrc),
+		rank:           redis.NewScript(lib + rankSrc),
+		renew:          redis.NewScript(lib + renewSrc),
+		complete:       redis.NewScript(lib + completeSrc),
 		trigger:        redis.NewScript(triggerSrc),
-		join:           redis.NewScript(libSrc + joinSrc),
+		join:           redis.NewScript(lib + joinSrc),
 		output:         redis.NewScript(outputSrc),
-		stats:          redis.NewScript(statsSrc),
+		stats:          redis.NewScript(scriptConstants() + statsSrc),
 		announceScript: redis.NewScript(announceSrc),
 		// Claim request ids only need to be unique among calls alive at the same time.
 		reqBase: strconv.FormatUint(rand.Uint64(), 36),
@@ -164,4 +165,10 @@ func (q *Queue) Time(ctx context.Context) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("queue: time: %w", q.callError(err))
 	}
 	return t, nil
+}
+
+// scriptConstants declares, in Lua, the Go constants that scripts share with the queue, so
+// that each has one source.
+func scriptConstants() string {
+	return fmt.Sprintf("local DEFAULT_PRIORITY, MAX_PRIORITY = %d, %d\n", DefaultPriority, MaxPriority)
 }

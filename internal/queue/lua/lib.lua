@@ -1,6 +1,8 @@
 -- lib.lua: functions shared by the agenda scripts (claim, complete, renew, expand). queue.go
 -- prepends this file to each of them, so all apply the same rules (the guard, the token
--- rule, what forgetting an occurrence means); it defines functions only.
+-- rule, what forgetting an occurrence means); it defines functions only. Before it, queue.go
+-- writes the Go constants the scripts share (scriptConstants): DEFAULT_PRIORITY and
+-- MAX_PRIORITY are queue.DefaultPriority and queue.MaxPriority.
 
 -- iso formats a Unix time in ms as RFC 3339 UTC with milliseconds, as Go's encoding/json
 -- reads a time.Time: Redis' Lua has no date functions (civil-from-days arithmetic).
@@ -210,10 +212,9 @@ local function rankDue(agenda, now, upto, pr, scan, pass, passed)
       if pass and pass(occ) then
         passed[#passed + 1] = {occ, r[k + 1]}
       else
-        -- queue.DefaultPriority and queue.MaxPriority.
-        local eff = pr.jobs[split(occ)] or 50
+        local eff = pr.jobs[split(occ)] or DEFAULT_PRIORITY
         if now > score then eff = eff + math.floor((now - score) / pr.step) end
-        if eff > 100 then eff = 100 end
+        if eff > MAX_PRIORITY then eff = MAX_PRIORITY end
         out[#out + 1] = {occ, r[k + 1], eff, score}
         counts[eff] = (counts[eff] or 0) + 1
       end
@@ -230,7 +231,7 @@ end
 -- oldest first as they come.
 local function topRanked(entries, counts, n, floor)
   local cut, above = floor, 0
-  for e = 100, math.max(floor, 0), -1 do
+  for e = MAX_PRIORITY, math.max(floor, 0), -1 do
     local c = counts[e] or 0
     if above + c >= n then
       cut = e

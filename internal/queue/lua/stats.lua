@@ -34,8 +34,8 @@ for j, n in string.gmatch(rest or '', '(%S+) (%d+)') do prio[j] = tonumber(n) en
 local counts, by = {}, {}
 if due > 0 then
   for _, occ in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(scan))) do
-    -- The job is the part of the id before its last '@' (queue.DefaultPriority otherwise).
-    local p = prio[string.match(occ, '^(.*)@[^@]*$') or occ] or 50
+    -- The job is the part of the id before its last '@'.
+    local p = prio[string.match(occ, '^(.*)@[^@]*$') or occ] or DEFAULT_PRIORITY
     counts[p] = (counts[p] or 0) + 1
   end
   for p, n in pairs(counts) do
