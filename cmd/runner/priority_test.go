@@ -11,15 +11,16 @@ import (
 
 // TestPriorityBurst: a burst due at one instant, half its jobs at priority 90 and half at
 // 10, on three nodes whose capacities sum to a twentieth of the burst, with runs long enough
-// that the burst takes many rounds: every high-priority occurrence starts before any
-// low-priority one is claimed, and every occurrence runs once. The order is one of claims,
-// decided in Redis (docs/scheduling.md, Priority): each job here has one occurrence, so its
-// fencing token is Redis' time of its claim in ms × 1000, and every priority 90 token must
-// be at most every priority 10 one. Starts follow claims by each node's own latency, so two
-// nodes claiming in the same millisecond may start the last high and the first low ones in
-// either order: the start order is logged, not asserted. The high and low jobs alternate by name and spread over every
-// shard, so neither due time nor a shard's order can pass for priority; without priorities
-// the runs file interleaves them from the first round on.
+// that the burst takes many rounds: every high-priority occurrence is claimed and starts
+// before any low-priority one, and every occurrence runs once. Claims are decided in Redis
+// (docs/scheduling.md, Priority): each job here has one occurrence, so its fencing token is
+// Redis' time of its claim in ms × 1000, and every priority 90 token must be at most every
+// priority 10 one. Starts follow claims by each node's own latency, which the settle covers
+// (queue.PrioritySettle): the handlers' start lines, in the order the runs file got them and
+// by their clock, put every priority 90 start before every priority 10 one. The high and low
+// jobs alternate by name and spread over every shard, so neither due time nor a shard's
+// order can pass for priority; without priorities the runs file interleaves them from the
+// first round on.
 func TestPriorityBurst(t *testing.T) {
 	t.Parallel()
 	const jobs = 2000
@@ -44,6 +45,7 @@ func TestPriorityBurst(t *testing.T) {
 	ev := f.events()
 	checkHealthyRuns(t, ev, jobs, at, at, false)
 	var maxHigh, minLow int64 = 0, 1 << 62
+	var lastHighAt, firstLowAt time.Time
 	var highs, lows int
 	lastHigh, firstLow, n := -1, -1, 0
 	for _, e := range ev {
@@ -58,9 +60,15 @@ func TestPriorityBurst(t *testing.T) {
 		if priorityOf(i) == 90 {
 			highs++
 			maxHigh, lastHigh = max(maxHigh, e.Token), n
+			if e.At.After(lastHighAt) {
+				lastHighAt = e.At
+			}
 		} else {
 			lows++
 			minLow = min(minLow, e.Token)
+			if firstLowAt.IsZero() || e.At.Before(firstLowAt) {
+				firstLowAt = e.At
+			}
 			if firstLow < 0 {
 				firstLow = n
 			}
@@ -73,6 +81,10 @@ func TestPriorityBurst(t *testing.T) {
 	if maxHigh > minLow {
 		t.Errorf("a priority 10 occurrence was claimed at %d, before the last priority 90 one at %d (Redis ms × 1000): want every priority 90 claimed first",
 			minLow, maxHigh)
+	}
+	if lastHigh > firstLow || lastHighAt.After(firstLowAt) {
+		t.Errorf("start %d, at %s, was of priority 10, before the last of priority 90, start %d at %s: want every priority 90 run started first",
+			firstLow+1, firstLowAt.Format(time.StampMilli), lastHigh+1, lastHighAt.Format(time.StampMilli))
 	}
 	t.Logf("%d starts: the last priority 90 claim at %d, the first priority 10 claim at %d; the last of priority 90 is start %d, the first of priority 10 start %d",
 		n, maxHigh, minLow, lastHigh+1, firstLow+1)

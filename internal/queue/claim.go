@@ -167,7 +167,7 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 	if deadline.IsZero() {
 		deadline = time.Now().Add(q.cfg.CallTimeout)
 	}
-	quota, floor := q.rankShards(ctx, shards, max, lead, p)
+	quota, floor, top := q.rankShards(ctx, shards, max, lead, p)
 	calls := make([]call, len(shards))
 	for i, s := range shards {
 		id := q.reqBase + "." + strconv.FormatUint(q.reqSeq.Add(1), 36)
@@ -175,7 +175,7 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 		if quota != nil {
 			n = quota[s]
 		}
-		calls[i] = q.claimCall(s, id, n, lead, deadline, yield, p, p.arg(rand.Float64()), priorities(p.Priorities, s, floor))
+		calls[i] = q.claimCall(s, id, n, lead, deadline, yield, p, p.arg(rand.Float64()), priorities(p.Priorities, s, floor, top))
 	}
 	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
@@ -216,7 +216,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	}
 	return call{script: q.claim,
 		keys: []string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
-			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts(), k.share(), k.capped(), k.unplaced()},
+			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts(), k.share(), k.capped(), k.unplaced(), k.top()},
 		args: args, shard: shard}
 }
 

@@ -115,6 +115,10 @@ func (k keys) unplacedPrefix() string { return k.tag + ":unplaced:" }
 // unplaced is a hash job → 1 while unplacedPrefix + job holds occurrences.
 func (k keys) unplaced() string { return k.tag + ":unplaced" }
 
+// top is the highest priority this shard's ranked claims took within the last
+// PrioritySettle, and when ("PRIORITY MS", expiring with the settle; lua/claim.lua).
+func (k keys) top() string { return k.tag + ":top" }
+
 // capped is a hash job → 1 while cappedPrefix + job holds occurrences: what each claim
 // call looks at to let them back in.
 func (k keys) capped() string { return k.tag + ":capped" }

@@ -23,19 +23,37 @@ const (
 // behind occurrences that became due after it, however many keep coming.
 const PriorityAging = time.Second
 
+// PrioritySettle is how long after a ranked claim of a job of some priority a claim of a
+// lower one may start at the earliest (lua/claim.lua): runs claimed together, or by two
+// nodes a moment apart, start in no set order, and the settle puts the higher first. It
+// costs the first lower-priority runs after a backlog of higher ones this much lateness.
+const PrioritySettle = 100 * time.Millisecond
+
+// settle is the highest priority that recent ranked claims took, over the shards a ranking
+// round read, and when its settle ends; the zero value for none.
+type settle struct {
+	prio  int
+	until time.Time
+}
+
 // rankScan bounds the due entries a claim reads to rank them (lua/claim.lua), and rank.lua
 // alike: priority orders the oldest rankScan due entries of a shard.
 const rankScan = 10000
 
 // priorities is the claim script's ARGV[20] for shard: the aging step, the floor (-1 for
-// none) and the jobs of the shard whose priority is not the default. It is empty when
-// nothing is to be ranked, which keeps a claim without priorities as it always was.
-func priorities(prios map[string]int, shard, floor int) string {
+// none), the settle and the top it read, and the jobs of the shard whose priority is not the
+// default. It is empty when nothing is to be ranked, which keeps a claim without priorities
+// as it always was.
+func priorities(prios map[string]int, shard, floor int, top settle) string {
 	if len(prios) == 0 && floor < 0 {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d %d ", PriorityAging.Milliseconds(), floor)
+	topPrio, topUntil := -1, int64(0)
+	if !top.until.IsZero() {
+		topPrio, topUntil = top.prio, top.until.UnixMilli()
+	}
+	fmt.Fprintf(&b, "%d %d %d %d %d ", PriorityAging.Milliseconds(), floor, PrioritySettle.Milliseconds(), topPrio, topUntil)
 	named := floor >= 0
 	for j, n := range prios {
 		if n != DefaultPriority && ShardOf(j) == shard {
@@ -55,31 +73,33 @@ func priorities(prios map[string]int, shard, floor int) string {
 // high-priority occurrences ran out would hand out low ones while another still holds high
 // ones. It counts each shard's due entries by effective priority (lua/rank.lua, one round
 // trip, and only when the caller has priorities), then returns how many each shard's call
-// may take and the least effective priority to take (the floor, -1 for any). A nil quota
-// means max from each shard. If the count fails (the claim calls then meet and report the
+// may take, the least effective priority to take (the floor, -1 for any), and the settle
+// the shards' recent ranked claims set (lua/claim.lua). A nil quota means max from each
+// shard. If the count fails (the claim calls then meet and report the
 // same fault), the first shards take max each up to p.Total, ranked each on its own.
-func (q *Queue) rankShards(ctx context.Context, shards []int, max int, lead time.Duration, p Placement) (quota map[int]int, floor int) {
+func (q *Queue) rankShards(ctx context.Context, shards []int, max int, lead time.Duration, p Placement) (quota map[int]int, floor int, top settle) {
 	if len(p.Priorities) == 0 || max <= 0 || (len(shards) < 2 && p.Total <= 0) {
-		return nil, -1
+		return nil, -1, top
 	}
 	total := max * len(shards)
 	if p.Total > 0 {
 		total = min(total, p.Total)
 	}
-	fallback := func() (map[int]int, int) {
+	fallback := func() (map[int]int, int, settle) {
 		if p.Total <= 0 {
-			return nil, -1
+			return nil, -1, settle{}
 		}
 		quota, room := make(map[int]int, len(shards)), total
 		for _, s := range shards {
 			quota[s] = min(max, room)
 			room -= quota[s]
 		}
-		return quota, -1
+		return quota, -1, settle{}
 	}
 	calls := make([]call, len(shards))
 	for i, s := range shards {
-		calls[i] = call{script: q.rank, keys: []string{q.keys(s).agenda()}, args: []any{lead.Milliseconds(), priorities(p.Priorities, s, 0), rankScan}, shard: s}
+		k := q.keys(s)
+		calls[i] = call{script: q.rank, keys: []string{k.agenda(), k.top()}, args: []any{lead.Milliseconds(), priorities(p.Priorities, s, 0, settle{}), rankScan}, shard: s}
 	}
 	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
@@ -93,11 +113,19 @@ func (q *Queue) rankShards(ctx context.Context, shards []int, max int, lead time
 			return fallback()
 		}
 		xs, ok := r.([]any)
-		if !ok {
+		if !ok || len(xs) < 2 {
 			return fallback()
 		}
+		tp, ok1 := xs[0].(int64)
+		tms, ok2 := xs[1].(int64)
+		if !ok1 || !ok2 {
+			return fallback()
+		}
+		if tp >= 0 && (top.until.IsZero() || int(tp) > top.prio) {
+			top = settle{prio: int(tp), until: time.UnixMilli(tms).Add(PrioritySettle)}
+		}
 		c := make([]int, MaxPriority+1)
-		for k := 0; k+1 < len(xs); k += 2 {
+		for k := 2; k+1 < len(xs); k += 2 {
 			e, ok1 := xs[k].(int64)
 			n, ok2 := xs[k+1].(int64)
 			if !ok1 || !ok2 || e < MinPriority || e > MaxPriority {
@@ -127,7 +155,7 @@ func (q *Queue) rankShards(ctx context.Context, shards []int, max int, lead time
 			}
 			quota[s] = min(quota[s], max)
 		}
-		return quota, floor + 1
+		return quota, floor + 1, top
 	}
 	// Each shard takes all it holds above the floor (with no floor: all it holds, which
 	// fits); the room left goes to the entries at the floor, shard by shard, each shard
@@ -146,5 +174,5 @@ func (q *Queue) rankShards(ctx context.Context, shards []int, max int, lead time
 		}
 		quota[s] = min(quota[s], max)
 	}
-	return quota, floor
+	return quota, floor, top
 }

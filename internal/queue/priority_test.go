@@ -139,5 +139,73 @@ func TestPriority(t *testing.T) {
 				}
 			}
 		})
+
+		t.Run("settle", func(t *testing.T) {
+			fresh("settle")
+			hi := sameShard("settle-hi", 1)[0]
+			var lo string
+			for i := 0; lo == ""; i++ {
+				if j := fmt.Sprintf("settle-lo-%d", i); ShardOf(j) != ShardOf(hi) {
+					lo = j
+				}
+			}
+			other := b.queue(Config{Node: "b", Namespace: b.ns + ".settle"})
+			at := b.now(t).Add(50 * time.Millisecond)
+			loDues, hiDues := dues(at, 4), dues(at, 3)
+			mustExpand(t, q, expansion(lo, loDues...), expansion(hi, hiDues...))
+			b.clockTo(t, at.Add(10*time.Millisecond))
+			shards := []int{ShardOf(hi), ShardOf(lo)}
+			p := Placement{Priorities: map[string]int{hi: 90, lo: 10}, Total: 3}
+			take := func(q *Queue) Claimed {
+				t.Helper()
+				res, err := q.ClaimPlaced(t.Context(), shards, 64, 0, time.Time{}, nil, p)
+				if err != nil {
+					t.Fatalf("Claim: %v", err)
+				}
+				return res
+			}
+			hiDue := map[string]time.Time{}
+			for _, d := range hiDues {
+				hiDue[occID(hi, d)] = d
+			}
+			first := take(q)
+			for _, c := range first.Claims {
+				if due, ok := hiDue[c.Occurrence]; !ok || !c.NotBefore.Equal(due) {
+					t.Errorf("first call: %s, not before %v; want the high ones, at their due time", c.Occurrence, c.NotBefore)
+				}
+			}
+			// Another node takes the low ones: they start a settle after the high ones'
+			// claim, which the first call's reply dates no earlier than.
+			second := take(other)
+			if len(second.Claims) != 3 {
+				t.Fatalf("second call claimed %d, want 3 low ones", len(second.Claims))
+			}
+			for _, c := range second.Claims {
+				if c.Job != lo || c.NotBefore.Before(first.Now.Add(PrioritySettle-2*time.Millisecond)) {
+					t.Errorf("second call: %s, not before %v; want a low one, not before %v", c.Occurrence, c.NotBefore, first.Now.Add(PrioritySettle))
+				}
+			}
+
+			// A backlog of one priority, of different ages, is not held back.
+			fresh("settle-one")
+			one := sameShard("settle-one", 1)[0]
+			at = b.now(t).Add(50 * time.Millisecond)
+			oneDues := dues(at, 6)
+			mustExpand(t, q, expansion(one, oneDues...))
+			b.clockTo(t, at.Add(1100*time.Millisecond))
+			dueOf := map[string]time.Time{}
+			for _, d := range oneDues {
+				dueOf[occID(one, d)] = d
+			}
+			res, err := q.ClaimPlaced(t.Context(), []int{ShardOf(one)}, 3, 0, time.Time{}, nil, Placement{Priorities: map[string]int{one: 10, "x": 90}, Total: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range res.Claims {
+				if due := dueOf[c.Occurrence]; !c.NotBefore.Equal(due) {
+					t.Errorf("%s of a one-priority backlog: not before %v, want its due time", c.Occurrence, c.NotBefore)
+				}
+			}
+		})
 	})
 }

@@ -9,7 +9,9 @@
 -- (hash occ -> the last token handed out for it), KEYS[13] alerts (hash job -> "KINDS LATEMS"),
 -- KEYS[14] share (hash node -> "LASTMS ROUNDS": the nodes' recent calls, for the fair share),
 -- KEYS[15] capped (hash job -> 1 while occurrences of the job wait for its max_concurrent),
--- KEYS[16] unplaced (hash job -> 1 while occurrences of the job wait for a node that may run it)
+-- KEYS[16] unplaced (hash job -> 1 while occurrences of the job wait for a node that may run it),
+-- KEYS[17] top (string "PRIORITY MS": the highest priority this shard's ranked claims took
+-- within the last settle, and when)
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
@@ -101,6 +103,15 @@
 -- ranking reads at most rankScan entries, the oldest due: priority orders within them.
 -- Otherwise (nothing over what the call may take, or no priorities) the call reads only
 -- what it takes, as before.
+--
+-- The settle: runs claimed together, or by two nodes a moment apart, start in no set order,
+-- so a ranked claim of a job of lower priority than one claimed within the last settle
+-- (SETTLEMS in ARGV[20]) is told to start no earlier than the settle after that claim (its
+-- NOTBEFORE): whether the higher one was claimed by the same call, by an earlier call in the
+-- shard (KEYS[17]), or in another shard, as the caller's ranking round read it (TOPPRIO,
+-- TOPUNTIL). So the higher-priority runs of a backlog start first as long as their nodes
+-- start them within the settle. The jobs' priorities compare, not the effective ones: a
+-- backlog of one priority, whose effective priorities differ by age alone, is not held back.
 --
 -- Targeting: a caller passes over the entries of the jobs it may not run (ARGV[23]; not
 -- their alerts, which run anywhere) as it does over those it leaves to a newer definition:
@@ -374,11 +385,14 @@ local rankScan = 10000
 local passed = {}
 local due = {}
 local pr = parsePriority(ARGV[20])
+local prioOf = nil -- a ranked call's entries' priorities (their jobs'), for the settle
 if limit > 0 and pr and (pr.floor >= 0 or redis.call('ZCOUNT', KEYS[1], '-inf', now + lead) > limit) then
+  prioOf = {}
   local entries, counts = rankDue(KEYS[1], now, now + lead, pr, rankScan, anyPass and passOver, passed)
   for _, e in ipairs(topRanked(entries, counts, limit, pr.floor)) do
     due[#due + 1] = e[1]
     due[#due + 1] = e[2]
+    prioOf[e[1]] = pr.jobs[split(e[1])] or DEFAULT_PRIORITY
   end
 elseif limit > 0 and anyPass then
   local off, batch = 0, math.max(limit, 500)
@@ -407,6 +421,25 @@ for _, e in ipairs(passed) do
   end
 end
 
+-- The settle (see the header): the highest priority of this call, and of the shard's recent
+-- ranked claims, with when their settles end.
+local callTop, markTop, markUntil, granted = -1, -1, 0, -1
+if prioOf then
+  for _, e in pairs(prioOf) do callTop = math.max(callTop, e) end
+  local e, ms = string.match(redis.call('GET', KEYS[17]) or '', '^(%d+) (%d+)$')
+  if e then markTop, markUntil = tonumber(e), tonumber(ms) + pr.settle end
+end
+-- notBefore is when occ, due at score, may start: its score, or later by the settle.
+local function notBefore(occ, score)
+  local e = prioOf and prioOf[occ]
+  if not e then return score end
+  local nb = score
+  if callTop > e then nb = math.max(nb, now + pr.settle) end
+  if markTop > e then nb = math.max(nb, markUntil) end
+  if pr.topPrio > e then nb = math.max(nb, pr.topUntil) end
+  return nb
+end
+
 -- grant claims occ (due entry d of the call), due at score: its lock, its job's next
 -- fencing token, an attempt, and a lease on the agenda.
 local aheadGrace = tonumber(ARGV[15])
@@ -414,11 +447,15 @@ local function grant(occ, job, score, lk, d)
   local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)
   local token = nextToken(KEYS[2], job, now)
   redis.call('HSET', KEYS[12], occ, token)
+  local nb = notBefore(occ, score)
   local ttl = lease
-  if score > now then ttl = math.min(lease, score - now + aheadGrace) end
+  if nb > now then ttl = math.min(lease, nb - now + aheadGrace) end
   redis.call('SET', lk, token, 'PX', ttl)
   redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
-  lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. due[d + 1] .. '\t' .. string.format('%d', ttl)
+  local nbs = due[d + 1]
+  if nb ~= score then nbs = string.format('%d', nb) end
+  lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. nbs .. '\t' .. string.format('%d', ttl)
+  if prioOf and prioOf[occ] then granted = math.max(granted, prioOf[occ]) end
 end
 
 -- Most of the time no job is paused, nothing is cancelled and nothing was added late: then
@@ -573,6 +610,10 @@ for d = 1, #due, 2 do
       end
     end
   end
+end
+-- The shard's top, for the settle of the next ranked calls (see the header).
+if granted >= 0 and granted >= markTop then
+  redis.call('SET', KEYS[17], string.format('%d %d', granted, now), 'PX', pr.settle)
 end
 -- The head: the first entry not left for its due time; those are asked for again when due
 -- (HEAD is a score from which the caller claims ahead by the lead).

@@ -176,13 +176,15 @@ local function forget(agenda, hashes, occ)
   for _, h in ipairs(hashes) do redis.call('HDEL', h, occ) end
 end
 
--- Priority (see queue.Placement.Priorities): spec is "STEPMS FLOOR JOB P JOB P ..." from
--- the caller's job set, listing only the jobs whose priority is not the default; FLOOR is
--- -1 for none. parsePriority returns the jobs' priorities (the others have the default),
--- the aging step and the floor, or nil when there is nothing to rank by (then due time
--- alone orders).
+-- Priority (see queue.Placement.Priorities): spec is "STEPMS FLOOR SETTLEMS TOPPRIO TOPUNTIL
+-- JOB P JOB P ..." from the caller's job set, listing only the jobs whose priority is not
+-- the default; FLOOR is -1 for none; SETTLEMS is queue.PrioritySettle; TOPPRIO (-1 for none)
+-- is the highest priority that any shard's recent ranked claims took, as the caller's
+-- ranking read it, and TOPUNTIL the instant its settle ends (see claim.lua). parsePriority
+-- returns the jobs' priorities (the others have the default), the aging step, the floor and
+-- the settle, or nil when there is nothing to rank by (then due time alone orders).
 local function parsePriority(spec)
-  local step, fl, rest = string.match(spec or '', '^(%d+) (%-?%d+) (.*)$')
+  local step, fl, settle, topPrio, topUntil, rest = string.match(spec or '', '^(%d+) (%-?%d+) (%d+) (%-?%d+) (%d+) (.*)$')
   if not step then return nil end
   local p, any = {}, false
   for j, n in string.gmatch(rest, '(%S+) (%d+)') do
@@ -191,7 +193,8 @@ local function parsePriority(spec)
   end
   -- A floor applies to a shard whose jobs all have the default priority as well.
   if not any and tonumber(fl) < 0 then return nil end
-  return {jobs = p, step = math.max(tonumber(step), 1), floor = tonumber(fl)}
+  return {jobs = p, step = math.max(tonumber(step), 1), floor = tonumber(fl), settle = tonumber(settle),
+    topPrio = tonumber(topPrio), topUntil = tonumber(topUntil)}
 end
 
 -- rankDue reads what is due in agenda up to upto, in bounded batches and at most scan
