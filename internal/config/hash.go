@@ -49,6 +49,9 @@ func hashJob(j *Job) string {
 		MaxConc int          `json:"max_concurrent,omitempty"`
 		// Priority is kept only when not the default; a pointer, since 0 is a priority.
 		Priority *int `json:"priority,omitempty"`
+		// Broadcast and Shards change where and how often the job's handler runs.
+		Broadcast bool `json:"broadcast,omitempty"`
+		Shards    int  `json:"shards,omitempty"`
 	}{
 		Version:    "cronfleet.job.v1",
 		Schedule:   j.Schedule,
@@ -62,6 +65,8 @@ func hashJob(j *Job) string {
 		MaxRuns:    j.MaxRuns,
 		Jitter:     int64(j.Jitter),
 		MaxConc:    j.MaxConcurrent,
+		Broadcast:  j.Broadcast,
+		Shards:     j.Shards,
 	}
 	if len(j.Schedules) > 1 {
 		def.Schedules = j.Schedules
