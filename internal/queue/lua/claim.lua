@@ -8,7 +8,9 @@
 -- KEYS[10] late (hash occ -> 1), KEYS[11] epoch (hash, see guard in lib.lua), KEYS[12] tokens
 -- (hash occ -> the last token handed out for it), KEYS[13] alerts (hash job -> "KINDS LATEMS"),
 -- KEYS[14] share (hash node -> "LASTMS ROUNDS": the nodes' recent calls, for the fair share),
--- KEYS[15] capped (hash job -> 1 while occurrences of the job wait for its max_concurrent)
+-- KEYS[15] capped (hash job -> 1 while occurrences of the job wait for its max_concurrent),
+-- KEYS[16] fan (hash: the occurrences replaced by their parts, and the parts' pins; see
+-- fanout.lua), KEYS[17] calls (hash node -> ms: each node's last call of this script)
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
@@ -115,6 +117,14 @@
 --              it is due, since the holder may finish in between: it stays, and HEAD says
 --              when to ask again.
 --
+-- Parts (cron.PartID: PARENT~part-INDEX-of-COUNT, added by fanout.lua once their parent was
+-- claimed) are, like alerts, occurrences of their job that none of these policies apply to:
+-- the parent was decided by them, and holds the job's overlap slot until its last part ended
+-- (active below). A part pinned to a node (broadcast, KEYS[16]) is left to that node while
+-- it calls this script (KEYS[17], written by every call) within a lease: a pinned node that
+-- died, or stalled for longer, has its part taken over by any node, like a dead holder's
+-- occurrence.
+--
 -- Alerts (cron.AlertID: WATCHED~alert-KIND) are occurrences of their job that none of these
 -- policies apply to: they never take or wait for the job's overlap slot, are never missed,
 -- cancelled or skipped, and fire while the job is paused (the event happened). A failure
@@ -139,6 +149,7 @@ local waitMax = tonumber(ARGV[11])
 if now > tonumber(ARGV[5]) then limit = 0 end
 local ep = guard(KEYS[11], ARGV[13], now, ARGV[14])
 local held = now < ep.hold
+redis.call('HSET', KEYS[17], ARGV[10], now)
 if held then limit = 0 end
 
 -- The last gap without calls to the shard (guard in lib.lua; every call counts as a sign of
@@ -280,12 +291,13 @@ local function record(occ, job, at, status, reason)
   return true
 end
 
--- active returns the occurrence holding job's overlap slot, if it has not finished. A slot
--- whose holder left the agenda without a completion (it cannot, short of a lost key) goes to
--- the first waiting occurrence, or is freed.
+-- active returns the occurrence holding job's overlap slot, if it has not finished: on the
+-- agenda, or replaced by parts that have not all ended. A slot whose holder left the agenda
+-- without a completion (it cannot, short of a lost key) goes to the first waiting
+-- occurrence, or is freed.
 local function active(job)
   local r = redis.call('HGET', KEYS[7], job)
-  if r and redis.call('ZSCORE', KEYS[1], r) then return r end
+  if r and (redis.call('ZSCORE', KEYS[1], r) or redis.call('HEXISTS', KEYS[16], r) == 1) then return r end
   if r and free(KEYS[7], KEYS[1], ARGV[7], job, r) == 1 then return redis.call('HGET', KEYS[7], job) end
   return nil
 end
@@ -373,6 +385,16 @@ for d = 1, #due, 2 do
       grant(occ, job, score, lk, d)
     else
       forget(KEYS[1], {KEYS[3], KEYS[12]}, occ)
+    end
+  elseif partOf(occ) then
+    local pin = redis.call('HGET', KEYS[16], occ)
+    local seen = pin and pin ~= ARGV[10] and tonumber(redis.call('HGET', KEYS[17], pin) or '')
+    if seen and now - seen <= lease then
+      -- Its node is alive: left to it.
+      deferred[occ] = true
+      ndeferred = ndeferred + 1
+    else
+      grant(occ, job, score, lk, d)
     end
   else
     local p = policy(job)
