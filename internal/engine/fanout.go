@@ -18,6 +18,15 @@ import (
 // is told its index and the count (sdk.Run.ShardIndex, ShardCount). The end of the last part
 // ends the parent in Redis, with what the parent's own end would do, which the fan-out
 // prepares here: its failure alert and the dependents of either outcome.
+//
+// The parts fall due one IdlePoll after their parent. The nodes learnt of the parent's due
+// time from the agenda's head, and woke for it together; but they learn of parts that one of
+// them added only from a later claim call, at their idle poll, whereas the node that added
+// them would claim them all by itself before the others look (the fair share presumes the
+// others absent after a few calls). Due an idle poll later, the parts are seen by every
+// node's idle poll as the head of the shard, ahead of their due time, and the nodes wake for
+// them together: the fair share spreads them, and for a broadcast each node is there to take
+// its own. A part thus starts up to an idle poll after the occurrence was due.
 
 // FanOuter replaces a claimed occurrence by its parts.
 type FanOuter interface {
@@ -31,7 +40,7 @@ type FanOuter interface {
 // back with its attempt, to be fanned out again soon, by any node.
 func (e *Engine) fanOut(ctx context.Context, a *attempt) {
 	c := a.claim
-	f := queue.FanOut{Claim: c, Parts: a.job.Shards, Node: e.cfg.Node, ScheduledAt: a.due.UTC(),
+	f := queue.FanOut{Claim: c, Parts: a.job.Shards, Due: c.NotBefore.Add(e.cfg.IdlePoll), Node: e.cfg.Node, ScheduledAt: a.due.UTC(),
 		Alert:     failureAlertOf(a.job, c.Occurrence),
 		Succeeded: e.dependentsOf(c.Job, c.Occurrence, true), Failed: e.dependentsOf(c.Job, c.Occurrence, false)}
 	if a.job.Broadcast {

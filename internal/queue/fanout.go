@@ -34,6 +34,9 @@ type FanOut struct {
 	// Nodes are, for a broadcast, the node each part is pinned to, in the parts' order;
 	// empty for shards, whose parts run wherever there is room.
 	Nodes []string
+	// Due is when the parts fall due, on Redis' clock: not before the parent's NotBefore,
+	// which it is when zero or earlier.
+	Due time.Time
 	// Node names the node that fans out, for the parent's record.
 	Node string
 	// ScheduledAt is the parent's due time, for its record.
@@ -72,8 +75,12 @@ func (q *Queue) FanOut(ctx context.Context, f FanOut) error {
 	if err != nil {
 		return fmt.Errorf("queue: fan out %s: %w", c.Occurrence, err)
 	}
+	due := c.NotBefore
+	if f.Due.After(due) {
+		due = f.Due
+	}
 	k := q.keys(c.Shard)
-	args := []any{k.lockPrefix(), c.Occurrence, strconv.FormatInt(c.Token, 10), c.NotBefore.UnixMilli(),
+	args := []any{k.lockPrefix(), c.Occurrence, strconv.FormatInt(c.Token, 10), due.UnixMilli(),
 		JoinTTL.Milliseconds(), string(st), f.Parts}
 	for _, n := range f.Nodes {
 		args = append(args, n)

@@ -3,15 +3,15 @@
 --
 -- KEYS[1] agenda (zset), KEYS[2] fan (hash, see keys.go), KEYS[3] calls (hash node -> ms)
 -- ARGV[1] lock key prefix, ARGV[2] the occurrence (the parent), ARGV[3] its claim's token,
--- ARGV[4] the parts' due time (ms: the parent's), ARGV[5] how long the parent's marker
+-- ARGV[4] the parts' due time (ms: the parent's, or later), ARGV[5] how long the parent's marker
 -- lives (ms), ARGV[6] the join's state (JSON, fanState in fanout.go, without "started"),
 -- ARGV[7] the count of parts,
 -- ARGV[8..] for a broadcast, the node each part is pinned to, in the parts' order
 -- Returns 1 if the parts replaced the occurrence (by this call or an earlier identical one),
 -- 0 if the caller no longer holds its claim.
 --
--- The parts (cron.PartID) go on the agenda due when the parent was, so none starts before
--- it was due. The parent leaves the agenda, but keeps its job's overlap slot (claim.lua's
+-- The parts (cron.PartID) go on the agenda due when the parent was or later, so none starts
+-- before it was due. The parent leaves the agenda, but keeps its job's overlap slot (claim.lua's
 -- active finds it in KEYS[2]) and its place under max_concurrent (its lock becomes the
 -- marker "fan:TOKEN", which holders() counts while it lives) until its last part ended
 -- (complete.lua). Nobody claims it again: it is no longer on the agenda. A re-sent call
