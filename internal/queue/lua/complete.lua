@@ -60,17 +60,18 @@
 -- The completion that ends the last part also ends the parent, as the parent's own "done"
 -- would: its record (succeeded if every part succeeded, else failed, naming the parts that
 -- did not), its failure alert, its dependents, its done marker, and its job's overlap slot,
--- with what fanout.lua kept in the join's state. A write-back ("redo") of a part counts
--- nothing: Redis lost state, and the join with it.
+-- with what fanout.lua kept in the join's state. A write-back ("redo") of a part counts too,
+-- or a parent whose join Redis partly forgot would keep its job's overlap slot for ever;
+-- as a write-back adds no alert and no dependents, the parent it ends adds none either.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hlen = tonumber(ARGV[3])
 local marker_ttl = tonumber(ARGV[4])
 
 -- join counts the end of part index of parent, whose record (JSON) says how it ended, and
--- ends parent with the last. Returns 1 if that let a waiting occurrence have the job's
--- overlap slot, else 0.
-local function join(parent, job, index, record)
+-- ends parent with the last, with its alert and dependents when effects. Returns 1 if that
+-- let a waiting occurrence have the job's overlap slot, else 0.
+local function join(parent, job, index, record, effects)
   local raw = redis.call('HGET', KEYS[10], parent)
   if not raw then return 0 end
   local status = 'failed'
@@ -99,9 +100,10 @@ local function join(parent, job, index, record)
   redis.call('HDEL', KEYS[10], unpack(fields))
   forget(KEYS[1], {KEYS[2], KEYS[8], KEYS[4], KEYS[5], KEYS[6]}, parent)
   redis.call('SET', ARGV[1] .. parent, 'done:' .. st.token, 'PX', marker_ttl)
-  if #bad > 0 and st.alert ~= '' then redis.call('ZADD', KEYS[1], 'NX', now, st.alert) end
+  if effects and #bad > 0 and st.alert ~= '' then redis.call('ZADD', KEYS[1], 'NX', now, st.alert) end
   local lines = st.ok
   if #bad > 0 then lines = st.ko end
+  if not effects then lines = '' end
   for line in string.gmatch(lines, '[^\n]+') do
     redis.call('HSET', KEYS[9], parent .. '\t' .. string.match(line, '^[^\t]*'), line)
   end
@@ -139,11 +141,11 @@ for i = 9, #ARGV, 9 do
         for line in string.gmatch(ARGV[i + 8], '[^\n]+') do
           redis.call('HSET', KEYS[9], occ .. '\t' .. string.match(line, '^[^\t]*'), line)
         end
-        local parent, index = partOf(occ)
-        if parent then
-          redis.call('HDEL', KEYS[10], occ)
-          res = math.max(res, 1 + join(parent, job, index, record))
-        end
+      end
+      local parent, index = partOf(occ)
+      if parent then
+        redis.call('HDEL', KEYS[10], occ)
+        res = math.max(res, 1 + join(parent, job, index, record, action == 'done'))
       end
     elseif action == 'reretry' then
       redis.call('ZADD', KEYS[1], 'NX', delay, occ)
