@@ -216,3 +216,58 @@ func TestBroadcastPins(t *testing.T) {
 		b.claimParts(t, qa, shard, partID(occ1, 1, 2))
 	})
 }
+
+// TestFanOutHoldsMaxConcurrent: an occurrence replaced by its parts counts under its job's
+// max_concurrent until its last part ended, however many parts it has; its parts are not
+// capped.
+func TestFanOutHoldsMaxConcurrent(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{Node: "a"})
+		const job = "capped-split"
+		shard := ShardOf(job)
+		due := b.now(t).Add(time.Second)
+		dues := []time.Time{due, due.Add(time.Millisecond)}
+		mustExpand(t, q, expansion(job, dues...))
+		place := Placement{Limits: map[string]int{job: 1}}
+		claim := func() map[string]Claim {
+			t.Helper()
+			res, err := q.ClaimPlaced(t.Context(), []int{shard}, 64, 1200*time.Millisecond, time.Time{}, nil, place)
+			if err != nil {
+				t.Fatalf("Claim: %v", err)
+			}
+			out := map[string]Claim{}
+			for _, c := range res.Claims {
+				out[c.Occurrence] = c
+			}
+			return out
+		}
+		parent := occID(job, dues[0])
+		first := claim()
+		c, ok := first[parent]
+		if !ok || len(first) != 1 {
+			t.Fatalf("first claim %v, want only %s", first, parent)
+		}
+		if err := q.FanOut(t.Context(), FanOut{Claim: c, Parts: 3, Node: "a", ScheduledAt: dues[0]}); err != nil {
+			t.Fatal(err)
+		}
+		// Every part is claimed, though the occurrence holds the cap; the next one is not.
+		parts := []string{partID(parent, 0, 3), partID(parent, 1, 3), partID(parent, 2, 3)}
+		got := claim()
+		if len(got) != 3 {
+			t.Fatalf("claimed %v, want the three parts", got)
+		}
+		for i, p := range parts {
+			if got := mustComplete(t, q, Completion{Claim: got[p], Record: &Record{Occurrence: p, Job: job, Status: StatusSucceeded}}); !got[0] {
+				t.Fatalf("part %d refused", i)
+			}
+			if i < len(parts)-1 {
+				if got := claim(); len(got) != 0 {
+					t.Fatalf("claimed %v while the fanned-out occurrence holds the cap", got)
+				}
+			}
+		}
+		if got := claim(); len(got) != 1 || got[occID(job, dues[1])].Occurrence == "" {
+			t.Fatalf("claim after the last part %v, want the second occurrence", got)
+		}
+	})
+}
