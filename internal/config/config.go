@@ -135,7 +135,7 @@ type Job struct {
 	// (cron.PartID), one pinned to each node; the occurrence ends when all its parts have.
 	// Never with Shards.
 	Broadcast bool
-	// Shards, when not zero (from 2 to MaxShards), splits each occurrence into that many
+	// Shards, when not zero (from two to MaxShards), splits each occurrence into that many
 	// parts, run wherever there is room, each told its index and the count; the occurrence
 	// ends when all its parts have. Never with Broadcast.
 	Shards int

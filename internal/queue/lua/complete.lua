@@ -94,7 +94,7 @@ local function join(parent, job, index, record, effects)
     rec.status, rec.message = 'failed', nil
     rec.error = #bad .. ' of ' .. n .. ' parts did not succeed: ' .. table.concat(bad, ', ')
   end
-  -- cjson writes numbers with 14 digits; a token has more.
+  -- cjson rounds numbers to fewer digits than a token has.
   local enc = string.gsub(cjson.encode(rec), '"fencing_token":0', '"fencing_token":' .. st.token, 1)
   pushHistory(ARGV[2] .. job, enc, hlen)
   redis.call('HDEL', KEYS[10], unpack(fields))
