@@ -50,6 +50,9 @@ job "sync" {
   schedule = "*/3 * * * * *"
   overlap  = "buffer_one"
   catchup  = "latest"
+  # shards = 4               # split each occurrence into 4 parts run over the nodes, each
+  #                          # told CRONFLEET_SHARD_INDEX (0..3) and CRONFLEET_SHARD_COUNT;
+  #                          # or broadcast = true: once on every live node
   handler "exec" {
     command = ["sh", "-c", "echo syncing for $CRONFLEET_SCHEDULED_AT; sleep 4"]
   }

@@ -70,7 +70,11 @@ func writeHistoryTable(w io.Writer, recs []fleet.Run) {
 		if r.LatenessMS != nil {
 			late, dur = round(r.StartedAt.Sub(r.ScheduledAt)), round(r.EndedAt.Sub(r.StartedAt))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.ScheduledAt.UTC().Format("2006-01-02 15:04:05.000"), r.Status,
+		at := r.ScheduledAt.UTC().Format("2006-01-02 15:04:05.000")
+		if r.Part != nil {
+			at += fmt.Sprintf(" part %d/%d", *r.Part, r.Parts) // its index, from 0, of the count
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", at, r.Status,
 			r.Node, r.Attempt, r.FencingToken, late, dur, oneLineExcerpt(out))
 	}
 	_ = tw.Flush()

@@ -68,6 +68,13 @@ type Runner struct {
 	RedisTLS RedisTLS
 }
 
+// MaxShards bounds a job's shards: each occurrence adds that many parts to the agenda at
+// once, and one script call writes them.
+const MaxShards = 256
+
+// Fanned reports whether the job's occurrences run as parts (broadcast or shards).
+func (j *Job) Fanned() bool { return j.Broadcast || j.Shards > 0 }
+
 // RedisTLS names the PEM files of a TLS connection to Redis; empty means unset.
 type RedisTLS struct {
 	CA, Cert, Key string
@@ -127,7 +134,16 @@ type Job struct {
 	// Constraints limit the nodes that may run the job: every one must hold for a node's
 	// labels (Allows). None: any node.
 	Constraints []Constraint
-	// Retry says how often and how late a failed occurrence is retried.
+	// Broadcast runs each occurrence once on every live node of the fleet, as parts of it
+	// (cron.PartID), one pinned to each node; the occurrence ends when all its parts have.
+	// Never with Shards.
+	Broadcast bool
+	// Shards, when not zero (from two to MaxShards), splits each occurrence into that many
+	// parts, run wherever there is room, each told its index and the count; the occurrence
+	// ends when all its parts have. Never with Broadcast.
+	Shards int
+	// Retry says how often and how late a failed occurrence is retried; each part of a
+	// broadcast or sharded occurrence is retried on its own.
 	Retry Retry
 	// Handler names the plugin that runs the job and carries its settings.
 	Handler Handler

@@ -98,6 +98,9 @@ func writeSummary(w *bytes.Buffer, cfg *Config) {
 			fmt.Fprintf(w, "  alert on=%v late_after=%s retry attempts=%d backoff=%s timeout=%s handler %s %s\n",
 				a.On, a.LateAfter, a.Retry.Attempts, a.Retry.Backoff, a.Timeout, a.Handler.Plugin, a.Handler.Settings)
 		}
+		if j.Broadcast || j.Shards > 0 {
+			fmt.Fprintf(w, "  broadcast=%v shards=%d max_concurrent=%d\n", j.Broadcast, j.Shards, j.MaxConcurrent)
+		}
 		for _, a := range j.After {
 			fmt.Fprintf(w, "  after %s on=%s\n", a.Job, a.On)
 		}

@@ -75,6 +75,8 @@ func jobSchema() *hcl.BodySchema {
 			{Name: "exclude"},
 			{Name: "max_concurrent"},
 			{Name: "priority"},
+			{Name: "broadcast"},
+			{Name: "shards"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "retry"},
@@ -421,6 +423,8 @@ func (dec *decoder) job(b *hcl.Block) (*Job, hcl.Diagnostics) {
 			j.Priority = n
 		}
 	}
+
+	diags = append(diags, decodeFanOut(j, content.Attributes)...)
 
 	var retryDecl, handlerDecl, alertDecl *hcl.Range
 	for _, blk := range content.Blocks {

@@ -51,6 +51,9 @@ func hashJob(j *Job) string {
 		Priority *int `json:"priority,omitempty"`
 		// Sorted: all of a job's constraints hold at once, in any order.
 		Constraints []string `json:"constraints,omitempty"`
+		// Broadcast and Shards change where and how often the job's handler runs.
+		Broadcast bool `json:"broadcast,omitempty"`
+		Shards    int  `json:"shards,omitempty"`
 	}{
 		Version:    "cronfleet.job.v1",
 		Schedule:   j.Schedule,
@@ -64,6 +67,8 @@ func hashJob(j *Job) string {
 		MaxRuns:    j.MaxRuns,
 		Jitter:     int64(j.Jitter),
 		MaxConc:    j.MaxConcurrent,
+		Broadcast:  j.Broadcast,
+		Shards:     j.Shards,
 	}
 	if len(j.Schedules) > 1 {
 		def.Schedules = j.Schedules

@@ -208,3 +208,34 @@ func TestParseLabels(t *testing.T) {
 		t.Errorf("a label given twice: error %v", err)
 	}
 }
+
+// TestFanOutSettings: broadcast and shards decode, change the job's hash (shards by their
+// number), and broadcast = false is the job as without it.
+func TestFanOutSettings(t *testing.T) {
+	const job = "job \"j\" {\n  schedule = \"@daily\"\n  EXTRA\n  handler \"exec\" {\n    command = [\"true\"]\n  }\n}\n"
+	hashes := map[string]string{}
+	for _, extra := range []string{"", "broadcast = false", "broadcast = true", "shards = 2", "shards = 3"} {
+		cfg, _, diags := Parse("j.hcl", []byte(strings.Replace(job, "EXTRA", extra, 1)))
+		if diags.HasErrors() {
+			t.Fatalf("%s: %s", extra, diags.Error())
+		}
+		j := cfg.Jobs[0]
+		if want := strings.HasSuffix(extra, "true"); j.Broadcast != want {
+			t.Errorf("%s: broadcast %v", extra, j.Broadcast)
+		}
+		if n, ok := strings.CutPrefix(extra, "shards = "); ok && strconv.Itoa(j.Shards) != n {
+			t.Errorf("%s: shards %d", extra, j.Shards)
+		}
+		hashes[extra] = j.Hash
+	}
+	if hashes[""] != hashes["broadcast = false"] {
+		t.Error("broadcast = false changed the job's hash")
+	}
+	for _, a := range []string{"broadcast = true", "shards = 2", "shards = 3"} {
+		for _, b := range []string{"", "broadcast = true", "shards = 2", "shards = 3"} {
+			if a != b && hashes[a] == hashes[b] {
+				t.Errorf("%q and %q have one hash", a, b)
+			}
+		}
+	}
+}

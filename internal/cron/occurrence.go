@@ -43,14 +43,18 @@ func IsTriggered(id string) bool {
 	return i >= 0 && strings.IndexByte(id[i:], triggerMark) >= 0
 }
 
-// ParseOccurrenceID splits an id made by OccurrenceID, TriggeredID, AlertID or DependentID
-// into the job name and the due instant (in UTC; of an alert, the watched occurrence's; of
-// a dependent, the upstream instant's). It splits at the last '@', so job names may contain
-// '@'. Only the exact forms those functions produce are accepted.
+// ParseOccurrenceID splits an id made by OccurrenceID, TriggeredID, AlertID, DependentID or
+// PartID into the job name and the due instant (in UTC; of an alert, the watched
+// occurrence's; of a dependent, the upstream instant's; of a part, its parent's). It splits
+// at the last '@', so job names may contain '@'. Only the exact forms those functions
+// produce are accepted.
 func ParseOccurrenceID(id string) (job string, due time.Time, err error) {
 	whole := id
 	if watched, _, ok := ParseAlert(id); ok {
 		id = watched
+	}
+	if parent, _, _, ok := ParsePart(id); ok {
+		id = parent
 	}
 	if IsDependent(id) {
 		id = strings.TrimSuffix(id, afterMark)
@@ -58,7 +62,10 @@ func ParseOccurrenceID(id string) (job string, due time.Time, err error) {
 	job, due, err = parseOccurrenceID(id)
 	if err != nil && whole != id {
 		kind := "alert"
-		if IsDependent(whole) {
+		switch {
+		case IsPart(whole):
+			kind = "part"
+		case IsDependent(whole):
 			kind = "dependent"
 		}
 		return "", time.Time{}, fmt.Errorf("cron: %s id %q: %w", kind, whole, err)

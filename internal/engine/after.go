@@ -40,8 +40,10 @@ const carryEvery = time.Second
 // for. A job after a single upstream is told only of the ends it runs after, since no
 // other upstream waits to be joined; a fan-in is told of every end, to record a skip once
 // all its upstreams ended.
+// A part of a broadcast or sharded occurrence has no dependents of its own: the end of its
+// last part ends the parent, with the dependents prepared at the fan-out (fanout.go).
 func (e *Engine) dependents(a *attempt, how queue.Completion) []queue.Dependent {
-	if a.job == nil || how.Retry || how.Release || cron.IsAlert(a.claim.Occurrence) {
+	if a.job == nil || how.Retry || how.Release || cron.IsAlert(a.claim.Occurrence) || cron.IsPart(a.claim.Occurrence) {
 		return nil
 	}
 	var success bool
@@ -52,17 +54,23 @@ func (e *Engine) dependents(a *attempt, how queue.Completion) []queue.Dependent 
 	default:
 		return nil
 	}
+	return e.dependentsOf(a.claim.Job, a.claim.Occurrence, success)
+}
+
+// dependentsOf are the downstream entries of the end of job's occurrence occ, succeeded or
+// failed for good (see dependents).
+func (e *Engine) dependentsOf(job, occ string, success bool) []queue.Dependent {
 	var out []queue.Dependent
-	for _, d := range e.jobs.Load().after[a.claim.Job] {
+	for _, d := range e.jobs.Load().after[job] {
 		for _, up := range d.After {
-			if up.Job != a.claim.Job {
+			if up.Job != job {
 				continue
 			}
 			met := up.On.Matches(success)
 			if !met && len(d.After) == 1 {
 				break
 			}
-			id := cron.DependentID(d.Name, a.claim.Occurrence)
+			id := cron.DependentID(d.Name, occ)
 			_, at, _ := cron.ParseOccurrenceID(id) // derived from a claimed id, which parsed
 			out = append(out, queue.Dependent{Job: d.Name, Occurrence: id, ScheduledAt: at, Needed: len(d.After), Met: met})
 		}
@@ -127,6 +135,9 @@ func (e *Engine) carryNow() {
 // upstream returns the upstream occurrences of occ, when it runs after others; none when
 // they cannot be read, since the run is worth more than the names.
 func (e *Engine) upstream(ctx context.Context, occ string) []string {
+	if parent, _, _, ok := cron.ParsePart(occ); ok {
+		occ = parent // a part of an occurrence run after others runs after them too
+	}
 	if !cron.IsDependent(occ) || cron.IsAlert(occ) {
 		return nil
 	}

@@ -23,6 +23,7 @@ type Agenda interface {
 	DependentsCarrier
 	UpstreamReader
 	HistoryReader
+	FanOuter
 }
 
 // The queue is the agenda the runner wires in.

@@ -283,6 +283,12 @@ func (a *memAgenda) History(ctx context.Context, job string, n int) ([]queue.Rec
 	return nil, nil
 }
 
+// FanOut is refused: the engine's tests use no broadcast or sharded job; the queue's and the
+// runner's tests cover them on real Redis.
+func (a *memAgenda) FanOut(ctx context.Context, f queue.FanOut) error {
+	return errors.New("memAgenda: no parts")
+}
+
 func (a *memAgenda) log() ([]agendaCall, []claimed) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

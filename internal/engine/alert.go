@@ -69,8 +69,9 @@ func (e *Engine) alertEvent(ctx context.Context, occ string) *sdk.Alert {
 
 // failureAlert is the id of the failure alert that completing a with how adds: when the
 // run failed for good and its job alerts on failure. An alert's job has no alert.
+// A part's failure raises none: the end of its last part raises its parent's.
 func failureAlert(a *attempt, how queue.Completion) string {
-	if a.job == nil || how.Retry || how.Release || !a.job.Alert.Has(cron.AlertFailure) {
+	if a.job == nil || how.Retry || how.Release || !a.job.Alert.Has(cron.AlertFailure) || cron.IsPart(a.claim.Occurrence) {
 		return ""
 	}
 	if s := a.rec.Status; s != queue.StatusFailed && s != queue.StatusAbandoned {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cronfleet/cronfleet/internal/cron"
 	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
@@ -132,7 +133,9 @@ func (e *Engine) completer(ctx context.Context, stopping <-chan struct{}) {
 					e.notify()
 				}
 				for i, c := range batch {
-					if len(c.c.Dependents) > 0 && i < len(res.Accepted) && res.Accepted[i] {
+					// A part's end may have ended its parent, whose end wrote the dependents.
+					part := cron.IsPart(c.c.Claim.Occurrence) && len(e.jobs.Load().after[c.c.Claim.Job]) > 0
+					if (len(c.c.Dependents) > 0 || part) && i < len(res.Accepted) && res.Accepted[i] {
 						e.carryNow() // its end waits in an outbox
 						break
 					}

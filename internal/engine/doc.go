@@ -23,7 +23,9 @@
 //     outcome decides the occurrence's: done, retried or handed back;
 //   - the completer (complete.go) batches finished runs into one round trip;
 //   - the carrier (after.go) moves the ends of upstream runs, which their completions left
-//     in their shards' outboxes, into the shards of the jobs that run after them.
+//     in their shards' outboxes, into the shards of the jobs that run after them;
+//   - a claimed occurrence of a broadcast or sharded job runs no handler (fanout.go): it is
+//     replaced by its parts, which run like any occurrence, each told its index and count.
 //
 // Clocks (clock.go): Redis' clock decides what is due. A node keeps one redisClock, fed by
 // the TIME in Redis' replies, with two views of it: an estimate on the node's own clock

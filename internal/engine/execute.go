@@ -73,6 +73,10 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 		a.rec.Status = queue.StatusAbandoned
 		a.rec.Error = fmt.Sprintf("all %d attempts lost their lease (holders died or stalled)", job.Retry.Attempts)
 		a.log.Error("occurrence not run", "status", a.rec.Status, "reason", a.rec.Error)
+	case job.Fanned() && !cron.IsAlert(c.Occurrence) && !cron.IsPart(c.Occurrence):
+		// Its parts run it, and the end of the last records it.
+		e.fanOut(ctx, a)
+		return
 	default:
 		// The lease is kept, and renewed, until the outcome is recorded.
 		runCtx, release := e.keeper.Hold(ctx, c.Lease(), acquired, c.TTL, startAt)
@@ -98,11 +102,15 @@ func (e *Engine) run(ctx context.Context, a *attempt, startAt time.Time) queue.C
 	// Logged as the run goes to its plugin, which starts it at StartedAt: with a claim ahead
 	// of the due time that is a little later, and waiting for it would cost a timer a run.
 	a.log.Info("run started", "lateness", rec.StartedAt.Sub(a.due))
-	res, err := e.h.RunAt(ctx, a.job.Handler.Plugin, &sdk.Run{
+	run := &sdk.Run{
 		Job: a.job.Name, ScheduledAt: a.due, Attempt: a.claim.Attempt, FencingToken: a.claim.Token,
 		OccurrenceID: a.claim.Occurrence, Node: e.cfg.Node, Settings: a.job.Handler.Settings,
 		StopWithin: e.keeper.Margin(), Alert: a.alert, Upstream: a.rec.Upstream,
-	}, startAt, func(line string) {
+	}
+	if _, i, n, ok := cron.ParsePart(a.claim.Occurrence); ok {
+		run.ShardIndex, run.ShardCount = i, n
+	}
+	res, err := e.h.RunAt(ctx, a.job.Handler.Plugin, run, startAt, func(line string) {
 		tail.add(line)
 		live.add(ctx, line)
 	})
@@ -230,6 +238,11 @@ func (e *Engine) resolve(c queue.Claim) (*config.Job, time.Time, string) {
 	job, ok := e.jobs.Load().byName[name]
 	if !ok {
 		return nil, due, errUnknownJob
+	}
+	if parent, _, _, ok := cron.ParsePart(c.Occurrence); ok {
+		// A part runs as its parent would: the parent was claimed, and fanned out, as one of
+		// the job's occurrences.
+		return e.resolve(queue.Claim{Occurrence: parent})
 	}
 	if _, kind, ok := cron.ParseAlert(c.Occurrence); ok {
 		// Its job's alert handler runs it; it is in no schedule, due when it was added.

@@ -354,8 +354,11 @@ type Definition struct {
 	// Exclude names the calendars whose days the job does not run on.
 	Exclude []string `json:"exclude,omitempty"`
 	// After says which jobs' runs run it, and on which outcome: "extract on success".
-	After  []string `json:"after,omitempty"`
-	Source string   `json:"source,omitempty"`
+	After []string `json:"after,omitempty"`
+	// Parts says how an occurrence runs when not whole: "broadcast" (once on every live
+	// node) or "N shards".
+	Parts  string `json:"parts,omitempty"`
+	Source string `json:"source,omitempty"`
 }
 
 // Job returns the job name of the job set with its next n fires.
@@ -444,6 +447,12 @@ func definition(j *config.Job) Definition {
 	}
 	for _, c := range j.Exclude {
 		d.Exclude = append(d.Exclude, c.Name())
+	}
+	switch {
+	case j.Broadcast:
+		d.Parts = "broadcast"
+	case j.Shards > 0:
+		d.Parts = fmt.Sprintf("%d shards", j.Shards)
 	}
 	for _, a := range j.After {
 		d.After = append(d.After, a.Job+" on "+string(a.On))

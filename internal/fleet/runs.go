@@ -21,6 +21,11 @@ type Run struct {
 	Alert string `json:"alert,omitempty"`
 	// Watched is, for the run of an alert, the occurrence it is about.
 	Watched string `json:"watched,omitempty"`
+	// Parent is, for the run of a part of a broadcast or sharded occurrence, that
+	// occurrence; Part is the part's index (from 0) and Parts their count.
+	Parent string `json:"parent,omitempty"`
+	Part   *int   `json:"part,omitempty"`
+	Parts  int    `json:"parts,omitempty"`
 }
 
 // Ran reports whether the record's handler ran: skipped, missed, abandoned and unplaced
@@ -40,6 +45,9 @@ func runOf(r queue.Record) Run {
 	out := Run{Record: r}
 	if watched, kind, ok := cron.ParseAlert(r.Occurrence); ok {
 		out.Alert, out.Watched = string(kind), watched
+	}
+	if parent, i, n, ok := cron.ParsePart(r.Occurrence); ok {
+		out.Parent, out.Part, out.Parts = parent, &i, n
 	}
 	if Ran(r) {
 		late, dur := ms(r.StartedAt.Sub(r.ScheduledAt)), ms(r.EndedAt.Sub(r.StartedAt))

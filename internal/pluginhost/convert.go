@@ -20,6 +20,8 @@ func toProto(r *sdk.Run) *pb.RunRequest {
 		Settings:     r.Settings,
 		StopWithinMs: r.StopWithin.Milliseconds(),
 		Upstream:     r.Upstream,
+		ShardIndex:   int32(r.ShardIndex),
+		ShardCount:   int32(r.ShardCount),
 	}
 	if !r.ScheduledAt.IsZero() {
 		req.ScheduledAt = timestamppb.New(r.ScheduledAt)

@@ -216,7 +216,7 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 	}
 	return call{script: q.claim,
 		keys: []string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
-			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts(), k.share(), k.capped(), k.unplaced(), k.top()},
+			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts(), k.share(), k.capped(), k.unplaced(), k.top(), k.fan(), k.calls()},
 		args: args, shard: shard}
 }
 

@@ -40,6 +40,11 @@
 //	                    attempt; capped (OutputLines), expiring OutputRetention after an end
 //	epoch         hash  id, seq, at, lost, hold, from, previd, prevseq: the lost-state guard
 //	                    (guard.go); settle, afrom, ato: the last gap without calls (lua/lib.lua)
+//	fan           hash  of the occurrences replaced by their parts whose parts have not all
+//	                    ended: OCC → the join's state (JSON), "OCC\tI" → how part I ended,
+//	                    "OCC\t#" → parts ended; and PART → its pinned node (broadcast)
+//	calls         hash  node → its last claim call of the shard (ms): a broadcast part's pin
+//	                    holds while its node calls
 //
 // The fleet's list of nodes belongs to no shard: its keys share the tag {cf:NAMESPACE}.
 //
@@ -108,6 +113,14 @@
 //     ones only: runs claimed together start together, in no order.
 //   - Scripts are batched per shard and shards are pipelined, so one round trip claims,
 //     renews or completes many occurrences.
+//   - Broadcast and sharded occurrences (fanout.go) are decided whole, then replaced by
+//     their parts, by lua/fanout.lua, only while the caller's claim holds: once, since the
+//     parent leaves the agenda and its lock becomes a "fan:TOKEN" marker. Each part is an
+//     ordinary occurrence, so every invariant above holds for it. Its end for good is
+//     counted once per index (HSETNX) by the completion that counts; the one that counts the
+//     last index ends the parent in the same step (record, overlap slot, alert, dependents),
+//     so the parent ends exactly once whatever is re-sent. The parent holds its job's
+//     overlap slot, and its place under max_concurrent, until then.
 //
 // # Files
 //
@@ -116,7 +129,7 @@
 // in one pipeline, by SHA with a fallback to EVAL when Redis lost its script cache; then one
 // file per operation: expand.go (Expand, Watermarks), claim.go (Claim, Renew), priority.go
 // (the order of a claim across shards), complete.go
-// (Complete), deps.go (DrainDependents, Upstream), record.go (run records and History), output.go (a run's live output:
+// (Complete), deps.go (DrainDependents, Upstream), fanout.go (FanOut), record.go (run records and History), output.go (a run's live output:
 // AppendOutput, ReadOutput), check.go (CheckEviction), stats.go (Stats, what a monitor
 // reads of the agenda and the nodes), guard.go (the
 // lost-state guard: Lost, Recover). lua/lib.lua holds what several scripts share, the guard

@@ -160,6 +160,16 @@ func (k keys) deps() string { return k.tag + ":deps" }
 // job that runs after others (lua/join.lua), and whether it was decided; it expires.
 func (k keys) joinPrefix() string { return k.tag + ":join:" }
 
+// fan is a hash of the occurrences replaced by their parts (broadcast, shards; fanout.go),
+// whose parts have not all ended: parent occurrence → the join's state (JSON, fanState),
+// "PARENT\tINDEX" → the status each ended part ended with, "PARENT\t#" → how many ended;
+// and for a broadcast, part occurrence → the node it is pinned to, until it ended.
+func (k keys) fan() string { return k.tag + ":fan" }
+
+// calls is a hash node → when it last called the claim script of this shard (ms, Redis'
+// clock): a part pinned to a node that stopped calling is taken over by the others.
+func (k keys) calls() string { return k.tag + ":calls" }
+
 // request + id caches the reply of one claim call, so a claim that go-redis re-sends after a
 // lost reply returns the same claims instead of orphaning them.
 func (k keys) request(id string) string { return k.tag + ":req:" + id }

@@ -29,6 +29,8 @@ var (
 	joinSrc string
 	//go:embed lua/trigger.lua
 	triggerSrc string
+	//go:embed lua/fanout.lua
+	fanoutSrc string
 )
 
 // Config tunes a Queue. Zero fields take the defaults documented on each.
@@ -88,6 +90,7 @@ type Queue struct {
 	complete *redis.Script
 	trigger  *redis.Script
 	join     *redis.Script
+	fanout   *redis.Script
 	output   *redis.Script
 	stats    *redis.Script
 	// announceScript is named apart from Announce, the method that runs it.
@@ -135,6 +138,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 		complete:       redis.NewScript(lib + completeSrc),
 		trigger:        redis.NewScript(triggerSrc),
 		join:           redis.NewScript(lib + joinSrc),
+		fanout:         redis.NewScript(lib + fanoutSrc),
 		output:         redis.NewScript(outputSrc),
 		stats:          redis.NewScript(scriptConstants() + statsSrc),
 		announceScript: redis.NewScript(announceSrc),

@@ -92,6 +92,13 @@ type Run struct {
 	// after blocks), the ids of those upstream occurrences, sorted: one, or
 	// one per upstream job of a fan-in. Empty for a scheduled run.
 	Upstream []string
+	// ShardIndex and ShardCount say, for a part of a broadcast or sharded
+	// occurrence (the job's broadcast or shards), which part this is, from 0,
+	// and how many there are: the part's share of the work. OccurrenceID is
+	// then the part's own id, the idempotency key of its share. ShardCount is
+	// 0 for a run that is not a part (and from a runner that predates parts):
+	// such a run does all the work.
+	ShardIndex, ShardCount int
 
 	output func(line string) // set by Serve; nil means discard
 	logger *slog.Logger      // set by Serve; nil means discard

@@ -131,12 +131,13 @@ func TestServerRun(t *testing.T) {
 	var lines []string
 	res, err := h.Run(t.Context(), &pb.RunRequest{
 		Job: "j", ScheduledAt: timestamppb.New(at), Attempt: 3, FencingToken: 9,
-		OccurrenceId: "j@x", Node: "n", Settings: []byte(`{"a":1}`),
+		OccurrenceId: "j@x~part-1-of-4", Node: "n", Settings: []byte(`{"a":1}`), ShardIndex: 1, ShardCount: 4,
 	}, time.Time{}, func(l string) { lines = append(lines, l) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRun := Run{Job: "j", ScheduledAt: at, Attempt: 3, FencingToken: 9, OccurrenceID: "j@x", Node: "n", Settings: json.RawMessage(`{"a":1}`)}
+	wantRun := Run{Job: "j", ScheduledAt: at, Attempt: 3, FencingToken: 9, OccurrenceID: "j@x~part-1-of-4", Node: "n", Settings: json.RawMessage(`{"a":1}`),
+		ShardIndex: 1, ShardCount: 4}
 	if diff := cmp.Diff(&wantRun, got, cmpopts.IgnoreUnexported(Run{})); diff != "" {
 		t.Errorf("run (-want +got):\n%s", diff)
 	}

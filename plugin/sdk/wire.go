@@ -159,6 +159,8 @@ func (s *server) Run(ctx context.Context, req *pb.RunRequest, startAt time.Time,
 		Settings:     settings,
 		StopWithin:   time.Duration(req.GetStopWithinMs()) * time.Millisecond,
 		Upstream:     req.GetUpstream(),
+		ShardIndex:   int(req.GetShardIndex()),
+		ShardCount:   int(req.GetShardCount()),
 		output:       output,
 		logger:       s.log,
 	}

@@ -540,7 +540,14 @@ type RunRequest struct {
 	// upstream, when not empty, are the ids of the occurrences whose ends ran
 	// this one (the job's after blocks), sorted: one, or one per upstream job of
 	// a fan-in. Added to v3 later; a plugin that does not know it ignores it.
-	Upstream      []string `protobuf:"bytes,12,rep,name=upstream,proto3" json:"upstream,omitempty"`
+	Upstream []string `protobuf:"bytes,12,rep,name=upstream,proto3" json:"upstream,omitempty"`
+	// shard_index and shard_count say, for a part of a broadcast or sharded
+	// occurrence, which part this is (from 0) and how many there are;
+	// occurrence_id is then the part's own. shard_count is 0 for a run that is
+	// not a part, which does all the work. Added to v3 later; a plugin that
+	// does not know them runs every part as the whole.
+	ShardIndex    int32 `protobuf:"varint,13,opt,name=shard_index,json=shardIndex,proto3" json:"shard_index,omitempty"`
+	ShardCount    int32 `protobuf:"varint,14,opt,name=shard_count,json=shardCount,proto3" json:"shard_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -657,6 +664,20 @@ func (x *RunRequest) GetUpstream() []string {
 		return x.Upstream
 	}
 	return nil
+}
+
+func (x *RunRequest) GetShardIndex() int32 {
+	if x != nil {
+		return x.ShardIndex
+	}
+	return 0
+}
+
+func (x *RunRequest) GetShardCount() int32 {
+	if x != nil {
+		return x.ShardCount
+	}
+	return 0
 }
 
 // Alert is the event an alert run reports.
@@ -1042,7 +1063,7 @@ const file_handler_proto_rawDesc = "" +
 	"\bproblems\x18\x01 \x03(\v2\x1c.cronfleet.plugin.v3.ProblemR\bproblems\"A\n" +
 	"\aProblem\x12\x1c\n" +
 	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xc6\x03\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x88\x04\n" +
 	"\n" +
 	"RunRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12=\n" +
@@ -1057,7 +1078,11 @@ const file_handler_proto_rawDesc = "" +
 	"\x12fence_monotonic_ns\x18\n" +
 	" \x01(\x03R\x10fenceMonotonicNs\x120\n" +
 	"\x05alert\x18\v \x01(\v2\x1a.cronfleet.plugin.v3.AlertR\x05alert\x12\x1a\n" +
-	"\bupstream\x18\f \x03(\tR\bupstream\"\xbf\x01\n" +
+	"\bupstream\x18\f \x03(\tR\bupstream\x12\x1f\n" +
+	"\vshard_index\x18\r \x01(\x05R\n" +
+	"shardIndex\x12\x1f\n" +
+	"\vshard_count\x18\x0e \x01(\x05R\n" +
+	"shardCount\"\xbf\x01\n" +
 	"\x05Alert\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x10\n" +
 	"\x03job\x18\x02 \x01(\tR\x03job\x12#\n" +

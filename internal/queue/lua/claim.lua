@@ -11,7 +11,9 @@
 -- KEYS[15] capped (hash job -> 1 while occurrences of the job wait for its max_concurrent),
 -- KEYS[16] unplaced (hash job -> 1 while occurrences of the job wait for a node that may run it),
 -- KEYS[17] top (string "PRIORITY MS": the highest priority this shard's ranked claims took
--- within the last settle, and when)
+-- within the last settle, and when),
+-- KEYS[18] fan (hash: the occurrences replaced by their parts, and the parts' pins; see
+-- fanout.lua), KEYS[19] calls (hash node -> ms: each node's last call of this script)
 -- ARGV[1] lock key prefix, ARGV[2] lease (ms), ARGV[3] max claims, ARGV[4] request cache TTL (ms),
 -- ARGV[5] the caller's deadline (ms, Redis clock): past it the caller stopped waiting,
 -- ARGV[6] lead (ms): also claim what becomes due within this much of NOW,
@@ -143,6 +145,14 @@
 --              it is due, since the holder may finish in between: it stays, and HEAD says
 --              when to ask again.
 --
+-- Parts (cron.PartID: PARENT~part-INDEX-of-COUNT, added by fanout.lua once their parent was
+-- claimed) are, like alerts, occurrences of their job that none of these policies apply to:
+-- the parent was decided by them, and holds the job's overlap slot until its last part ended
+-- (active below). A part pinned to a node (broadcast, KEYS[18]) is left to that node while
+-- it calls this script (KEYS[19], written by every call) within a lease: a pinned node that
+-- died, or stalled for longer, has its part taken over by any node, like a dead holder's
+-- occurrence.
+--
 -- Alerts (cron.AlertID: WATCHED~alert-KIND) are occurrences of their job that none of these
 -- policies apply to: they never take or wait for the job's overlap slot, are never missed,
 -- cancelled or skipped, and fire while the job is paused (the event happened). A failure
@@ -167,6 +177,7 @@ local waitMax = tonumber(ARGV[11])
 if now > tonumber(ARGV[5]) then limit = 0 end
 local ep = guard(KEYS[11], ARGV[13], now, ARGV[14])
 local held = now < ep.hold
+redis.call('HSET', KEYS[19], ARGV[10], now)
 if held then limit = 0 end
 
 -- The last gap without calls to the shard (guard in lib.lua; every call counts as a sign of
@@ -295,12 +306,13 @@ local function record(occ, job, at, status, reason)
   return true
 end
 
--- active returns the occurrence holding job's overlap slot, if it has not finished. A slot
--- whose holder left the agenda without a completion (it cannot, short of a lost key) goes to
--- the first waiting occurrence, or is freed.
+-- active returns the occurrence holding job's overlap slot, if it has not finished: on the
+-- agenda, or replaced by parts that have not all ended. A slot whose holder left the agenda
+-- without a completion (it cannot, short of a lost key) goes to the first waiting
+-- occurrence, or is freed.
 local function active(job)
   local r = redis.call('HGET', KEYS[7], job)
-  if r and redis.call('ZSCORE', KEYS[1], r) then return r end
+  if r and (redis.call('ZSCORE', KEYS[1], r) or redis.call('HEXISTS', KEYS[18], r) == 1) then return r end
   if r and free(KEYS[7], KEYS[1], ARGV[7], job, r) == 1 then return redis.call('HGET', KEYS[7], job) end
   return nil
 end
@@ -322,11 +334,19 @@ local yield, inel, unplacedJobs = {}, {}, {}
 for k = 24, #ARGV do yield[ARGV[k]] = true end
 for j in string.gmatch(ARGV[23], '%S+') do inel[j] = true end
 for j, c in string.gmatch(ARGV[22], '([^\t\n]+)\t([^\n]*)') do unplacedJobs[j] = c end
+-- Parts pinned to a node are passed over by the others while it calls (see Parts above).
+local anyPins = redis.call('HLEN', KEYS[18]) > 0
+local function pinnedElsewhere(occ)
+  if not partOf(occ) then return false end
+  local pin = redis.call('HGET', KEYS[18], occ)
+  local seen = pin and pin ~= ARGV[10] and tonumber(redis.call('HGET', KEYS[19], pin) or '')
+  return seen and now - seen <= lease
+end
 local function passOver(occ)
   local job = split(occ)
-  return yield[job] or (inel[job] and not alertOf(occ))
+  return yield[job] or (inel[job] and not alertOf(occ)) or (anyPins and pinnedElsewhere(occ))
 end
-local anyPass = next(yield) ~= nil or next(inel) ~= nil
+local anyPass = next(yield) ~= nil or next(inel) ~= nil or anyPins
 
 -- The unplaced entries (see the header): back to the agenda for a caller that may run
 -- their job, missed past their job's catch-up window for any.
@@ -510,6 +530,9 @@ for d = 1, #due, 2 do
     else
       forget(KEYS[1], {KEYS[3], KEYS[12]}, occ)
     end
+  elseif partOf(occ) then
+    -- One pinned to another live node was passed over (pinnedElsewhere).
+    grant(occ, job, score, lk, d)
   else
     local p = policy(job)
     local away = (awayTo > 0 and score > awayFrom and score <= awayTo) or (ep.hold > 0 and score > ep.lost and score <= ep.hold)

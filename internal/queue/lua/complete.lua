@@ -4,7 +4,8 @@
 -- KEYS[1] agenda (zset), KEYS[2] attempts (hash), KEYS[3] running (hash job -> occurrence),
 -- KEYS[4] cancel (hash occurrence -> the one replacing it), KEYS[5] next (hash), KEYS[6] late (hash),
 -- KEYS[7] epoch (hash, see guard in lib.lua), KEYS[8] tokens (hash occ -> last token),
--- KEYS[9] deps (hash "OCC\tJOB" -> the entry that runs JOB after OCC, drained by join.lua)
+-- KEYS[9] deps (hash "OCC\tJOB" -> the entry that runs JOB after OCC, drained by join.lua),
+-- KEYS[10] fan (hash: the occurrences replaced by their parts; see fanout.lua)
 -- ARGV[1] lock key prefix, ARGV[2] history key prefix, ARGV[3] history length,
 -- ARGV[4] marker TTL (ms), ARGV[5] wait key prefix, ARGV[6] the shard's epoch as the caller
 -- knows it, ARGV[7] the guard's parameters ("HOLD SETTLEAFTER", ms), ARGV[8] lease (ms),
@@ -54,10 +55,61 @@
 -- Redis Cluster; so the completion that counts writes what they need into its own shard's
 -- deps outbox, in the same step, and nodes carry it over (join.lua) and then delete it. A
 -- write-back adds none, as it adds no alert.
+--
+-- The join: a part (cron.PartID) that ends for good ("done") is counted for its parent in
+-- KEYS[10], once (its index's field is set only if absent), in the step that records it.
+-- The completion that ends the last part also ends the parent, as the parent's own "done"
+-- would: its record (succeeded if every part succeeded, else failed, naming the parts that
+-- did not), its failure alert, its dependents, its done marker, and its job's overlap slot,
+-- with what fanout.lua kept in the join's state. A write-back ("redo") of a part counts too,
+-- or a parent whose join Redis partly forgot would keep its job's overlap slot for ever;
+-- as a write-back adds no alert and no dependents, the parent it ends adds none either.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hlen = tonumber(ARGV[3])
 local marker_ttl = tonumber(ARGV[4])
+
+-- join counts the end of part index of parent, whose record (JSON) says how it ended, and
+-- ends parent with the last, with its alert and dependents when effects. Returns 1 if that
+-- let a waiting occurrence have the job's overlap slot, else 0.
+local function join(parent, job, index, record, effects)
+  local raw = redis.call('HGET', KEYS[10], parent)
+  if not raw then return 0 end
+  local status = 'failed'
+  local okr, r = pcall(cjson.decode, record)
+  if okr and type(r) == 'table' and type(r.status) == 'string' then status = r.status end
+  if redis.call('HSETNX', KEYS[10], parent .. '\t' .. index, status) == 0 then return 0 end
+  local st = cjson.decode(raw)
+  local n = tonumber(st.n)
+  if redis.call('HINCRBY', KEYS[10], parent .. '\t#', 1) < n then return 0 end
+  local bad, fields = {}, {parent, parent .. '\t#'}
+  for i = 0, n - 1 do
+    local ps = redis.call('HGET', KEYS[10], parent .. '\t' .. i)
+    if ps ~= 'succeeded' then bad[#bad + 1] = 'part ' .. i .. ' ' .. (ps or 'lost') end
+    fields[#fields + 1] = parent .. '\t' .. i
+  end
+  local rec = {occurrence = parent, job = job, node = st.node, attempt = tonumber(st.attempt), fencing_token = 0,
+    scheduled_at = st.at, started_at = st.started, ended_at = iso(now), status = 'succeeded',
+    message = 'all ' .. n .. ' parts succeeded'}
+  if #bad > 0 then
+    rec.status, rec.message = 'failed', nil
+    rec.error = #bad .. ' of ' .. n .. ' parts did not succeed: ' .. table.concat(bad, ', ')
+  end
+  -- cjson rounds numbers to fewer digits than a token has.
+  local enc = string.gsub(cjson.encode(rec), '"fencing_token":0', '"fencing_token":' .. st.token, 1)
+  pushHistory(ARGV[2] .. job, enc, hlen)
+  redis.call('HDEL', KEYS[10], unpack(fields))
+  forget(KEYS[1], {KEYS[2], KEYS[8], KEYS[4], KEYS[5], KEYS[6]}, parent)
+  redis.call('SET', ARGV[1] .. parent, 'done:' .. st.token, 'PX', marker_ttl)
+  if effects and #bad > 0 and st.alert ~= '' then redis.call('ZADD', KEYS[1], 'NX', now, st.alert) end
+  local lines = st.ok
+  if #bad > 0 then lines = st.ko end
+  if not effects then lines = '' end
+  for line in string.gmatch(lines, '[^\n]+') do
+    redis.call('HSET', KEYS[9], parent .. '\t' .. string.match(line, '^[^\t]*'), line)
+  end
+  return free(KEYS[3], KEYS[1], ARGV[5], job, parent)
+end
 local ep = guard(KEYS[7], ARGV[6], now, ARGV[7])
 local recovering = ep.hold > 0 and now <= ep.hold + tonumber(ARGV[8])
 local out = {ep.reply}
@@ -92,6 +144,11 @@ for i = 10, #ARGV, 9 do
           redis.call('HSET', KEYS[9], occ .. '\t' .. string.match(line, '^[^\t]*'), line)
         end
       end
+      local parent, index = partOf(occ)
+      if parent then
+        redis.call('HDEL', KEYS[10], occ)
+        res = math.max(res, 1 + join(parent, job, index, record, action == 'done'))
+      end
     elseif action == 'reretry' then
       redis.call('ZADD', KEYS[1], 'NX', delay, occ)
       if tonumber(redis.call('HGET', KEYS[2], occ) or '0') < tonumber(attempt) then
@@ -99,7 +156,7 @@ for i = 10, #ARGV, 9 do
       end
       redis.call('HSET', KEYS[8], occ, token)
       redis.call('SET', lk, 'retry:' .. token, 'PX', marker_ttl)
-      if not alertOf(occ) and not redis.call('HGET', KEYS[3], job) then redis.call('HSET', KEYS[3], job, occ) end
+      if not alertOf(occ) and not partOf(occ) and not redis.call('HGET', KEYS[3], job) then redis.call('HSET', KEYS[3], job, occ) end
     else
       if action == 'release' then redis.call('HINCRBY', KEYS[2], occ, -1) end
       if delay < 1 then delay = 1 end

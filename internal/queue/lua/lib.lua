@@ -151,6 +151,16 @@ local function alertOf(occ)
   return nil
 end
 
+-- partOf returns, for a part's id (cron.PartID: PARENT~part-INDEX-of-COUNT), the id of the
+-- occurrence it is a part of, its index and the count; nil for every other id. A part is
+-- an occurrence of its job like any other, except that it never takes or waits for the
+-- job's overlap slot (its parent holds it) and no policy decides it (its parent was).
+local function partOf(occ)
+  local parent, i, n = string.match(occ, '^(.*@[^@]*)~part%-(%d+)%-of%-(%d+)$')
+  if parent then return parent, tonumber(i), tonumber(n) end
+  return nil
+end
+
 -- alertsOn tells whether a job's alert settings (KEY alerts: "KINDS LATEMS", KINDS a comma
 -- list; false or "" for none) include kind.
 local function alertsOn(raw, kind)

@@ -44,7 +44,7 @@ for i = 5, #ARGV, 3 do
         redis.call('HSET', KEYS[5], occ, attempt)
       end
       local job = split(occ)
-      if not alertOf(occ) and not redis.call('HGET', KEYS[6], job) then redis.call('HSET', KEYS[6], job, occ) end
+      if not alertOf(occ) and not partOf(occ) and not redis.call('HGET', KEYS[6], job) then redis.call('HSET', KEYS[6], job, occ) end
       held = true
     end
   end

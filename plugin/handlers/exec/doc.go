@@ -34,6 +34,12 @@
 // blocks, sdk.Run.Upstream set), the command also sees their ids as
 // CRONFLEET_UPSTREAM_OCCURRENCE, comma-separated for a fan-in.
 //
+// Parts: run as a part of a broadcast or sharded occurrence (sdk.Run.ShardCount
+// above 0), the command also sees CRONFLEET_SHARD_INDEX (from 0) and
+// CRONFLEET_SHARD_COUNT; CRONFLEET_OCCURRENCE_ID is the part's own id. Both are
+// unset for a run that is not a part, which does all the work: a script that
+// splits its work may read an unset index as 0 of 1.
+//
 // Processes: the command runs in its own process group. When the run's ctx
 // is cancelled (timeout, lost lease, shutdown, or the lease's fence passing
 // while the runner is frozen or cut off, see plugin/sdk) the whole group gets

@@ -282,6 +282,9 @@ func environ(run *sdk.Run, jobEnv map[string]string) []string {
 	if len(run.Upstream) > 0 {
 		env = append(env, "CRONFLEET_UPSTREAM_OCCURRENCE="+strings.Join(run.Upstream, ","))
 	}
+	if run.ShardCount > 0 {
+		env = append(env, "CRONFLEET_SHARD_INDEX="+strconv.Itoa(run.ShardIndex), "CRONFLEET_SHARD_COUNT="+strconv.Itoa(run.ShardCount))
+	}
 	return env
 }
 

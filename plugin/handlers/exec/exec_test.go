@@ -51,6 +51,21 @@ func TestEnvironment(t *testing.T) {
 	}
 }
 
+// TestShardEnvironment: a part of a sharded occurrence is told its index and the count;
+// a run that is not a part (the test above) is told neither.
+func TestShardEnvironment(t *testing.T) {
+	res, err := exec.New().Run(t.Context(), &sdk.Run{
+		Job: "j", Attempt: 1, OccurrenceID: "j@1~part-2-of-5", ShardIndex: 2, ShardCount: 5,
+		Settings: []byte(`{"command":["sh","-c","echo $CRONFLEET_SHARD_INDEX/$CRONFLEET_SHARD_COUNT"]}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(res.Output); got != "2/5" {
+		t.Errorf("output %q, want 2/5", got)
+	}
+}
+
 func TestSettingsErrors(t *testing.T) {
 	for _, s := range []string{`{}`, `{"command":[]}`, `{"command":["true"],"shell":true}`, `{"command":["true"],"env":{"A=B":"1"}}`} {
 		if _, err := run(t, t.Context(), s); err == nil {

@@ -50,6 +50,10 @@ type Occurrence struct {
 	Node string
 	// Alert, if not nil, makes the run an alert about the event it describes.
 	Alert *sdk.Alert
+	// ShardIndex and ShardCount make the run a part of a broadcast or sharded
+	// occurrence (sdk.Run.ShardIndex); a zero ShardCount, the default, makes
+	// it a whole occurrence.
+	ShardIndex, ShardCount int
 }
 
 // NewRun returns the sdk.Run the handler sees for occ and settings
@@ -86,6 +90,8 @@ func NewRun(occ Occurrence, settings any) (*sdk.Run, error) {
 		Node:         occ.Node,
 		Settings:     raw,
 		Alert:        occ.Alert,
+		ShardIndex:   occ.ShardIndex,
+		ShardCount:   occ.ShardCount,
 	}, nil
 }
 
