@@ -57,6 +57,7 @@ func scenarios() []scenario {
 		{"ACL denies EVALSHA", scenarioACL},
 		{"Redis OOM", scenarioOOM},
 		{"a load of occurrences every second for 60s", scenarioLoad},
+		{"10,000 occurrences every second for 60s on one node", scenarioFullLoadOneNode},
 	}
 }
 
