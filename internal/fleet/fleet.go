@@ -353,6 +353,9 @@ type Definition struct {
 	Alert string `json:"alert,omitempty"`
 	// Exclude names the calendars whose days the job does not run on.
 	Exclude []string `json:"exclude,omitempty"`
+	// Constraints are the job's constraints as a person reads them, joined by "and": only
+	// nodes whose labels satisfy them run it; absent for any node.
+	Constraints string `json:"constraints,omitempty"`
 	// After says which jobs' runs run it, and on which outcome: "extract on success".
 	After []string `json:"after,omitempty"`
 	// Parts says how an occurrence runs when not whole: "broadcast" (once on every live
@@ -448,6 +451,7 @@ func definition(j *config.Job) Definition {
 	for _, c := range j.Exclude {
 		d.Exclude = append(d.Exclude, c.Name())
 	}
+	d.Constraints = j.Placement()
 	switch {
 	case j.Broadcast:
 		d.Parts = "broadcast"
