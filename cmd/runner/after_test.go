@@ -1,10 +1,7 @@
 package main_test
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,22 +29,8 @@ type depLine struct{ job, occ, upstream string }
 // depLines reads the handlers' lines (a last line without its newline is being written).
 func depLines(t *testing.T, file string) []depLine {
 	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		b = b[:i+1]
-	} else {
-		b = nil
-	}
 	var out []depLine
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) != 3 {
-			t.Fatalf("malformed line %q", sc.Text())
-		}
+	for _, fs := range handlerLines(t, file, 3) {
 		out = append(out, depLine{fs[0], fs[1], fs[2]})
 	}
 	return out

@@ -1,13 +1,9 @@
 package main_test
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,22 +43,8 @@ func alertsFile(runs string) string { return filepath.Join(filepath.Dir(runs), "
 // alerts reads the alert handlers' lines (a last line without its newline is being written).
 func (f *fleet) alerts() []alertLine {
 	f.t.Helper()
-	b, err := os.ReadFile(alertsFile(f.runs))
-	if err != nil && !os.IsNotExist(err) {
-		f.t.Fatal(err)
-	}
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		b = b[:i+1]
-	} else {
-		b = nil
-	}
 	var out []alertLine
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) != 4 {
-			f.t.Fatalf("malformed alert line %q", sc.Text())
-		}
+	for _, fs := range handlerLines(f.t, alertsFile(f.runs), 4) {
 		out = append(out, alertLine{kind: fs[0], watched: fs[1], occ: fs[2], node: fs[3]})
 	}
 	return out

@@ -1,6 +1,8 @@
 package main_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -808,4 +810,30 @@ func TestPluginMaxConcurrentLimitsRunsOnANode(t *testing.T) {
 			delete(running, e.Pid)
 		}
 	}
+}
+
+// handlerLines reads the lines that test handlers append to file, as their fields: each
+// line must have n. A last line without its newline is being written: it is left for the
+// next read.
+func handlerLines(t *testing.T, file string, n int) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		b = nil
+	}
+	var out [][]string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) != n {
+			t.Fatalf("%s: malformed line %q, want %d fields", filepath.Base(file), sc.Text(), n)
+		}
+		out = append(out, fs)
+	}
+	return out
 }

@@ -1,10 +1,7 @@
 package main_test
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -42,22 +39,8 @@ type partLine struct {
 // partLines reads the handlers' lines (a last line without its newline is being written).
 func partLines(t *testing.T, file string) []partLine {
 	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		b = b[:i+1]
-	} else {
-		b = nil
-	}
 	var out []partLine
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) != 7 {
-			t.Fatalf("malformed line %q", sc.Text())
-		}
+	for _, fs := range handlerLines(t, file, 7) {
 		l := partLine{kind: fs[0], occ: fs[1], node: fs[3]}
 		var errs [4]error
 		l.token, errs[0] = strconv.ParseInt(fs[2], 10, 64)
@@ -66,7 +49,7 @@ func partLines(t *testing.T, file string) []partLine {
 		l.count, errs[3] = strconv.Atoi(fs[6])
 		for _, err := range errs {
 			if err != nil {
-				t.Fatalf("malformed line %q: %v", sc.Text(), err)
+				t.Fatalf("malformed line %q: %v", strings.Join(fs, " "), err)
 			}
 		}
 		out = append(out, l)
