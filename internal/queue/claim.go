@@ -167,7 +167,7 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 	if deadline.IsZero() {
 		deadline = time.Now().Add(q.cfg.CallTimeout)
 	}
-	quota, floor, top := q.rankShards(ctx, shards, max, lead, p)
+	quota, floor, top := q.rankShards(ctx, shards, max, lead, yield, p)
 	calls := make([]call, len(shards))
 	for i, s := range shards {
 		id := q.reqBase + "." + strconv.FormatUint(q.reqSeq.Add(1), 36)
@@ -209,10 +209,8 @@ func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, dea
 		q.cfg.Node, WaitLimit, Policy{}.String(), q.guard.known(shard), q.guardParams(), q.cfg.AheadGrace.Milliseconds(),
 		share, k.holdersPrefix(), k.cappedPrefix(), p.limits(shard), prios,
 		k.unplacedPrefix(), p.unplaced(shard), strings.Join(p.Ineligible[shard], " ")}
-	for _, j := range yield {
-		if ShardOf(j) == shard {
-			args = append(args, j)
-		}
+	for _, j := range jobsIn(yield, shard) {
+		args = append(args, j)
 	}
 	return call{script: q.claim,
 		keys: []string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),

@@ -182,11 +182,13 @@ func (k keys) output(occ string) string { return k.tag + ":out:" + occ }
 func (k keys) typeOf(key string) string {
 	rest := strings.TrimPrefix(key, k.tag+":")
 	switch {
-	case rest == "agenda", strings.HasPrefix(rest, "wait:"):
+	case rest == "agenda", strings.HasPrefix(rest, "wait:"), strings.HasPrefix(rest, "unplaced:"), strings.HasPrefix(rest, "capped:"):
 		return "zset"
+	case strings.HasPrefix(rest, "holders:"):
+		return "set"
 	case strings.HasPrefix(rest, "hist:"):
 		return "list"
-	case strings.HasPrefix(rest, "lock:"), strings.HasPrefix(rest, "trig:"), strings.HasPrefix(rest, "req:"):
+	case strings.HasPrefix(rest, "lock:"), strings.HasPrefix(rest, "trig:"), strings.HasPrefix(rest, "req:"), rest == "top":
 		return "string"
 	case strings.HasPrefix(rest, "out:"):
 		return "stream"

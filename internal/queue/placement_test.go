@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +251,91 @@ func TestTargeting(t *testing.T) {
 		if err != nil || len(recs) != 2 || recs[0].Status != StatusMissed || recs[1].Status != StatusUnplaced {
 			t.Fatalf("history of %s: %+v (%v), want unplaced then missed", late, recs, err)
 		}
+	})
+}
+
+// TestTargetingBounds: what a node passes over neither holds up its own work nor makes it
+// ask again at once: the ranking of priorities leaves it out, a head past the entries a
+// call reads is not reported due, and the parts of an occurrence that no live node may run
+// wait without a record, for a node that may run them.
+func TestTargetingBounds(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		t.Run("ranking leaves it out", func(t *testing.T) {
+			q := b.queue(Config{Node: "us-1", Namespace: b.ns + ".rank"})
+			hi := sameShard("rank-hi", 1)[0]
+			var lo string
+			for i := 0; lo == ""; i++ {
+				if j := fmt.Sprintf("rank-lo-%d", i); ShardOf(j) != ShardOf(hi) {
+					lo = j
+				}
+			}
+			at := b.now(t).Add(50 * time.Millisecond)
+			var hiDues []time.Time
+			for i := range 20 {
+				hiDues = append(hiDues, at.Add(time.Duration(i)*time.Millisecond))
+			}
+			mustExpand(t, q, expansion(hi, hiDues...), expansion(lo, at))
+			b.clockTo(t, at.Add(30*time.Millisecond))
+			p := Placement{Priorities: map[string]int{hi: 90, lo: 10}, Total: 10, Ineligible: ByShard([]string{hi})}
+			c, err := q.ClaimPlaced(t.Context(), []int{ShardOf(hi), ShardOf(lo)}, 64, 0, time.Time{}, nil, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Claims) != 1 || c.Claims[0].Job != lo {
+				t.Errorf("claimed %+v; want the one occurrence of %s, which the node may run", c.Claims, lo)
+			}
+		})
+
+		t.Run("a head past the read", func(t *testing.T) {
+			q := b.queue(Config{Node: "us-1", Namespace: b.ns + ".cut"})
+			jobs := sameShard("cut", 6)
+			at := b.now(t).Add(time.Second)
+			var exps []Expansion
+			for _, j := range jobs {
+				var ds []time.Time
+				for i := range 1700 {
+					ds = append(ds, at.Add(time.Duration(i)*time.Millisecond))
+				}
+				exps = append(exps, expansion(j, ds...))
+			}
+			mustExpand(t, q, exps...)
+			b.clockTo(t, at.Add(1710*time.Millisecond))
+			shard := ShardOf(jobs[0])
+			c, err := q.ClaimPlaced(t.Context(), []int{shard}, 64, 0, time.Time{}, nil, Placement{Ineligible: ByShard(jobs)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h, ok := c.Heads[shard]; len(c.Claims) != 0 || ok && !h.After(b.now(t)) {
+				t.Errorf("claimed %d, head %v (ok %v): 10,200 entries it passes over must not have it ask again at once", len(c.Claims), h, ok)
+			}
+		})
+
+		t.Run("parts wait unrecorded", func(t *testing.T) {
+			qa := b.queue(Config{Node: "a", Namespace: b.ns + ".parts"})
+			qb := b.queue(Config{Node: "b", Namespace: b.ns + ".parts"})
+			const job = "sharded-eu"
+			d := b.dues(t, 1, b.lease/4)
+			mustExpand(t, qa, expansion(job, d...))
+			occ := occID(job, d[0])
+			cl, _, _ := b.claimDue(t, qa, occ, d[0])
+			if err := qa.FanOut(t.Context(), FanOut{Claim: cl, Parts: 2, Node: "a", ScheduledAt: d[0]}); err != nil {
+				t.Fatal(err)
+			}
+			// a died; b may not run the job, and sees no node that may.
+			shard := ShardOf(job)
+			for range 3 {
+				c, err := qb.ClaimPlaced(t.Context(), []int{shard}, 10, 0, time.Time{}, nil,
+					Placement{Ineligible: ByShard([]string{job}), Unplaced: map[string]string{job: "region = eu"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(c.Claims)+len(c.Decided) != 0 {
+					t.Fatalf("b claimed %v and decided %v of parts it may not run", c.Claims, c.Decided)
+				}
+			}
+			// A node that may run it takes both parts.
+			qc := b.queue(Config{Node: "c", Namespace: b.ns + ".parts"})
+			b.claimParts(t, qc, shard, partID(occ, 0, 2), partID(occ, 1, 2))
+		})
 	})
 }

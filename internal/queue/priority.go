@@ -30,10 +30,12 @@ const PriorityAging = time.Second
 const PrioritySettle = 100 * time.Millisecond
 
 // settle is the highest priority that recent ranked claims took, over the shards a ranking
-// round read, and when its settle ends; the zero value for none.
+// round read, and what was left of its settle then; the zero value for none. What is left,
+// not when it ends: the shards of a Cluster each have their own clock.
 type settle struct {
-	prio  int
-	until time.Time
+	prio   int
+	remain time.Duration
+	ok     bool
 }
 
 // rankScan bounds the due entries a claim reads to rank them (lua/claim.lua), and rank.lua
@@ -49,11 +51,11 @@ func priorities(prios map[string]int, shard, floor int, top settle) string {
 		return ""
 	}
 	var b strings.Builder
-	topPrio, topUntil := -1, int64(0)
-	if !top.until.IsZero() {
-		topPrio, topUntil = top.prio, top.until.UnixMilli()
+	topPrio, topRemain := -1, int64(0)
+	if top.ok {
+		topPrio, topRemain = top.prio, top.remain.Milliseconds()
 	}
-	fmt.Fprintf(&b, "%d %d %d %d %d ", PriorityAging.Milliseconds(), floor, PrioritySettle.Milliseconds(), topPrio, topUntil)
+	fmt.Fprintf(&b, "%d %d %d %d %d ", PriorityAging.Milliseconds(), floor, PrioritySettle.Milliseconds(), topPrio, topRemain)
 	named := floor >= 0
 	for j, n := range prios {
 		if n != DefaultPriority && ShardOf(j) == shard {
@@ -75,9 +77,11 @@ func priorities(prios map[string]int, shard, floor int, top settle) string {
 // trip, and only when the caller has priorities), then returns how many each shard's call
 // may take, the least effective priority to take (the floor, -1 for any), and the settle
 // the shards' recent ranked claims set (lua/claim.lua). A nil quota means max from each
-// shard. If the count fails (the claim calls then meet and report the
-// same fault), the first shards take max each up to p.Total, ranked each on its own.
-func (q *Queue) rankShards(ctx context.Context, shards []int, max int, lead time.Duration, p Placement) (quota map[int]int, floor int, top settle) {
+// shard. The entries the caller passes over (the jobs of yield and p.Ineligible, and parts
+// pinned to other nodes) are not counted: it takes none of them. If the count fails (the
+// claim calls then meet and report the same fault), the first shards take max each up to
+// p.Total, ranked each on its own.
+func (q *Queue) rankShards(ctx context.Context, shards []int, max int, lead time.Duration, yield []string, p Placement) (quota map[int]int, floor int, top settle) {
 	if len(p.Priorities) == 0 || max <= 0 || (len(shards) < 2 && p.Total <= 0) {
 		return nil, -1, top
 	}
@@ -99,7 +103,9 @@ func (q *Queue) rankShards(ctx context.Context, shards []int, max int, lead time
 	calls := make([]call, len(shards))
 	for i, s := range shards {
 		k := q.keys(s)
-		calls[i] = call{script: q.rank, keys: []string{k.agenda(), k.top()}, args: []any{lead.Milliseconds(), priorities(p.Priorities, s, 0, settle{}), rankScan}, shard: s}
+		calls[i] = call{script: q.rank, keys: []string{k.agenda(), k.top(), k.fan(), k.calls()},
+			args: []any{lead.Milliseconds(), priorities(p.Priorities, s, 0, settle{}), rankScan, q.cfg.Node, q.cfg.Lease.Milliseconds(),
+				strings.Join(p.Ineligible[s], " "), strings.Join(jobsIn(yield, s), " ")}, shard: s}
 	}
 	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
@@ -121,8 +127,8 @@ func (q *Queue) rankShards(ctx context.Context, shards []int, max int, lead time
 		if !ok1 || !ok2 {
 			return fallback()
 		}
-		if tp >= 0 && (top.until.IsZero() || int(tp) > top.prio) {
-			top = settle{prio: int(tp), until: time.UnixMilli(tms).Add(PrioritySettle)}
+		if tp >= 0 && (!top.ok || int(tp) > top.prio) {
+			top = settle{prio: int(tp), remain: time.Duration(tms) * time.Millisecond, ok: true}
 		}
 		c := make([]int, MaxPriority+1)
 		for k := 2; k+1 < len(xs); k += 2 {
@@ -175,4 +181,15 @@ func (q *Queue) rankShards(ctx context.Context, shards []int, max int, lead time
 		quota[s] = min(quota[s], max)
 	}
 	return quota, floor, top
+}
+
+// jobsIn is the part of jobs in shard.
+func jobsIn(jobs []string, shard int) []string {
+	var out []string
+	for _, j := range jobs {
+		if ShardOf(j) == shard {
+			out = append(out, j)
+		}
+	}
+	return out
 }

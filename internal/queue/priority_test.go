@@ -186,6 +186,27 @@ func TestPriority(t *testing.T) {
 				}
 			}
 
+			// A higher priority that the call does not run (paused) holds nothing back.
+			fresh("settle-paused")
+			pj := sameShard("settle-paused", 2)
+			phi, plo := pj[0], pj[1]
+			at = b.now(t).Add(50 * time.Millisecond)
+			loPaused := dues(at, 2)
+			mustExpand(t, q, expansion(phi, at), expansion(plo, loPaused...))
+			if err := q.Pause(t.Context(), phi, Pause{By: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			b.clockTo(t, at.Add(10*time.Millisecond))
+			res, err := q.ClaimPlaced(t.Context(), []int{ShardOf(phi)}, 2, 0, time.Time{}, nil, Placement{Priorities: map[string]int{phi: 90, plo: 10}, Total: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range res.Claims {
+				if c.Job != plo || c.NotBefore.After(loPaused[1]) {
+					t.Errorf("%s: not before %v; want a low one at its due time, the paused high one not run", c.Occurrence, c.NotBefore)
+				}
+			}
+
 			// A backlog of one priority, of different ages, is not held back.
 			fresh("settle-one")
 			one := sameShard("settle-one", 1)[0]
@@ -197,7 +218,7 @@ func TestPriority(t *testing.T) {
 			for _, d := range oneDues {
 				dueOf[occID(one, d)] = d
 			}
-			res, err := q.ClaimPlaced(t.Context(), []int{ShardOf(one)}, 3, 0, time.Time{}, nil, Placement{Priorities: map[string]int{one: 10, "x": 90}, Total: 3})
+			res, err = q.ClaimPlaced(t.Context(), []int{ShardOf(one)}, 3, 0, time.Time{}, nil, Placement{Priorities: map[string]int{one: 10, "x": 90}, Total: 3})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -32,9 +32,10 @@
 -- max_concurrent), ARGV[18] capped wait key prefix (.. job: zset of the job's occurrences
 -- waiting for its max_concurrent -> due ms), ARGV[19] the jobs' max_concurrent, "JOB N JOB N"
 -- (the caller's definitions, which are those in force: see ARGV[20..]),
--- ARGV[20] the jobs' priorities, "STEPMS FLOOR JOB P JOB P" (or "" when every job has the
--- default): the aging step, the least effective priority to claim (-1 for any; see
--- queue.Placement) and the caller's jobs whose priority is not the default,
+-- ARGV[20] the jobs' priorities, "STEPMS FLOOR SETTLEMS TOPPRIO TOPREMAINMS JOB P JOB P" (or
+-- "" when every job has the default): the aging step, the least effective priority to claim
+-- (-1 for any; see queue.Placement), the settle and the top the caller's ranking round read
+-- (parsePriority in lib.lua), and the caller's jobs whose priority is not the default,
 -- ARGV[21] unplaced key prefix (.. job: zset of the job's occurrences that no live node
 -- may run -> due ms), ARGV[22] the jobs no live node may run, as the caller sees the fleet
 -- (its labels and the other nodes' announced ones against the jobs' constraints): lines
@@ -111,7 +112,9 @@
 -- (SETTLEMS in ARGV[20]) is told to start no earlier than the settle after that claim (its
 -- NOTBEFORE): whether the higher one was claimed by the same call, by an earlier call in the
 -- shard (KEYS[17]), or in another shard, as the caller's ranking round read it (TOPPRIO,
--- TOPUNTIL). So the higher-priority runs of a backlog start first as long as their nodes
+-- TOPREMAINMS: what was left of its settle then, counted from this script's clock, since
+-- the shards of a Cluster have clocks of their own). Only a call that ranks because its
+-- node's capacity, not its fair share, leaves some of what is due behind applies it. So the higher-priority runs of a backlog start first as long as their nodes
 -- start them within the settle. The jobs' priorities compare, not the effective ones: a
 -- backlog of one priority, whose effective priorities differ by age alone, is not held back.
 --
@@ -178,6 +181,15 @@ if now > tonumber(ARGV[5]) then limit = 0 end
 local ep = guard(KEYS[11], ARGV[13], now, ARGV[14])
 local held = now < ep.hold
 redis.call('HSET', KEYS[19], ARGV[10], now)
+-- Node names come and go (a default name has the process id): past a few dozen, those
+-- silent for a minute are dropped, as in the fair share's hash.
+if redis.call('HLEN', KEYS[19]) > 64 then
+  local c = redis.call('HGETALL', KEYS[19])
+  for i = 1, #c, 2 do
+    local last = tonumber(c[i + 1])
+    if not last or now - last > 60000 then redis.call('HDEL', KEYS[19], c[i]) end
+  end
+end
 if held then limit = 0 end
 
 -- The last gap without calls to the shard (guard in lib.lua; every call counts as a sign of
@@ -230,6 +242,7 @@ if limit > 0 then
 end
 
 -- The fair share (see the header): it lowers limit, and says whether it did.
+local capLimit = limit -- before the fair share: what the caller's capacity allows
 local shared = false
 do
   local nodes, freeShare, rnd, window = string.match(ARGV[16], '^(%d+) (%S+) (%S+) (%d+)$')
@@ -330,23 +343,14 @@ end
 local deferred, ndeferred, hold = {}, 0, nil
 
 -- What the caller passes over (see Targeting in the header).
-local yield, inel, unplacedJobs = {}, {}, {}
+local yield, inel, unplacedJobs = {}, words(ARGV[23]), {}
 for k = 24, #ARGV do yield[ARGV[k]] = true end
-for j in string.gmatch(ARGV[23], '%S+') do inel[j] = true end
 for j, c in string.gmatch(ARGV[22], '([^\t\n]+)\t([^\n]*)') do unplacedJobs[j] = c end
 -- Parts pinned to a node are passed over by the others while it calls (see Parts above).
-local anyPins = redis.call('HLEN', KEYS[18]) > 0
-local function pinnedElsewhere(occ)
-  if not partOf(occ) then return false end
-  local pin = redis.call('HGET', KEYS[18], occ)
-  local seen = pin and pin ~= ARGV[10] and tonumber(redis.call('HGET', KEYS[19], pin) or '')
-  return seen and now - seen <= lease
-end
-local function passOver(occ)
-  local job = split(occ)
-  return yield[job] or (inel[job] and not alertOf(occ)) or (anyPins and pinnedElsewhere(occ))
-end
-local anyPass = next(yield) ~= nil or next(inel) ~= nil or anyPins
+local passOver, anyPass = passing(yield, inel, KEYS[18], KEYS[19], ARGV[10], now, lease)
+-- At most this many unplaced entries are let back, recorded missed or unplaced per job and
+-- call: the rest at the next calls, so that no call holds Redis long.
+local unplacedBatch = 1000
 
 -- The unplaced entries (see the header): back to the agenda for a caller that may run
 -- their job, missed past their job's catch-up window for any.
@@ -357,17 +361,25 @@ if limit > 0 then
       redis.call('HDEL', KEYS[16], job)
     else
       if not inel[job] and not yield[job] then
-        local w = redis.call('ZRANGE', uk, 0, -1, 'WITHSCORES')
-        for k = 1, #w, 2 do redis.call('ZADD', KEYS[1], w[k + 1], w[k]) end
-        redis.call('DEL', uk)
-      else
+        local w = redis.call('ZRANGE', uk, 0, unplacedBatch - 1, 'WITHSCORES')
+        for k = 1, #w, 2 do
+          redis.call('ZADD', KEYS[1], w[k + 1], w[k])
+          redis.call('ZREM', uk, w[k])
+        end
+      elseif not yield[job] then
+        -- A job left to a newer definition is decided by the nodes that have it.
         local p = policy(job)
-        local old = redis.call('ZRANGEBYSCORE', uk, '-inf', now - p.window - 1, 'WITHSCORES')
+        local old = redis.call('ZRANGEBYSCORE', uk, '-inf', now - p.window - 1, 'WITHSCORES', 'LIMIT', 0, unplacedBatch)
         for k = 1, #old, 2 do
-          local c = unplacedJobs[job] or 'its constraints'
-          if record(old[k], job, tonumber(old[k + 1]), 'missed', 'missed: no live node could run it (' .. c ..
+          local occ, c = old[k], unplacedJobs[job] or 'its constraints'
+          local v = redis.pcall('GET', ARGV[1] .. occ)
+          if type(v) == 'string' and string.sub(v, 1, 6) ~= 'retry:' and string.sub(v, 1, 5) ~= 'done:' then
+            -- Its holder took its lease back (renew.lua): it runs, and is not missed.
+            redis.call('ZADD', KEYS[1], 'NX', old[k + 1], occ)
+            redis.call('ZREM', uk, occ)
+          elseif type(v) ~= 'table' and record(occ, job, tonumber(old[k + 1]), 'missed', 'missed: no live node could run it (' .. c ..
               ') within its catch-up window (' .. math.floor(p.window / 1000) .. 's)') then
-            redis.call('ZREM', uk, old[k])
+            redis.call('ZREM', uk, occ)
           end
         end
       end
@@ -406,13 +418,18 @@ local passed = {}
 local due = {}
 local pr = parsePriority(ARGV[20])
 local prioOf = nil -- a ranked call's entries' priorities (their jobs'), for the settle
-if limit > 0 and pr and (pr.floor >= 0 or redis.call('ZCOUNT', KEYS[1], '-inf', now + lead) > limit) then
-  prioOf = {}
-  local entries, counts = rankDue(KEYS[1], now, now + lead, pr, rankScan, anyPass and passOver, passed)
+local cut = false -- the due entries' scan stopped at rankScan with more due
+local dueCount = 0
+if limit > 0 and pr then dueCount = redis.call('ZCOUNT', KEYS[1], '-inf', now + lead) end
+if limit > 0 and pr and (pr.floor >= 0 or dueCount > limit) then
+  local entries, counts
+  entries, counts, cut = rankDue(KEYS[1], now, now + lead, pr, rankScan, anyPass and passOver, passed)
+  -- The settle only where the caller's capacity, not its fair share, left some due behind.
+  if pr.floor >= 0 or dueCount > capLimit then prioOf = {} end
   for _, e in ipairs(topRanked(entries, counts, limit, pr.floor)) do
     due[#due + 1] = e[1]
     due[#due + 1] = e[2]
-    prioOf[e[1]] = pr.jobs[split(e[1])] or DEFAULT_PRIORITY
+    if prioOf then prioOf[e[1]] = pr.jobs[split(e[1])] or DEFAULT_PRIORITY end
   end
 elseif limit > 0 and anyPass then
   local off, batch = 0, math.max(limit, 500)
@@ -429,23 +446,30 @@ elseif limit > 0 and anyPass then
     if #r < 2 * batch then break end
     off = off + batch
   end
+  cut = off >= rankScan
 elseif limit > 0 then
   due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + lead, 'WITHSCORES', 'LIMIT', 0, limit)
 end
+local nUnplaced = 0
 for _, e in ipairs(passed) do
   local occ, score = e[1], tonumber(e[2])
   local job = split(occ)
-  if not (unplacedJobs[job] and score <= now and not alertOf(occ) and unplace(occ, job, score)) then
+  -- A part waits for a node that may run it without a record: its occurrence was decided,
+  -- and its end belongs to its parent's join.
+  local moved = unplacedJobs[job] and not yield[job] and score <= now and nUnplaced < unplacedBatch
+    and not alertOf(occ) and not partOf(occ) and unplace(occ, job, score)
+  if moved then
+    nUnplaced = nUnplaced + 1
+  else
     deferred[occ] = true
     ndeferred = ndeferred + 1
   end
 end
 
--- The settle (see the header): the highest priority of this call, and of the shard's recent
--- ranked claims, with when their settles end.
-local callTop, markTop, markUntil, granted = -1, -1, 0, -1
+-- The settle (see the header): the highest priority this call granted so far (it grants in
+-- rank order), and that of the shard's recent ranked claims, with when its settle ends.
+local markTop, markUntil, granted = -1, 0, -1
 if prioOf then
-  for _, e in pairs(prioOf) do callTop = math.max(callTop, e) end
   local e, ms = string.match(redis.call('GET', KEYS[17]) or '', '^(%d+) (%d+)$')
   if e then markTop, markUntil = tonumber(e), tonumber(ms) + pr.settle end
 end
@@ -454,9 +478,9 @@ local function notBefore(occ, score)
   local e = prioOf and prioOf[occ]
   if not e then return score end
   local nb = score
-  if callTop > e then nb = math.max(nb, now + pr.settle) end
+  if granted > e then nb = math.max(nb, now + pr.settle) end
   if markTop > e then nb = math.max(nb, markUntil) end
-  if pr.topPrio > e then nb = math.max(nb, pr.topUntil) end
+  if pr.topPrio > e then nb = math.max(nb, now + pr.topRemain) end
   return nb
 end
 
@@ -490,8 +514,11 @@ local function lateFires(job, watched, occ)
   if not alertsOn(redis.call('HGET', KEYS[13], job), 'late') then return false end
   if tonumber(redis.call('HGET', KEYS[3], watched) or '0') > 0 then return false end
   if redis.call('ZSCORE', KEYS[1], watched) then return true end
-  local wk = ARGV[7] .. job
-  return redis.call('TYPE', wk).ok == 'zset' and redis.call('ZSCORE', wk, watched) ~= false
+  -- Still waiting: for the overlap slot, room under max_concurrent, or a node that may run it.
+  for _, wk in ipairs({ARGV[7] .. job, ARGV[18] .. job, ARGV[21] .. job}) do
+    if redis.call('TYPE', wk).ok == 'zset' and redis.call('ZSCORE', wk, watched) ~= false then return true end
+  end
+  return false
 end
 local anyCancel = #due > 0 and redis.call('HLEN', KEYS[8]) > 0
 local anyLate = #due > 0 and redis.call('HLEN', KEYS[10]) > 0
@@ -650,6 +677,9 @@ for k = 1, #head, 2 do
 end
 if hold and (h == nil or h > hold + lead) then h = hold + lead end
 if held and h ~= nil and h < ep.hold then h = ep.hold end
+-- Past the entries a call reads, the head may be one it passes over: due, and asked for again
+-- at once, for ever. Then it is asked for at the pace of a node's idle poll instead.
+if cut and h ~= nil and h <= now + lead then h = math.max(h, now + 1000) end
 local hs = ''
 if h then hs = string.format('%d', h) end
 -- Redis' time now, at the end of the script: the tightest lower bound of its clock when the

@@ -161,6 +161,33 @@ local function partOf(occ)
   return nil
 end
 
+-- words returns the set of the space-separated words of s.
+local function words(s)
+  local t = {}
+  for w in string.gmatch(s or '', '%S+') do t[w] = true end
+  return t
+end
+
+-- passing returns the function that tells which entries of a shard the caller passes over
+-- (see Targeting in claim.lua), and whether any may be: those of the jobs it leaves to a
+-- newer definition (yield), those of the jobs it may not run (inel; not their alerts), and
+-- parts pinned to another node that called the shard within lease (fan: part -> node,
+-- calls: node -> ms). claim.lua and rank.lua pass over the same entries.
+local function passing(yield, inel, fan, calls, node, now, lease)
+  local anyPins = redis.call('HLEN', fan) > 0
+  local function pinnedElsewhere(occ)
+    if not partOf(occ) then return false end
+    local pin = redis.call('HGET', fan, occ)
+    local seen = pin and pin ~= node and tonumber(redis.call('HGET', calls, pin) or '')
+    return seen and now - seen <= lease
+  end
+  local function pass(occ)
+    local job = split(occ)
+    return yield[job] or (inel[job] and not alertOf(occ)) or (anyPins and pinnedElsewhere(occ))
+  end
+  return pass, next(yield) ~= nil or next(inel) ~= nil or anyPins
+end
+
 -- alertsOn tells whether a job's alert settings (KEY alerts: "KINDS LATEMS", KINDS a comma
 -- list; false or "" for none) include kind.
 local function alertsOn(raw, kind)
@@ -186,15 +213,16 @@ local function forget(agenda, hashes, occ)
   for _, h in ipairs(hashes) do redis.call('HDEL', h, occ) end
 end
 
--- Priority (see queue.Placement.Priorities): spec is "STEPMS FLOOR SETTLEMS TOPPRIO TOPUNTIL
--- JOB P JOB P ..." from the caller's job set, listing only the jobs whose priority is not
--- the default; FLOOR is -1 for none; SETTLEMS is queue.PrioritySettle; TOPPRIO (-1 for none)
--- is the highest priority that any shard's recent ranked claims took, as the caller's
--- ranking read it, and TOPUNTIL the instant its settle ends (see claim.lua). parsePriority
+-- Priority (see queue.Placement.Priorities): spec is "STEPMS FLOOR SETTLEMS TOPPRIO
+-- TOPREMAINMS JOB P JOB P ..." from the caller's job set, listing only the jobs whose
+-- priority is not the default; FLOOR is -1 for none; SETTLEMS is queue.PrioritySettle;
+-- TOPPRIO (-1 for none) is the highest priority that any shard's recent ranked claims took,
+-- as the caller's ranking read it, and TOPREMAINMS what was left of its settle (see
+-- claim.lua). parsePriority
 -- returns the jobs' priorities (the others have the default), the aging step, the floor and
 -- the settle, or nil when there is nothing to rank by (then due time alone orders).
 local function parsePriority(spec)
-  local step, fl, settle, topPrio, topUntil, rest = string.match(spec or '', '^(%d+) (%-?%d+) (%d+) (%-?%d+) (%d+) (.*)$')
+  local step, fl, settle, topPrio, topRemain, rest = string.match(spec or '', '^(%d+) (%-?%d+) (%d+) (%-?%d+) (%d+) (.*)$')
   if not step then return nil end
   local p, any = {}, false
   for j, n in string.gmatch(rest, '(%S+) (%d+)') do
@@ -204,7 +232,7 @@ local function parsePriority(spec)
   -- A floor applies to a shard whose jobs all have the default priority as well.
   if not any and tonumber(fl) < 0 then return nil end
   return {jobs = p, step = math.max(tonumber(step), 1), floor = tonumber(fl), settle = tonumber(settle),
-    topPrio = tonumber(topPrio), topUntil = tonumber(topUntil)}
+    topPrio = tonumber(topPrio), topRemain = tonumber(topRemain)}
 end
 
 -- rankDue reads what is due in agenda up to upto, in bounded batches and at most scan
@@ -215,7 +243,7 @@ end
 -- highest and then by age alone, which bounds how long any priority waits. Entries of jobs
 -- the caller passes over (pass, a function of the id, or nil for none) are not ranked but
 -- appended to passed as {occ, score string}: claim.lua defers them, so that the head it
--- reports passes over them.
+-- reports passes over them. It also returns whether it stopped at scan with more due.
 local function rankDue(agenda, now, upto, pr, scan, pass, passed)
   local out, counts, off, batch = {}, {}, 0, 500
   while off < scan do
@@ -232,10 +260,10 @@ local function rankDue(agenda, now, upto, pr, scan, pass, passed)
         counts[eff] = (counts[eff] or 0) + 1
       end
     end
-    if #r < 2 * batch then break end
+    if #r < 2 * batch then return out, counts, false end
     off = off + batch
   end
-  return out, counts
+  return out, counts, true
 end
 
 -- topRanked returns the first n of ranked entries (rankDue) by effective priority, highest
