@@ -175,7 +175,8 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 		if quota != nil {
 			n = quota[s]
 		}
-		calls[i] = q.claimCall(s, id, n, lead, deadline, yield, p, p.arg(rand.Float64()), priorities(p.Priorities, s, floor, top))
+		calls[i] = q.claimCall(claimRequest{shard: s, id: id, max: n, lead: lead, deadline: deadline, yield: yield, place: p,
+			share: p.arg(rand.Float64()), prios: priorities(p.Priorities, s, floor, top)})
 	}
 	res, errs, err := q.evalEach(ctx, calls)
 	if err != nil {
@@ -201,19 +202,33 @@ func (q *Queue) ClaimPlaced(ctx context.Context, shards []int, max int, lead tim
 	return out, nil
 }
 
-// claimCall is one shard's claim script call; id names the request for its reply cache.
-func (q *Queue) claimCall(shard int, id string, max int, lead time.Duration, deadline time.Time, yield []string, p Placement, share, prios string) call {
+// claimRequest is what one shard's claim script call asks (see ClaimPlaced).
+type claimRequest struct {
+	shard    int
+	id       string // names the request for its reply cache
+	max      int
+	lead     time.Duration
+	deadline time.Time
+	yield    []string
+	place    Placement
+	share    string // place.arg, the fair share's inputs
+	prios    string // priorities, for this shard
+}
+
+// claimCall is one shard's claim script call.
+func (q *Queue) claimCall(r claimRequest) call {
+	shard, p := r.shard, r.place
 	k := q.keys(shard)
-	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
-		deadline.UnixMilli(), lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
+	args := []any{k.lockPrefix(), q.cfg.Lease.Milliseconds(), r.max, (2 * q.cfg.CallTimeout).Milliseconds() + 1000,
+		r.deadline.UnixMilli(), r.lead.Milliseconds(), k.waitPrefix(), k.historyPrefix(), q.cfg.HistoryLimit,
 		q.cfg.Node, WaitLimit, Policy{}.String(), q.guard.known(shard), q.guardParams(), q.cfg.AheadGrace.Milliseconds(),
-		share, k.holdersPrefix(), k.cappedPrefix(), p.limits(shard), prios,
+		r.share, k.holdersPrefix(), k.cappedPrefix(), p.limits(shard), r.prios,
 		k.unplacedPrefix(), p.unplaced(shard), strings.Join(p.Ineligible[shard], " ")}
-	for _, j := range jobsIn(yield, shard) {
+	for _, j := range jobsIn(r.yield, shard) {
 		args = append(args, j)
 	}
 	return call{script: q.claim,
-		keys: []string{k.agenda(), k.fence(), k.attempts(), k.request(id), k.paused(),
+		keys: []string{k.agenda(), k.fence(), k.attempts(), k.request(r.id), k.paused(),
 			k.policy(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.alerts(), k.share(), k.capped(), k.unplaced(), k.top(), k.fan(), k.calls()},
 		args: args, shard: shard}
 }

@@ -28,7 +28,7 @@ func TestClaimIdempotent(t *testing.T) {
 
 		k := q.keys(shard)
 		deadline := b.now(t).Add(time.Minute) // the re-sent call is not late
-		c := q.claimCall(shard, "resent", 10, 0, deadline, nil, Placement{}, "", "")
+		c := q.claimCall(claimRequest{shard: shard, id: "resent", max: 10, deadline: deadline})
 		state := func() []any {
 			t.Helper()
 			ctx := t.Context()
