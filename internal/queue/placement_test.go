@@ -339,3 +339,42 @@ func TestTargetingBounds(t *testing.T) {
 		})
 	})
 }
+
+// TestUnplacedRunInTurn: occurrences that waited for a node that may run them each run when
+// one comes, in their turn, under a job's default catch-up (latest) and overlap (skip)
+// policies: they were not missed by a fleet that was down, they waited to be placed.
+func TestUnplacedRunInTurn(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{Node: "us-1"})
+		const job = "eu-turn"
+		shard := ShardOf(job)
+		d := b.dues(t, 3, 50*time.Millisecond)
+		e := expansion(job, d...)
+		e.Policy = Policy{Overlap: OverlapSkip, Catchup: CatchupLatest, CatchupWindow: time.Hour}
+		mustExpand(t, q, e)
+		b.clockTo(t, d[2].Add(time.Millisecond))
+		c, err := q.ClaimPlaced(t.Context(), []int{shard}, 10, 0, time.Time{}, nil,
+			Placement{Ineligible: ByShard([]string{job}), Unplaced: map[string]string{job: "region = eu"}})
+		if err != nil || len(c.Decided) != 3 {
+			t.Fatalf("unplaced %v (%v), want 3", c.Decided, err)
+		}
+		eu := b.queue(Config{Node: "eu-1"})
+		ran := map[string]bool{}
+		for range 10 {
+			c := b.mustClaim(t, eu, shard, 10)
+			for _, d := range c.Decided {
+				t.Errorf("%s recorded %s: %s; want it run in its turn", d.Occurrence, d.Status, d.Reason)
+			}
+			for _, cl := range c.Claims {
+				ran[cl.Occurrence] = true
+				mustComplete(t, eu, Completion{Claim: cl, Record: &Record{Occurrence: cl.Occurrence, Job: job, Status: StatusSucceeded}})
+			}
+			if len(ran) == 3 {
+				break
+			}
+		}
+		if len(ran) != 3 {
+			t.Errorf("ran %v, want all 3 waiting occurrences", ran)
+		}
+	})
+}

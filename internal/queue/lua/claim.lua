@@ -123,11 +123,12 @@
 -- it reads past them for what it may take (at most rankScan entries), and the head it
 -- reports passes over them. An entry of a job that no live node may run (ARGV[22]) that is
 -- due and not held leaves the agenda for the job's unplaced zset, keeping its due time, is
--- recorded "unplaced" in history once, and is marked late (KEYS[10]): so it neither holds
--- up the entries behind it nor is dropped. Each call by a node that may run such a job moves
--- its unplaced entries back first, and the catch-up policy decides them as for a fleet that
--- was away (a retry, already claimed once, runs). Any call records missed, and drops, those
--- older than their job's catch-up window.
+-- recorded "unplaced" in history once, and is marked as having waited (KEYS[10], "u"): so
+-- it neither holds up the entries behind it nor is dropped. Each call by a node that may run
+-- such a job moves its unplaced entries back first, and each then runs in its turn, as one
+-- added by hand does: it was not missed by a fleet that was down, it waited to be placed, so
+-- no catch-up policy drops it and the overlap slot makes it wait rather than skip it. Only
+-- the catch-up window bounds the wait: any call records missed, and drops, those older.
 --
 -- Policies, decided here so that no two nodes can act apart, in this order; an occurrence
 -- that is not run is recorded in its job's history by this script and leaves the agenda:
@@ -406,7 +407,7 @@ local function unplace(occ, job, score)
   redis.call('ZREM', KEYS[1], occ)
   redis.call('ZADD', uk, score, occ)
   redis.call('HSET', KEYS[16], job, 1)
-  redis.call('HSET', KEYS[10], occ, 1)
+  redis.call('HSET', KEYS[10], occ, 'u') -- waited to be placed: see the header
   lines[#lines + 1] = '!unplaced\t' .. occ .. '\t' .. string.gsub(unplacedJobs[job], '[\t\r\n]', ' ')
   return true
 end
@@ -563,6 +564,11 @@ for d = 1, #due, 2 do
   else
     local p = policy(job)
     local away = (awayTo > 0 and score > awayFrom and score <= awayTo) or (ep.hold > 0 and score > ep.lost and score <= ep.hold)
+    local lateV = anyLate and redis.call('HGET', KEYS[10], occ)
+    -- One that waited for a node that may run it (Targeting) takes its turn as one added by
+    -- hand does: neither a catch-up policy nor an overlap skip drops it.
+    local waited = lateV == 'u'
+    local queued = manual or waited
     local status, why = 'skipped', nil
     local replacedBy = anyCancel and redis.call('HGET', KEYS[8], occ)
     local pause = anyPaused and redis.call('HGET', KEYS[5], job)
@@ -570,7 +576,9 @@ for d = 1, #due, 2 do
       status, why = 'cancelled', 'cancelled: ' .. replacedBy .. ' replaced it (overlap cancel_other)'
     elseif pause then
       why = pauseReason(pause)
-    elseif not manual and (away or (anyLate and redis.call('HEXISTS', KEYS[10], occ) == 1))
+    elseif waited and now - score > p.window then
+      status, why = 'missed', 'missed: it waited for a node that may run it for longer than its catch-up window (' .. math.floor(p.window / 1000) .. 's)'
+    elseif not queued and (away or lateV)
         and not redis.call('HGET', KEYS[3], occ) then -- never claimed: its catch-up is open
       local when = 'it fell due while no node was running'
       if ep.hold > 0 and score > ep.lost and score <= ep.hold then
@@ -620,14 +628,14 @@ for d = 1, #due, 2 do
           deferred[occ] = true
           ndeferred = ndeferred + 1
           if hold == nil or score < hold then hold = score end
-        elseif p.overlap == 'skip' and not manual then
+        elseif p.overlap == 'skip' and not queued then
           record(occ, job, score, 'skipped', 'skipped: ' .. busy .. ' (overlap skip)')
-        elseif p.overlap == 'buffer_one' and not manual and redis.call('ZCARD', wk) > 0 then
+        elseif p.overlap == 'buffer_one' and not queued and redis.call('ZCARD', wk) > 0 then
           record(occ, job, score, 'skipped', 'skipped: ' .. busy .. ' and another occurrence already waited (overlap buffer_one)')
         elseif redis.call('ZCARD', wk) >= waitMax then
           record(occ, job, score, 'skipped', 'skipped: ' .. busy .. ' and ' .. waitMax .. ' occurrences already waited')
         else
-          if p.overlap == 'cancel_other' and not manual then
+          if p.overlap == 'cancel_other' and not queued then
             -- Only the newest runs next: those waiting for the cancellation give way.
             local w = redis.call('ZRANGE', wk, 0, -1, 'WITHSCORES')
             for k = 1, #w, 2 do
