@@ -48,7 +48,8 @@ var targetingConstraints = []struct {
 
 // targetingJobs is a job file of n jobs job-000… every second, each with the constraint of
 // its index (targetingConstraints), and the job "apac", every second, which only a node
-// labelled region=apac may run, catching up on everything within a minute, all at once.
+// labelled region=apac may run, with the default catch-up (latest) and overlap (skip)
+// policies: what waited for a node runs all the same, in turn.
 func targetingJobs(n int) func(runs string) string {
 	return func(runs string) string {
 		var b strings.Builder
@@ -58,7 +59,7 @@ func targetingJobs(n int) func(runs string) string {
 		for i := range n {
 			fmt.Fprintf(&b, "job \"job-%03d\" {\n  schedule = \"* * * * * *\"\n  %s\n%s}\n", i, targetingConstraints[i%len(targetingConstraints)].block, handler)
 		}
-		fmt.Fprintf(&b, "job \"apac\" {\n  schedule = \"* * * * * *\"\n  overlap = \"allow\"\n  catchup = \"all\"\n  catchup_window = \"1m\"\n  constraint {\n    label = \"region\"\n    value = \"apac\"\n  }\n%s}\n", handler)
+		fmt.Fprintf(&b, "job \"apac\" {\n  schedule = \"* * * * * *\"\n  constraint {\n    label = \"region\"\n    value = \"apac\"\n  }\n%s}\n", handler)
 		return b.String()
 	}
 }
