@@ -60,12 +60,14 @@ func scenarioLoad(t *testing.T, s *suite) {
 }
 
 // scenarioFullLoadOneNode runs the full load, fullLoad occurrences every second for
-// a minute, on one node: on a machine too small for three nodes at that load, one node
-// (its plugin and Redis) still sustains it, which is what shows that the load is the
-// fleet's per-occurrence cost times three processes, not a limit of the design. The burst
-// due at each whole second is late by the time Redis takes to claim and complete it
-// (docs/benchmarks.md reports it), and that is all it costs.
+// a minute, on one node, when CRONFLEET_FAULTS_FULL_LOAD=1. On a 2-CPU machine one node,
+// its plugin and Redis take most of both CPUs at that load: it held in most runs and fell
+// behind in one (docs/reliability.md), so it is not part of CI's suite, where a scenario
+// must hold every time; the three-node scenario at the per-CPU load is.
 func scenarioFullLoadOneNode(t *testing.T, s *suite) {
+	if os.Getenv("CRONFLEET_FAULTS_FULL_LOAD") != "1" {
+		t.Skip("the full load on one node runs with CRONFLEET_FAULTS_FULL_LOAD=1: on a small machine it is at the edge of what the CPUs sustain")
+	}
 	runLoad(t, s, 1, fullLoad)
 }
 
