@@ -187,18 +187,7 @@ func stringList(a *hcl.Attribute) ([]string, hcl.Diagnostics) {
 // letters, digits, '_', '.', '-' and '/', as Kubernetes label keys are, so that they read
 // the same in flags, job files and logs.
 func CheckLabelKey(key string) string {
-	switch {
-	case key == "":
-		return "it is empty"
-	case len(key) > 128:
-		return "it is longer than 128 characters"
-	}
-	for _, r := range key {
-		if r >= 0x80 || !alnum(byte(r)) && r != '_' && r != '.' && r != '-' && r != '/' {
-			return fmt.Sprintf("it contains %q; use only letters, digits, '_', '.', '-' and '/'", r)
-		}
-	}
-	return ""
+	return checkToken(key, "_.-/", "'_', '.', '-' and '/'")
 }
 
 // ParseLabels reads node labels given as "KEY=VALUE" (the -label flag), adding the

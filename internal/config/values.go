@@ -131,17 +131,24 @@ func checkNumbers(body *hclsyntax.Body) hcl.Diagnostics {
 // appear in Redis keys and in occurrence ids ("NAME@time"), so they are
 // restricted to ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$.
 func checkJobName(name string) string {
-	switch {
-	case name == "":
-		return "it is empty"
-	case len(name) > 128:
-		return "it is longer than 128 characters"
-	case !alnum(name[0]):
+	if name != "" && len(name) <= 128 && !alnum(name[0]) {
 		return "it must start with a letter or digit"
 	}
-	for _, r := range name {
-		if r >= 0x80 || !alnum(byte(r)) && r != '_' && r != '.' && r != '-' {
-			return fmt.Sprintf("it contains %q; use only letters, digits, '_', '.' and '-'", r)
+	return checkToken(name, "_.-", "'_', '.' and '-'")
+}
+
+// checkToken says why s is not a name of up to 128 ASCII letters, digits and the characters
+// of punct (which listed names for the message), or returns "".
+func checkToken(s, punct, listed string) string {
+	switch {
+	case s == "":
+		return "it is empty"
+	case len(s) > 128:
+		return "it is longer than 128 characters"
+	}
+	for _, r := range s {
+		if r >= 0x80 || !alnum(byte(r)) && !strings.ContainsRune(punct, r) {
+			return fmt.Sprintf("it contains %q; use only letters, digits, %s", r, listed)
 		}
 	}
 	return ""
