@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -114,6 +115,11 @@ func TestErrorKind(t *testing.T) {
 		err := rdb.Get(t.Context(), "k").Err()
 		if got := ErrorKind(fmt.Errorf("queue: get: %w", err)); got != want {
 			t.Errorf("ErrorKind(%q) = %q, want %q", err, got, want)
+		}
+		// What the engine sees of the reply: a *ReplyError of its code, no client type.
+		code, _, _ := strings.Cut(code, " ")
+		if r := (*ReplyError)(nil); !errors.As(replyError(err), &r) || r.Kind != code {
+			t.Errorf("replyError(%q) = %v, want a *ReplyError of kind %s", err, replyError(err), code)
 		}
 	}
 	b.mr.SetError("")
