@@ -80,13 +80,19 @@ func (s *store) Pauses(_ context.Context, jobs []string) (map[string]queue.Pause
 	return out, s.check()
 }
 
-func (s *store) LastRuns(_ context.Context, jobs []string) (map[string]queue.Record, error) {
+func (s *store) LastRuns(_ context.Context, jobs []string, pass func(queue.Record) bool) (map[string]queue.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]queue.Record{}
 	for _, j := range jobs {
 		if h := s.history[j]; len(h) > 0 {
 			out[j] = h[0]
+			for _, r := range h {
+				if pass == nil || !pass(r) {
+					out[j] = r
+					break
+				}
+			}
 		}
 	}
 	return out, s.check()
@@ -189,6 +195,12 @@ func newFixture(t *testing.T, tokens string) *fixture {
 				Status: queue.StatusSucceeded, Upstream: []string{"extract@2026-12-05T03:00:00.000Z"}},
 			{Occurrence: "backup@2026-12-05T03:00:00.000Z~alert-late", Job: "backup", Node: "node-a", Attempt: 1, FencingToken: 4,
 				ScheduledAt: due.Add(-23 * time.Hour), StartedAt: start.Add(-23 * time.Hour), EndedAt: end.Add(-23 * time.Hour), Status: queue.StatusSucceeded},
+		}, "every-second": {
+			// The failure alert's run succeeded after the run it is about failed for good.
+			{Occurrence: "every-second@2026-12-06T03:00:00.000Z~alert-failure", Job: "every-second", Node: "node-a", Attempt: 1, FencingToken: 9,
+				ScheduledAt: due, StartedAt: end, EndedAt: end, Status: queue.StatusSucceeded},
+			{Occurrence: "every-second@2026-12-06T03:00:00.000Z", Job: "every-second", Node: "node-a", Attempt: 1, FencingToken: 8,
+				ScheduledAt: due, StartedAt: start, EndedAt: end, Status: queue.StatusFailed, Error: "exit code 1"},
 		}},
 	}
 	var toks []Token
@@ -267,6 +279,16 @@ func TestEndpoints(t *testing.T) {
 			}
 			b := jobs[0].(map[string]any)
 			return b["name"] == "backup" && b["health"] == "failing" && b["timezone"] == "Europe/Berlin" && b["next"] != nil
+		}},
+		// Its failure alert's run succeeding does not make a failing job ok.
+		{"a job whose alert ran last", "GET", "/v1/jobs?match=every", "", 200, func(m map[string]any) bool {
+			jobs, _ := m["jobs"].([]any)
+			if len(jobs) != 1 {
+				return false
+			}
+			j := jobs[0].(map[string]any)
+			last, _ := j["last"].(map[string]any)
+			return j["health"] == "failing" && last["occurrence"] == "every-second@2026-12-06T03:00:00.000Z"
 		}},
 		{"jobs matching", "GET", "/v1/jobs?match=SECOND", "", 200, func(m map[string]any) bool {
 			jobs, _ := m["jobs"].([]any)
@@ -596,7 +618,7 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		path string
 		want []string
 	}{
-		{"/", []string{`href="/jobs/backup"`, `class="mark paused"`, `class="mark new"`, "Europe/Berlin", "1 of 1 nodes alive", "disk replaced"}},
+		{"/", []string{`href="/jobs/backup"`, `class="mark paused"`, `class="mark failing"`, "Europe/Berlin", "1 of 1 nodes alive", "disk replaced"}},
 		{"/jobs/backup", []string{"alert: late", `after <a href="/runs/extract@2026-12-05T03:00:00.000Z">`, `href="/runs/backup@2026-12-05T03:00:00.000Z"`, `<svg class="timeline"`, `<g class="bar failed">`, `<g class="bar retrying">`, "node-a", "node-b",
 			`id="trigger"`, `id="resume"`, "Paused fleet-wide", "exit code 3", "Next fires"}},
 		{"/runs/" + url.PathEscape("backup@2026-12-06T03:00:00.000Z"), []string{"copying\n[attempt 1 ended: retrying]\ndisk full", `id="output"`, "node-b", "data-ended"}},
