@@ -619,7 +619,7 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		want []string
 	}{
 		{"/", []string{`href="/jobs/backup"`, `class="mark paused"`, `class="mark failing"`, "Europe/Berlin", "1 of 1 nodes alive", "disk replaced"}},
-		{"/jobs/backup", []string{"alert: late", `after <a href="/runs/extract@2026-12-05T03:00:00.000Z">`, `href="/runs/backup@2026-12-05T03:00:00.000Z"`, `<svg class="timeline"`, `<g class="bar failed">`, `<g class="bar retrying">`, "node-a", "node-b",
+		{"/jobs/backup", []string{"alert: late", `after <a href="/runs/extract@2026-12-05T03:00:00.000Z">`, `href="/runs/backup@2026-12-05T03:00:00.000Z"`, `<svg class="timeline"`, `<g class="bar failed">`, `<g class="bar retrying">`, `<g class="bar succeeded alert"><title>late alert about backup@2026-12-05T03:00:00.000Z`, "node-a", "node-b",
 			`id="trigger"`, `id="resume"`, "Paused fleet-wide", "exit code 3", "Next fires"}},
 		{"/runs/" + url.PathEscape("backup@2026-12-06T03:00:00.000Z"), []string{"copying\n[attempt 1 ended: retrying]\ndisk full", `id="output"`, "node-b", "data-ended"}},
 		{"/nodes", []string{"node-a", "alive", "abc", "region=eu"}},
