@@ -369,6 +369,7 @@ func TestEndpoints(t *testing.T) {
 		{"backfill in the future", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2999-01-01T00:00:00Z"}`, 400, errorSays("in the future")},
 		{"backfill reversed", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}`, 400, errorSays("is not after")},
 		{"backfill over its limit", "POST", "/v1/jobs/every-second/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:00:00Z", "limit": 10}`, 400, errorSays("more than 10 occurrences")},
+		{"backfill limit over the most", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2026-01-04T00:00:00Z", "limit": 1000000000, "dry_run": true}`, 400, errorSays("want 1 to 10000")},
 		{"backfill dry run", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2026-01-04T00:00:00Z", "dry_run": true}`, 200, func(m map[string]any) bool {
 			occ, _ := m["occurrences"].([]any)
 			return len(occ) == 3 && m["enqueued"] == 0.0
