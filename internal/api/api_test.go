@@ -370,6 +370,7 @@ func TestEndpoints(t *testing.T) {
 		{"backfill reversed", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}`, 400, errorSays("is not after")},
 		{"backfill over its limit", "POST", "/v1/jobs/every-second/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:00:00Z", "limit": 10}`, 400, errorSays("more than 10 occurrences")},
 		{"backfill limit over the most", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2026-01-04T00:00:00Z", "limit": 1000000000, "dry_run": true}`, 400, errorSays("want 1 to 10000")},
+		{"body not an object", "POST", "/v1/jobs/backup/pause", `["x"]`, 400, errorSays("want a JSON object")},
 		{"backfill dry run", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2026-01-04T00:00:00Z", "dry_run": true}`, 200, func(m map[string]any) bool {
 			occ, _ := m["occurrences"].([]any)
 			return len(occ) == 3 && m["enqueued"] == 0.0
@@ -475,6 +476,12 @@ func TestRoles(t *testing.T) {
 		if code, m := f.call(c.method, c.path, c.token, ""); code != c.code {
 			t.Errorf("%s %s with token %q: %d %v, want %d", c.method, c.path, c.token, code, m, c.code)
 		}
+	}
+	if _, m := f.call("GET", "/v1/jobs", "", ""); !errorSays("a bearer token is required")(m) {
+		t.Errorf("no token: %v, want an error saying one is required", m)
+	}
+	if _, m := f.call("GET", "/v1/jobs", "wrong-secret-0123456789", ""); !errorSays("no token of this fleet's")(m) {
+		t.Errorf("an unknown token: %v, want an error saying it is not known", m)
 	}
 	if n := len(f.store.triggers["backup"]); n != 1 {
 		t.Errorf("%d triggers, want the operator's one", n)

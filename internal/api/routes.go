@@ -65,7 +65,13 @@ func (s *Server) need(role Role, h http.HandlerFunc) http.Handler {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		case p.role == RoleNone:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cronfleet"`)
-			writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer TOKEN)")
+			msg := "a bearer token is required (Authorization: Bearer TOKEN)"
+			if r.Header.Get("Authorization") != "" {
+				// Told apart from a missing token, so that a client with a mistyped or
+				// revoked token, or another scheme, knows what to fix.
+				msg = "the Authorization header holds no token of this fleet's (want Authorization: Bearer TOKEN)"
+			}
+			writeError(w, http.StatusUnauthorized, msg)
 		default:
 			writeError(w, http.StatusForbidden, "the token "+strconv.Quote(p.name)+" has the "+p.role.String()+" role; this needs "+role.String())
 		}
@@ -331,6 +337,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		return true
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, "the body is over "+strconv.Itoa(maxBody)+" bytes")
+	case errors.As(err, &te) && te.Field == "":
+		// The body as a whole is of the wrong kind; the Go type would mean nothing to a client.
+		writeError(w, http.StatusBadRequest, "the body is a JSON "+te.Value+": want a JSON object, such as {}")
 	case errors.As(err, &te):
 		writeError(w, http.StatusBadRequest, "field "+strconv.Quote(te.Field)+": want a JSON "+te.Type.String())
 	case errors.As(err, &pe):
