@@ -547,6 +547,18 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 	if res.StatusCode != 403 || len(f.store.triggers) != 0 {
 		t.Errorf("cross-site POST: %d, triggers %v; want 403 and nothing triggered", res.StatusCode, f.store.triggers)
 	}
+	// The API's refusal is JSON, as its other errors are.
+	api, _ := http.NewRequest("POST", f.srv.URL+"/v1/jobs/backup/trigger", nil)
+	api.Header = req.Header.Clone()
+	if res, err = noRedirect.Do(api); err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]string
+	jerr := json.NewDecoder(res.Body).Decode(&body)
+	res.Body.Close()
+	if res.StatusCode != 403 || jerr != nil || !strings.Contains(body["error"], "cross-origin") || len(f.store.triggers) != 0 {
+		t.Errorf("cross-site POST to the API: %d, body %v (%v), triggers %v; want 403 with a JSON error", res.StatusCode, body, jerr, f.store.triggers)
+	}
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	req.Header.Set("Origin", f.srv.URL)
 	if res, err = noRedirect.Do(req); err != nil {
@@ -653,5 +665,16 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		if !strings.HasPrefix(c.path, "/runs/") && !strings.Contains(string(b), `<noscript><meta http-equiv="refresh"`) {
 			t.Errorf("GET %s: no refresh without JavaScript", c.path)
 		}
+	}
+	// An error page is HTML with the pages' headers, under its own status.
+	req, _ := http.NewRequest("GET", f.srv.URL+"/jobs/nope", nil)
+	req.Header.Set("Accept", "text/html")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 || res.Header.Get("Content-Security-Policy") == "" || res.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("GET /jobs/nope: %d, headers %v; want 404 with the pages' headers", res.StatusCode, res.Header)
 	}
 }

@@ -60,6 +60,8 @@ type page struct {
 	// Refresh is how often, in seconds, the page's live part is refreshed; 0 for never.
 	Refresh int
 	Data    any
+	// status is the answer's HTTP status; 0 means 200.
+	status int
 }
 
 func (s *Server) dashboardRoutes(mux *http.ServeMux, read, operate, open func(string, http.HandlerFunc)) {
@@ -98,6 +100,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p p
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if p.status != 0 {
+		w.WriteHeader(p.status)
+	}
 	_, _ = buf.WriteTo(w)
 }
 
@@ -116,8 +121,7 @@ func (s *Server) pageFailed(w http.ResponseWriter, r *http.Request, err error) b
 	default:
 		s.log.Warn("dashboard page failed: Redis did not answer", "path", r.URL.Path, "err", err)
 	}
-	w.WriteHeader(code)
-	s.render(w, r, "jobs", page{Title: "error", Message: err.Error(), Data: jobsData{Failed: true}})
+	s.render(w, r, "jobs", page{Title: "error", Message: err.Error(), Data: jobsData{Failed: true}, status: code})
 	return true
 }
 
@@ -324,8 +328,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	probe := r.Clone(r.Context())
 	probe.Header = http.Header{"Authorization": {"Bearer " + tok}}
 	if s.authenticate(probe).role == RoleNone {
-		w.WriteHeader(http.StatusUnauthorized)
-		s.render(w, r, "login", page{Title: "sign in", Message: "that token is not one of this fleet's", Data: r.PostFormValue("next")})
+		s.render(w, r, "login", page{Title: "sign in", Message: "that token is not one of this fleet's", Data: r.PostFormValue("next"), status: http.StatusUnauthorized})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true, Secure: r.TLS != nil,

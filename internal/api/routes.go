@@ -51,7 +51,16 @@ func (s *Server) routes() http.Handler {
 	s.dashboardRoutes(mux, read, operate, open)
 
 	// Every state-changing request from a browser must come from the dashboard's own pages.
-	return http.NewCrossOriginProtection().Handler(mux)
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		msg := "cross-origin request refused: an action must come from this dashboard's own pages, or from a client that is not a browser"
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			writeError(w, http.StatusForbidden, msg)
+			return
+		}
+		http.Error(w, msg, http.StatusForbidden)
+	}))
+	return cop.Handler(mux)
 }
 
 // need lets through requests whose principal has role at least.
