@@ -446,6 +446,20 @@ func TestRedisDown(t *testing.T) {
 	if code, _ := f.call("GET", "/healthz", "", ""); code != 200 {
 		t.Errorf("healthz with Redis down: %d, want 200: the process is up", code)
 	}
+	// A page says Redis did not answer, as an error, and tries again by itself.
+	req, _ := http.NewRequest("GET", f.srv.URL+"/", nil)
+	req.Header.Set("Accept", "text/html")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`class="message failed"`, "The fleet&#39;s Redis did not answer", "connection refused", `<noscript><meta http-equiv="refresh"`, `data-refresh="5"`} {
+		if res.StatusCode != 503 || !strings.Contains(string(b), want) {
+			t.Errorf("the job list with Redis down: %d, the page lacks %q:\n%s", res.StatusCode, want, b)
+		}
+	}
 }
 
 const (

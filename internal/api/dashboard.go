@@ -60,6 +60,8 @@ type page struct {
 	// Refresh is how often, in seconds, the page's live part is refreshed; 0 for never.
 	Refresh int
 	Data    any
+	// Failed marks Message as an error rather than an outcome.
+	Failed bool
 	// status is the answer's HTTP status; 0 means 200.
 	status int
 }
@@ -111,17 +113,21 @@ func (s *Server) pageFailed(w http.ResponseWriter, r *http.Request, err error) b
 	if err == nil {
 		return false
 	}
-	code := http.StatusServiceUnavailable
+	p := page{Title: "error", Message: err.Error(), Failed: true, Data: jobsData{Failed: true}}
 	var ie *fleet.InputError
 	switch {
 	case errors.As(err, &ie) && ie.NotFound:
-		code = http.StatusNotFound
+		p.status = http.StatusNotFound
 	case errors.As(err, &ie):
-		code = http.StatusBadRequest
+		p.status = http.StatusBadRequest
 	default:
 		s.log.Warn("dashboard page failed: Redis did not answer", "path", r.URL.Path, "err", err)
+		// An outage passes: the page says what failed and tries again by itself, so a
+		// dashboard left open shows the fleet again once Redis answers.
+		p.status, p.Refresh = http.StatusServiceUnavailable, 5
+		p.Message = "The fleet's Redis did not answer (" + err.Error() + "). This page tries again every few seconds."
 	}
-	s.render(w, r, "jobs", page{Title: "error", Message: err.Error(), Data: jobsData{Failed: true}, status: code})
+	s.render(w, r, "jobs", p)
 	return true
 }
 
