@@ -80,13 +80,19 @@ func (s *store) Pauses(_ context.Context, jobs []string) (map[string]queue.Pause
 	return out, s.check()
 }
 
-func (s *store) LastRuns(_ context.Context, jobs []string) (map[string]queue.Record, error) {
+func (s *store) LastRuns(_ context.Context, jobs []string, pass func(queue.Record) bool) (map[string]queue.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]queue.Record{}
 	for _, j := range jobs {
 		if h := s.history[j]; len(h) > 0 {
 			out[j] = h[0]
+			for _, r := range h {
+				if pass == nil || !pass(r) {
+					out[j] = r
+					break
+				}
+			}
 		}
 	}
 	return out, s.check()
@@ -189,6 +195,12 @@ func newFixture(t *testing.T, tokens string) *fixture {
 				Status: queue.StatusSucceeded, Upstream: []string{"extract@2026-12-05T03:00:00.000Z"}},
 			{Occurrence: "backup@2026-12-05T03:00:00.000Z~alert-late", Job: "backup", Node: "node-a", Attempt: 1, FencingToken: 4,
 				ScheduledAt: due.Add(-23 * time.Hour), StartedAt: start.Add(-23 * time.Hour), EndedAt: end.Add(-23 * time.Hour), Status: queue.StatusSucceeded},
+		}, "every-second": {
+			// The failure alert's run succeeded after the run it is about failed for good.
+			{Occurrence: "every-second@2026-12-06T03:00:00.000Z~alert-failure", Job: "every-second", Node: "node-a", Attempt: 1, FencingToken: 9,
+				ScheduledAt: due, StartedAt: end, EndedAt: end, Status: queue.StatusSucceeded},
+			{Occurrence: "every-second@2026-12-06T03:00:00.000Z", Job: "every-second", Node: "node-a", Attempt: 1, FencingToken: 8,
+				ScheduledAt: due, StartedAt: start, EndedAt: end, Status: queue.StatusFailed, Error: "exit code 1"},
 		}},
 	}
 	var toks []Token
@@ -267,6 +279,16 @@ func TestEndpoints(t *testing.T) {
 			}
 			b := jobs[0].(map[string]any)
 			return b["name"] == "backup" && b["health"] == "failing" && b["timezone"] == "Europe/Berlin" && b["next"] != nil
+		}},
+		// Its failure alert's run succeeding does not make a failing job ok.
+		{"a job whose alert ran last", "GET", "/v1/jobs?match=every", "", 200, func(m map[string]any) bool {
+			jobs, _ := m["jobs"].([]any)
+			if len(jobs) != 1 {
+				return false
+			}
+			j := jobs[0].(map[string]any)
+			last, _ := j["last"].(map[string]any)
+			return j["health"] == "failing" && last["occurrence"] == "every-second@2026-12-06T03:00:00.000Z"
 		}},
 		{"jobs matching", "GET", "/v1/jobs?match=SECOND", "", 200, func(m map[string]any) bool {
 			jobs, _ := m["jobs"].([]any)
@@ -347,6 +369,8 @@ func TestEndpoints(t *testing.T) {
 		{"backfill in the future", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2999-01-01T00:00:00Z"}`, 400, errorSays("in the future")},
 		{"backfill reversed", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}`, 400, errorSays("is not after")},
 		{"backfill over its limit", "POST", "/v1/jobs/every-second/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:00:00Z", "limit": 10}`, 400, errorSays("more than 10 occurrences")},
+		{"backfill limit over the most", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2026-01-04T00:00:00Z", "limit": 1000000000, "dry_run": true}`, 400, errorSays("want 1 to 10000")},
+		{"body not an object", "POST", "/v1/jobs/backup/pause", `["x"]`, 400, errorSays("want a JSON object")},
 		{"backfill dry run", "POST", "/v1/jobs/backup/backfill", `{"from": "2026-01-01T00:00:00Z", "to": "2026-01-04T00:00:00Z", "dry_run": true}`, 200, func(m map[string]any) bool {
 			occ, _ := m["occurrences"].([]any)
 			return len(occ) == 3 && m["enqueued"] == 0.0
@@ -422,6 +446,20 @@ func TestRedisDown(t *testing.T) {
 	if code, _ := f.call("GET", "/healthz", "", ""); code != 200 {
 		t.Errorf("healthz with Redis down: %d, want 200: the process is up", code)
 	}
+	// A page says Redis did not answer, as an error, and tries again by itself.
+	req, _ := http.NewRequest("GET", f.srv.URL+"/", nil)
+	req.Header.Set("Accept", "text/html")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`class="message failed"`, "The fleet&#39;s Redis did not answer", "connection refused", `<noscript><meta http-equiv="refresh"`, `data-refresh="5"`} {
+		if res.StatusCode != 503 || !strings.Contains(string(b), want) {
+			t.Errorf("the job list with Redis down: %d, the page lacks %q:\n%s", res.StatusCode, want, b)
+		}
+	}
 }
 
 const (
@@ -452,6 +490,12 @@ func TestRoles(t *testing.T) {
 		if code, m := f.call(c.method, c.path, c.token, ""); code != c.code {
 			t.Errorf("%s %s with token %q: %d %v, want %d", c.method, c.path, c.token, code, m, c.code)
 		}
+	}
+	if _, m := f.call("GET", "/v1/jobs", "", ""); !errorSays("a bearer token is required")(m) {
+		t.Errorf("no token: %v, want an error saying one is required", m)
+	}
+	if _, m := f.call("GET", "/v1/jobs", "wrong-secret-0123456789", ""); !errorSays("no token of this fleet's")(m) {
+		t.Errorf("an unknown token: %v, want an error saying it is not known", m)
 	}
 	if n := len(f.store.triggers["backup"]); n != 1 {
 		t.Errorf("%d triggers, want the operator's one", n)
@@ -516,6 +560,18 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 403 || len(f.store.triggers) != 0 {
 		t.Errorf("cross-site POST: %d, triggers %v; want 403 and nothing triggered", res.StatusCode, f.store.triggers)
+	}
+	// The API's refusal is JSON, as its other errors are.
+	api, _ := http.NewRequest("POST", f.srv.URL+"/v1/jobs/backup/trigger", nil)
+	api.Header = req.Header.Clone()
+	if res, err = noRedirect.Do(api); err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]string
+	jerr := json.NewDecoder(res.Body).Decode(&body)
+	res.Body.Close()
+	if res.StatusCode != 403 || jerr != nil || !strings.Contains(body["error"], "cross-origin") || len(f.store.triggers) != 0 {
+		t.Errorf("cross-site POST to the API: %d, body %v (%v), triggers %v; want 403 with a JSON error", res.StatusCode, body, jerr, f.store.triggers)
 	}
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	req.Header.Set("Origin", f.srv.URL)
@@ -596,8 +652,8 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		path string
 		want []string
 	}{
-		{"/", []string{`href="/jobs/backup"`, `class="mark paused"`, `class="mark new"`, "Europe/Berlin", "1 of 1 nodes alive", "disk replaced"}},
-		{"/jobs/backup", []string{"alert: late", `after <a href="/runs/extract@2026-12-05T03:00:00.000Z">`, `href="/runs/backup@2026-12-05T03:00:00.000Z"`, `<svg class="timeline"`, `<g class="bar failed">`, `<g class="bar retrying">`, "node-a", "node-b",
+		{"/", []string{`href="/jobs/backup"`, `class="mark paused"`, `class="mark failing"`, "Europe/Berlin", "1 of 1 nodes alive", "disk replaced"}},
+		{"/jobs/backup", []string{"alert: late", `after <a href="/runs/extract@2026-12-05T03:00:00.000Z">`, `href="/runs/backup@2026-12-05T03:00:00.000Z"`, `<svg class="timeline"`, `<g class="bar failed">`, `<g class="bar retrying">`, `<g class="bar succeeded alert"><title>late alert about backup@2026-12-05T03:00:00.000Z`, "node-a", "node-b",
 			`id="trigger"`, `id="resume"`, "Paused fleet-wide", "exit code 3", "Next fires"}},
 		{"/runs/" + url.PathEscape("backup@2026-12-06T03:00:00.000Z"), []string{"copying\n[attempt 1 ended: retrying]\ndisk full", `id="output"`, "node-b", "data-ended"}},
 		{"/nodes", []string{"node-a", "alive", "abc", "region=eu"}},
@@ -623,5 +679,16 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		if !strings.HasPrefix(c.path, "/runs/") && !strings.Contains(string(b), `<noscript><meta http-equiv="refresh"`) {
 			t.Errorf("GET %s: no refresh without JavaScript", c.path)
 		}
+	}
+	// An error page is HTML with the pages' headers, under its own status.
+	req, _ := http.NewRequest("GET", f.srv.URL+"/jobs/nope", nil)
+	req.Header.Set("Accept", "text/html")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 || res.Header.Get("Content-Security-Policy") == "" || res.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("GET /jobs/nope: %d, headers %v; want 404 with the pages' headers", res.StatusCode, res.Header)
 	}
 }

@@ -59,6 +59,10 @@ type page struct {
 	// Refresh is how often, in seconds, the page's live part is refreshed; 0 for never.
 	Refresh int
 	Data    any
+	// Failed marks Message as an error rather than an outcome.
+	Failed bool
+	// status is the answer's HTTP status; 0 means 200.
+	status int
 }
 
 func (s *Server) dashboardRoutes(mux *http.ServeMux, read, operate, open func(string, http.HandlerFunc)) {
@@ -97,6 +101,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p p
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if p.status != 0 {
+		w.WriteHeader(p.status)
+	}
 	_, _ = buf.WriteTo(w)
 }
 
@@ -105,18 +112,21 @@ func (s *Server) pageFailed(w http.ResponseWriter, r *http.Request, err error) b
 	if err == nil {
 		return false
 	}
-	code := http.StatusServiceUnavailable
+	p := page{Title: "error", Message: err.Error(), Failed: true, Data: jobsData{Failed: true}}
 	var ie *fleet.InputError
 	switch {
 	case errors.As(err, &ie) && ie.NotFound:
-		code = http.StatusNotFound
+		p.status = http.StatusNotFound
 	case errors.As(err, &ie):
-		code = http.StatusBadRequest
+		p.status = http.StatusBadRequest
 	default:
 		s.log.Warn("dashboard page failed: Redis did not answer", "path", r.URL.Path, "err", err)
+		// An outage passes: the page says what failed and tries again by itself, so a
+		// dashboard left open shows the fleet again once Redis answers.
+		p.status, p.Refresh = http.StatusServiceUnavailable, 5
+		p.Message = "The fleet's Redis did not answer (" + err.Error() + "). This page tries again every few seconds."
 	}
-	w.WriteHeader(code)
-	s.render(w, r, "jobs", page{Title: "error", Message: err.Error(), Data: jobsData{Failed: true}})
+	s.render(w, r, "jobs", p)
 	return true
 }
 
@@ -323,8 +333,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	probe := r.Clone(r.Context())
 	probe.Header = http.Header{"Authorization": {"Bearer " + tok}}
 	if s.authenticate(probe).role == RoleNone {
-		w.WriteHeader(http.StatusUnauthorized)
-		s.render(w, r, "login", page{Title: "sign in", Message: "that token is not one of this fleet's", Data: r.PostFormValue("next")})
+		s.render(w, r, "login", page{Title: "sign in", Message: "that token is not one of this fleet's", Data: r.PostFormValue("next"), status: http.StatusUnauthorized})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true, Secure: r.TLS != nil,

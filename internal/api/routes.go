@@ -51,7 +51,16 @@ func (s *Server) routes() http.Handler {
 	s.dashboardRoutes(mux, read, operate, open)
 
 	// Every state-changing request from a browser must come from the dashboard's own pages.
-	return http.NewCrossOriginProtection().Handler(mux)
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		msg := "cross-origin request refused: an action must come from this dashboard's own pages, or from a client that is not a browser"
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			writeError(w, http.StatusForbidden, msg)
+			return
+		}
+		http.Error(w, msg, http.StatusForbidden)
+	}))
+	return cop.Handler(mux)
 }
 
 // need lets through requests whose principal has role at least.
@@ -65,7 +74,13 @@ func (s *Server) need(role Role, h http.HandlerFunc) http.Handler {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		case p.role == RoleNone:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cronfleet"`)
-			writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer TOKEN)")
+			msg := "a bearer token is required (Authorization: Bearer TOKEN)"
+			if r.Header.Get("Authorization") != "" {
+				// Told apart from a missing token, so that a client with a mistyped or
+				// revoked token, or another scheme, knows what to fix.
+				msg = "the Authorization header holds no token of this fleet's (want Authorization: Bearer TOKEN)"
+			}
+			writeError(w, http.StatusUnauthorized, msg)
 		default:
 			writeError(w, http.StatusForbidden, "the token "+strconv.Quote(p.name)+" has the "+p.role.String()+" role; this needs "+role.String())
 		}
@@ -331,6 +346,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		return true
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, "the body is over "+strconv.Itoa(maxBody)+" bytes")
+	case errors.As(err, &te) && te.Field == "":
+		// The body as a whole is of the wrong kind; the Go type would mean nothing to a client.
+		writeError(w, http.StatusBadRequest, "the body is a JSON "+te.Value+": want a JSON object, such as {}")
 	case errors.As(err, &te):
 		writeError(w, http.StatusBadRequest, "field "+strconv.Quote(te.Field)+": want a JSON "+te.Type.String())
 	case errors.As(err, &pe):

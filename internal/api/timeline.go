@@ -25,9 +25,12 @@ type lane struct {
 }
 
 type bar struct {
-	X, Y, W    float64
-	LateX      float64 // where the due time is: the lateness is drawn from here to X
-	Status     string
+	X, Y, W float64
+	LateX   float64 // where the due time is: the lateness is drawn from here to X
+	Status  string
+	// Alert is the event of an alert's run, drawn apart: its status is the alert's, not
+	// the job's, and it is dated by the occurrence it is about, so it has no lateness stem.
+	Alert      string
 	Title      string
 	Occurrence string
 }
@@ -83,10 +86,15 @@ func newTimeline(runs []fleet.Run, now time.Time) *timeline {
 	}
 	for _, r := range ran {
 		b := bar{X: x(r.StartedAt), Y: float64(laneY[r.Node] + 4), LateX: x(r.ScheduledAt), Status: string(r.Status),
-			Occurrence: r.Occurrence}
+			Occurrence: r.Occurrence, Alert: r.Alert}
 		b.W = max(x(r.EndedAt)-b.X, tlMinBar)
 		b.Title = fmt.Sprintf("%s on %s: %s, ran %s, %s late (attempt %d)", r.Occurrence, r.Node, r.Status,
 			fmtMS(*r.DurationMS), fmtMS(*r.LatenessMS), r.Attempt)
+		if r.Alert != "" {
+			b.LateX = b.X
+			b.Title = fmt.Sprintf("%s alert about %s, on %s: %s, ran %s (attempt %d)", r.Alert, r.Watched, r.Node, r.Status,
+				fmtMS(*r.DurationMS), r.Attempt)
+		}
 		tl.Bars = append(tl.Bars, b)
 	}
 	for i := range 5 {

@@ -107,11 +107,17 @@ type BackfillRequest struct {
 	From time.Time `json:"from"`
 	// To is the range's end (inclusive), not in the future.
 	To time.Time `json:"to"`
-	// Limit refuses a range with more occurrences than this (default 100).
+	// Limit refuses a range with more occurrences than this (default 100, at most
+	// MaxBackfill).
 	Limit int `json:"limit"`
 	// DryRun lists the occurrences and enqueues nothing.
 	DryRun bool `json:"dry_run"`
 }
+
+// MaxBackfill bounds a backfill's limit: the range is expanded in memory and enqueued in
+// one pipelined call, so a limit without bound would let one request exhaust the node's
+// memory or outlast the call's timeout half done. A longer range is backfilled in parts.
+const MaxBackfill = 10_000
 
 // Backfill enqueues, due now, the occurrences that job's schedule had in a past range, for
 // when the job was broken then, and records the action (a dry run is not recorded).
@@ -126,8 +132,8 @@ func (f *Fleet) Backfill(ctx context.Context, job string, r BackfillRequest, by 
 	switch {
 	case r.From.IsZero() || r.To.IsZero():
 		return nil, inputErr("give the range: from and to, RFC 3339 times such as 2026-03-01T00:00:00Z")
-	case r.Limit < 1:
-		return nil, inputErr("limit %d: want at least 1", r.Limit)
+	case r.Limit < 1 || r.Limit > MaxBackfill:
+		return nil, inputErr("limit %d: want 1 to %d; backfill a longer range in parts", r.Limit, MaxBackfill)
 	case !r.To.After(r.From):
 		return nil, inputErr("to %s is not after from %s", r.To.Format(time.RFC3339Nano), r.From.Format(time.RFC3339Nano))
 	case r.To.After(f.cfg.Now()):

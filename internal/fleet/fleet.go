@@ -18,7 +18,7 @@ import (
 type Store interface {
 	Nodes(ctx context.Context) ([]queue.NodeSeen, error)
 	Pauses(ctx context.Context, jobs []string) (map[string]queue.Pause, error)
-	LastRuns(ctx context.Context, jobs []string) (map[string]queue.Record, error)
+	LastRuns(ctx context.Context, jobs []string, pass func(queue.Record) bool) (map[string]queue.Record, error)
 	History(ctx context.Context, job string, n int) ([]queue.Record, error)
 	Pause(ctx context.Context, job string, p queue.Pause) error
 	Resume(ctx context.Context, job string) (bool, error)
@@ -129,7 +129,8 @@ type Job struct {
 	// Next is the job's next fire after now (with its jitter), by the reader's clock, that
 	// no calendar excludes; absent if none.
 	Next *time.Time `json:"next,omitempty"`
-	// Last is the job's latest run record; absent if none.
+	// Last is the job's latest run record, not counting its alerts' runs, which would
+	// otherwise mark a failing job ok once its failure alert succeeded; absent if none.
 	Last *queue.Record `json:"last,omitempty"`
 	// Paused is the job's fleet-wide pause; absent if not paused.
 	Paused *queue.Pause `json:"paused,omitempty"`
@@ -157,6 +158,9 @@ const (
 	// HealthNew: nothing recorded yet.
 	HealthNew Health = "new"
 )
+
+// alertRun reports whether r is the run of an alert rather than of its job.
+func alertRun(r queue.Record) bool { return cron.IsAlert(r.Occurrence) }
 
 func health(last *queue.Record, paused bool) Health {
 	switch {
@@ -306,7 +310,7 @@ func (f *Fleet) jobs(ctx context.Context, jobs []*config.Job) ([]Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	last, err := f.store.LastRuns(ctx, names)
+	last, err := f.store.LastRuns(ctx, names, alertRun)
 	if err != nil {
 		return nil, err
 	}

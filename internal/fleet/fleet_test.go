@@ -115,6 +115,10 @@ func TestBadInputActsOnNothing(t *testing.T) {
 			_, err := f.Backfill(ctx, "hourly", fleet.BackfillRequest{From: now.Add(-5 * time.Hour), To: now, Limit: 3}, ops)
 			return err
 		}, "more than 3 occurrences", false},
+		{"limit over the most", func() error {
+			_, err := f.Backfill(ctx, "hourly", fleet.BackfillRequest{From: now.Add(-5 * time.Hour), To: now, Limit: fleet.MaxBackfill + 1}, ops)
+			return err
+		}, "want 1 to 10000", false},
 		{"too many runs", func() error { _, err := f.History(ctx, "hourly", 5000); return err }, "want 1 to 1000 runs", false},
 		{"not an occurrence", func() error { _, err := f.Occurrence(ctx, "hourly"); return err }, "not an occurrence id", false},
 	} {

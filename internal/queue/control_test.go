@@ -90,21 +90,43 @@ func TestTriggerAddsOnce(t *testing.T) {
 }
 
 // TestLastRuns: the latest record of each job, in one call; a job without one is absent.
+// Records the caller passes over (an alert's runs) give way to the latest one before them,
+// unless every recent record is passed over.
 func TestLastRuns(t *testing.T) {
 	contract(t, func(t *testing.T, b *backend) {
 		q := b.queue(Config{})
-		jobs := []string{"with-runs", "without"}
-		for _, msg := range []string{"first", "second"} {
-			if err := b.rdb.LPush(t.Context(), q.keys(ShardOf(jobs[0])).historyPrefix()+jobs[0], `{"job":"with-runs","message":"`+msg+`"}`).Err(); err != nil {
-				t.Fatal(err)
+		push := func(job string, msgs ...string) {
+			t.Helper()
+			for _, msg := range msgs {
+				if err := b.rdb.LPush(t.Context(), q.keys(ShardOf(job)).historyPrefix()+job, `{"job":"`+job+`","message":"`+msg+`"}`).Err(); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-		got, err := q.LastRuns(t.Context(), jobs)
+		push("with-runs", "first", "second")
+		push("alerted", "run", "alert", "alert")
+		push("only-alerts", "alert", "alert")
+		jobs := []string{"with-runs", "without", "alerted", "only-alerts"}
+		pass := func(r Record) bool { return r.Message == "alert" }
+		got, err := q.LastRuns(t.Context(), jobs, pass)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(map[string]Record{"with-runs": {Job: "with-runs", Message: "second"}}, got); diff != "" {
+		want := map[string]Record{
+			"with-runs":   {Job: "with-runs", Message: "second"},
+			"alerted":     {Job: "alerted", Message: "run"},
+			"only-alerts": {Job: "only-alerts", Message: "alert"},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("LastRuns (-want +got):\n%s", diff)
+		}
+		got, err = q.LastRuns(t.Context(), jobs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want["alerted"] = Record{Job: "alerted", Message: "alert"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("LastRuns without pass (-want +got):\n%s", diff)
 		}
 	})
 }

@@ -16,7 +16,9 @@
     if (!busy()) {
       try {
         const res = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
-        if (res.ok && res.headers.get("Content-Type").startsWith("text/html")) {
+        // An error page is shown too: it says what failed (Redis down, the job removed)
+        // instead of leaving the last good page in place as if it were current.
+        if ((res.headers.get("Content-Type") || "").startsWith("text/html")) {
           const doc = new DOMParser().parseFromString(await res.text(), "text/html");
           const fresh = doc.getElementById("live");
           const live = document.getElementById("live");
