@@ -164,6 +164,7 @@ func TestStatusCommand(t *testing.T) {
 			Alive      bool   `json:"alive"`
 			JobSetHash string `json:"job_set_hash"`
 			Jobs       int    `json:"jobs"`
+			Drifted    bool   `json:"drifted"`
 		} `json:"nodes"`
 		Drift bool `json:"drift"`
 		Jobs  []struct {
@@ -210,7 +211,13 @@ func TestStatusCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Stop(10 * time.Second) })
-	testwait.For(t, 20*time.Second, "drift to be reported", func() bool { return read().Drift })
+	testwait.For(t, 20*time.Second, "drift to be reported", func() bool { st = read(); return st.Drift && len(st.Nodes) == 3 })
+	// The node to redeploy is the one whose job set most live nodes do not run.
+	for _, n := range st.Nodes {
+		if n.Drifted != (n.Name == "node-c") {
+			t.Errorf("node %s marked drifted: %v, want only node-c", n.Name, n.Drifted)
+		}
+	}
 	testwait.For(t, 20*time.Second, "node-a to log the node that differs", func() bool {
 		return strings.Contains(f.nodes["node-a"].Log(), "nodes run a different job set") && strings.Contains(f.nodes["node-a"].Log(), "nodes=node-c")
 	})

@@ -63,14 +63,18 @@ func writeStatus(w io.Writer, st *fleet.Status) {
 		// The built-in label is the name, in the first column already.
 		labels := maps.Clone(n.Labels)
 		delete(labels, config.NodeLabel)
-		fmt.Fprintf(tw, "%s\t%s\t%s ago\t%s\t%d\t%s\t%s\n", n.Name, alive, n.Age.Round(100*time.Millisecond), n.Version, n.Jobs, shortHash(n.JobSetHash), cmp.Or(labelText(labels), "-"))
+		set := shortHash(n.JobSetHash)
+		if n.Drifted {
+			set += " (differs)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s ago\t%s\t%d\t%s\t%s\n", n.Name, alive, n.Age.Round(100*time.Millisecond), n.Version, n.Jobs, set, cmp.Or(labelText(labels), "-"))
 	}
 	_ = tw.Flush()
 	if len(st.Nodes) == 0 {
 		fmt.Fprintln(w, "(no node has announced itself)")
 	}
 	if st.Drift {
-		fmt.Fprintln(w, "DRIFT: the live nodes run different job sets (see JOB SET)")
+		fmt.Fprintln(w, "DRIFT: the live nodes run different job sets (see JOB SET: \"differs\" marks a node not running the set most live nodes run)")
 	}
 	if len(st.Backlog) > 0 {
 		// Highest priority first: the order in which the fleet claims them.

@@ -119,6 +119,10 @@ type Node struct {
 	queue.NodeSeen
 	// Alive is whether Redis heard from the node within queue.NodeTTL.
 	Alive bool `json:"alive"`
+	// Drifted marks a live node whose job set is not the one most live nodes run, so an
+	// operator told of drift sees which node to redeploy; when no job set has a majority
+	// of the live nodes, every live node is marked, since none is the reference.
+	Drifted bool `json:"drifted,omitempty"`
 }
 
 // Job is one job as the fleet sees it.
@@ -187,16 +191,24 @@ func (f *Fleet) Nodes(ctx context.Context) ([]Node, bool, error) {
 		return nil, false, err
 	}
 	nodes := []Node{}
-	hashes := map[string]bool{}
+	hashes := map[string]int{}
+	live := 0
 	for _, n := range seen {
 		alive := n.Age <= queue.NodeTTL
 		nodes = append(nodes, Node{NodeSeen: n, Alive: alive})
 		if alive {
-			hashes[n.JobSetHash] = true
+			hashes[n.JobSetHash]++
+			live++
+		}
+	}
+	drift := len(hashes) > 1
+	if drift {
+		for i := range nodes {
+			nodes[i].Drifted = nodes[i].Alive && 2*hashes[nodes[i].JobSetHash] <= live
 		}
 	}
 	slices.SortFunc(nodes, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
-	return nodes, len(hashes) > 1, nil
+	return nodes, drift, nil
 }
 
 // Status returns the fleet's nodes and every job of the job set with its next fire, last
