@@ -74,11 +74,15 @@ func measure(ctx context.Context, o options, logger *slog.Logger) (*summary, err
 
 	var nodes []*fleettest.Node
 	defer func() { stopNodes(nodes, logger) }() // on an early return; a no-op after the stop below
+	args := []string{"-log-level", o.NodeLog}
+	if o.Concurrency > 0 {
+		args = append(args, "-concurrency", strconv.Itoa(o.Concurrency))
+	}
 	for i := range o.Nodes {
 		name := fmt.Sprintf("node-%d", i+1)
 		n, err := fleettest.StartNode(fleettest.NodeConfig{
 			Bin: bin, Name: name, Configs: []string{conf}, RedisURL: srv.URL(),
-			LogPath: filepath.Join(dir, name+".log"), Args: []string{"-log-level", o.NodeLog},
+			LogPath: filepath.Join(dir, name+".log"), Args: args,
 		})
 		if err != nil {
 			return nil, err

@@ -103,6 +103,7 @@ type options struct {
 	Duration    time.Duration
 	RedisServer string
 	NodeLog     string
+	Concurrency int
 	Out         string
 	Keep        bool
 }
@@ -117,6 +118,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Duration, "duration", 20*time.Second, "measured window (whole seconds)")
 	fs.StringVar(&o.RedisServer, "redis-server", "", "redis-server binary (default: from PATH)")
 	fs.StringVar(&o.NodeLog, "node-log-level", "info", "the nodes' -log-level; below info their Redis counters are not logged")
+	fs.IntVar(&o.Concurrency, "concurrency", 0, "the nodes' -concurrency, their capacity (default: the runner's default)")
 	fs.StringVar(&o.Out, "out", "", "also write the summary as JSON to this file")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (job file, node logs)")
 	if err := fs.Parse(args); err != nil {
