@@ -144,7 +144,7 @@ func FuzzEpoch(f *testing.F) {
 	f.Add("a -1 -1 -1 b -1", "a\t9223372036854775807 1 2 b 3")
 	f.Add("", " x 1 2 3 y 4 ")
 	f.Fuzz(func(t *testing.T, first, second string) {
-		g := newGuard(false, time.Minute)
+		g := newGuard(false, time.Minute, "")
 		const shard = 3
 		e1, now1, err := g.observe(shard, first)
 		if err != nil {

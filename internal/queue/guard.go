@@ -51,6 +51,10 @@ const (
 type guard struct {
 	off  bool
 	hold time.Duration
+	// node names this node to the scripts, which keep each node's own count of its calls
+	// apart (lua/lib.lua): a lost write shows in it even after other nodes' calls brought the
+	// shard's count back up. Empty for callers that are not nodes (the fleet commands).
+	node string
 
 	mu     sync.Mutex
 	epochs [Shards]epochView
@@ -78,8 +82,8 @@ type completion struct {
 	epoch   epochView // the shard's epoch in the reply that accepted it
 }
 
-func newGuard(off bool, hold time.Duration) *guard {
-	return &guard{off: off, hold: hold, lost: map[int]Loss{}, wake: make(chan struct{}, 1)}
+func newGuard(off bool, hold time.Duration, node string) *guard {
+	return &guard{off: off, hold: hold, node: node, lost: map[int]Loss{}, wake: make(chan struct{}, 1)}
 }
 
 // known is the epoch of shard as this node knows it, for the scripts.
@@ -90,10 +94,15 @@ func (g *guard) known(shard int) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e := g.epochs[shard]
-	if e.id == "" {
+	switch {
+	case g.node == "" && e.id == "":
 		return ""
+	case g.node == "":
+		return e.id + " " + strconv.FormatInt(e.seq, 10)
+	case e.id == "":
+		return "- 0 " + g.node
 	}
-	return e.id + " " + strconv.FormatInt(e.seq, 10)
+	return e.id + " " + strconv.FormatInt(e.seq, 10) + " " + g.node
 }
 
 // observe takes in the epoch "ID SEQ FROM NOW PREVID PREVSEQ" a script of shard answered,

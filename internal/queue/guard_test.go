@@ -240,6 +240,72 @@ func TestGuardAfterRedisWentBack(t *testing.T) {
 	}
 }
 
+// TestGuardAfterOneLostCallOthersCaughtUp: a failover to a replica that missed exactly one
+// call, node c's completion, after which another node calls first and brings the shard's
+// count of calls back to what c was answered. The shard's count alone shows nothing amiss
+// then; c's own count does, so c learns of the loss, writes its completion back, and the
+// occurrence does not run again once c's lease has expired. Real Redis only: the failover
+// is a DUMP of every key before the lost call and a RESTORE after it.
+func TestGuardAfterOneLostCallOthersCaughtUp(t *testing.T) {
+	b := newRedis(t)
+	ctx := t.Context()
+	qa, qc := b.queue(Config{Node: "a"}), b.queue(Config{Node: "c"})
+	const job = "lost-one"
+	shard := ShardOf(job)
+	due := b.now(t).Add(b.lease / 10)
+	mustExpand(t, qa, expansion(job, due))
+	occ := occID(job, due)
+	b.mustClaim(t, qa, shard, 10) // a knows the epoch (nothing is due yet)
+	cl, _, _ := b.claimDue(t, qc, occ, due)
+
+	type dumped struct {
+		key, value string
+		ttl        time.Duration
+	}
+	keys, err := b.rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replica []dumped
+	for _, k := range keys {
+		v, err1 := b.rdb.Dump(ctx, k).Result()
+		ttl, err2 := b.rdb.PTTL(ctx, k).Result()
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		replica = append(replica, dumped{k, v, max(ttl, 0)})
+	}
+	if ok := mustComplete(t, qc, Completion{Claim: cl}); !ok[0] {
+		t.Fatal("completion refused")
+	}
+	// The failover: the promoted replica holds everything but c's completion.
+	if err := b.rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range replica {
+		if err := b.rdb.Restore(ctx, d.key, d.ttl, d.value).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.mustClaim(t, qa, shard, 10); len(got.Claims) != 0 { // a calls first
+		t.Fatalf("a claimed %v from a shard whose only occurrence c holds", got.Claims)
+	}
+	b.mustClaim(t, qc, shard, 10)
+	losses, err := qc.Recover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(losses) != 1 || losses[0].Shard != shard {
+		t.Fatalf("c learned of losses %+v, want one, of shard %d", losses, shard)
+	}
+	b.clockTo(t, b.now(t).Add(b.lease+100*time.Millisecond)) // past c's lease and the hold
+	for _, q := range []*Queue{qa, qc} {
+		if got := b.mustClaim(t, q, shard, 10); len(got.Claims) != 0 {
+			t.Errorf("%s, which c finished before the failover, was claimed again: %+v", occ, got.Claims)
+		}
+	}
+}
+
 // TestSettleAfterAnOutage: a shard that went without any call for longer than SettleAfter
 // was unreachable; a lease that expired meanwhile, with no claim since, still counts as held
 // for a while (as long as the gap, at least two seconds, at most a lease), so its holder can

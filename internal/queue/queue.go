@@ -42,7 +42,8 @@ type Config struct {
 	// HistoryLimit is how many run records are kept per job (default 100).
 	HistoryLimit int
 	// Node names this node in the history records the claim script writes for occurrences
-	// it decided not to run.
+	// it decided not to run, and to the lost-state guard, which counts each node's calls
+	// apart. Nodes of a fleet have distinct names.
 	Node string
 	// Away is how long a shard may go without any call before what fell due meanwhile counts
 	// as missed while no node was claiming (see Catchup). Nodes ask every shard of their
@@ -144,7 +145,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 		announceScript: redis.NewScript(announceSrc),
 		// Claim request ids only need to be unique among calls alive at the same time.
 		reqBase: strconv.FormatUint(rand.Uint64(), 36),
-		guard:   newGuard(cfg.DisableGuard, cfg.Lease),
+		guard:   newGuard(cfg.DisableGuard, cfg.Lease, cfg.Node),
 	}
 }
 

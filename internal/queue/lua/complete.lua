@@ -123,7 +123,8 @@ for i = 10, #ARGV, 9 do
   if not ok and (redo or not v) then
     local tk = redis.call('HGET', KEYS[8], occ)
     if redo then
-      ok = older(v, token) and (not tk or tonumber(tk) <= tonumber(token))
+      -- The lock may still be this claim's own, when the state lost only what came after it.
+      ok = (v == token or older(v, token)) and (not tk or tonumber(tk) <= tonumber(token))
     else
       ok = tk == token or (recovering and not tk)
     end

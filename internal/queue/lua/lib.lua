@@ -46,16 +46,23 @@ end
 -- guard checks that Redis still holds the shard's state as the caller last saw it, and
 -- counts this call. The shard's epoch (key: a hash) has an id, fixed when the epoch began,
 -- and seq, which every guarded call bumps; the caller knows the id and the highest seq it
--- was answered ("ID SEQ", or "" when it knows nothing: a new node, or the guard is off).
--- Redis lost state when the epoch vanished while the caller knew one (a restart without
--- persistence, FLUSHALL, a new empty server) or when its seq is below the caller's (a
--- restore of an older snapshot, a failover to a replica that missed writes). The call that
--- finds so begins a new epoch, remembering since when (lost), until when claims are held
--- (hold: every lease granted before the loss has expired or been taken back by its holder
--- by then) and what state it found (from: the time of its last guarded write, 0 when nothing
--- was left; previd and prevseq: its epoch, "-" and 0 when nothing was left), so that nodes
--- can tell exactly which of their writes it holds. The other nodes learn of the loss from
--- the new id.
+-- was answered, and names itself ("ID SEQ NODE"; "- 0 NODE" when it knows nothing yet, a new
+-- node; "" when the guard is off; a caller of an earlier version sends "ID SEQ" alone). Each
+-- named caller's seq is kept apart too (field n:NODE): only its own calls write it, so it is
+-- never below what the caller was answered unless Redis lost the caller's writes. The seq
+-- alone cannot show that: after a failover to a replica that missed one call, another node's
+-- call bumps the seq back to where it was, and the caller that made the lost call would
+-- find nothing amiss. Redis lost state when the epoch vanished while the caller knew one (a
+-- restart without persistence, FLUSHALL, a new empty server), or when the seq or the
+-- caller's own seq is below what the caller was answered (a restore of an older snapshot, a
+-- failover to a replica that missed writes). The call that finds so begins a new epoch,
+-- remembering since when (lost), until when claims are held (hold: every lease granted
+-- before the loss has expired or been taken back by its holder by then) and what state it
+-- found (from: the time of its last guarded write, 0 when nothing was left; previd and
+-- prevseq: its epoch, "-" and 0 when nothing was left; p:NODE: each caller's own seq in it),
+-- so that nodes can tell exactly which of their writes it holds: a named caller is answered
+-- its own p:NODE as prevseq (0 when the state held none of its writes). The other nodes
+-- learn of the loss from the new id.
 -- A gap without any guarded call longer than settleAfter means the shard was unreachable
 -- (Redis restarted or failed over; nodes call each shard of their jobs every second): the
 -- holders of leases that expired meanwhile could not renew them or report their runs, so
@@ -73,11 +80,16 @@ local settleMin = 2000
 local function guard(key, known, now, params)
   local holdFor, settleAfter, away = string.match(params, '^(%d+) (%d+) (%d+)$')
   holdFor, settleAfter, away = tonumber(holdFor), tonumber(settleAfter), tonumber(away)
-  local e = redis.call('HMGET', key, 'id', 'seq', 'at', 'lost', 'hold', 'from', 'previd', 'prevseq', 'settle', 'afrom', 'ato')
-  local kid, kseq = string.match(known, '^(%S+) (%d+)$')
+  local kid, kseq, knode = string.match(known, '^(%S+) (%d+) ?(.*)$')
+  if kid == '-' then kid = nil end
+  -- A caller that does not name itself asks for fields "n:" and "p:", which never exist.
+  local own = 'n:' .. (knode or '')
+  local e = redis.call('HMGET', key, 'id', 'seq', 'at', 'lost', 'hold', 'from', 'previd', 'prevseq', 'settle', 'afrom', 'ato',
+    own, 'p:' .. (knode or ''))
+  local named = knode ~= nil and knode ~= ''
   local lost
   if e[1] then
-    lost = kid == e[1] and tonumber(e[2]) < tonumber(kseq)
+    lost = kid == e[1] and (tonumber(e[2]) < tonumber(kseq) or (named and tonumber(e[12] or '0') < tonumber(kseq)))
   else
     lost = kid ~= nil
   end
@@ -86,28 +98,46 @@ local function guard(key, known, now, params)
     ep = {id = e[1], seq = tonumber(e[2]) + 1, lost = tonumber(e[4] or '0'),
       hold = tonumber(e[5] or '0'), from = tonumber(e[6] or '0'), previd = e[7] or '-', prevseq = tonumber(e[8] or '0'),
       settle = tonumber(e[9] or '0'), afrom = tonumber(e[10] or '0'), ato = tonumber(e[11] or '0')}
+    if named and ep.previd ~= '-' then ep.prevseq = tonumber(e[13] or '0') end
     local at = tonumber(e[3] or now)
     local gap = now - at
+    local set = {'seq', ep.seq, 'at', now}
     if gap > settleAfter or gap > away then
       if gap > settleAfter then ep.settle = now + math.min(math.max(gap, settleMin), holdFor) end
       if gap > away then ep.afrom, ep.ato = at, now end
-      redis.call('HSET', key, 'seq', ep.seq, 'at', now, 'settle', ep.settle, 'afrom', ep.afrom, 'ato', ep.ato)
-    else
-      redis.call('HSET', key, 'seq', ep.seq, 'at', now)
+      for _, v in ipairs({'settle', ep.settle, 'afrom', ep.afrom, 'ato', ep.ato}) do set[#set + 1] = v end
     end
+    if named then set[#set + 1], set[#set + 2] = own, ep.seq end
+    redis.call('HSET', key, unpack(set))
   else
     local t = redis.call('TIME')
     ep = {id = t[1] .. string.format('%06d', tonumber(t[2])), seq = 1, lost = 0, hold = 0, from = 0,
       previd = '-', prevseq = 0, settle = 0, afrom = 0, ato = 0}
+    local prev = {}
     if lost then
       ep.lost, ep.hold = now, now + holdFor
       if e[1] then
         ep.from, ep.previd, ep.prevseq = tonumber(e[3] or '0'), e[1], tonumber(e[2])
+        -- Each caller's own seq in the state found, for it to tell which of its writes it holds.
+        local all = redis.call('HGETALL', key)
+        for i = 1, #all, 2 do
+          if string.sub(all[i], 1, 2) == 'n:' and #all[i] > 2 then
+            prev[#prev + 1] = 'p:' .. string.sub(all[i], 3)
+            prev[#prev + 1] = all[i + 1]
+          end
+        end
       end
     end
+    if named then prev[#prev + 1], prev[#prev + 2] = own, 1 end
     redis.call('DEL', key)
     redis.call('HSET', key, 'id', ep.id, 'seq', 1, 'at', now, 'lost', ep.lost, 'hold', ep.hold,
-      'from', ep.from, 'previd', ep.previd, 'prevseq', ep.prevseq)
+      'from', ep.from, 'previd', ep.previd, 'prevseq', ep.prevseq, unpack(prev))
+    if named and ep.previd ~= '-' then
+      ep.prevseq = 0
+      for i = 1, #prev, 2 do
+        if prev[i] == 'p:' .. knode then ep.prevseq = tonumber(prev[i + 1]) end
+      end
+    end
   end
   ep.reply = ep.id .. ' ' .. ep.seq .. ' ' .. string.format('%d', ep.from) .. ' ' .. string.format('%d', now) ..
     ' ' .. ep.previd .. ' ' .. ep.prevseq
