@@ -38,8 +38,10 @@
 //	                    for each upstream that ended, "!" once decided; expires (JoinTTL)
 //	out:OCC       strm  the occurrence's output lines, every attempt's, with an end marker per
 //	                    attempt; capped (OutputLines), expiring OutputRetention after an end
-//	epoch         hash  id, seq, at, lost, hold, from, previd, prevseq: the lost-state guard
-//	                    (guard.go); settle, afrom, ato: the last gap without calls (lua/lib.lua)
+//	epoch         hash  id, seq, at, lost, hold, from, previd, prevseq, and per node n:NODE
+//	                    (its last call's seq) and p:NODE (its seq in the state a loss found):
+//	                    the lost-state guard (guard.go); settle, afrom, ato: the last gap
+//	                    without calls (lua/lib.lua)
 //	fan           hash  of the occurrences replaced by their parts whose parts have not all
 //	                    ended: OCC → the join's state (JSON), "OCC\tI" → how part I ended,
 //	                    "OCC\t#" → parts ended; and PART → its pinned node (broadcast)
