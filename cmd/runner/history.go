@@ -8,7 +8,6 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/cronfleet/cronfleet/internal/fleet"
 )
@@ -68,7 +67,7 @@ func writeHistoryTable(w io.Writer, recs []fleet.Run) {
 		}
 		late, dur := "-", "-"
 		if r.LatenessMS != nil {
-			late, dur = round(r.StartedAt.Sub(r.ScheduledAt)), round(r.EndedAt.Sub(r.StartedAt))
+			late, dur = fleet.FormatDuration(r.StartedAt.Sub(r.ScheduledAt)), fleet.FormatDuration(r.EndedAt.Sub(r.StartedAt))
 		}
 		at := r.ScheduledAt.UTC().Format("2006-01-02 15:04:05.000")
 		if r.Part != nil {
@@ -81,17 +80,6 @@ func writeHistoryTable(w io.Writer, recs []fleet.Run) {
 	if len(recs) == 0 {
 		fmt.Fprintln(w, "(no runs recorded)")
 	}
-}
-
-// round shows a duration at a precision a person reads.
-func round(d time.Duration) string {
-	switch {
-	case d < time.Millisecond && d > -time.Millisecond:
-		return d.Round(time.Microsecond).String()
-	case d < time.Second && d > -time.Second:
-		return d.Round(100 * time.Microsecond).String()
-	}
-	return d.Round(time.Millisecond).String()
 }
 
 func lastLine(s string) string {

@@ -120,14 +120,7 @@ func maxTime(a, b time.Time) time.Time {
 
 // fmtMS shows milliseconds at a precision a person reads.
 func fmtMS(ms float64) string {
-	d := time.Duration(ms * float64(time.Millisecond))
-	switch {
-	case d < time.Millisecond && d > -time.Millisecond:
-		return d.Round(time.Microsecond).String()
-	case d < time.Second && d > -time.Second:
-		return d.Round(100 * time.Microsecond).String()
-	}
-	return d.Round(time.Millisecond).String()
+	return fleet.FormatDuration(time.Duration(ms * float64(time.Millisecond)))
 }
 
 var funcs = template.FuncMap{

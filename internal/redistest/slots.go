@@ -77,12 +77,7 @@ func (c *Cluster) Masters(t testing.TB) []int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	var roles []int
-	err := poll(ctx, 20*time.Millisecond, func(ctx context.Context) error {
-		var err error
-		roles, err = c.roles(ctx)
-		return err
-	})
+	roles, err := c.pollRoles(ctx)
 	if err != nil {
 		t.Fatalf("redistest: masters of the cluster: %v", err)
 	}
@@ -207,12 +202,7 @@ func (c *Cluster) MigrateSlot(t testing.TB, slot int, to int) {
 }
 
 func (c *Cluster) migrate(ctx context.Context, slot, from, to int) error {
-	var roles []int
-	err := poll(ctx, 20*time.Millisecond, func(ctx context.Context) error {
-		var err error
-		roles, err = c.roles(ctx)
-		return err
-	})
+	roles, err := c.pollRoles(ctx)
 	if err != nil {
 		return fmt.Errorf("roles: %w", err)
 	}
@@ -298,4 +288,16 @@ func crc16(s string) uint16 {
 		}
 	}
 	return crc
+}
+
+// pollRoles asks for roles until the nodes agree on them or ctx ends, since a failover or
+// a migration takes a moment to reach every node.
+func (c *Cluster) pollRoles(ctx context.Context) ([]int, error) {
+	var roles []int
+	err := poll(ctx, 20*time.Millisecond, func(ctx context.Context) error {
+		var err error
+		roles, err = c.roles(ctx)
+		return err
+	})
+	return roles, err
 }
