@@ -70,7 +70,8 @@ func TestFanOutJoin(t *testing.T) {
 		occ := occID(job, d[0])
 		cl, _, _ := b.claimDue(t, q, occ, d[0])
 		ok := []Dependent{{Job: down, Occurrence: depID(down, occ), ScheduledAt: d[0], Needed: 1, Met: true}}
-		f := FanOut{Claim: cl, Parts: 3, Node: "a", ScheduledAt: d[0], Alert: occ + "~alert-failure", Succeeded: ok}
+		// The parts fall due after their parent, as the engine has them (an idle poll later).
+		f := FanOut{Claim: cl, Parts: 3, Node: "a", Due: d[0].Add(b.lease / 8), ScheduledAt: d[0], Alert: occ + "~alert-failure", Succeeded: ok}
 		stale := f
 		stale.Claim.Token--
 		if err := q.FanOut(t.Context(), stale); !errors.Is(err, ErrNotFannedOut) {
@@ -95,6 +96,7 @@ func TestFanOutJoin(t *testing.T) {
 			t.Fatal("the fanned-out parent's own completion was accepted")
 		}
 
+		b.clockTo(t, f.Due)
 		claims := b.claimParts(t, q, shard, parts...)
 		done := func(c Claim, s Status) Completion {
 			return Completion{Claim: c, Record: &Record{Occurrence: c.Occurrence, Job: job, Attempt: c.Attempt, Status: s}}
@@ -137,6 +139,11 @@ func TestFanOutJoin(t *testing.T) {
 		if len(recs) != 1 || recs[0].Status != StatusSucceeded || recs[0].FencingToken != cl.Token || recs[0].Attempt != cl.Attempt ||
 			recs[0].Node != "a" || !recs[0].ScheduledAt.Equal(d[0]) || b.history(t, q, job)[0].Occurrence != occ {
 			t.Fatalf("parent records %+v, want one succeeded with the parent's claim, newest", recs)
+		}
+		// The parent starts when its parts fall due, not when it was fanned out: claimed
+		// ahead of its due time, it would otherwise show a negative lateness.
+		if want := f.Due.Truncate(time.Millisecond); !recs[0].StartedAt.Equal(want) {
+			t.Errorf("parent started at %v, want when its parts fell due, %v", recs[0].StartedAt, want)
 		}
 		if box := b.outbox(t, q, job); len(box) != 1 || box[occ+"\t"+down] == "" {
 			t.Fatalf("outbox %v, want the parent's dependent", box)

@@ -25,7 +25,9 @@ if v == 'fan:' .. token or v == 'done:' .. token then return 1 end
 if v ~= token then return 0 end
 local n = tonumber(ARGV[7])
 local state = cjson.decode(ARGV[6])
-state.started = iso(now)
+-- The parent starts when its parts can: claimed ahead of its due time, it would otherwise
+-- be recorded as started before it was due.
+state.started = iso(math.max(now, due))
 redis.call('ZREM', KEYS[1], parent)
 redis.call('HSET', KEYS[2], parent, cjson.encode(state))
 for i = 0, n - 1 do
