@@ -157,3 +157,39 @@ func TestNextFiresFollowJitterAndZone(t *testing.T) {
 		}
 	}
 }
+
+// TestDriftMarksTheOddNodes: while the live nodes run different job sets, the nodes whose
+// set most live nodes do not run are marked; without a majority, every live node is.
+func TestDriftMarksTheOddNodes(t *testing.T) {
+	f, q := newFleet(t, time.Now())
+	marked := func() (map[string]bool, bool) {
+		t.Helper()
+		nodes, drift, err := f.Nodes(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, n := range nodes {
+			got[n.Name] = n.Drifted
+		}
+		return got, drift
+	}
+	for _, step := range []struct {
+		node, set string
+		want      map[string]bool
+		drift     bool
+	}{
+		{"a", "one", map[string]bool{"a": false}, false},
+		{"b", "one", map[string]bool{"a": false, "b": false}, false},
+		{"c", "two", map[string]bool{"a": false, "b": false, "c": true}, true},
+		{"d", "two", map[string]bool{"a": true, "b": true, "c": true, "d": true}, true},
+	} {
+		if err := q.Announce(t.Context(), queue.Node{Name: step.node, JobSetHash: step.set}); err != nil {
+			t.Fatal(err)
+		}
+		got, drift := marked()
+		if diff := cmp.Diff(step.want, got); diff != "" || drift != step.drift {
+			t.Errorf("after %s announced set %s: drift %v, want %v; drifted (-want +got):\n%s", step.node, step.set, drift, step.drift, diff)
+		}
+	}
+}
