@@ -236,6 +236,18 @@ local function pushHistory(hk, rec, hlen)
   return true
 end
 
+-- keepTables gives each hash in keys a field that names no job and no occurrence (the empty
+-- name), whose value is longer than Redis keeps in a hash's compact encoding (the server's
+-- hash-max-listpack-value). The hashes of claimed occurrences fill with each burst and empty
+-- after it; empty, Redis deletes them, and each burst rebuilt them in the compact encoding,
+-- where every lookup scans the hash from end to end. With the field they are hash tables from
+-- the first claim on, and stay so. Nothing reads these hashes whole, so the field is never
+-- taken for an entry.
+local KEEP_TABLE = 'kept so that this hash never empties and stays a hash table: see internal/queue/keys.go'
+local function keepTables(keys)
+  for _, k in ipairs(keys) do redis.call('HSETNX', k, '', KEEP_TABLE) end
+end
+
 -- forget takes an occurrence that is over (finished, or decided not to run) off the agenda
 -- and out of the hashes that hold something of it (attempts, tokens, cancel, next, late).
 local function forget(agenda, hashes, occ)
