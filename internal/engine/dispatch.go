@@ -103,9 +103,25 @@ const maxShareRounds = 4
 // holds up Redis while it runs, and a shard that gave a full batch is asked again at once.
 const maxClaimBatch = 64
 
+// A shard's claim call costs Redis a good deal whatever it takes (the script's set-up, its
+// guard and policy reads, its reply), so a node whose slots are nearly all taken claims in
+// batches instead of one call per slot freed: with fewer than claimFloor slots free it waits
+// up to claimGather for more runs to end, and it asks each shard for at least
+// minClaimShare occurrences, some shards at a time, in turn, when it has too few free slots
+// for all of them. A node with room to spare claims at once from every due shard, as before.
+const (
+	claimGather   = 5 * time.Millisecond
+	minClaimShare = 16
+)
+
+// claimFloor is how many free slots make a batch worth a claim without waiting.
+func (e *Engine) claimFloor() int { return max(1, min(maxClaimBatch, cap(e.slots)/8)) }
+
 // dispatcher claims due occurrences and starts their runs until ctx is done.
 func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
-	var lastPoll time.Time // long ago: ask every shard at start, they may hold due occurrences
+	var lastPoll time.Time  // long ago: ask every shard at start, they may hold due occurrences
+	var gathering time.Time // since when too few slots were free to claim a batch
+	turn := 0               // the shard to ask first when only some are asked (see claimGather)
 	bo := newBackoff()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -117,10 +133,21 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			due = shards
 		}
 		free := cap(e.slots) - len(e.slots)
-		if len(due) > 0 && free > 0 {
+		gather := time.Duration(0) // how much longer to wait for slots before claiming
+		if len(due) > 0 && free > 0 && free < e.claimFloor() && !poll {
+			if gathering.IsZero() {
+				gathering = time.Now()
+			}
+			gather = claimGather - time.Since(gathering)
+		} else {
+			gathering = time.Time{}
+		}
+		if len(due) > 0 && free > 0 && gather <= 0 {
 			if poll {
 				lastPoll = time.Now()
 			}
+			// A poll asks every shard: each must hear from the node (see queue.Config.Away).
+			due, turn = inTurn(due, free, turn, poll || len(e.jobs.Load().prios) > 0)
 			claimed, sent, err := e.claim(ctx, due, free)
 			if err != nil {
 				if !e.retry(ctx, "claim", err, bo) {
@@ -156,6 +183,9 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 		if !next.IsZero() && free > 0 {
 			wait = min(wait, e.clock.until(next)-e.cfg.ClaimAhead)
 		}
+		if gather > 0 {
+			wait = min(wait, gather) // a run that ends meanwhile wakes it sooner
+		}
 		timer.Reset(max(wait, 0))
 		select {
 		case <-ctx.Done():
@@ -165,6 +195,23 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			timer.Stop()
 		}
 	}
+}
+
+// inTurn returns the due shards to ask with free slots, and the turn to start from next
+// time: all of them while free gives each at least minClaimShare, else as many as it does
+// (at least one), starting at turn, so that every due shard is asked in its turn. With all
+// (a poll, or priorities: see claim) every due shard is asked.
+func inTurn(due []int, free, turn int, all bool) ([]int, int) {
+	k := max(1, free/minClaimShare)
+	if all || k >= len(due) {
+		return due, turn
+	}
+	start := turn % len(due)
+	out := make([]int, 0, k)
+	for i := range k {
+		out = append(out, due[(start+i)%len(due)])
+	}
+	return out, start + k
 }
 
 // claim claims what is due in shards, at most free occurrences in all, and learns from the

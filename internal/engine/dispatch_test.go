@@ -474,3 +474,47 @@ job "second" {
 		}
 	})
 }
+
+// TestSaturatedNodeClaimsInBatches: a node whose slots are all taken, with more due, does
+// not make a claim call for each slot that frees (each call costs Redis a fixed share): it
+// gathers free slots for up to claimGather, or until claimFloor are free, and claims them
+// together. Runs here end one a millisecond, so one call per slot freed would be one a
+// millisecond.
+func TestSaturatedNodeClaimsInBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const concurrency, count = 64, 256
+		var mu sync.Mutex
+		started := 0
+		staggered := func(ctx context.Context, r *sdk.Run) (*sdk.Result, error) {
+			mu.Lock()
+			d := time.Second + time.Duration(started%concurrency)*time.Millisecond
+			started++
+			mu.Unlock()
+			select {
+			case <-time.After(d):
+				return nil, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		a := newMemAgenda(time.Minute)
+		n, h := runInBubble(t, a, jobFile(2*time.Second, jobNames("sat-", count, 0, true)...), staggered,
+			func(c *Config) { c.Concurrency = concurrency })
+		sleepUntil(10 * time.Second)
+		n.stop()
+
+		ranOnceEach(t, h.started(), count)
+		// The first runs end one a millisecond from 3s on: one call per slot freed would be
+		// one a millisecond, where gathering makes one per claimGather at most.
+		_, claims := a.log()
+		calls := map[time.Time]int{}
+		for _, c := range claims {
+			if at := c.at.Sub(t0); at > 3*time.Second && at <= 3*time.Second+concurrency*time.Millisecond {
+				calls[c.at]++
+			}
+		}
+		if most := int(concurrency*time.Millisecond/claimGather) + 1; len(calls) > most {
+			t.Errorf("%d claim calls while the first runs ended one a millisecond (%v), want at most %d", len(calls), calls, most)
+		}
+	})
+}
