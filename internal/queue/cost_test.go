@@ -16,9 +16,19 @@ import (
 // shard and completed in the engine's batches with a run record, as a node does at each
 // burst. It reports Redis' own CPU (INFO cpu, main thread) per occurrence and per step,
 // which is what bounds a fleet on one Redis: its scripts run on its single thread. One op
-// is one occurrence.
+// is one occurrence. With small batches, as a node would make that claimed whenever a slot
+// freed, the scripts' fixed cost per call shows.
 func BenchmarkRedisCost(b *testing.B) {
-	const jobs, perShard, completeBatch = 10000, 64, 256
+	for _, bc := range []struct{ perShard, complete int }{{64, 256}, {4, 16}} {
+		b.Run(fmt.Sprintf("claim=%d,complete=%d", bc.perShard, bc.complete), func(b *testing.B) {
+			redisCost(b, 10000, bc.perShard, bc.complete)
+		})
+	}
+}
+
+// redisCost runs BenchmarkRedisCost with jobs jobs, claimed perShard at a time from each
+// shard and completed completeBatch at a time.
+func redisCost(b *testing.B, jobs, perShard, completeBatch int) {
 	be := newRedis(b)
 	q := be.queue(Config{Lease: time.Minute, Node: "bench"})
 	ctx := b.Context()
@@ -119,7 +129,7 @@ func BenchmarkRedisCost(b *testing.B) {
 		done += jobs
 	}
 	b.StopTimer()
-	n := float64(round * jobs)
+	n := float64(round) * float64(jobs)
 	b.ReportMetric(float64((expand+claim+complete).Microseconds())/n, "redis-µs/occ")
 	b.ReportMetric(float64(expand.Microseconds())/n, "expand-µs/occ")
 	b.ReportMetric(float64(claim.Microseconds())/n, "claim-µs/occ")

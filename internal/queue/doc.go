@@ -48,6 +48,14 @@
 //	calls         hash  node → its last claim call of the shard (ms): a broadcast part's pin
 //	                    holds while its node calls
 //
+// Fence, tokens, attempts and running also hold one field named "" whose value says why it
+// is there (keepTables in lua/lib.lua): its length keeps each of them a hash table. Their
+// other fields come and go with the claims, and without it they would empty after each
+// burst, be deleted by Redis, and be rebuilt at the next in Redis' compact encoding, whose
+// every lookup scans the whole hash; that scan was the largest single cost of a claim at
+// thousands of jobs a second (docs/benchmarks.md, "Redis' compact hashes"). Nothing reads
+// these hashes whole.
+//
 // The fleet's list of nodes belongs to no shard: its keys share the tag {cf:NAMESPACE}.
 //
 //	nodes         hash  node name → what it says of itself (JSON: version, job set hash, …)

@@ -54,7 +54,8 @@ func (k keys) agenda() string { return k.tag + ":agenda" }
 // fence is a hash job → last fencing token handed out for that job.
 func (k keys) fence() string { return k.tag + ":fence" }
 
-// attempts is a hash occurrence id → number of claims so far (the current attempt).
+// attempts is a hash occurrence id → number of claims so far (the current attempt). Like
+// fence, running and tokens it also holds a field "" that keeps it a hash table (doc.go).
 func (k keys) attempts() string { return k.tag + ":attempts" }
 
 // watermarks is a hash job → due time (ms) of the latest occurrence ever added to the agenda.
