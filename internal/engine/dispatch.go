@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -104,11 +105,11 @@ const maxShareRounds = 4
 const maxClaimBatch = 64
 
 // A shard's claim call costs Redis a good deal whatever it takes (the script's set-up, its
-// guard and policy reads, its reply), so a node whose slots are nearly all taken claims in
+// guard and policy reads, its reply), so a node whose slots are mostly taken claims in
 // batches instead of one call per slot freed: with fewer than claimFloor slots free it waits
-// up to claimGather for more runs to end, and it asks each shard for at least
-// minClaimShare occurrences, some shards at a time, in turn, when it has too few free slots
-// for all of them. A node with room to spare claims at once from every due shard, as before.
+// up to claimGather for more runs to end, and with fewer than half its slots free it asks
+// each shard for at least minClaimShare occurrences, some shards at a time, in turn
+// (inTurn). A node with room to spare claims at once from every due shard, as before.
 const (
 	claimGather   = 5 * time.Millisecond
 	minClaimShare = 16
@@ -121,7 +122,7 @@ func (e *Engine) claimFloor() int { return max(1, min(maxClaimBatch, cap(e.slots
 func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 	var lastPoll time.Time  // long ago: ask every shard at start, they may hold due occurrences
 	var gathering time.Time // since when too few slots were free to claim a batch
-	turn := 0               // the shard to ask first when only some are asked (see claimGather)
+	last := -1              // the last shard asked when only some were (inTurn)
 	bo := newBackoff()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -146,8 +147,10 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 			if poll {
 				lastPoll = time.Now()
 			}
-			// A poll asks every shard: each must hear from the node (see queue.Config.Away).
-			due, turn = inTurn(due, free, turn, poll || len(e.jobs.Load().prios) > 0)
+			// A poll asks every shard it has slots for: each must hear from the node (see
+			// queue.Config.Away). So does a node with room to spare, and one with priorities.
+			spread := poll || free >= cap(e.slots)/2 || len(e.jobs.Load().prios) > 0
+			due, last = inTurn(due, free, last, spread)
 			claimed, sent, err := e.claim(ctx, due, free)
 			if err != nil {
 				if !e.retry(ctx, "claim", err, bo) {
@@ -197,21 +200,26 @@ func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
 	}
 }
 
-// inTurn returns the due shards to ask with free slots, and the turn to start from next
-// time: all of them while free gives each at least minClaimShare, else as many as it does
-// (at least one), starting at turn, so that every due shard is asked in its turn. With all
-// (a poll, or priorities: see claim) every due shard is asked.
-func inTurn(due []int, free, turn int, all bool) ([]int, int) {
-	k := max(1, free/minClaimShare)
-	if all || k >= len(due) {
-		return due, turn
+// inTurn returns which of the due shards to ask with free slots, and the last of them. It
+// asks every due shard when spread, else as many as give each at least minClaimShare; never
+// more than free, or a shard would be asked for nothing. When it asks only some, it starts
+// with the first due shard after last, in shard order, so every due shard has its turn.
+func inTurn(due []int, free, last int, spread bool) ([]int, int) {
+	k := len(due)
+	if !spread {
+		k = max(1, free/minClaimShare)
 	}
-	start := turn % len(due)
+	k = min(k, free)
+	if k >= len(due) {
+		return due, last
+	}
+	order := slices.Sorted(slices.Values(due)) // due may be the job set's own list
+	start, _ := slices.BinarySearch(order, last+1)
 	out := make([]int, 0, k)
 	for i := range k {
-		out = append(out, due[(start+i)%len(due)])
+		out = append(out, order[(start+i)%len(order)])
 	}
-	return out, start + k
+	return out, out[k-1]
 }
 
 // claim claims what is due in shards, at most free occurrences in all, and learns from the
@@ -227,8 +235,6 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 		// Ranked across every shard of the job set, not only those this node believes
 		// due: one it left for the others a moment (a fair share) may hold the highest.
 		shards = js.shards
-	} else if free < len(shards) {
-		shards = shards[:free]
 	}
 	per := min(maxClaimBatch, free/len(shards))
 	if len(js.prios) > 0 {
@@ -297,6 +303,6 @@ func (e *Engine) claim(ctx context.Context, shards []int, free int) (claimed []q
 		}
 		e.heads.set(s, h, ok, since)
 	}
-	e.countClaims(res, expected, n, per)
+	e.countClaims(res, shards, expected, n, per)
 	return res.Claims, sent, nil
 }

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cronfleet/cronfleet/internal/cron"
+	"github.com/cronfleet/cronfleet/internal/metrics"
 	"github.com/cronfleet/cronfleet/internal/queue"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
@@ -497,13 +501,22 @@ func TestSaturatedNodeClaimsInBatches(t *testing.T) {
 				return nil, ctx.Err()
 			}
 		}
+		var names []string // spread over the shards, so that some wait their turn (inTurn)
+		for i := range count {
+			names = append(names, fmt.Sprintf("sat-%d", i))
+		}
 		a := newMemAgenda(time.Minute)
-		n, h := runInBubble(t, a, jobFile(2*time.Second, jobNames("sat-", count, 0, true)...), staggered,
-			func(c *Config) { c.Concurrency = concurrency })
+		reg := prometheus.NewRegistry()
+		n, h := runInBubble(t, a, jobFile(2*time.Second, names...), staggered,
+			func(c *Config) { c.Concurrency, c.Metrics = concurrency, metrics.New(reg) })
 		sleepUntil(10 * time.Second)
 		n.stop()
 
 		ranOnceEach(t, h.started(), count)
+		// Alone, the node loses no claim to another: a shard left for its turn is not one.
+		if lost := scrape(t, reg)["cronfleet_claims_lost_total"][""]; lost != 0 {
+			t.Errorf("cronfleet_claims_lost_total = %v for a node alone, want 0", lost)
+		}
 		// The first runs end one a millisecond from 3s on: one call per slot freed would be
 		// one a millisecond, where gathering makes one per claimGather at most.
 		_, claims := a.log()
@@ -517,4 +530,42 @@ func TestSaturatedNodeClaimsInBatches(t *testing.T) {
 			t.Errorf("%d claim calls while the first runs ended one a millisecond (%v), want at most %d", len(calls), calls, most)
 		}
 	})
+}
+
+// TestInTurn: with room to spare every due shard is asked; with few free slots only as many
+// as give each minClaimShare, never more than free, starting after the last one asked, in
+// shard order, whatever order the due shards come in, so each has its turn.
+func TestInTurn(t *testing.T) {
+	due := []int{9, 2, 14, 5}
+	for _, tc := range []struct {
+		free, last int
+		spread     bool
+		want       []int
+		wantLast   int
+	}{
+		{free: 100, last: -1, spread: true, want: due, wantLast: -1},
+		{free: 3, last: -1, spread: true, want: []int{2, 5, 9}, wantLast: 9},
+		{free: 3, last: 9, spread: true, want: []int{14, 2, 5}, wantLast: 5},
+		{free: 2 * minClaimShare, last: -1, want: []int{2, 5}, wantLast: 5},
+		{free: 2 * minClaimShare, last: 5, want: []int{9, 14}, wantLast: 14},
+		{free: 2 * minClaimShare, last: 14, want: []int{2, 5}, wantLast: 5},
+		{free: 1, last: 6, want: []int{9}, wantLast: 9},
+		{free: 4 * minClaimShare, last: 3, want: due, wantLast: 3},
+	} {
+		got, last := inTurn(slices.Clone(due), tc.free, tc.last, tc.spread)
+		if !slices.Equal(got, tc.want) || last != tc.wantLast {
+			t.Errorf("inTurn(%v, free %d, last %d, spread %v) = %v, %d; want %v, %d", due, tc.free, tc.last, tc.spread, got, last, tc.want, tc.wantLast)
+		}
+	}
+	// Every due shard is asked within as many calls as the shards, however they come back.
+	asked := map[int]bool{}
+	last := -1
+	for range len(due) {
+		var got []int
+		got, last = inTurn([]int{14, 9, 5, 2}, minClaimShare, last, false)
+		asked[got[0]] = true
+	}
+	if len(asked) != len(due) {
+		t.Errorf("asked %v in %d calls, want every one of %v", asked, len(due), due)
+	}
 }

@@ -19,11 +19,11 @@ func (e *Engine) expectedDue(shards []int) []int {
 	return slices.DeleteFunc(due, func(s int) bool { return e.refill[s] })
 }
 
-// countClaims counts a claim's outcome: the occurrences won, and the shards of expected
+// countClaims counts a claim of the shards asked: the occurrences won, and the shards of expected
 // that gave neither a claim nor a decision (n counts the claims per shard, per is the batch)
 // and did not refuse the call: another node claimed what this one expected, or renewed the
 // lease that hid it.
-func (e *Engine) countClaims(res queue.Claimed, expected []int, n map[int]int, per int) {
+func (e *Engine) countClaims(res queue.Claimed, asked, expected []int, n map[int]int, per int) {
 	if e.cfg.Metrics == nil {
 		return
 	}
@@ -35,7 +35,10 @@ func (e *Engine) countClaims(res queue.Claimed, expected []int, n map[int]int, p
 		lost++
 	}
 	e.cfg.Metrics.Claims(len(res.Claims), lost)
-	clear(e.refill)
+	// Only the shards asked: one left for its turn (inTurn) keeps its mark until it is asked.
+	for _, s := range asked {
+		delete(e.refill, s)
+	}
 	for s, k := range n {
 		if k >= per {
 			if e.refill == nil {

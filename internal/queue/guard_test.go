@@ -502,3 +502,21 @@ func TestBadKeyOfOneOccurrenceStaysWithIt(t *testing.T) {
 		}
 	})
 }
+
+// TestKeptHashOfAnotherTypeFailsOnlyItsUse: a claim call sets its shard's kept field in the
+// claims' hashes (keepTables in lua/lib.lua) at every call; one of those keys holding another
+// type fails only the calls that use it, as before, not every call of its shard: one that
+// claims nothing still answers.
+func TestKeptHashOfAnotherTypeFailsOnlyItsUse(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{})
+		shard := ShardOf("idle")
+		if err := b.rdb.Set(t.Context(), q.keys(shard).running(), "oops", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		c := b.mustClaim(t, q, shard, 10)
+		if err := c.Failed[shard]; err != nil {
+			t.Errorf("a call that claims nothing failed on a key it does not use: %v", err)
+		}
+	})
+}

@@ -245,7 +245,8 @@ end
 -- taken for an entry.
 local KEEP_TABLE = 'kept so that this hash never empties and stays a hash table: see internal/queue/keys.go'
 local function keepTables(keys)
-  for _, k in ipairs(keys) do redis.call('HSETNX', k, '', KEEP_TABLE) end
+  -- A key of another type fails where it failed before this, not every call of its shard.
+  for _, k in ipairs(keys) do redis.pcall('HSETNX', k, '', KEEP_TABLE) end
 end
 
 -- forget takes an occurrence that is over (finished, or decided not to run) off the agenda
