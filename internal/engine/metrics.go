@@ -19,10 +19,10 @@ func (e *Engine) expectedDue(shards []int) []int {
 	return slices.DeleteFunc(due, func(s int) bool { return e.refill[s] })
 }
 
-// countClaims counts a claim of the shards asked: the occurrences won, and the shards of expected
-// that gave neither a claim nor a decision (n counts the claims per shard, per is the batch)
-// and did not refuse the call: another node claimed what this one expected, or renewed the
-// lease that hid it.
+// countClaims counts the outcome of a claim of the shards asked: the occurrences won, and
+// the shards of expected that gave neither a claim nor a decision (n counts the claims per
+// shard, per is the batch) and did not refuse the call: another node claimed what this one
+// expected, or renewed the lease that hid it.
 func (e *Engine) countClaims(res queue.Claimed, asked, expected []int, n map[int]int, per int) {
 	if e.cfg.Metrics == nil {
 		return

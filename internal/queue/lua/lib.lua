@@ -243,7 +243,7 @@ end
 -- where every lookup scans the hash from end to end. With the field they are hash tables from
 -- the first claim on, and stay so. Nothing reads these hashes whole, so the field is never
 -- taken for an entry.
-local KEEP_TABLE = 'kept so that this hash never empties and stays a hash table: see internal/queue/keys.go'
+local KEEP_TABLE = 'kept so that this hash never empties and stays a hash table: see internal/queue/doc.go'
 local function keepTables(keys)
   -- A key of another type fails where it failed before this, not every call of its shard.
   for _, k in ipairs(keys) do redis.pcall('HSETNX', k, '', KEEP_TABLE) end
