@@ -182,8 +182,6 @@ if now > tonumber(ARGV[5]) then limit = 0 end
 local ep = guard(KEYS[11], ARGV[13], now, ARGV[14])
 local held = now < ep.hold
 redis.call('HSET', KEYS[19], ARGV[10], now)
--- Fence, attempts, running and tokens: their fields are the claims' (keepTables in lib.lua).
-keepTables({KEYS[2], KEYS[3], KEYS[7], KEYS[12]})
 -- Node names come and go (a default name has the process id): past a few dozen, those
 -- silent for a minute are dropped, as in the fair share's hash.
 if redis.call('HLEN', KEYS[19]) > 64 then
@@ -194,6 +192,9 @@ if redis.call('HLEN', KEYS[19]) > 64 then
   end
 end
 if held then limit = 0 end
+-- Fence, attempts, running and tokens: their fields are the claims' (keepTables in lib.lua),
+-- and a call that may claim nothing writes none.
+if limit > 0 then keepTables({KEYS[2], KEYS[3], KEYS[7], KEYS[12]}) end
 
 -- The last gap without calls to the shard (guard in lib.lua; every call counts as a sign of
 -- life, even one that claims nothing).
