@@ -172,10 +172,10 @@ func (c *Cluster) ready(ctx context.Context) (view, error) {
 		if err != nil {
 			return view{}, fmt.Errorf("cluster info of %s: %w", c.nodes[i].Addr(), err)
 		}
-		if st := infoField(info, "cluster_state"); st != "ok" {
+		if st := InfoField(info, "cluster_state"); st != "ok" {
 			return view{}, fmt.Errorf("%s: cluster_state:%s", c.nodes[i].Addr(), st)
 		}
-		if n := infoField(info, "cluster_known_nodes"); n != strconv.Itoa(len(c.nodes)) {
+		if n := InfoField(info, "cluster_known_nodes"); n != strconv.Itoa(len(c.nodes)) {
 			return view{}, fmt.Errorf("%s knows %s nodes, want %d", c.nodes[i].Addr(), n, len(c.nodes))
 		}
 		slots, err := c.slots(ctx, i)
@@ -192,7 +192,7 @@ func (c *Cluster) ready(ctx context.Context) (view, error) {
 			if err != nil {
 				return view{}, fmt.Errorf("info replication of %s: %w", c.nodes[i].Addr(), err)
 			}
-			if st := infoField(repl, "master_link_status"); st != "up" {
+			if st := InfoField(repl, "master_link_status"); st != "up" {
 				return view{}, fmt.Errorf("replica %s: master_link_status:%s", c.nodes[i].Addr(), st)
 			}
 		}
@@ -235,7 +235,7 @@ func (c *Cluster) roles(ctx context.Context) ([]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("info replication of %s: %w", c.nodes[i].Addr(), err)
 		}
-		role, port := infoField(info, "role"), infoField(info, "master_port")
+		role, port := InfoField(info, "role"), InfoField(info, "master_port")
 		switch m := agreed[i]; {
 		case m < 0 && role != "master":
 			return nil, fmt.Errorf("the cluster has %s as a master, it says role:%s", c.nodes[i].Addr(), role)

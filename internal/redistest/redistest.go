@@ -190,14 +190,14 @@ func (s *Server) ownedBy(pid int) error {
 	if err != nil {
 		return fmt.Errorf("check port %d: %w", s.port, err)
 	}
-	if got := infoField(info, "process_id"); got != strconv.Itoa(pid) {
+	if got := InfoField(info, "process_id"); got != strconv.Itoa(pid) {
 		return fmt.Errorf("port %d answered by process %s, not by %d", s.port, got, pid)
 	}
 	return nil
 }
 
-// infoField returns the value of field in the text of INFO (or CLUSTER INFO), "" when absent.
-func infoField(info, field string) string {
+// InfoField returns the value of field in the text of INFO (or CLUSTER INFO), "" when absent.
+func InfoField(info, field string) string {
 	for line := range strings.Lines(info) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
 			return v

@@ -58,7 +58,7 @@ func StartSentinel(t testing.TB, extra ...string) *Sentinels {
 		if err != nil {
 			return fmt.Errorf("info replication of %s: %w", replica.Addr(), err)
 		}
-		if st := infoField(info, "master_link_status"); st != "up" {
+		if st := InfoField(info, "master_link_status"); st != "up" {
 			return fmt.Errorf("replica %s: master_link_status:%s", replica.Addr(), st)
 		}
 		return nil
