@@ -520,3 +520,25 @@ func TestKeptHashOfAnotherTypeFailsOnlyItsUse(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimHashesStayTables: on a real Redis, once a claim call has run, the shard's hashes
+// that the claims fill (fence, attempts, running, tokens) are hash tables, and stay so after
+// the occurrence finishes and its fields are gone (keepTables in lua/lib.lua): the next
+// burst does not rebuild them in Redis' compact encoding, scanned end to end.
+func TestClaimHashesStayTables(t *testing.T) {
+	b := newRedis(t)
+	q := b.queue(Config{})
+	job := "kept"
+	due := b.now(t).Add(b.lease / 10)
+	mustExpand(t, q, expansion(job, due))
+	cl, _, _ := b.claimDue(t, q, occID(job, due), due)
+	if ok := mustComplete(t, q, Completion{Claim: cl, Record: &Record{Occurrence: cl.Occurrence, Job: job, Status: StatusSucceeded}}); !ok[0] {
+		t.Fatal("completion refused")
+	}
+	k := q.keys(ShardOf(job))
+	for _, key := range []string{k.fence(), k.attempts(), k.running(), k.tokens()} {
+		if enc, err := b.rdb.ObjectEncoding(t.Context(), key).Result(); err != nil || enc != "hashtable" {
+			t.Errorf("OBJECT ENCODING %s = %q, %v; want hashtable", key, enc, err)
+		}
+	}
+}
