@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/workers"
 )
 
 // heads is the dispatcher's knowledge of when each shard next has something due.
@@ -119,7 +120,7 @@ const (
 func (e *Engine) claimFloor() int { return max(1, min(maxClaimBatch, cap(e.slots)/8)) }
 
 // dispatcher claims due occurrences and starts their runs until ctx is done.
-func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *sync.WaitGroup) {
+func (e *Engine) dispatcher(ctx, runCtx context.Context, runs *workers.Pool) {
 	var lastPoll time.Time  // long ago: ask every shard at start, they may hold due occurrences
 	var gathering time.Time // since when too few slots were free to claim a batch
 	last := -1              // the last shard asked when only some were (inTurn)

@@ -14,6 +14,7 @@ import (
 	"github.com/cronfleet/cronfleet/internal/lease"
 	"github.com/cronfleet/cronfleet/internal/metrics"
 	"github.com/cronfleet/cronfleet/internal/queue"
+	"github.com/cronfleet/cronfleet/internal/workers"
 	"github.com/cronfleet/cronfleet/plugin/sdk"
 )
 
@@ -193,9 +194,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	loops.Go(func() { e.announcer(ctx) })
 	loops.Go(func() { e.carrier(ctx) })
 
-	var runs sync.WaitGroup
-	e.dispatcher(ctx, runCtx, &runs)
-	e.drain(&runs, cancelRuns)
+	runs := workers.New() // a run goes deep: see package workers
+	e.dispatcher(ctx, runCtx, runs)
+	e.drain(runs, cancelRuns)
 	stopServing()
 	loops.Wait()
 	return nil
@@ -203,7 +204,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // drain waits for the runs to end, cancelling those still going once the grace period is
 // over.
-func (e *Engine) drain(runs *sync.WaitGroup, cancelRuns context.CancelCauseFunc) {
+func (e *Engine) drain(runs *workers.Pool, cancelRuns context.CancelCauseFunc) {
 	idle := make(chan struct{})
 	go func() { runs.Wait(); close(idle) }()
 	if n := len(e.slots); n > 0 {

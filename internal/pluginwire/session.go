@@ -16,6 +16,7 @@ import (
 
 	"github.com/cronfleet/cronfleet/internal/lease"
 	"github.com/cronfleet/cronfleet/internal/pluginwire/pb"
+	"github.com/cronfleet/cronfleet/internal/workers"
 )
 
 // MaxMessage is the largest message either end of a session sends: gRPC's default limit
@@ -258,7 +259,7 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 	var (
 		sendMu sync.Mutex
 		mu     sync.Mutex
-		wg     sync.WaitGroup
+		runsOn = workers.New() // a run goes deep: see package workers
 	)
 	runs := map[uint64]*servedRun{}
 	send := func(ev *pb.SessionEvent) {
@@ -266,7 +267,7 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 		defer sendMu.Unlock()
 		_ = stream.Send(ev) // fails only when the stream is gone, and then the runs are cancelled
 	}
-	defer wg.Wait()
+	defer runsOn.Wait()
 	for {
 		m, err := stream.Recv()
 		if err != nil {
@@ -310,7 +311,7 @@ func serveSession(impl Handler, stream pb.Handler_SessionServer) error {
 			r.fence(ns)
 		}
 		mu.Unlock()
-		wg.Go(func() {
+		runsOn.Go(func() {
 			defer func() {
 				mu.Lock()
 				delete(runs, id)
