@@ -28,6 +28,44 @@ type attempt struct {
 	end runEnd
 }
 
+// runLog returns the logger of the run of claim c: the node's, with the run's attributes.
+func (e *Engine) runLog(c queue.Claim) *slog.Logger {
+	return slog.New(&runAttrs{base: e.log.Handler(), attrs: []slog.Attr{slog.Any("job", c.Job),
+		slog.Any("occurrence", c.Occurrence), slog.Any("attempt", c.Attempt), slog.Any("fencing_token", c.Token)}})
+}
+
+// runAttrs is the handler of a run's logger: base, with the run's attributes added once the
+// run writes a line. slog.Logger.With formats them at once, into a copy of the handler's
+// state, which was a sizeable part of what a run cost the node; at the levels a busy node
+// logs at, most runs write no line.
+type runAttrs struct {
+	base  slog.Handler
+	attrs []slog.Attr
+	once  sync.Once
+	h     slog.Handler
+}
+
+func (r *runAttrs) handler() slog.Handler {
+	r.once.Do(func() { r.h = r.base.WithAttrs(r.attrs) })
+	return r.h
+}
+
+// Enabled asks base: the run's attributes do not change which levels are written.
+func (r *runAttrs) Enabled(ctx context.Context, level slog.Level) bool {
+	return r.base.Enabled(ctx, level)
+}
+
+// Handle writes rec with the run's attributes.
+func (r *runAttrs) Handle(ctx context.Context, rec slog.Record) error {
+	return r.handler().Handle(ctx, rec)
+}
+
+// WithAttrs adds attrs after the run's.
+func (r *runAttrs) WithAttrs(attrs []slog.Attr) slog.Handler { return r.handler().WithAttrs(attrs) }
+
+// WithGroup opens a group after the run's attributes.
+func (r *runAttrs) WithGroup(name string) slog.Handler { return r.handler().WithGroup(name) }
+
 // runEnd is what a run's end line says beyond its record: how grave the end is, why, and
 // when the occurrence runs again.
 type runEnd struct {
@@ -46,7 +84,7 @@ func (e *Engine) execute(ctx context.Context, c queue.Claim, acquired, startAt t
 			Occurrence: c.Occurrence, Job: c.Job, Node: e.cfg.Node,
 			Attempt: c.Attempt, FencingToken: c.Token,
 		},
-		log: e.log.With("job", c.Job, "occurrence", c.Occurrence, "attempt", c.Attempt, "fencing_token", c.Token),
+		log: e.runLog(c),
 	}
 	job, due, skip := e.resolve(c)
 	a.job, a.due, a.rec.ScheduledAt = job, due, due.UTC()

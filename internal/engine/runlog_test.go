@@ -95,7 +95,7 @@ func BenchmarkRunLogLines(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				a := &attempt{claim: c, due: due, rec: &queue.Record{StartedAt: due.Add(500 * time.Microsecond), EndedAt: due.Add(2 * time.Millisecond)},
-					log: e.log.With("job", c.Job, "occurrence", c.Occurrence, "attempt", c.Attempt, "fencing_token", c.Token)}
+					log: e.runLog(c)}
 				a.log.Info("run started", "lateness", a.rec.StartedAt.Sub(a.due))
 				a.rec.Status, a.end.level = queue.StatusSucceeded, slog.LevelInfo
 				e.logEnd(ctx, a)
