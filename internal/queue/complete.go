@@ -153,7 +153,7 @@ func (q *Queue) completeArgs(shard int) []any {
 
 func (q *Queue) completeCall(shard int, args []any, occs []string) call {
 	k := q.keys(shard)
-	return call{script: q.complete, keys: []string{k.agenda(), k.attempts(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.deps(), k.fan()},
+	return call{script: q.complete, keys: []string{k.agenda(), k.attempts(), k.running(), k.cancel(), k.next(), k.late(), k.epoch(), k.tokens(), k.deps(), k.fan(), k.unplaced()},
 		args: args, shard: shard, jobs: jobsOf(occs), occs: occs}
 }
 

@@ -546,6 +546,46 @@ func TestComplete(t *testing.T) {
 	}
 }
 
+// TestDoneForgetsTheOccurrence checks that an occurrence done leaves nothing behind in its
+// shard's per-occurrence hashes, including those the completion looks into only when they
+// hold anything (a cancellation, a late mark, an unplaced wait), nor in its job's unplaced
+// zset, where an occurrence whose lease ran out may have been moved meanwhile.
+func TestDoneForgetsTheOccurrence(t *testing.T) {
+	contract(t, func(t *testing.T, b *backend) {
+		q := b.queue(Config{})
+		ctx := t.Context()
+		job := "forgotten"
+		shard := ShardOf(job)
+		k := q.keys(shard)
+		due := b.now(t).Add(b.lease / 3)
+		mustExpand(t, q, expansion(job, due))
+		occ := occID(job, due)
+		cl, _, _ := b.claimDue(t, q, occ, due)
+		for _, h := range []string{k.cancel(), k.late(), k.next()} {
+			if err := b.rdb.HSet(ctx, h, occ, "1").Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.rdb.ZAdd(ctx, k.unplacedPrefix()+job, redis.Z{Score: 1, Member: occ}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.rdb.HSet(ctx, k.unplaced(), job, 1).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ok := mustComplete(t, q, Completion{Claim: cl, Record: &Record{Occurrence: occ, Job: job, Status: StatusSucceeded}}); !ok[0] {
+			t.Fatal("Complete of a held claim refused")
+		}
+		for _, h := range []string{k.cancel(), k.late(), k.next(), k.attempts(), k.tokens()} {
+			if err := b.rdb.HGet(ctx, h, occ).Err(); err != redis.Nil {
+				t.Errorf("%s still has a field for the done occurrence (HGET err = %v)", h, err)
+			}
+		}
+		if err := b.rdb.ZScore(ctx, k.unplacedPrefix()+job, occ).Err(); err != redis.Nil {
+			t.Errorf("the job's unplaced zset still holds the done occurrence (ZSCORE err = %v)", err)
+		}
+	})
+}
+
 func TestHistory(t *testing.T) {
 	contract(t, func(t *testing.T, b *backend) {
 		q := b.queue(Config{HistoryLimit: 3})

@@ -5,7 +5,8 @@
 -- KEYS[4] cancel (hash occurrence -> the one replacing it), KEYS[5] next (hash), KEYS[6] late (hash),
 -- KEYS[7] epoch (hash, see guard in lib.lua), KEYS[8] tokens (hash occ -> last token),
 -- KEYS[9] deps (hash "OCC\tJOB" -> the entry that runs JOB after OCC, drained by join.lua),
--- KEYS[10] fan (hash: the occurrences replaced by their parts; see fanout.lua)
+-- KEYS[10] fan (hash: the occurrences replaced by their parts; see fanout.lua), KEYS[11]
+-- unplaced (hash job -> 1 while occurrences of the job wait in its unplaced zset; see claim.lua)
 -- ARGV[1] lock key prefix, ARGV[2] history key prefix, ARGV[3] history length,
 -- ARGV[4] marker TTL (ms), ARGV[5] wait key prefix, ARGV[6] the shard's epoch as the caller
 -- knows it, ARGV[7] the guard's parameters ("HOLD SETTLEAFTER", ms), ARGV[8] lease (ms),
@@ -69,6 +70,18 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hlen = tonumber(ARGV[3])
 local marker_ttl = tonumber(ARGV[4])
 
+-- What an occurrence that ends leaves behind: its fields in the per-occurrence hashes. Most
+-- of the time nothing is cancelled, nothing was added late and nothing waits to be placed:
+-- those hashes are then empty, nothing here adds to them, and the occurrences need no
+-- command each for them. (A key of another type is left to the command that would fail.)
+local ended = {KEYS[2], KEYS[8], KEYS[5]}
+for _, k in ipairs({KEYS[4], KEYS[6]}) do
+  local n = redis.pcall('HLEN', k)
+  if type(n) ~= 'number' or n > 0 then ended[#ended + 1] = k end
+end
+local unplaced = redis.pcall('HLEN', KEYS[11])
+local anyUnplaced = type(unplaced) ~= 'number' or unplaced > 0
+
 -- join counts the end of part index of parent, whose record (JSON) says how it ended, and
 -- ends parent with the last, with its alert and dependents when effects. Returns 1 if that
 -- let a waiting occurrence have the job's overlap slot, else 0.
@@ -99,7 +112,7 @@ local function join(parent, job, index, record, effects)
   local enc = string.gsub(cjson.encode(rec), '"fencing_token":0', '"fencing_token":' .. st.token, 1)
   pushHistory(ARGV[2] .. job, enc, hlen)
   redis.call('HDEL', KEYS[10], unpack(fields))
-  forget(KEYS[1], {KEYS[2], KEYS[8], KEYS[4], KEYS[5], KEYS[6]}, parent)
+  forget(KEYS[1], ended, parent)
   redis.call('SET', ARGV[1] .. parent, 'done:' .. st.token, 'PX', marker_ttl)
   if effects and #bad > 0 and st.alert ~= '' then redis.call('ZADD', KEYS[1], 'NX', now, st.alert) end
   local lines = st.ok
@@ -135,8 +148,8 @@ for i = 10, #ARGV, 9 do
   elseif ok then
     local res = 1
     if action == 'done' or action == 'redo' then
-      forget(KEYS[1], {KEYS[2], KEYS[8], KEYS[4], KEYS[5], KEYS[6]}, occ)
-      redis.pcall('ZREM', ARGV[9] .. job, occ)
+      forget(KEYS[1], ended, occ)
+      if anyUnplaced then redis.pcall('ZREM', ARGV[9] .. job, occ) end
       redis.call('SET', lk, 'done:' .. token, 'PX', marker_ttl)
       res = res + free(KEYS[3], KEYS[1], ARGV[5], job, occ)
       if action == 'done' and alert ~= '' then redis.call('ZADD', KEYS[1], 'NX', now, alert) end
