@@ -30,8 +30,7 @@ type attempt struct {
 
 // runLog returns the logger of the run of claim c: the node's, with the run's attributes.
 func (e *Engine) runLog(c queue.Claim) *slog.Logger {
-	return slog.New(&runAttrs{base: e.log.Handler(), attrs: []slog.Attr{slog.Any("job", c.Job),
-		slog.Any("occurrence", c.Occurrence), slog.Any("attempt", c.Attempt), slog.Any("fencing_token", c.Token)}})
+	return slog.New(&runAttrs{base: e.log.Handler(), claim: c})
 }
 
 // runAttrs is the handler of a run's logger: base, with the run's attributes added once the
@@ -40,13 +39,17 @@ func (e *Engine) runLog(c queue.Claim) *slog.Logger {
 // logs at, most runs write no line.
 type runAttrs struct {
 	base  slog.Handler
-	attrs []slog.Attr
+	claim queue.Claim
 	once  sync.Once
 	h     slog.Handler
 }
 
 func (r *runAttrs) handler() slog.Handler {
-	r.once.Do(func() { r.h = r.base.WithAttrs(r.attrs) })
+	r.once.Do(func() {
+		c := r.claim
+		r.h = r.base.WithAttrs([]slog.Attr{slog.String("job", c.Job), slog.String("occurrence", c.Occurrence),
+			slog.Int("attempt", c.Attempt), slog.Int64("fencing_token", c.Token)})
+	})
 	return r.h
 }
 

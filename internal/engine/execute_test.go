@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cronfleet/cronfleet/internal/queue"
 )
 
 // TestRunLogLinesAsWith checks that a run's logger, which adds the run's attributes only
@@ -28,13 +30,9 @@ func TestRunLogLinesAsWith(t *testing.T) {
 		},
 	} {
 		var want, got bytes.Buffer
-		args := []any{"job", "backup nightly", "occurrence", "backup nightly@2026-12-06T10:00:00.000Z", "attempt", 2, "fencing_token", int64(1765015200000001)}
-		wl := slog.New(mk(&want)).With(args...)
-		var attrs []slog.Attr
-		for i := 0; i < len(args); i += 2 {
-			attrs = append(attrs, slog.Any(args[i].(string), args[i+1]))
-		}
-		gl := slog.New(&runAttrs{base: mk(&got), attrs: attrs})
+		c := queue.Claim{Job: "backup nightly", Occurrence: "backup nightly@2026-12-06T10:00:00.000Z", Attempt: 2, Token: 1765015200000001}
+		wl := slog.New(mk(&want)).With("job", c.Job, "occurrence", c.Occurrence, "attempt", c.Attempt, "fencing_token", c.Token)
+		gl := (&Engine{log: slog.New(mk(&got))}).runLog(c)
 		for _, l := range []*slog.Logger{wl, gl} {
 			l.Debug("not written")
 			l.Info("run started", "lateness", 3*time.Millisecond)
