@@ -56,3 +56,14 @@ func TestNextDoesNotAllocate(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkParseOccurrenceID is what reading an occurrence's id costs a node, once per run.
+func BenchmarkParseOccurrenceID(b *testing.B) {
+	id := cron.OccurrenceID("bench-1110", time.Date(2026, 12, 6, 5, 2, 46, 0, time.UTC))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := cron.ParseOccurrenceID(id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

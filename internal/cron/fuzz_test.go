@@ -324,3 +324,22 @@ func FuzzJitter(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseInstant checks the occurrence id's fast instant reader against the definition it
+// stands in for: time.Parse in occurrenceLayout, and the result formatting back to the same
+// text. It accepts exactly what that accepts, as the same instant.
+func FuzzParseInstant(f *testing.F) {
+	for _, s := range []string{"2026-01-02T03:04:05.000Z", "0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z",
+		"2024-02-29T12:00:00.000Z", "2026-02-29T12:00:00.000Z", "2026-01-02T24:00:00.000Z", "2026-01-02T3:04:05.000Z",
+		"2026-13-02T03:04:05.000Z", "2026-01-02T03:04:60.000Z", "2026-01-02T03:04:05.000+", "2026-00-00T00:00:00.000Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ts string) {
+		got, ok := parseInstant(ts)
+		want, err := time.Parse(occurrenceLayout, ts)
+		wantOK := err == nil && want.Format(occurrenceLayout) == ts
+		if ok != wantOK || (ok && !got.Equal(want)) {
+			t.Fatalf("parseInstant(%q) = %v, %v; time.Parse and Format say %v, %v (err %v)", ts, got, ok, want, wantOK, err)
+		}
+	})
+}
