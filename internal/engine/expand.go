@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
-	"io"
 	"slices"
 	"time"
 
@@ -89,6 +87,7 @@ func (e *Engine) expander(ctx context.Context) {
 		}
 		now := e.clock.now()
 		exps := defs.retire()
+		end := now.Add(e.cfg.Horizon)
 		// The expansions are sent in batches, so that a large job set's first pass, which
 		// sends every job's definition, holds one batch of them at a time and not all.
 		var failed, gone, again bool // Expand failed; retry gave up; start the next pass at once
@@ -116,7 +115,7 @@ func (e *Engine) expander(ctx context.Context) {
 					continue
 				}
 				delete(floors, x.Job)
-				until[x.Job] = e.horizonEnd(x.Job, now)
+				until[x.Job] = end
 				if wm, ok := got.Watermarks[x.Job]; ok {
 					wms[x.Job] = wm
 				}
@@ -144,7 +143,7 @@ func (e *Engine) expander(ctx context.Context) {
 				// If it was in force already, what lies before the watermark is not added.
 				wms[j.Name] = now
 			}
-			if x := e.plan(j, wms, now, e.horizonEnd(j.Name, now)); len(x.Due) > 0 || len(x.Excluded) > 0 || defs.due(j.Name) || !floors[j.Name].IsZero() {
+			if x := e.plan(j, wms, now); len(x.Due) > 0 || len(x.Excluded) > 0 || defs.due(j.Name) || !floors[j.Name].IsZero() {
 				x.Floor = floors[j.Name]
 				defs.stamp(&x, j.Hash)
 				exps = append(exps, x)
@@ -152,7 +151,7 @@ func (e *Engine) expander(ctx context.Context) {
 					send()
 				}
 			} else {
-				until[j.Name] = e.horizonEnd(j.Name, now) // nothing due within the horizon: nothing to send
+				until[j.Name] = end // nothing due within the horizon: nothing to send
 			}
 		}
 		send()
@@ -255,27 +254,10 @@ const expandBatch = 2000
 // outage of a job that runs every second, say).
 const maxExpand = 20000
 
-// horizonEnd is how far ahead of now the expander adds job's occurrences: the last instant,
-// at most a horizon ahead, of a grid of half-horizons offset by a hash of the job's name. A
-// job is expanded again once less than half a horizon of it is left, so each job is
-// expanded every half-horizon at a phase of its own. With one phase for all, every job was
-// expanded in the same pass, and a large job set's pass held Redis up long enough to delay
-// the next second's runs; now each pass plans a share of the jobs.
-func (e *Engine) horizonEnd(job string, now time.Time) time.Time {
-	half := e.cfg.Horizon / 2
-	if half <= 0 {
-		return now.Add(e.cfg.Horizon)
-	}
-	h := fnv.New64a()
-	_, _ = io.WriteString(h, job)
-	phase := time.Duration(h.Sum64() % uint64(half))
-	return now.Add(e.cfg.Horizon - phase).Truncate(half).Add(phase)
-}
-
 // plan computes the occurrences of j to add: from its watermark (or now, for a job never
-// expanded) to end. What lies before the job's catch-up window is passed over, with one
-// missed record for all of it.
-func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now, end time.Time) queue.Expansion {
+// expanded) to a horizon ahead. What lies before the job's catch-up window is passed over,
+// with one missed record for all of it.
+func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now time.Time) queue.Expansion {
 	x := queue.Expansion{Job: j.Name, MaxRuns: j.MaxRuns, Policy: j.Policy, Alerts: alertsOf(j)}
 	from := now.Add(-time.Second)
 	if wm, ok := wms[j.Name]; ok {
@@ -301,7 +283,7 @@ func (e *Engine) plan(j *config.Job, wms map[string]time.Time, now, end time.Tim
 			wms[j.Name] = oldest // said once: the next plan starts here
 		}
 	}
-	x.Due = cron.Expand(j.Sched, from, end, maxExpand)
+	x.Due = cron.Expand(j.Sched, from, now.Add(e.cfg.Horizon), maxExpand)
 	if len(j.Exclude) > 0 {
 		x.Due, x.Excluded = e.exclude(j, x.Due, now)
 	}
