@@ -59,7 +59,7 @@ type guard struct {
 	mu     sync.Mutex
 	epochs [Shards]epochView
 	lost   map[int]Loss // learned, not yet recovered
-	recent []completion // oldest first
+	recent recentRing
 	wake   chan struct{}
 }
 
@@ -162,17 +162,62 @@ func (g *guard) remember(c completion) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.recent = append(g.recent, c)
-	drop := 0
-	for drop < len(g.recent) && (len(g.recent)-drop > recentMax || c.at.Sub(g.recent[drop].at) > recentKeep) {
-		drop++
+	g.recent.push(c, recentMax)
+	for o, ok := g.recent.oldest(); ok && c.at.Sub(o.at) > recentKeep; o, ok = g.recent.oldest() {
+		g.recent.dropOldest()
 	}
-	if drop > 0 {
-		// Copy down once a good part is stale, so the backing array does not grow forever.
-		if drop > len(g.recent)/2 {
-			g.recent = append(g.recent[:0], g.recent[drop:]...)
-		} else {
-			g.recent = g.recent[drop:]
+}
+
+// recentRing holds the completions a node remembers, oldest first, in a buffer that grows
+// to the most it may hold and then takes each new one in the place of the oldest. A slice
+// appended to at one end and cut at the other reallocated and copied itself every few
+// seconds at thousands of completions a second, a good part of what the node allocated.
+type recentRing struct {
+	buf   []completion
+	start int // the oldest's index in buf
+	n     int
+}
+
+// push adds c as the newest, in the place of the oldest once the ring holds max.
+func (r *recentRing) push(c completion, max int) {
+	if r.n == len(r.buf) && len(r.buf) < max {
+		grown := make([]completion, min(max, 2*len(r.buf)+16))
+		r.n = copy(grown, r.buf[r.start:])
+		r.n += copy(grown[r.n:], r.buf[:r.start])
+		r.buf, r.start = grown, 0
+	}
+	if r.n < len(r.buf) {
+		r.buf[(r.start+r.n)%len(r.buf)] = c
+		r.n++
+		return
+	}
+	r.buf[r.start] = c
+	r.start = (r.start + 1) % len(r.buf)
+}
+
+// oldest returns the oldest completion, if any.
+func (r *recentRing) oldest() (completion, bool) {
+	if r.n == 0 {
+		return completion{}, false
+	}
+	return r.buf[r.start], true
+}
+
+// dropOldest forgets the oldest completion, and its record.
+func (r *recentRing) dropOldest() {
+	if r.n == 0 {
+		return
+	}
+	r.buf[r.start] = completion{}
+	r.start = (r.start + 1) % len(r.buf)
+	r.n--
+}
+
+// all yields the completions, oldest first, with their order.
+func (r *recentRing) all(yield func(int, completion) bool) {
+	for i := range r.n {
+		if !yield(i, r.buf[(r.start+i)%len(r.buf)]) {
+			return
 		}
 	}
 }
@@ -200,11 +245,11 @@ func (q *Queue) Recover(ctx context.Context) ([]Loss, error) {
 	clear(g.lost)
 	// The newest completion of each occurrence is the one to write back.
 	latest := map[string]int{}
-	for i, c := range g.recent {
+	for i, c := range g.recent.all {
 		latest[c.claim.Occurrence] = i
 	}
 	var redo []completion
-	for i, c := range g.recent {
+	for i, c := range g.recent.all {
 		if latest[c.claim.Occurrence] != i {
 			continue
 		}

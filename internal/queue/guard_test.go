@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -540,5 +541,63 @@ func TestClaimHashesStayTables(t *testing.T) {
 		if enc, err := b.rdb.ObjectEncoding(t.Context(), key).Result(); err != nil || enc != "hashtable" {
 			t.Errorf("OBJECT ENCODING %s = %q, %v; want hashtable", key, enc, err)
 		}
+	}
+}
+
+// TestRecentRingKeepsTheNewest checks the ring of remembered completions: oldest first,
+// the newest max once more came, through its growth, its wrapping and its drops, with a
+// dropped completion's record released.
+func TestRecentRingKeepsTheNewest(t *testing.T) {
+	var r recentRing
+	const max = 40
+	want := []int{}
+	for i := range 200 {
+		r.push(completion{shard: i, record: strconv.Itoa(i)}, max)
+		want = append(want, i)
+		if len(want) > max {
+			want = want[len(want)-max:]
+		}
+		if i%7 == 3 { // drops mid-way, so that the ring wraps before it is full
+			r.dropOldest()
+			want = want[1:]
+		}
+		var got []int
+		for j, c := range r.all {
+			if j != len(got) {
+				t.Fatalf("after %d: all yielded index %d at position %d", i, j, len(got))
+			}
+			got = append(got, c.shard)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("after pushing %d: the ring holds %v, want %v", i, got, want)
+		}
+	}
+	if len(r.buf) != max {
+		t.Errorf("the ring grew to %d, want its max, %d", len(r.buf), max)
+	}
+	for r.n > 0 {
+		r.dropOldest()
+	}
+	for _, c := range r.buf {
+		if c.record != "" {
+			t.Fatalf("a dropped completion's record is still held: %q", c.record)
+		}
+	}
+}
+
+// TestRememberForgetsTheStale checks that the guard forgets a completion once a newer one
+// is recentKeep younger.
+func TestRememberForgetsTheStale(t *testing.T) {
+	g := newGuard(false, time.Second, "n")
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	g.remember(completion{shard: 1, at: t0})
+	g.remember(completion{shard: 2, at: t0.Add(recentKeep)})
+	g.remember(completion{shard: 3, at: t0.Add(recentKeep + time.Millisecond)})
+	var got []int
+	for _, c := range g.recent.all {
+		got = append(got, c.shard)
+	}
+	if !slices.Equal(got, []int{2, 3}) {
+		t.Errorf("remembered %v, want [2 3]: the first is older than recentKeep", got)
 	}
 }
