@@ -491,18 +491,24 @@ end
 -- grant claims occ (due entry d of the call), due at score: its lock, its job's next
 -- fencing token, an attempt, and a lease on the agenda.
 local aheadGrace = tonumber(ARGV[15])
+-- The numbers a grant passes on are strings, made once per call where they can be: Redis
+-- formats a Lua number given to a command with printf, and Lua one joined to a string.
+local leaseMs, leaseEnd = ARGV[2], string.format('%d', now + lease)
 local function grant(occ, job, score, lk, d)
-  local attempt = redis.call('HINCRBY', KEYS[3], occ, 1)
+  local attempt = redis.call('HINCRBY', KEYS[3], occ, '1')
   local token = nextToken(KEYS[2], job, now)
   redis.call('HSET', KEYS[12], occ, token)
   local nb = notBefore(occ, score)
-  local ttl = lease
-  if nb > now then ttl = math.min(lease, nb - now + aheadGrace) end
-  redis.call('SET', lk, token, 'PX', ttl)
-  redis.call('ZADD', KEYS[1], 'XX', now + ttl, occ)
+  local ttl, ttls, ends = lease, leaseMs, leaseEnd
+  if nb > now then
+    ttl = math.min(lease, nb - now + aheadGrace)
+    ttls, ends = string.format('%d', ttl), string.format('%d', now + ttl)
+  end
+  redis.call('SET', lk, token, 'PX', ttls)
+  redis.call('ZADD', KEYS[1], 'XX', ends, occ)
   local nbs = due[d + 1]
   if nb ~= score then nbs = string.format('%d', nb) end
-  lines[#lines + 1] = occ .. '\t' .. attempt .. '\t' .. token .. '\t' .. nbs .. '\t' .. string.format('%d', ttl)
+  lines[#lines + 1] = occ .. '\t' .. string.format('%d', attempt) .. '\t' .. token .. '\t' .. nbs .. '\t' .. ttls
   if prioOf and prioOf[occ] then granted = math.max(granted, prioOf[occ]) end
 end
 

@@ -68,7 +68,9 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hlen = tonumber(ARGV[3])
-local marker_ttl = tonumber(ARGV[4])
+-- Passed on as the caller's string: Redis formats a Lua number given to a command with
+-- printf, a cost each occurrence paid for nothing.
+local marker_ttl = ARGV[4]
 
 -- What an occurrence that ends leaves behind: its fields in the per-occurrence hashes. Most
 -- of the time nothing is cancelled, nothing was added late and nothing waits to be placed:

@@ -187,8 +187,10 @@ for _ = 1, njobs do
         end
       elseif new then
         if maxruns == 0 or count < maxruns then
-          if redis.call('ZADD', KEYS[1], 'NX', score, occ) == 1 then
-            if nx > 0 then redis.call('HSET', KEYS[5], occ, nx) end
+          -- The caller's strings, not the numbers read from them: Redis formats a Lua
+          -- number given to a command with printf.
+          if redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 5 * j + 1], occ) == 1 then
+            if nx > 0 then redis.call('HSET', KEYS[5], occ, ARGV[i + 5 * j + 3]) end
             if base and score < now then redis.call('HSET', KEYS[6], occ, 1) end
             if maxruns > 0 then count = redis.call('HINCRBY', KEYS[3], job, 1) end
             if lateAfter > 0 and watch ~= '' then redis.call('ZADD', KEYS[1], 'NX', score + lateAfter, watch) end

@@ -229,10 +229,16 @@ end
 -- nothing written, when hk cannot take it (a key of another type): its caller then applies
 -- nothing else of that item, so that no run is recorded done without its record, and the
 -- other items of the call go on.
+local trimTo = {} -- hlen -> the last index kept, as a string: Redis formats Lua numbers with printf
 local function pushHistory(hk, rec, hlen)
   local r = redis.pcall('LPUSH', hk, rec)
   if type(r) == 'table' and r.err then return false end
-  redis.call('LTRIM', hk, 0, hlen - 1)
+  local last = trimTo[hlen]
+  if not last then
+    last = string.format('%d', hlen - 1)
+    trimTo[hlen] = last
+  end
+  redis.call('LTRIM', hk, '0', last)
   return true
 end
 
