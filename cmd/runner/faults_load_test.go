@@ -60,13 +60,16 @@ func scenarioLoad(t *testing.T, s *suite) {
 }
 
 // scenarioFullLoadOneNode runs the full load, fullLoad occurrences every second for
-// a minute, on one node, when CRONFLEET_FAULTS_FULL_LOAD=1. On a 2-CPU machine one node,
-// its plugin and Redis take most of both CPUs at that load: it held in most runs and fell
-// behind in one (docs/reliability.md), so it is not part of CI's suite, where a scenario
-// must hold every time; the three-node scenario at the per-CPU load is.
+// a minute, on one node with its noop plugin: on a 2-CPU machine, one node, its plugin and
+// Redis are the lightest fleet for it (each more node adds its own cost per occurrence).
+// docs/reliability.md has its margin: it held with the fleet held to 1.4 of the 2 CPUs.
+// CRONFLEET_FAULTS_FULL_LOAD=0 leaves it out, for a machine too small for it.
 func scenarioFullLoadOneNode(t *testing.T, s *suite) {
-	if os.Getenv("CRONFLEET_FAULTS_FULL_LOAD") != "1" {
-		t.Skip("the full load on one node runs with CRONFLEET_FAULTS_FULL_LOAD=1: on a small machine it is at the edge of what the CPUs sustain")
+	if os.Getenv("CRONFLEET_FAULTS_FULL_LOAD") == "0" {
+		t.Skip("CRONFLEET_FAULTS_FULL_LOAD=0: the full load on one node is left out")
+	}
+	if runtime.NumCPU() < 2 {
+		t.Skip("the full load on one node needs 2 CPUs: one for Redis, one for the node and its plugin")
 	}
 	runLoad(t, s, 1, fullLoad)
 }
