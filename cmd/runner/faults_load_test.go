@@ -62,7 +62,7 @@ func scenarioLoad(t *testing.T, s *suite) {
 // scenarioFullLoadOneNode runs the full load, fullLoad occurrences every second for
 // a minute, on one node with its noop plugin: on a 2-CPU machine, one node, its plugin and
 // Redis are the lightest fleet for it (each more node adds its own cost per occurrence).
-// docs/reliability.md has its margin: it held with the fleet held to 1.4 of the 2 CPUs.
+// docs/reliability.md has its margin: it held with the fleet held to 1.3 of the 2 CPUs.
 // CRONFLEET_FAULTS_FULL_LOAD=0 leaves it out, for a machine too small for it.
 func scenarioFullLoadOneNode(t *testing.T, s *suite) {
 	if os.Getenv("CRONFLEET_FAULTS_FULL_LOAD") == "0" {
