@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -288,9 +289,14 @@ func TestAlertHandlers(t *testing.T) {
 	if cfg.Jobs[0].Hash == other.Jobs[0].Hash {
 		t.Error("two jobs whose alerts differ have one hash")
 	}
-	var asked []string
+	var (
+		mu    sync.Mutex // CheckHandlers asks its questions concurrently
+		asked []string
+	)
 	d := cfg.CheckHandlers(func(plugin string, settings json.RawMessage) ([]HandlerProblem, error) {
+		mu.Lock()
 		asked = append(asked, string(settings))
+		mu.Unlock()
 		if strings.Contains(string(settings), `"url":"y"`) {
 			return []HandlerProblem{{Attribute: "url", Message: "not a URL"}}, nil
 		}
