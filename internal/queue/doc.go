@@ -53,8 +53,8 @@
 // other fields come and go with the claims, and without it they would empty after each
 // burst, be deleted by Redis, and be rebuilt at the next in Redis' compact encoding, whose
 // every lookup scans the whole hash; that scan was the largest single cost of a claim at
-// thousands of jobs a second (docs/benchmarks.md, "Redis' compact hashes"). Nothing reads
-// these hashes whole.
+// thousands of jobs a second (docs/benchmarks.md, "Redis' cost per occurrence"). Nothing
+// reads these hashes whole.
 //
 // The fleet's list of nodes belongs to no shard: its keys share the tag {cf:NAMESPACE}.
 //
